@@ -1,0 +1,25 @@
+//! The reference runtime: in-memory components that implement every building-block contract
+//! exactly (the oracle every suite case must pass against), and the default component set a
+//! user gets with zero setup.
+
+pub mod components;
+
+use std::path::Path;
+
+use contract::{LoadError, Registry, Resources};
+
+/// A registry holding every in-memory component type.
+pub fn builtin_registry() -> Registry {
+    let mut registry = Registry::new();
+    components::register(&mut registry);
+    registry
+}
+
+/// The Component YAML of the default set: `statestore`, `pubsub`, `lockstore`, `configstore`
+/// and `secretstore` (environment variables), all in memory.
+pub const DEFAULT_COMPONENTS_YAML: &str = include_str!("default-components.yaml");
+
+/// The default set, parsed.
+pub fn default_resources() -> Result<Resources, LoadError> {
+    Resources::parse(Path::new("<built-in default components>"), DEFAULT_COMPONENTS_YAML)
+}
