@@ -294,3 +294,30 @@ impl StateStore for InMemoryStateStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contract::ManualClock;
+
+    #[tokio::test]
+    async fn expired_items_are_purged_from_memory() {
+        let clock = ManualClock::new();
+        let store = InMemoryStateStore::new(clock.shared());
+        store
+            .set(SetRequest::new("short", "v").with_metadata(state::TTL_IN_SECONDS, "1"))
+            .await
+            .expect("set");
+        store.set(SetRequest::new("long", "v")).await.expect("set");
+        tokio::task::yield_now().await; // Let the purge task start waiting on the clock.
+        assert_eq!(store.lock().len(), 2);
+        clock.advance(PURGE_INTERVAL + Duration::from_secs(1));
+        for _ in 0..100 {
+            if store.lock().len() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.lock().keys().collect::<Vec<_>>(), ["long"], "the expired item left memory");
+    }
+}
