@@ -24,11 +24,7 @@ pub struct InvokeRequest {
 impl InvokeRequest {
     /// An invocation of `operation` with `data`.
     pub fn new(operation: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
-        Self {
-            operation: operation.into(),
-            data: data.into(),
-            metadata: Metadata::new(),
-        }
+        Self { operation: operation.into(), data: data.into(), metadata: Metadata::new() }
     }
 
     /// The same invocation with one more metadata entry.

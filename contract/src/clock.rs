@@ -52,9 +52,7 @@ struct ManualInner {
 
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManualClock")
-            .field("now", &self.now())
-            .finish()
+        f.debug_struct("ManualClock").field("now", &self.now()).finish()
     }
 }
 
@@ -62,12 +60,7 @@ impl ManualClock {
     /// A clock that starts at `start`.
     pub fn starting_at(start: SystemTime) -> Self {
         let (ticks, _) = watch::channel(start);
-        Self {
-            inner: Arc::new(ManualInner {
-                now: Mutex::new(start),
-                ticks,
-            }),
-        }
+        Self { inner: Arc::new(ManualInner { now: Mutex::new(start), ticks }) }
     }
 
     /// A clock that starts at a fixed, readable instant (2030-01-01T00:00:00Z).

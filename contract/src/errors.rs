@@ -60,27 +60,18 @@ pub struct KeyedError {
 }
 
 fn summarize(items: &[KeyedError]) -> String {
-    items
-        .iter()
-        .map(|item| format!("`{}`: {}", item.key, item.error))
-        .collect::<Vec<_>>()
-        .join("; ")
+    items.iter().map(|item| format!("`{}`: {}", item.key, item.error)).collect::<Vec<_>>().join("; ")
 }
 
 impl Error {
     /// A shorthand for [`Error::Unsupported`].
     pub fn unsupported(operation: impl Into<String>) -> Self {
-        Self::Unsupported {
-            operation: operation.into(),
-        }
+        Self::Unsupported { operation: operation.into() }
     }
 
     /// A shorthand for [`Error::EtagMismatch`].
     pub fn etag_mismatch(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::EtagMismatch {
-            key: key.into(),
-            reason: reason.into(),
-        }
+        Self::EtagMismatch { key: key.into(), reason: reason.into() }
     }
 
     /// True for both ETag error kinds.

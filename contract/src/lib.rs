@@ -21,7 +21,7 @@ pub mod state;
 pub mod state_query;
 
 pub use bindings::{InputBinding, OutputBinding};
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock};
 pub use configuration::{ConfigurationStore, ConfigurationUpdater};
 pub use errors::{Error, KeyedError, LoadError, MetadataError, Result};
 pub use features::{FeatureSet, PubSubFeature, SecretFeature, StateFeature};

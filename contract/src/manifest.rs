@@ -94,10 +94,8 @@ impl Resources {
         let mut resources = Resources::default();
         for path in paths {
             for file in yaml_files(path)? {
-                let text = std::fs::read_to_string(&file).map_err(|cause| LoadError::Read {
-                    path: file.clone(),
-                    cause,
-                })?;
+                let text =
+                    std::fs::read_to_string(&file).map_err(|cause| LoadError::Read { path: file.clone(), cause })?;
                 resources.parse_into(&file, &text)?;
             }
         }
@@ -129,11 +127,7 @@ impl Resources {
             if kind == "Component" {
                 self.components.push(parse_component(source, &value)?);
             } else {
-                self.others.push(OtherDocument {
-                    source: source.to_owned(),
-                    kind: kind.to_owned(),
-                    value,
-                });
+                self.others.push(OtherDocument { source: source.to_owned(), kind: kind.to_owned(), value });
             }
         }
         Ok(())
@@ -141,10 +135,7 @@ impl Resources {
 }
 
 fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let read_error = |cause| LoadError::Read {
-        path: path.to_owned(),
-        cause,
-    };
+    let read_error = |cause| LoadError::Read { path: path.to_owned(), cause };
     if !path.is_dir() {
         return Ok(vec![path.to_owned()]);
     }
@@ -207,16 +198,9 @@ fn describe(value: &Value) -> &'static str {
 }
 
 fn parse_component(source: &Path, doc: &Value) -> Result<ComponentManifest, LoadError> {
-    let name = doc
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("<unnamed>")
-        .to_owned();
-    let w = Walker {
-        source,
-        component: name.clone(),
-    };
+    let name =
+        doc.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
+    let w = Walker { source, component: name.clone() };
     let api_version = w.required(doc.get("apiVersion"), "apiVersion", COMPONENT_API_VERSION)?;
     if api_version != COMPONENT_API_VERSION {
         return Err(w.invalid(
@@ -244,15 +228,15 @@ fn parse_component(source: &Path, doc: &Value) -> Result<ComponentManifest, Load
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
-        Some(other) => return Err(w.invalid("spec.ignoreErrors", format!("expected a boolean, got {}", describe(other)))),
+        Some(other) => {
+            return Err(w.invalid("spec.ignoreErrors", format!("expected a boolean, got {}", describe(other))));
+        }
     };
     let entries = match spec.get("metadata") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Sequence(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| parse_entry(&w, i, item))
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Sequence(items)) => {
+            items.iter().enumerate().map(|(i, item)| parse_entry(&w, i, item)).collect::<Result<Vec<_>, _>>()?
+        }
         Some(other) => {
             return Err(w.invalid(
                 "spec.metadata",
@@ -409,7 +393,9 @@ metadata:
             "`components.yaml`: component `store`: field `spec.metadata[0].name`: is required (for example `redisHost`)",
         );
         check_error(
-            &format!("{base}spec:\n  type: state.redis\n  metadata:\n  - name: a\n    value: 1\n  - name: A\n    value: 2\n"),
+            &format!(
+                "{base}spec:\n  type: state.redis\n  metadata:\n  - name: a\n    value: 1\n  - name: A\n    value: 2\n"
+            ),
             "`components.yaml`: component `store`: field `spec.metadata[1].name`: `A` is already set by spec.metadata[0]",
         );
         check_error(

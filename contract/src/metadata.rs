@@ -21,12 +21,7 @@ pub struct Properties {
 impl Properties {
     /// Properties from name/value pairs.
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self {
-            values: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+        Self { values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 
     /// Every pair, as given.
@@ -45,10 +40,7 @@ impl Properties {
 
     /// A field that must be present.
     pub fn required(&self, field: &str) -> Result<&str, MetadataError> {
-        self.get(field).ok_or_else(|| MetadataError::Missing {
-            field: field.to_owned(),
-            hint: None,
-        })
+        self.get(field).ok_or_else(|| MetadataError::Missing { field: field.to_owned(), hint: None })
     }
 
     /// A field parsed with `FromStr`, or `None` when absent.
@@ -94,13 +86,11 @@ impl Properties {
         if let Ok(n) = trimmed.parse::<u64>() {
             return Ok(Some(bare_unit * u32::try_from(n).unwrap_or(u32::MAX)));
         }
-        humantime::parse_duration(trimmed)
-            .map(Some)
-            .map_err(|e| MetadataError::Invalid {
-                field: field.to_owned(),
-                value: raw.to_owned(),
-                reason: format!("expected a duration such as `500ms` or `2s`: {e}"),
-            })
+        humantime::parse_duration(trimmed).map(Some).map_err(|e| MetadataError::Invalid {
+            field: field.to_owned(),
+            value: raw.to_owned(),
+            reason: format!("expected a duration such as `500ms` or `2s`: {e}"),
+        })
     }
 }
 
@@ -124,10 +114,7 @@ mod tests {
     #[test]
     fn invalid_values_name_the_field() {
         let err = props().parse::<u32>("n").expect_err("not a number");
-        assert_eq!(
-            err.to_string(),
-            "metadata field `n` has invalid value `x`: invalid digit found in string"
-        );
+        assert_eq!(err.to_string(), "metadata field `n` has invalid value `x`: invalid digit found in string");
     }
 
     #[test]

@@ -35,11 +35,7 @@ pub struct PublishRequest {
 impl PublishRequest {
     /// A message of `data` to `topic`.
     pub fn new(topic: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
-        Self {
-            topic: topic.into(),
-            data: data.into(),
-            ..Self::default()
-        }
+        Self { topic: topic.into(), data: data.into(), ..Self::default() }
     }
 
     /// The same message with one more metadata entry.
@@ -103,10 +99,7 @@ pub struct SubscribeRequest {
 impl SubscribeRequest {
     /// A subscription to `topic`.
     pub fn new(topic: impl Into<String>) -> Self {
-        Self {
-            topic: topic.into(),
-            ..Self::default()
-        }
+        Self { topic: topic.into(), ..Self::default() }
     }
 
     /// The same subscription in consumer group `group`.
@@ -163,10 +156,7 @@ pub struct BulkSubscribeConfig {
 impl Default for BulkSubscribeConfig {
     fn default() -> Self {
         // Dapr's defaults.
-        Self {
-            max_messages_count: 100,
-            max_await_duration: Duration::from_millis(1000),
-        }
+        Self { max_messages_count: 100, max_await_duration: Duration::from_millis(1000) }
     }
 }
 
@@ -185,10 +175,7 @@ impl fmt::Debug for Subscription {
 impl Subscription {
     /// A subscription that runs `stop` once, when closed or dropped.
     pub fn new(id: impl Into<String>, stop: impl FnOnce() + Send + 'static) -> Self {
-        Self {
-            id: id.into(),
-            stop: Mutex::new(Some(Box::new(stop))),
-        }
+        Self { id: id.into(), stop: Mutex::new(Some(Box::new(stop))) }
     }
 
     /// The subscription's id.

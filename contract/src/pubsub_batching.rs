@@ -78,20 +78,13 @@ impl Batcher {
 
 /// A single-message handler that batches messages for `handler` per `config`.
 pub fn batching_handler(config: BulkSubscribeConfig, handler: BulkHandler, clock: SharedClock) -> Handler {
-    let batcher = Arc::new(Batcher {
-        config,
-        handler,
-        clock,
-        batch: Mutex::new(Batch::default()),
-    });
+    let batcher = Arc::new(Batcher { config, handler, clock, batch: Mutex::new(Batch::default()) });
     Arc::new(move |message: Message| {
         let batcher = Arc::clone(&batcher);
         Box::pin(async move {
             let (reply, outcome) = oneshot::channel();
             batcher.push(Pending { message, reply });
-            outcome
-                .await
-                .unwrap_or_else(|_| Outcome::Retry("the bulk handler was abandoned".into()))
+            outcome.await.unwrap_or_else(|_| Outcome::Retry("the bulk handler was abandoned".into()))
         })
     })
 }
@@ -103,10 +96,7 @@ mod tests {
     use std::time::Duration;
 
     fn message(id: &str) -> Message {
-        Message {
-            id: id.into(),
-            ..Message::default()
-        }
+        Message { id: id.into(), ..Message::default() }
     }
 
     #[tokio::test]
@@ -116,18 +106,11 @@ mod tests {
         let seen2 = Arc::clone(&seen);
         let bulk: BulkHandler = Arc::new(move |batch: Vec<Message>| {
             seen2.lock().expect("lock").push(batch.len());
-            Box::pin(async move {
-                batch
-                    .into_iter()
-                    .filter(|m| m.id != "b")
-                    .map(|m| (m.id, Outcome::Success))
-                    .collect()
-            })
+            Box::pin(
+                async move { batch.into_iter().filter(|m| m.id != "b").map(|m| (m.id, Outcome::Success)).collect() },
+            )
         });
-        let config = BulkSubscribeConfig {
-            max_messages_count: 2,
-            max_await_duration: Duration::from_secs(60),
-        };
+        let config = BulkSubscribeConfig { max_messages_count: 2, max_await_duration: Duration::from_secs(60) };
         let handler = batching_handler(config, bulk, clock.shared());
         let (a, b) = tokio::join!(handler(message("a")), handler(message("b")));
         assert_eq!(a, Outcome::Success);
@@ -141,19 +124,13 @@ mod tests {
         let bulk: BulkHandler = Arc::new(|batch: Vec<Message>| {
             Box::pin(async move { batch.into_iter().map(|m| (m.id, Outcome::Success)).collect() })
         });
-        let config = BulkSubscribeConfig {
-            max_messages_count: 10,
-            max_await_duration: Duration::from_millis(500),
-        };
+        let config = BulkSubscribeConfig { max_messages_count: 10, max_await_duration: Duration::from_millis(500) };
         let handler = batching_handler(config, bulk, clock.shared());
         let pending = tokio::spawn(handler(message("a")));
         tokio::task::yield_now().await;
         assert!(!pending.is_finished());
         clock.advance(Duration::from_millis(500));
-        let outcome = tokio::time::timeout(Duration::from_secs(1), pending)
-            .await
-            .expect("flushed")
-            .expect("task");
+        let outcome = tokio::time::timeout(Duration::from_secs(1), pending).await.expect("flushed").expect("task");
         assert_eq!(outcome, Outcome::Success);
     }
 }

@@ -39,14 +39,8 @@ pub enum Block {
 
 impl Block {
     /// Every block.
-    pub const ALL: &'static [Block] = &[
-        Block::State,
-        Block::PubSub,
-        Block::Bindings,
-        Block::SecretStores,
-        Block::Configuration,
-        Block::Lock,
-    ];
+    pub const ALL: &'static [Block] =
+        &[Block::State, Block::PubSub, Block::Bindings, Block::SecretStores, Block::Configuration, Block::Lock];
 
     /// The `spec.type` prefix, e.g. `state`.
     pub fn prefix(self) -> &'static str {
@@ -210,10 +204,7 @@ pub struct Components {
 impl Components {
     /// The named component, if it serves `block`.
     pub fn get(&self, name: &str, block: Block) -> Option<&Component> {
-        self.by_name
-            .get(name)
-            .map(|c| &c.component)
-            .filter(|c| c.block() == block)
+        self.by_name.get(name).map(|c| &c.component).filter(|c| c.block() == block)
     }
 
     /// True when some component serves `block`.
@@ -234,8 +225,7 @@ impl Registry {
         F: Fn(ComponentContext) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<Component, FactoryError>> + Send + 'static,
     {
-        self.factories
-            .insert(type_name.to_owned(), Arc::new(move |ctx| Box::pin(factory(ctx))));
+        self.factories.insert(type_name.to_owned(), Arc::new(move |ctx| Box::pin(factory(ctx))));
     }
 
     /// The registered types, sorted.
@@ -245,7 +235,11 @@ impl Registry {
 
     /// Builds every component of `manifests`: secret stores first, then the rest with their
     /// `secretKeyRef`s resolved.
-    pub async fn build_all(&self, manifests: &[ComponentManifest], clock: SharedClock) -> Result<Components, LoadError> {
+    pub async fn build_all(
+        &self,
+        manifests: &[ComponentManifest],
+        clock: SharedClock,
+    ) -> Result<Components, LoadError> {
         let mut components = Components::default();
         let mut first_seen: BTreeMap<&str, &ComponentManifest> = BTreeMap::new();
         for manifest in manifests {
@@ -257,20 +251,15 @@ impl Registry {
                 });
             }
         }
-        let (secret_stores, others): (Vec<_>, Vec<_>) = manifests
-            .iter()
-            .partition(|m| Block::of_type(&m.type_name) == Some(Block::SecretStores));
+        let (secret_stores, others): (Vec<_>, Vec<_>) =
+            manifests.iter().partition(|m| Block::of_type(&m.type_name) == Some(Block::SecretStores));
         for manifest in secret_stores.into_iter().chain(others) {
             let properties = resolve_properties(manifest, &components).await?;
             match self.build(manifest, properties, clock.clone()).await {
                 Ok(component) => {
-                    components.by_name.insert(
-                        manifest.name.clone(),
-                        LoadedComponent {
-                            manifest: manifest.clone(),
-                            component,
-                        },
-                    );
+                    components
+                        .by_name
+                        .insert(manifest.name.clone(), LoadedComponent { manifest: manifest.clone(), component });
                 }
                 Err(e) if manifest.ignore_errors => {
                     tracing::warn!(component = %manifest.name, error = %e, "skipping component (ignoreErrors)");
@@ -344,10 +333,7 @@ async fn resolve_properties(manifest: &ComponentManifest, built: &Components) ->
                     )));
                 };
                 let secret = store
-                    .get(GetSecretRequest {
-                        name: name.clone(),
-                        metadata: Metadata::new(),
-                    })
+                    .get(GetSecretRequest { name: name.clone(), metadata: Metadata::new() })
                     .await
                     .map_err(|e| invalid(format!("cannot read secret `{name}` from `{store_name}`: {e}")))?;
                 secret

@@ -23,10 +23,7 @@ pub struct GetSecretRequest {
 impl GetSecretRequest {
     /// A read of secret `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            metadata: Metadata::new(),
-        }
+        Self { name: name.into(), metadata: Metadata::new() }
     }
 }
 

@@ -90,10 +90,7 @@ pub struct GetRequest {
 impl GetRequest {
     /// A plain read of `key`.
     pub fn new(key: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            ..Self::default()
-        }
+        Self { key: key.into(), ..Self::default() }
     }
 }
 
@@ -130,11 +127,7 @@ pub struct SetRequest {
 impl SetRequest {
     /// An unconditional write of `value` to `key`.
     pub fn new(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        Self {
-            key: key.into(),
-            value: value.into(),
-            ..Self::default()
-        }
+        Self { key: key.into(), value: value.into(), ..Self::default() }
     }
 
     /// The same write, conditional on `etag`.
@@ -177,10 +170,7 @@ pub struct DeleteRequest {
 impl DeleteRequest {
     /// An unconditional delete of `key`.
     pub fn new(key: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            ..Self::default()
-        }
+        Self { key: key.into(), ..Self::default() }
     }
 
     /// The same delete, conditional on `etag`.
@@ -324,11 +314,7 @@ pub trait StateStore: Send + Sync {
             let key = request.key.clone();
             match self.get(request).await {
                 Ok(item) => items.push(BulkGetItem { key, item, error: None }),
-                Err(e) => items.push(BulkGetItem {
-                    key,
-                    item: None,
-                    error: Some(e.to_string()),
-                }),
+                Err(e) => items.push(BulkGetItem { key, item: None, error: Some(e.to_string()) }),
             }
         }
         Ok(items)
@@ -387,11 +373,7 @@ pub trait StateStore: Send + Sync {
 
 /// `Ok(())` when nothing failed, else [`Error::Bulk`].
 pub fn bulk_result(failures: Vec<crate::errors::KeyedError>) -> Result<()> {
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Bulk(failures))
-    }
+    if failures.is_empty() { Ok(()) } else { Err(Error::Bulk(failures)) }
 }
 
 /// Parses a `ttlInSeconds` metadata value: `None` when absent, `Some(None)` for a negative
@@ -401,9 +383,7 @@ pub fn parse_ttl(metadata: &Metadata) -> Result<Option<Option<u64>>> {
         return Ok(None);
     };
     let secs: i64 = raw.trim().parse().map_err(|_| {
-        Error::InvalidArgument(format!(
-            "metadata `{TTL_IN_SECONDS}` must be an integer number of seconds, got `{raw}`"
-        ))
+        Error::InvalidArgument(format!("metadata `{TTL_IN_SECONDS}` must be an integer number of seconds, got `{raw}`"))
     })?;
     if secs > i64::from(i32::MAX) || secs < -1 {
         return Err(Error::InvalidArgument(format!(

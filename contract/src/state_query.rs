@@ -76,9 +76,7 @@ fn bad(message: impl Into<String>) -> Error {
 impl Query {
     /// Parses Dapr's query JSON.
     pub fn from_json(value: &Value) -> Result<Self> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad("the query must be a JSON object"))?;
+        let object = value.as_object().ok_or_else(|| bad("the query must be a JSON object"))?;
         let mut query = Query::default();
         for (field, v) in object {
             match field.as_str() {
@@ -106,21 +104,14 @@ impl Query {
 impl Filter {
     /// Parses one filter unit.
     pub fn from_json(value: &Value) -> Result<Self> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad(format!("a filter must be an object, got `{value}`")))?;
+        let object = value.as_object().ok_or_else(|| bad(format!("a filter must be an object, got `{value}`")))?;
         let mut entries = object.iter();
         let (Some((op, arg)), None) = (entries.next(), entries.next()) else {
-            return Err(bad(format!(
-                "a filter must have exactly one operator, got {} in `{value}`",
-                object.len()
-            )));
+            return Err(bad(format!("a filter must have exactly one operator, got {} in `{value}`", object.len())));
         };
         match op.as_str() {
             "AND" | "OR" => {
-                let items = arg
-                    .as_array()
-                    .ok_or_else(|| bad(format!("`{op}` takes an array of filters")))?;
+                let items = arg.as_array().ok_or_else(|| bad(format!("`{op}` takes an array of filters")))?;
                 if items.is_empty() {
                     return Err(bad(format!("`{op}` needs at least one filter")));
                 }
@@ -142,17 +133,13 @@ impl Filter {
                     },
                 })
             }
-            other => Err(bad(format!(
-                "unknown operator `{other}` (expected EQ, NEQ, GT, GTE, LT, LTE, IN, AND, OR)"
-            ))),
+            other => Err(bad(format!("unknown operator `{other}` (expected EQ, NEQ, GT, GTE, LT, LTE, IN, AND, OR)"))),
         }
     }
 }
 
 fn single_field(op: &str, arg: &Value) -> Result<(String, Value)> {
-    let object = arg
-        .as_object()
-        .ok_or_else(|| bad(format!("`{op}` takes an object `{{\"path\": value}}`")))?;
+    let object = arg.as_object().ok_or_else(|| bad(format!("`{op}` takes an object `{{\"path\": value}}`")))?;
     let mut entries = object.iter();
     match (entries.next(), entries.next()) {
         (Some((path, value)), None) if !path.is_empty() => Ok((path.clone(), value.clone())),
@@ -161,9 +148,7 @@ fn single_field(op: &str, arg: &Value) -> Result<(String, Value)> {
 }
 
 fn parse_sort(value: &Value) -> Result<Vec<Sorting>> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| bad("`sort` must be an array"))?;
+    let items = value.as_array().ok_or_else(|| bad("`sort` must be an array"))?;
     items
         .iter()
         .map(|item| {
@@ -177,10 +162,7 @@ fn parse_sort(value: &Value) -> Result<Vec<Sorting>> {
                 Some("DESC") => Order::Desc,
                 Some(other) => return Err(bad(format!("sort order must be ASC or DESC, got `{other}`"))),
             };
-            Ok(Sorting {
-                key: key.to_owned(),
-                order,
-            })
+            Ok(Sorting { key: key.to_owned(), order })
         })
         .collect()
 }
@@ -190,9 +172,7 @@ fn parse_page(value: &Value) -> Result<Page> {
     let limit = match object.get("limit") {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let n = v
-                .as_u64()
-                .ok_or_else(|| bad(format!("`page.limit` must be a non-negative integer, got `{v}`")))?;
+            let n = v.as_u64().ok_or_else(|| bad(format!("`page.limit` must be a non-negative integer, got `{v}`")))?;
             usize::try_from(n).ok().filter(|n| *n > 0)
         }
     };

@@ -8,18 +8,12 @@ use contract::{Component, Resources, SystemClock};
 
 /// Loads, builds and pings every component of `paths` (or of the built-in set).
 pub async fn run(paths: &[PathBuf]) -> anyhow::Result<()> {
-    let resources = if paths.is_empty() {
-        reference_runtime::default_resources()?
-    } else {
-        Resources::load(paths)?
-    };
+    let resources = if paths.is_empty() { reference_runtime::default_resources()? } else { Resources::load(paths)? };
     if resources.components.is_empty() {
         anyhow::bail!("no Component documents found in the resources given; each needs `kind: Component`");
     }
     let registry = reference_runtime::builtin_registry();
-    let components = registry
-        .build_all(&resources.components, std::sync::Arc::new(SystemClock))
-        .await?;
+    let components = registry.build_all(&resources.components, std::sync::Arc::new(SystemClock)).await?;
     println!("{:<16} {:<28} {:<6} capabilities", "component", "type", "ping");
     for (name, loaded) in &components.by_name {
         let ping = ping(&loaded.component).await.with_context(|| format!("component `{name}` does not answer"))?;

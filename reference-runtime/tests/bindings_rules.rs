@@ -9,7 +9,10 @@ use std::time::Duration;
 use contract::bindings::{BindingEvent, BindingHandler, InvokeRequest};
 use contract::{Component, Error, InputBinding, ManualClock, OutputBinding};
 
-async fn binding(type_name: &str, metadata: &[(&str, &str)]) -> (Option<Arc<dyn InputBinding>>, Arc<dyn OutputBinding>) {
+async fn binding(
+    type_name: &str,
+    metadata: &[(&str, &str)],
+) -> (Option<Arc<dyn InputBinding>>, Arc<dyn OutputBinding>) {
     binding_on(type_name, metadata, &ManualClock::new()).await
 }
 

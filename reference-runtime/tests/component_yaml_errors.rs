@@ -11,7 +11,9 @@ async fn load(text: &str) -> Result<contract::Components, LoadError> {
 }
 
 fn component(name: &str, type_name: &str, metadata: &str) -> String {
-    format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: {type_name}\n  version: v1\n{metadata}")
+    format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: {type_name}\n  version: v1\n{metadata}"
+    )
 }
 
 async fn check(text: &str, expected: &str) {
@@ -21,7 +23,10 @@ async fn check(text: &str, expected: &str) {
 
 #[tokio::test]
 async fn malformed_yaml() {
-    let err = load("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x\n").await.expect_err("malformed").to_string();
+    let err = load("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x\n")
+        .await
+        .expect_err("malformed")
+        .to_string();
     assert!(err.starts_with("`resources/broken.yaml`: malformed YAML at line "), "{err}");
 }
 
@@ -55,10 +60,14 @@ async fn invalid_metadata_values() {
         "`resources/broken.yaml`: component `bus` (`pubsub.in-memory`): metadata field `redeliveryBackoff` has invalid value `soon`: expected a duration such as `500ms` or `2s`: expected number at 0",
     )
     .await;
-    let err = load(&component("vault", "secretstores.local.file", "  metadata:\n  - name: secretsFile\n    value: /nonexistent/secrets.json\n"))
-        .await
-        .expect_err("missing file")
-        .to_string();
+    let err = load(&component(
+        "vault",
+        "secretstores.local.file",
+        "  metadata:\n  - name: secretsFile\n    value: /nonexistent/secrets.json\n",
+    ))
+    .await
+    .expect_err("missing file")
+    .to_string();
     assert!(
         err.starts_with("`resources/broken.yaml`: component `vault` (`secretstores.local.file`): metadata field `secretsFile` has invalid value `/nonexistent/secrets.json`: "),
         "{err}"
@@ -74,8 +83,19 @@ async fn secret_references_resolve_through_the_named_store() {
     std::fs::write(&secrets, format!(r#"{{"storage": {{"root": "{}"}}}}"#, root.display())).expect("write");
     let text = format!(
         "{}---\n{}auth:\n  secretStore: vault\n",
-        component("vault", "secretstores.local.file", &format!("  metadata:\n  - name: secretsFile\n    value: {}\n  - name: multiValued\n    value: true\n", secrets.display())),
-        component("files", "bindings.localstorage", "  metadata:\n  - name: rootPath\n    secretKeyRef:\n      name: storage\n      key: root\n"),
+        component(
+            "vault",
+            "secretstores.local.file",
+            &format!(
+                "  metadata:\n  - name: secretsFile\n    value: {}\n  - name: multiValued\n    value: true\n",
+                secrets.display()
+            )
+        ),
+        component(
+            "files",
+            "bindings.localstorage",
+            "  metadata:\n  - name: rootPath\n    secretKeyRef:\n      name: storage\n      key: root\n"
+        ),
     );
     let components = load(&text).await.expect("resolves");
     assert!(components.by_name.contains_key("files"));

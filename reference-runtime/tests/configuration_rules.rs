@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contract::configuration::{
-    ConfigurationItem, ConfigurationUpdate, GetConfigurationRequest, SubscribeConfigurationRequest, DELETED,
+    ConfigurationItem, ConfigurationUpdate, DELETED, GetConfigurationRequest, SubscribeConfigurationRequest,
 };
 use contract::{Component, ConfigurationStore, ConfigurationUpdater, Error, ManualClock};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -80,7 +80,12 @@ async fn c05_c07_c08_c09_subscriptions_see_exactly_their_keys() {
     let both: Vec<String> = g1.iter().cloned().chain((0..3).map(|i| format!("g2-{i}"))).collect();
     let subscribe = |keys: Vec<String>| {
         let store = Arc::clone(&store);
-        async move { store.subscribe(SubscribeConfigurationRequest { keys, metadata: Default::default() }).await.expect("subscribe") }
+        async move {
+            store
+                .subscribe(SubscribeConfigurationRequest { keys, metadata: Default::default() })
+                .await
+                .expect("subscribe")
+        }
     };
     let mut s1 = subscribe(g1.clone()).await;
     let mut s2 = subscribe(both.clone()).await;

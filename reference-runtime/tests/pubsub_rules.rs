@@ -91,7 +91,10 @@ async fn p05_redelivery_after_retry_is_required_and_attempts_are_counted() {
     let r = Recorder::default();
     // Fail the first two deliveries of every message.
     let _sub = p
-        .subscribe(SubscribeRequest::new("t"), r.handler(|m| if m.attempt < 3 { Outcome::Retry("not yet".into()) } else { Outcome::Success }))
+        .subscribe(
+            SubscribeRequest::new("t"),
+            r.handler(|m| if m.attempt < 3 { Outcome::Retry("not yet".into()) } else { Outcome::Success }),
+        )
         .await
         .expect("subscribe");
     for i in 0..5 {
@@ -112,7 +115,13 @@ async fn p05_redelivery_after_retry_is_required_and_attempts_are_counted() {
 async fn redelivery_waits_for_the_backoff() {
     let (p, clock) = broker(&[("redeliveryBackoff", "1s"), ("maxRedeliveryBackoff", "10s")]).await;
     let r = Recorder::default();
-    let _sub = p.subscribe(SubscribeRequest::new("t"), r.handler(|m| if m.attempt == 1 { Outcome::Retry("x".into()) } else { Outcome::Success })).await.expect("subscribe");
+    let _sub = p
+        .subscribe(
+            SubscribeRequest::new("t"),
+            r.handler(|m| if m.attempt == 1 { Outcome::Retry("x".into()) } else { Outcome::Success }),
+        )
+        .await
+        .expect("subscribe");
     publish(&*p, "t", "m").await;
     assert!(r.wait_for(1).await);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -177,15 +186,21 @@ async fn p07_per_key_order_holds_across_retries() {
     let r = Recorder::default();
     // Every third message fails once; its successors must wait for it.
     let _sub = p
-        .subscribe(SubscribeRequest::new("t"), r.handler(|m| {
-            let n: u32 = String::from_utf8_lossy(&m.data).split('-').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
-            if n % 3 == 0 && m.attempt == 1 { Outcome::Retry("once".into()) } else { Outcome::Success }
-        }))
+        .subscribe(
+            SubscribeRequest::new("t"),
+            r.handler(|m| {
+                let n: u32 =
+                    String::from_utf8_lossy(&m.data).split('-').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+                if n.is_multiple_of(3) && m.attempt == 1 { Outcome::Retry("once".into()) } else { Outcome::Success }
+            }),
+        )
         .await
         .expect("subscribe");
     for key in ["a", "b"] {
         for i in 0..30 {
-            p.publish(PublishRequest::new("t", format!("{key}-{i}")).with_metadata("partitionKey", key)).await.expect("publish");
+            p.publish(PublishRequest::new("t", format!("{key}-{i}")).with_metadata("partitionKey", key))
+                .await
+                .expect("publish");
         }
     }
     assert!(r.wait_for(60 + 20).await, "saw {}", r.count());
@@ -196,7 +211,7 @@ async fn p07_per_key_order_holds_across_retries() {
             .filter(|m| m.metadata.get("partitionKey").map(String::as_str) == Some(key))
             .filter_map(|m| {
                 let n: u32 = String::from_utf8_lossy(&m.data).split('-').nth(1)?.parse().ok()?;
-                (!(n % 3 == 0 && m.attempt == 1)).then_some(n)
+                (!(n.is_multiple_of(3) && m.attempt == 1)).then_some(n)
             })
             .collect();
         assert_eq!(successes, (0..30).collect::<Vec<_>>(), "key `{key}` handled in publish order");
@@ -317,16 +332,20 @@ async fn bulk_publish_rejects_duplicate_or_empty_entry_ids() {
 #[tokio::test]
 async fn p08_p09_bulk_subscribe_batches_and_retries_failed_entries() {
     let (p, clock) = broker(&[]).await;
-    let batches = Arc::new(Mutex::new(Vec::<Vec<(String, u32)>>::new()));
+    type Batches = Arc<Mutex<Vec<Vec<(String, u32)>>>>;
+    let batches: Batches = Arc::new(Mutex::new(Vec::new()));
     let b = Arc::clone(&batches);
     let handler: BulkHandler = Arc::new(move |batch: Vec<Message>| {
-        b.lock().expect("lock").push(batch.iter().map(|m| (String::from_utf8_lossy(&m.data).into_owned(), m.attempt)).collect());
+        b.lock()
+            .expect("lock")
+            .push(batch.iter().map(|m| (String::from_utf8_lossy(&m.data).into_owned(), m.attempt)).collect());
         // Fail `m2` once; answer nothing for `m4` once (both must come back).
         let statuses = batch
             .into_iter()
             .filter(|m| !(m.data == b"m4" && m.attempt == 1))
             .map(|m| {
-                let outcome = if m.data == b"m2" && m.attempt == 1 { Outcome::Retry("once".into()) } else { Outcome::Success };
+                let outcome =
+                    if m.data == b"m2" && m.attempt == 1 { Outcome::Retry("once".into()) } else { Outcome::Success };
                 (m.id, outcome)
             })
             .collect();
@@ -337,7 +356,7 @@ async fn p08_p09_bulk_subscribe_batches_and_retries_failed_entries() {
     for i in 0..11 {
         publish(&*p, "bulk", &format!("m{i}")).await;
     }
-    let delivered = |b: &Arc<Mutex<Vec<Vec<(String, u32)>>>>| b.lock().expect("lock").iter().map(Vec::len).sum::<usize>();
+    let delivered = |b: &Batches| b.lock().expect("lock").iter().map(Vec::len).sum::<usize>();
     // Full batches flush at once; the rest waits for the await duration on the clock.
     for _ in 0..20 {
         if delivered(&batches) >= 13 {
@@ -348,12 +367,8 @@ async fn p08_p09_bulk_subscribe_batches_and_retries_failed_entries() {
     }
     let all = batches.lock().expect("lock").clone();
     assert!(all.iter().all(|batch| batch.len() <= 5), "batches respect the maximum: {all:?}");
-    let successes: BTreeSet<String> = all
-        .iter()
-        .flatten()
-        .filter(|(d, a)| !((d == "m2" || d == "m4") && *a == 1))
-        .map(|(d, _)| d.clone())
-        .collect();
+    let successes: BTreeSet<String> =
+        all.iter().flatten().filter(|(d, a)| !((d == "m2" || d == "m4") && *a == 1)).map(|(d, _)| d.clone()).collect();
     assert_eq!(successes, (0..11).map(|i| format!("m{i}")).collect(), "{all:?}");
 }
 
@@ -408,5 +423,8 @@ async fn a_group_keeps_messages_until_a_subscriber_returns() {
 async fn empty_topics_are_rejected() {
     let (p, _) = broker(&[]).await;
     assert!(matches!(p.publish(PublishRequest::new("", "x")).await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(p.subscribe(SubscribeRequest::new(""), Recorder::default().ok()).await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        p.subscribe(SubscribeRequest::new(""), Recorder::default().ok()).await,
+        Err(Error::InvalidArgument(_))
+    ));
 }

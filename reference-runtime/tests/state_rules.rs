@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use contract::state::{
-    DeleteRequest, DeleteWithPrefixRequest, GetRequest, KeysLikeRequest, QueryRequest, SetRequest,
-    TransactionOperation, TransactionRequest, TTL_EXPIRE_TIME, TTL_IN_SECONDS,
+    DeleteRequest, DeleteWithPrefixRequest, GetRequest, KeysLikeRequest, QueryRequest, SetRequest, TTL_EXPIRE_TIME,
+    TTL_IN_SECONDS, TransactionOperation, TransactionRequest,
 };
 use contract::state_query::Query;
 use contract::{Clock, Error, ManualClock, StateFeature, StateStore};
@@ -122,9 +122,7 @@ async fn s08_s09_s10_s11_bulk_set_get_delete() {
         assert_eq!(item.item.as_ref().map(|x| x.data.clone()), Some(format!("v{i}").into_bytes()));
     }
     assert_eq!((got[7].key.as_str(), &got[7].item, &got[7].error), ("doesnotexist", &None, &None));
-    s.bulk_delete(vec![DeleteRequest::new("bulk-0"), DeleteRequest::new("bulk-1")])
-        .await
-        .expect("bulk delete");
+    s.bulk_delete(vec![DeleteRequest::new("bulk-0"), DeleteRequest::new("bulk-1")]).await.expect("bulk delete");
     assert_eq!(get(&*s, "bulk-0").await, None);
     assert_eq!(get(&*s, "bulk-1").await, None);
 }
@@ -147,13 +145,7 @@ async fn s12_s19_s24_s38_s46_s51_features_are_advertised() {
 
 async fn query_keys(s: &dyn StateStore, q: serde_json::Value) -> Vec<String> {
     let query = Query::from_json(&q).expect("query");
-    let response = s
-        .query(QueryRequest {
-            query,
-            metadata: Default::default(),
-        })
-        .await
-        .expect("query");
+    let response = s.query(QueryRequest { query, metadata: Default::default() }).await.expect("query");
     response.results.into_iter().map(|r| r.key).collect()
 }
 
@@ -162,7 +154,10 @@ async fn seed_query_data(s: &dyn StateStore) {
         ("k-struct", json!({"message": "testk"})),
         ("k-struct-2", json!({"message": "ktest"})),
         ("k-struct-operations", json!({"product": {"value": 15}, "status": "ACTIVE", "message": "kmessage"})),
-        ("k-struct-operations-inactive", json!({"product": {"value": 12}, "status": "INACTIVE", "message": "kmessage"})),
+        (
+            "k-struct-operations-inactive",
+            json!({"product": {"value": 12}, "status": "INACTIVE", "message": "kmessage"}),
+        ),
         ("k-binary", json!(null)),
     ];
     for (key, doc) in docs {
@@ -176,12 +171,19 @@ async fn s13_to_s17_query_filters() {
     let (s, _) = store().await;
     seed_query_data(&*s).await;
     assert_eq!(
-        query_keys(&*s, json!({"filter": {"OR": [{"EQ": {"message": "dummy"}}, {"IN": {"message": ["testk", "dummy"]}}]}})).await,
+        query_keys(
+            &*s,
+            json!({"filter": {"OR": [{"EQ": {"message": "dummy"}}, {"IN": {"message": ["testk", "dummy"]}}]}})
+        )
+        .await,
         ["k-struct"]
     );
     assert_eq!(
-        query_keys(&*s, json!({"filter": {"AND": [{"EQ": {"message": "kmessage"}}, {"GTE": {"product.value": 10}},
-            {"LT": {"product.value": 20}}, {"NEQ": {"status": "INACTIVE"}}]}}))
+        query_keys(
+            &*s,
+            json!({"filter": {"AND": [{"EQ": {"message": "kmessage"}}, {"GTE": {"product.value": 10}},
+            {"LT": {"product.value": 20}}, {"NEQ": {"status": "INACTIVE"}}]}})
+        )
         .await,
         ["k-struct-operations"]
     );
@@ -193,7 +195,11 @@ async fn s13_to_s17_query_filters() {
         ["k-struct-operations-inactive"]
     );
     assert_eq!(
-        query_keys(&*s, json!({"filter": {"OR": [{"EQ": {"message": "ktest"}}, {"IN": {"message": ["testk", "dummy"]}}]}})).await,
+        query_keys(
+            &*s,
+            json!({"filter": {"OR": [{"EQ": {"message": "ktest"}}, {"IN": {"message": ["testk", "dummy"]}}]}})
+        )
+        .await,
         ["k-struct", "k-struct-2"]
     );
 }
@@ -217,10 +223,7 @@ async fn query_sort_and_pagination() {
             q["page"]["token"] = json!(t);
         }
         let response = s
-            .query(QueryRequest {
-                query: Query::from_json(&q).expect("query"),
-                metadata: Default::default(),
-            })
+            .query(QueryRequest { query: Query::from_json(&q).expect("query"), metadata: Default::default() })
             .await
             .expect("page");
         assert!(response.results.len() <= 2);
@@ -259,12 +262,9 @@ async fn s20_s21_transactions_apply_groups_in_order() {
     assert_eq!(data(&*s, "trx-int").await, Some(b"123".to_vec()));
     assert_eq!(data(&*s, "trx-struct").await, Some(b"{}".to_vec()));
     assert_eq!(get(&*s, "trx-to-be-deleted").await, None);
-    s.transact(TransactionRequest {
-        operations: vec![delete_op("non-existent-key")],
-        metadata: Default::default(),
-    })
-    .await
-    .expect("S21: deleting a missing key inside a transaction is not an error");
+    s.transact(TransactionRequest { operations: vec![delete_op("non-existent-key")], metadata: Default::default() })
+        .await
+        .expect("S21: deleting a missing key inside a transaction is not an error");
 }
 
 #[tokio::test]
@@ -272,7 +272,12 @@ async fn s22_operation_order_inside_a_transaction() {
     let (s, _) = store().await;
     s.set(SetRequest::new("key1", "\"value1\"")).await.expect("set");
     s.transact(TransactionRequest {
-        operations: vec![delete_op("key1"), set_op("key2", "\"value2\""), delete_op("key2"), set_op("key3", "\"value3\"")],
+        operations: vec![
+            delete_op("key1"),
+            set_op("key2", "\"value2\""),
+            delete_op("key2"),
+            set_op("key3", "\"value3\""),
+        ],
         metadata: Default::default(),
     })
     .await
@@ -313,7 +318,10 @@ async fn transactions_are_atomic_when_a_ttl_is_invalid() {
     let (s, _) = store().await;
     let result = s
         .transact(TransactionRequest {
-            operations: vec![set_op("x", "1"), TransactionOperation::Set(SetRequest::new("y", "2").with_metadata(TTL_IN_SECONDS, "soon"))],
+            operations: vec![
+                set_op("x", "1"),
+                TransactionOperation::Set(SetRequest::new("y", "2").with_metadata(TTL_IN_SECONDS, "soon")),
+            ],
             metadata: Default::default(),
         })
         .await;
@@ -324,16 +332,11 @@ async fn transactions_are_atomic_when_a_ttl_is_invalid() {
 #[tokio::test]
 async fn s25_every_item_has_an_etag_in_get_and_bulk_get() {
     let (s, _) = store().await;
-    s.bulk_set((1..=4).map(|i| SetRequest::new(format!("etag{i}"), "first-value")).collect())
-        .await
-        .expect("bulk set");
+    s.bulk_set((1..=4).map(|i| SetRequest::new(format!("etag{i}"), "first-value")).collect()).await.expect("bulk set");
     for i in 1..=4 {
         assert!(!etag(&*s, &format!("etag{i}")).await.is_empty());
     }
-    let items = s
-        .bulk_get((1..=3).map(|i| GetRequest::new(format!("etag{i}"))).collect())
-        .await
-        .expect("bulk get");
+    let items = s.bulk_get((1..=3).map(|i| GetRequest::new(format!("etag{i}"))).collect()).await.expect("bulk get");
     assert!(items.iter().all(|i| i.item.as_ref().and_then(|x| x.etag.as_ref()).is_some_and(|e| !e.is_empty())));
 }
 
@@ -432,9 +435,8 @@ async fn s32_s33_bulk_delete_partial_then_full() {
     let (s, _) = store().await;
     s.bulk_set(vec![SetRequest::new("a", "1"), SetRequest::new("b", "1")]).await.expect("set");
     let (ea, eb) = (etag(&*s, "a").await, etag(&*s, "b").await);
-    let result = s
-        .bulk_delete(vec![DeleteRequest::new("a").with_etag(ea), DeleteRequest::new("b").with_etag("bad")])
-        .await;
+    let result =
+        s.bulk_delete(vec![DeleteRequest::new("a").with_etag(ea), DeleteRequest::new("b").with_etag("bad")]).await;
     assert!(matches!(result, Err(Error::Bulk(ref f)) if f.len() == 1 && f[0].key == "b"), "{result:?}");
     assert_eq!(get(&*s, "a").await, None);
     assert_eq!(etag(&*s, "b").await, eb, "b unchanged");
@@ -560,17 +562,21 @@ async fn s50_empty_prefix_is_rejected() {
     let (s, _) = store().await;
     for prefix in ["", "||"] {
         let r = s.delete_with_prefix(DeleteWithPrefixRequest { prefix: prefix.into() }).await;
-        assert!(matches!(r, Err(Error::InvalidArgument(ref m)) if m.contains("prefix is required")), "{prefix:?}: {r:?}");
+        assert!(
+            matches!(r, Err(Error::InvalidArgument(ref m)) if m.contains("prefix is required")),
+            "{prefix:?}: {r:?}"
+        );
     }
 }
 
-async fn like(s: &dyn StateStore, pattern: &str, page: Option<u32>, token: Option<String>) -> (Vec<String>, Option<String>) {
+async fn like(
+    s: &dyn StateStore,
+    pattern: &str,
+    page: Option<u32>,
+    token: Option<String>,
+) -> (Vec<String>, Option<String>) {
     let r = s
-        .keys_like(KeysLikeRequest {
-            pattern: pattern.into(),
-            page_size: page,
-            continuation_token: token,
-        })
+        .keys_like(KeysLikeRequest { pattern: pattern.into(), page_size: page, continuation_token: token })
         .await
         .expect("keys like");
     (r.keys, r.continuation_token)
@@ -584,8 +590,18 @@ async fn s52_empty_pattern_is_rejected() {
 }
 
 const TWELVE: [&str; 12] = [
-    "prefix||key1", "prefix||key2", "prefix||prefix2||key3", "other-prefix||key1", "no-prefix", "abc1", "abc2", "abc3",
-    "abc33", "x||y", "plain", "zz",
+    "prefix||key1",
+    "prefix||key2",
+    "prefix||prefix2||key3",
+    "other-prefix||key1",
+    "no-prefix",
+    "abc1",
+    "abc2",
+    "abc3",
+    "abc33",
+    "x||y",
+    "plain",
+    "zz",
 ];
 
 #[tokio::test]
@@ -649,7 +665,10 @@ async fn s58_paging_survives_concurrent_changes() {
     let (two, t) = like(&*s, "%", Some(2), None).await;
     assert_eq!(two.len(), 2);
     assert!(t.is_some());
-    assert_eq!(like(&*s, "%", None, None).await, (vec!["key0".into(), "key2".into(), "key4".into(), "key5".into()], None));
+    assert_eq!(
+        like(&*s, "%", None, None).await,
+        (vec!["key0".into(), "key2".into(), "key4".into(), "key5".into()], None)
+    );
 }
 
 #[tokio::test]
@@ -660,4 +679,26 @@ async fn s59_expired_keys_are_not_listed() {
     s.set(SetRequest::new("3", "v").with_metadata(TTL_IN_SECONDS, "1")).await.expect("set");
     clock.advance(Duration::from_secs(1));
     assert_eq!(like(&*s, "%", None, None).await, (vec!["2".to_owned()], None));
+}
+
+#[tokio::test]
+async fn s23_transaction_json_with_and_without_content_type() {
+    let (s, _) = store().await;
+    let doc = br#"{"id":1223,"name":"test"}"#.to_vec();
+    let mut with = SetRequest::new("json-with", doc.clone());
+    with.content_type = Some("application/json".into());
+    s.transact(TransactionRequest {
+        operations: vec![
+            TransactionOperation::Set(with),
+            TransactionOperation::Set(SetRequest::new("json-without", doc.clone())),
+        ],
+        metadata: Default::default(),
+    })
+    .await
+    .expect("transaction");
+    for key in ["json-with", "json-without"] {
+        let got: serde_json::Value = serde_json::from_slice(&data(&*s, key).await.expect("present")).expect("json");
+        assert_eq!(got, json!({"id": 1223, "name": "test"}), "{key}");
+    }
+    assert_eq!(get(&*s, "json-with").await.expect("item").content_type.as_deref(), Some("application/json"));
 }

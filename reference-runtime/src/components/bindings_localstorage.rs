@@ -38,27 +38,26 @@ impl LocalStorageBinding {
         }
         let path = self.root.join(relative);
         // A symlink inside the root could still point outside it.
-        if let Some(parent) = path.parent().and_then(|p| p.canonicalize().ok()) {
-            if !parent.starts_with(&self.root) {
-                return Err(Error::InvalidArgument(format!("file name `{name}` resolves outside the binding's root")));
-            }
+        if let Some(parent) = path.parent().and_then(|p| p.canonicalize().ok())
+            && !parent.starts_with(&self.root)
+        {
+            return Err(Error::InvalidArgument(format!("file name `{name}` resolves outside the binding's root")));
         }
         Ok(path)
     }
 
-    fn file_name<'r>(request: &'r InvokeRequest) -> Result<&'r str> {
-        request
-            .metadata
-            .get(FILE_NAME)
-            .map(String::as_str)
-            .ok_or_else(|| Error::InvalidArgument(format!("operation `{}` needs metadata `{FILE_NAME}`", request.operation)))
+    fn file_name(request: &InvokeRequest) -> Result<&str> {
+        request.metadata.get(FILE_NAME).map(String::as_str).ok_or_else(|| {
+            Error::InvalidArgument(format!("operation `{}` needs metadata `{FILE_NAME}`", request.operation))
+        })
     }
 
     fn list(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();
         let mut dirs = vec![self.root.clone()];
         while let Some(dir) = dirs.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| Error::Backend(format!("cannot list `{}`: {e}", dir.display())))?;
+            let entries =
+                std::fs::read_dir(&dir).map_err(|e| Error::Backend(format!("cannot list `{}`: {e}", dir.display())))?;
             for entry in entries {
                 let path = entry.map_err(|e| Error::Backend(e.to_string()))?.path();
                 if path.is_dir() {
@@ -109,10 +108,7 @@ impl OutputBinding for LocalStorageBinding {
             "get" => {
                 let name = Self::file_name(&request)?;
                 let data = std::fs::read(self.resolve(name)?).map_err(|e| io_error(name, e))?;
-                Ok(InvokeResponse {
-                    data: Some(data),
-                    ..InvokeResponse::default()
-                })
+                Ok(InvokeResponse { data: Some(data), ..InvokeResponse::default() })
             }
             "list" => Ok(json(serde_json::json!(self.list()?))),
             "delete" => {

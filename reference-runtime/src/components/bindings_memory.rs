@@ -49,13 +49,7 @@ impl std::fmt::Debug for InMemoryBinding {
 impl InMemoryBinding {
     /// An empty binding on `clock`.
     pub fn new(clock: SharedClock) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                channel: Mutex::new(Channel::default()),
-                clock,
-                next_id: AtomicU64::new(1),
-            }),
-        }
+        Self { shared: Arc::new(Shared { channel: Mutex::new(Channel::default()), clock, next_id: AtomicU64::new(1) }) }
     }
 }
 
@@ -126,10 +120,7 @@ impl OutputBinding for InMemoryBinding {
         if !request.operation.eq_ignore_ascii_case("create") {
             return Err(Error::unsupported(format!("binding operation `{}`", request.operation)));
         }
-        self.shared.lock().pending.push_back(BindingEvent {
-            data: request.data,
-            metadata: request.metadata,
-        });
+        self.shared.lock().pending.push_back(BindingEvent { data: request.data, metadata: request.metadata });
         self.shared.kick();
         Ok(InvokeResponse::default())
     }

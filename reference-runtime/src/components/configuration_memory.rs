@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use contract::configuration::{
-    ConfigurationItem, ConfigurationSubscription, ConfigurationUpdate, GetConfigurationRequest,
-    SubscribeConfigurationRequest, DELETED,
+    ConfigurationItem, ConfigurationSubscription, ConfigurationUpdate, DELETED, GetConfigurationRequest,
+    SubscribeConfigurationRequest,
 };
 use contract::{ConfigurationStore, ConfigurationUpdater, Error, Metadata, Result};
 use tokio::sync::mpsc;
@@ -58,10 +58,8 @@ impl InMemoryConfigurationStore {
     fn notify(state: &mut State, changed: &BTreeMap<String, ConfigurationItem>) {
         state.subscribers.retain(|id, subscriber| {
             for (key, item) in changed.iter().filter(|(k, _)| subscriber.covers(k)) {
-                let update = ConfigurationUpdate {
-                    id: id.clone(),
-                    items: BTreeMap::from([(key.clone(), item.clone())]),
-                };
+                let update =
+                    ConfigurationUpdate { id: id.clone(), items: BTreeMap::from([(key.clone(), item.clone())]) };
                 if subscriber.updates.send(update).is_err() {
                     return false; // The receiver is gone: the subscription ended.
                 }
@@ -78,33 +76,21 @@ impl ConfigurationStore for InMemoryConfigurationStore {
         Ok(if request.keys.is_empty() {
             state.items.clone()
         } else {
-            request
-                .keys
-                .iter()
-                .filter_map(|k| state.items.get(k).map(|item| (k.clone(), item.clone())))
-                .collect()
+            request.keys.iter().filter_map(|k| state.items.get(k).map(|item| (k.clone(), item.clone()))).collect()
         })
     }
 
     async fn subscribe(&self, request: SubscribeConfigurationRequest) -> Result<ConfigurationSubscription> {
         let id = format!("config-sub-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().subscribers.insert(
-            id.clone(),
-            Subscriber {
-                keys: request.keys,
-                updates: tx,
-            },
-        );
+        self.lock().subscribers.insert(id.clone(), Subscriber { keys: request.keys, updates: tx });
         Ok(ConfigurationSubscription { id, updates: rx })
     }
 
     async fn unsubscribe(&self, id: &str) -> Result<()> {
         match self.lock().subscribers.remove(id) {
             Some(_) => Ok(()),
-            None => Err(Error::NotFound {
-                what: format!("configuration subscription `{id}`"),
-            }),
+            None => Err(Error::NotFound { what: format!("configuration subscription `{id}`") }),
         }
     }
 }

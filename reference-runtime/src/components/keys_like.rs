@@ -111,7 +111,15 @@ mod tests {
 
     #[test]
     fn hierarchy_patterns() {
-        let keys = ["prefix||key1", "prefix||key2", "prefix||prefix2||key3", "other-prefix||key1", "no-prefix", "abc1", "abc33"];
+        let keys = [
+            "prefix||key1",
+            "prefix||key2",
+            "prefix||prefix2||key3",
+            "other-prefix||key1",
+            "no-prefix",
+            "abc1",
+            "abc33",
+        ];
         let matching = |p: &str| -> Vec<&str> {
             let p = LikePattern::new(p);
             keys.iter().copied().filter(|k| p.matches(k)).collect()

@@ -19,10 +19,7 @@ pub struct InMemoryLockStore {
 impl InMemoryLockStore {
     /// An empty store on `clock`.
     pub fn new(clock: SharedClock) -> Self {
-        Self {
-            leases: Mutex::new(HashMap::new()),
-            clock,
-        }
+        Self { leases: Mutex::new(HashMap::new()), clock }
     }
 }
 

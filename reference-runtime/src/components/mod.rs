@@ -46,18 +46,12 @@ pub fn register(registry: &mut Registry) {
     });
     registry.register("bindings.in-memory", |ctx: ComponentContext| async move {
         let binding = Arc::new(InMemoryBinding::new(ctx.clock));
-        Ok(Component::Binding {
-            input: Some(binding.clone()),
-            output: Some(binding),
-        })
+        Ok(Component::Binding { input: Some(binding.clone()), output: Some(binding) })
     });
     registry.register("bindings.localstorage", |ctx: ComponentContext| async move {
         let root = PathBuf::from(ctx.properties.required("rootPath")?);
         let binding = LocalStorageBinding::new(root)?;
-        Ok(Component::Binding {
-            input: None,
-            output: Some(Arc::new(binding)),
-        })
+        Ok(Component::Binding { input: None, output: Some(Arc::new(binding)) })
     });
     registry.register("secretstores.local.file", |ctx: ComponentContext| async move {
         let file = PathBuf::from(ctx.properties.required("secretsFile")?);
@@ -78,10 +72,7 @@ pub fn register(registry: &mut Registry) {
     });
     registry.register("configuration.in-memory", |_ctx: ComponentContext| async move {
         let store = Arc::new(InMemoryConfigurationStore::new());
-        Ok(Component::Configuration {
-            store: store.clone(),
-            updater: Some(store),
-        })
+        Ok(Component::Configuration { store: store.clone(), updater: Some(store) })
     });
     registry.register("lock.in-memory", |ctx: ComponentContext| async move {
         Ok(Component::Lock(Arc::new(InMemoryLockStore::new(ctx.clock))))

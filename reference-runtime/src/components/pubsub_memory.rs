@@ -170,10 +170,11 @@ impl Broker {
                 return Ok(()); // Nobody has ever subscribed: there is no one to keep it for.
             };
             for (name, group) in groups.iter_mut() {
-                group.lanes.entry(lane.clone()).or_default().push_back(Envelope {
-                    message: message.clone(),
-                    expires_at,
-                });
+                group
+                    .lanes
+                    .entry(lane.clone())
+                    .or_default()
+                    .push_back(Envelope { message: message.clone(), expires_at });
                 if !group.subscribers.is_empty() && group.active.insert(lane.clone()) {
                     to_start.push(name.clone());
                 }
@@ -228,7 +229,9 @@ impl Broker {
             let done = self.deliver(envelope, handler, dead_letter.as_deref()).await;
             if done {
                 let mut topics = self.lock();
-                if let Some(q) = topics.get_mut(&topic).and_then(|gs| gs.get_mut(&group)).and_then(|g| g.lanes.get_mut(&lane)) {
+                if let Some(q) =
+                    topics.get_mut(&topic).and_then(|gs| gs.get_mut(&group)).and_then(|g| g.lanes.get_mut(&lane))
+                {
                     q.pop_front();
                 }
             }
@@ -286,20 +289,13 @@ impl Broker {
         if request.topic.is_empty() {
             return Err(Error::InvalidArgument("the topic must not be empty".into()));
         }
-        let group = request
-            .metadata
-            .get(pubsub::CONSUMER_ID)
-            .cloned()
-            .unwrap_or_else(|| self.config.default_group.clone());
+        let group =
+            request.metadata.get(pubsub::CONSUMER_ID).cloned().unwrap_or_else(|| self.config.default_group.clone());
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let idle_lanes: Vec<String> = {
             let mut topics = self.lock();
             let g = topics.entry(request.topic.clone()).or_default().entry(group.clone()).or_default();
-            g.subscribers.push(Subscriber {
-                id,
-                handler,
-                dead_letter_topic: request.dead_letter_topic.clone(),
-            });
+            g.subscribers.push(Subscriber { id, handler, dead_letter_topic: request.dead_letter_topic.clone() });
             let idle: Vec<String> = g.lanes.keys().filter(|l| !g.active.contains(*l)).cloned().collect();
             g.active.extend(idle.iter().cloned());
             idle
@@ -358,10 +354,7 @@ impl PubSub for InMemoryPubSub {
                 content_type: entry.content_type,
             };
             if let Err(e) = self.broker.enqueue(publish) {
-                failed_entries.push(FailedEntry {
-                    entry_id: entry.entry_id,
-                    error: e.to_string(),
-                });
+                failed_entries.push(FailedEntry { entry_id: entry.entry_id, error: e.to_string() });
             }
         }
         Ok(BulkPublishResponse { failed_entries })

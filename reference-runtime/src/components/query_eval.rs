@@ -63,19 +63,21 @@ fn sort_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         }
     }
     match (a, b) {
-        (Some(x), Some(y)) => compare(x, y)
-            .unwrap_or_else(|| rank(a).cmp(&rank(b)).then_with(|| x.to_string().cmp(&y.to_string()))),
+        (Some(x), Some(y)) => {
+            compare(x, y).unwrap_or_else(|| rank(a).cmp(&rank(b)).then_with(|| x.to_string().cmp(&y.to_string())))
+        }
         _ => rank(a).cmp(&rank(b)),
     }
 }
 
-/// Runs `query` over `(key, value)` rows (in key order) and returns the page asked for and
-/// the token of the next page.
-pub fn run<T>(query: &Query, rows: Vec<(String, Value, T)>) -> Result<(Vec<(String, Value, T)>, Option<String>)> {
-    let mut hits: Vec<_> = rows
-        .into_iter()
-        .filter(|(_, v, _)| query.filter.as_ref().is_none_or(|f| matches(f, v)))
-        .collect();
+/// A stored item as the evaluator sees it: key, parsed value, and whatever the store carries.
+pub type Row<T> = (String, Value, T);
+
+/// Runs `query` over rows (in key order) and returns the page asked for and the token of the
+/// next page.
+pub fn run<T>(query: &Query, rows: Vec<Row<T>>) -> Result<(Vec<Row<T>>, Option<String>)> {
+    let mut hits: Vec<_> =
+        rows.into_iter().filter(|(_, v, _)| query.filter.as_ref().is_none_or(|f| matches(f, v))).collect();
     // A stable sort keeps key order among equal sort keys, so pages are deterministic.
     hits.sort_by(|(ka, a, _), (kb, b, _)| {
         query
@@ -90,16 +92,12 @@ pub fn run<T>(query: &Query, rows: Vec<(String, Value, T)>) -> Result<(Vec<(Stri
     });
     let offset = match &query.page.token {
         None => 0,
-        Some(token) => token.parse::<usize>().map_err(|_| {
-            Error::InvalidArgument(format!("page token `{token}` was not issued by this store"))
-        })?,
+        Some(token) => token
+            .parse::<usize>()
+            .map_err(|_| Error::InvalidArgument(format!("page token `{token}` was not issued by this store")))?,
     };
     let total = hits.len();
-    let page: Vec<_> = hits
-        .into_iter()
-        .skip(offset)
-        .take(query.page.limit.unwrap_or(usize::MAX))
-        .collect();
+    let page: Vec<_> = hits.into_iter().skip(offset).take(query.page.limit.unwrap_or(usize::MAX)).collect();
     let next = offset + page.len();
     let token = (query.page.limit.is_some() && next < total).then(|| next.to_string());
     Ok((page, token))

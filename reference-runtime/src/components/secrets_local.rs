@@ -76,19 +76,13 @@ fn flatten(value: &Value, path: Option<String>, separator: &str, out: &mut Secre
 }
 
 fn not_found(name: &str) -> Error {
-    Error::NotFound {
-        what: format!("secret `{name}`"),
-    }
+    Error::NotFound { what: format!("secret `{name}`") }
 }
 
 #[async_trait]
 impl SecretStore for LocalFileSecretStore {
     fn features(&self) -> FeatureSet<SecretFeature> {
-        if self.multi_valued {
-            [SecretFeature::MultipleKeyValuesPerSecret].into()
-        } else {
-            FeatureSet::new()
-        }
+        if self.multi_valued { [SecretFeature::MultipleKeyValuesPerSecret].into() } else { FeatureSet::new() }
     }
 
     async fn get(&self, request: GetSecretRequest) -> Result<SecretData> {

@@ -79,11 +79,12 @@ impl InMemoryStateStore {
         match (etag, current) {
             (Some(given), Some(entry)) if given == entry.etag => Ok(()),
             (Some(given), Some(_)) => Err(Error::etag_mismatch(key, format!("etag `{given}` is not the current one"))),
-            (Some(given), None) => Err(Error::etag_mismatch(key, format!("etag `{given}` given but the key does not exist"))),
-            (None, Some(_)) if concurrency == Concurrency::FirstWrite => Err(Error::etag_mismatch(
-                key,
-                "first-write: item already exists and no etag was passed",
-            )),
+            (Some(given), None) => {
+                Err(Error::etag_mismatch(key, format!("etag `{given}` given but the key does not exist")))
+            }
+            (None, Some(_)) if concurrency == Concurrency::FirstWrite => {
+                Err(Error::etag_mismatch(key, "first-write: item already exists and no etag was passed"))
+            }
             (None, _) => Ok(()),
         }
     }
@@ -94,16 +95,8 @@ impl InMemoryStateStore {
             Some(Some(secs)) => Some(now + Duration::from_secs(secs)),
             Some(None) | None => None,
         };
-        let content_type = request
-            .content_type
-            .clone()
-            .or_else(|| request.metadata.get(state::CONTENT_TYPE).cloned());
-        Ok(Entry {
-            data: request.value.clone(),
-            etag: uuid::Uuid::new_v4().to_string(),
-            expires_at,
-            content_type,
-        })
+        let content_type = request.content_type.clone().or_else(|| request.metadata.get(state::CONTENT_TYPE).cloned());
+        Ok(Entry { data: request.value.clone(), etag: uuid::Uuid::new_v4().to_string(), expires_at, content_type })
     }
 
     fn validate_key(key: &str) -> Result<()> {
@@ -119,10 +112,7 @@ async fn purge_expired(table: Weak<Mutex<Table>>, clock: SharedClock) {
         clock.sleep(PURGE_INTERVAL).await;
         let Some(table) = table.upgrade() else { return };
         let now = clock.now();
-        table
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, e| e.live_at(now));
+        table.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, e| e.live_at(now));
     }
 }
 
@@ -166,12 +156,7 @@ impl StateStore for InMemoryStateStore {
         let now = self.clock.now();
         let mut table = self.lock();
         // First-write has no meaning for a delete: only the ETag, if any, is checked.
-        Self::check_write(
-            self.live(&table, &request.key, now),
-            &request.key,
-            request.etag(),
-            Concurrency::LastWrite,
-        )?;
+        Self::check_write(self.live(&table, &request.key, now), &request.key, request.etag(), Concurrency::LastWrite)?;
         table.remove(&request.key);
         Ok(())
     }
@@ -181,11 +166,7 @@ impl StateStore for InMemoryStateStore {
         let table = self.lock();
         Ok(requests
             .into_iter()
-            .map(|r| BulkGetItem {
-                item: self.live(&table, &r.key, now).map(Entry::to_item),
-                key: r.key,
-                error: None,
-            })
+            .map(|r| BulkGetItem { item: self.live(&table, &r.key, now).map(Entry::to_item), key: r.key, error: None })
             .collect())
     }
 
@@ -203,7 +184,12 @@ impl StateStore for InMemoryStateStore {
                     prepared.push((set.key.clone(), Some(self.prepared_entry(set, now)?)));
                 }
                 TransactionOperation::Delete(delete) => {
-                    Self::check_write(self.live(&table, &delete.key, now), &delete.key, delete.etag(), Concurrency::LastWrite)?;
+                    Self::check_write(
+                        self.live(&table, &delete.key, now),
+                        &delete.key,
+                        delete.etag(),
+                        Concurrency::LastWrite,
+                    )?;
                     prepared.push((delete.key.clone(), None));
                 }
             }
@@ -233,12 +219,7 @@ impl StateStore for InMemoryStateStore {
         Ok(QueryResponse {
             results: page
                 .into_iter()
-                .map(|(key, _, entry)| QueryItem {
-                    key,
-                    data: entry.data,
-                    etag: Some(entry.etag),
-                    error: None,
-                })
+                .map(|(key, _, entry)| QueryItem { key, data: entry.data, etag: Some(entry.etag), error: None })
                 .collect(),
             token,
             metadata: contract::Metadata::new(),
@@ -288,10 +269,7 @@ impl StateStore for InMemoryStateStore {
             None => matching.by_ref().collect(),
         };
         let more = matching.next().is_some();
-        Ok(KeysLikeResponse {
-            continuation_token: if more { keys.last().cloned() } else { None },
-            keys,
-        })
+        Ok(KeysLikeResponse { continuation_token: if more { keys.last().cloned() } else { None }, keys })
     }
 }
 
@@ -304,10 +282,7 @@ mod tests {
     async fn expired_items_are_purged_from_memory() {
         let clock = ManualClock::new();
         let store = InMemoryStateStore::new(clock.shared());
-        store
-            .set(SetRequest::new("short", "v").with_metadata(state::TTL_IN_SECONDS, "1"))
-            .await
-            .expect("set");
+        store.set(SetRequest::new("short", "v").with_metadata(state::TTL_IN_SECONDS, "1")).await.expect("set");
         store.set(SetRequest::new("long", "v")).await.expect("set");
         tokio::task::yield_now().await; // Let the purge task start waiting on the clock.
         assert_eq!(store.lock().len(), 2);
