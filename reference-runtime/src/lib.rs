@@ -3,6 +3,7 @@
 //! user gets with zero setup.
 
 pub mod components;
+pub mod sidecar;
 
 use std::path::Path;
 

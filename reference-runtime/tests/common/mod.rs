@@ -50,3 +50,4 @@ pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, mut check: F) ->
     }
     check()
 }
+pub mod sidecar_env;

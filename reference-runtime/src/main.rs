@@ -1,0 +1,105 @@
+//! `reference-runtime`: the zero-dependency local sidecar, with daprd's flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use contract::{Resources, SystemClock};
+use reference_runtime::sidecar::{self, Sidecar, SidecarConfig, subscriptions};
+
+/// A Dapr-compatible HTTP sidecar over in-memory components.
+#[derive(Debug, Parser)]
+#[command(name = "reference-runtime", version, about)]
+struct Args {
+    /// The app's id.
+    #[arg(long = "app-id", default_value = "")]
+    app_id: String,
+    /// The port the app listens on (loopback); without it the sidecar runs without an app.
+    #[arg(long = "app-port")]
+    app_port: Option<u16>,
+    /// The app's protocol; only `http` is served.
+    #[arg(long = "app-protocol", default_value = "http")]
+    app_protocol: String,
+    /// The port of the Dapr HTTP API.
+    #[arg(long = "dapr-http-port", default_value_t = 3500)]
+    dapr_http_port: u16,
+    /// The address the HTTP API listens on.
+    #[arg(long = "dapr-listen-addresses", default_value = "127.0.0.1")]
+    listen_address: IpAddr,
+    /// A Component or Subscription YAML file, or a directory of them; repeatable. Without it
+    /// the in-memory `statestore`, `pubsub`, `lockstore`, `configstore` and `secretstore` start.
+    #[arg(long = "resources-path", alias = "components-path")]
+    resources_path: Vec<PathBuf>,
+    /// The largest request body, e.g. `4Mi`, `16Mi`, or a number of bytes.
+    #[arg(long = "max-body-size", default_value = "4Mi", value_parser = parse_size)]
+    max_body_size: usize,
+    /// debug, info, warn or error.
+    #[arg(long = "log-level", default_value = "info")]
+    log_level: String,
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = digits.parse().map_err(|_| format!("`{text}` is not a size such as `4Mi` or `4194304`"))?;
+    let factor = match unit {
+        "" | "B" => 1,
+        "Ki" | "K" | "KB" => 1 << 10,
+        "Mi" | "M" | "MB" => 1 << 20,
+        "Gi" | "G" | "GB" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` (use Ki, Mi or Gi)")),
+    };
+    n.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(args.log_level.to_ascii_lowercase()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if !args.app_protocol.eq_ignore_ascii_case("http") {
+        anyhow::bail!(
+            "--app-protocol `{}` is not supported; the reference runtime talks to apps over http",
+            args.app_protocol
+        );
+    }
+    let resources = if args.resources_path.is_empty() {
+        reference_runtime::default_resources()?
+    } else {
+        Resources::load(&args.resources_path)?
+    };
+    let declarative = subscriptions::parse_declarative(&resources.others).map_err(anyhow::Error::msg)?;
+    let components =
+        reference_runtime::builtin_registry().build_all(&resources.components, Arc::new(SystemClock)).await?;
+    let config = SidecarConfig {
+        app_id: args.app_id,
+        app_port: args.app_port,
+        api_token: std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty()),
+        app_api_token: std::env::var("APP_API_TOKEN").ok().filter(|t| !t.is_empty()),
+        max_body_size: args.max_body_size,
+        ..SidecarConfig::default()
+    };
+    let addr = SocketAddr::new(args.listen_address, args.dapr_http_port);
+    let sidecar = Sidecar::new(config, components, declarative);
+    sidecar::run(sidecar, addr).await.with_context(|| format!("cannot serve the HTTP API on {addr}"))
+}

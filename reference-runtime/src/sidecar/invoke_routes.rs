@@ -1,0 +1,167 @@
+//! Service invocation to the local app: `/v1.0/invoke/{app-id}/method/{method}` and the
+//! `dapr-app-id` header on any other path (dapr-http-api.md §7).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+use super::Sidecar;
+use super::api_error::{ApiError, ApiResult};
+use super::request::Body;
+
+pub(super) fn routes() -> Router<Arc<Sidecar>> {
+    Router::new().route("/v1.0/invoke/{app_id}/method/{*method}", any(invoke))
+}
+
+/// Headers that belong to one hop and are never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "content-length",
+    "host",
+];
+/// Headers the sidecar consumes or sets itself.
+const SIDECAR_HEADERS: &[&str] = &[
+    "dapr-app-id",
+    "dapr-api-token",
+    "destination-app-id",
+    "dapr-caller-app-id",
+    "dapr-callee-app-id",
+    "dapr-caller-namespace",
+];
+
+fn invoke_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, "ERR_DIRECT_INVOKE", message)
+}
+
+/// `path.Clean` of the method: no empty, `.` or `..` segments, a leading `/`.
+fn clean(method: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in method.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
+    let named_in_connection: Vec<String> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            !HOP_BY_HOP.contains(&n) && !SIDECAR_HEADERS.contains(&n) && !named_in_connection.iter().any(|c| c == n)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+async fn forward(
+    sc: &Sidecar,
+    target: &str,
+    method: Method,
+    path: &str,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let target_app = target.split('.').next().unwrap_or(target);
+    if target_app != sc.config.app_id {
+        return Err(invoke_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "failed to invoke, id: {target}, err: the reference runtime only reaches its own app `{}`",
+                sc.config.app_id
+            ),
+        ));
+    }
+    let Some(app) = sc.app() else {
+        return Err(invoke_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to invoke, id: {target}, err: no app port was given (--app-port)"),
+        ));
+    };
+    let mut headers = forwardable(&headers);
+    for (name, value) in [("dapr-caller-app-id", sc.config.app_id.as_str()), ("dapr-callee-app-id", target_app)] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    let path_and_query = match query.filter(|q| !q.is_empty()) {
+        Some(q) => format!("{}?{q}", clean(path)),
+        None => clean(path),
+    };
+    let response = app.call(method, &path_and_query, headers, body).await.map_err(|e| {
+        invoke_error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to invoke, id: {target}, err: {e}"))
+    })?;
+    let headers: HeaderMap = forwardable(&response.headers);
+    Ok((response.status, headers, response.body).into_response())
+}
+
+async fn invoke(
+    State(sc): State<Arc<Sidecar>>,
+    Path((app_id, method_path)): Path<(String, String)>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> ApiResult {
+    forward(&sc, &app_id, method, &method_path, query, headers, body).await
+}
+
+/// Any path no route matched: invocation when `dapr-app-id` names an app, else 404.
+pub(super) async fn fallback(
+    State(sc): State<Arc<Sidecar>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Body, ApiError>,
+) -> Response {
+    let Some(app_id) = headers.get("dapr-app-id").and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+        return invoke_error(
+            StatusCode::NOT_FOUND,
+            "failed getting app id either from the URL path or the header dapr-app-id",
+        )
+        .into_response();
+    };
+    let body = match body {
+        Ok(Body(b)) => b,
+        Err(e) => return e.into_response(),
+    };
+    let query = uri.query().map(str::to_owned);
+    forward(&sc, &app_id, method, uri.path(), query, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn method_paths_are_cleaned() {
+        assert_eq!(clean("api/v1/add"), "/api/v1/add");
+        assert_eq!(clean("a//b/./c/../d"), "/a/b/d");
+        assert_eq!(clean("../../etc"), "/etc");
+    }
+}

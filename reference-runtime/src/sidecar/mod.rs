@@ -1,0 +1,338 @@
+//! The Dapr-compatible HTTP sidecar: every route of the Dapr HTTP API over the components of
+//! a registry, and the app channel that delivers messages, binding events, configuration
+//! updates and invocations to the app.
+
+pub mod api_error;
+mod app_channel;
+mod bindings_routes;
+pub mod cloudevents;
+mod config_routes;
+mod delivery;
+mod invoke_routes;
+mod lock_routes;
+pub mod match_expr;
+mod meta_routes;
+mod pubsub_routes;
+pub mod request;
+mod secrets_routes;
+mod state_routes;
+pub mod subscriptions;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use contract::pubsub::Subscription;
+use contract::{Block, Component, Components};
+use tokio::sync::Notify;
+
+pub use app_channel::AppChannel;
+use subscriptions::SubscriptionSpec;
+
+/// The Dapr runtime version this sidecar reports.
+pub const RUNTIME_VERSION: &str = concat!("certify-reference-", env!("CARGO_PKG_VERSION"));
+
+/// How the sidecar is set up; the daprd flags map onto it.
+#[derive(Debug, Clone)]
+pub struct SidecarConfig {
+    /// `--app-id`.
+    pub app_id: String,
+    /// `--app-port`: where the app listens, on loopback; `None` runs without an app.
+    pub app_port: Option<u16>,
+    /// `DAPR_API_TOKEN`: required on every API call but health checks.
+    pub api_token: Option<String>,
+    /// `APP_API_TOKEN`: sent to the app.
+    pub app_api_token: Option<String>,
+    /// `--max-body-size`: the largest request body accepted.
+    pub max_body_size: usize,
+    /// How long shutdown waits for in-flight deliveries.
+    pub graceful_shutdown: Duration,
+}
+
+impl Default for SidecarConfig {
+    fn default() -> Self {
+        Self {
+            app_id: String::new(),
+            app_port: None,
+            api_token: None,
+            app_api_token: None,
+            max_body_size: 4 << 20,
+            graceful_shutdown: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How a state store's keys are stored: Dapr's `keyPrefix` component metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyScheme {
+    /// `<prefix>||<key>`.
+    Prefix(String),
+    /// The key as given.
+    None,
+}
+
+impl KeyScheme {
+    fn for_component(loaded: &contract::registry::LoadedComponent, app_id: &str) -> Self {
+        let value = loaded
+            .manifest
+            .metadata
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case("keyPrefix"))
+            .and_then(|m| match &m.value {
+                contract::manifest::MetadataValue::Plain(v) => Some(v.to_ascii_lowercase()),
+                contract::manifest::MetadataValue::SecretRef { .. } => None,
+            })
+            .unwrap_or_else(|| "appid".to_owned());
+        match value.as_str() {
+            "none" => KeyScheme::None,
+            "appid" | "" if app_id.is_empty() => KeyScheme::None,
+            "appid" | "" => KeyScheme::Prefix(app_id.to_owned()),
+            "name" => KeyScheme::Prefix(loaded.manifest.name.clone()),
+            "namespace" => match std::env::var("NAMESPACE").ok().filter(|n| !n.is_empty()) {
+                Some(ns) => KeyScheme::Prefix(format!("{ns}.{app_id}")),
+                None if app_id.is_empty() => KeyScheme::None,
+                None => KeyScheme::Prefix(app_id.to_owned()),
+            },
+            other => KeyScheme::Prefix(other.to_owned()),
+        }
+    }
+
+    /// The stored key for an application key.
+    pub fn wrap(&self, key: &str) -> String {
+        match self {
+            KeyScheme::Prefix(p) => format!("{p}||{key}"),
+            KeyScheme::None => key.to_owned(),
+        }
+    }
+
+    /// The application key for a stored key.
+    pub fn unwrap<'k>(&self, stored: &'k str) -> &'k str {
+        match self {
+            KeyScheme::Prefix(_) => stored.split_once("||").map_or(stored, |(_, rest)| rest),
+            KeyScheme::None => stored,
+        }
+    }
+}
+
+/// Counts deliveries to the app in flight, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Marks one delivery in flight until dropped.
+pub struct InFlightGuard<'a>(&'a InFlight);
+
+impl InFlight {
+    /// Marks a delivery as started.
+    pub fn start(&self) -> InFlightGuard<'_> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The sidecar's shared state.
+pub struct Sidecar {
+    /// The configuration.
+    pub config: SidecarConfig,
+    /// The components, by name.
+    pub components: Components,
+    key_schemes: HashMap<String, KeyScheme>,
+    app: Option<AppChannel>,
+    declarative: Vec<SubscriptionSpec>,
+    active: Mutex<Vec<(SubscriptionSpec, Subscription)>>,
+    input_bindings: Mutex<Vec<Subscription>>,
+    config_subscriptions: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    extended: Mutex<BTreeMap<String, String>>,
+    app_ready: AtomicBool,
+    /// Deliveries to the app in flight.
+    pub in_flight: InFlight,
+    shutdown: Notify,
+    shutting_down: AtomicBool,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Sidecar {
+    /// A sidecar over `components`, with the declarative subscriptions of the resources.
+    pub fn new(config: SidecarConfig, components: Components, declarative: Vec<SubscriptionSpec>) -> Arc<Self> {
+        let key_schemes = components
+            .by_name
+            .iter()
+            .filter(|(_, c)| c.component.block() == Block::State)
+            .map(|(name, c)| (name.clone(), KeyScheme::for_component(c, &config.app_id)))
+            .collect();
+        let app = config.app_port.map(|port| AppChannel::new(port, config.app_api_token.clone()));
+        Arc::new(Self {
+            config,
+            components,
+            key_schemes,
+            app,
+            declarative,
+            active: Mutex::new(Vec::new()),
+            input_bindings: Mutex::new(Vec::new()),
+            config_subscriptions: Mutex::new(HashMap::new()),
+            extended: Mutex::new(BTreeMap::new()),
+            app_ready: AtomicBool::new(false),
+            in_flight: InFlight::default(),
+            shutdown: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// The HTTP API.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .merge(state_routes::routes())
+            .merge(pubsub_routes::routes())
+            .merge(bindings_routes::routes())
+            .merge(secrets_routes::routes())
+            .merge(config_routes::routes())
+            .merge(lock_routes::routes())
+            .merge(meta_routes::routes())
+            .merge(invoke_routes::routes())
+            .fallback(invoke_routes::fallback)
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(self), meta_routes::require_api_token))
+            .layer(DefaultBodyLimit::max(self.config.max_body_size))
+            .with_state(Arc::clone(self))
+    }
+
+    /// Serves the API on `listener` until shutdown is asked for (by `/v1.0/shutdown`,
+    /// [`Sidecar::shutdown`] or `signal`), then stops deliveries and waits for the ones in
+    /// flight.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if self.app.is_some() {
+            let this = Arc::clone(&self);
+            tokio::spawn(async move { this.connect_app().await });
+        }
+        let this = Arc::clone(&self);
+        let stop = async move {
+            tokio::select! {
+                () = signal => {}
+                () = this.shutdown.notified() => {}
+            }
+        };
+        let result = axum::serve(listener, self.router()).with_graceful_shutdown(stop).await;
+        self.stop_deliveries().await;
+        result
+    }
+
+    /// Asks the server to shut down.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.notify_one();
+    }
+
+    async fn stop_deliveries(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for (_, subscription) in locked(&self.active).drain(..) {
+            subscription.close();
+        }
+        for subscription in locked(&self.input_bindings).drain(..) {
+            subscription.close();
+        }
+        for (_, task) in locked(&self.config_subscriptions).drain() {
+            task.abort();
+        }
+        if tokio::time::timeout(self.config.graceful_shutdown, self.in_flight.wait_idle()).await.is_err() {
+            tracing::warn!("deliveries still in flight after the grace period");
+        }
+    }
+
+    /// Waits for the app's port, then subscribes and starts input bindings, as daprd does.
+    async fn connect_app(self: Arc<Self>) {
+        let Some(app) = &self.app else { return };
+        let mut waited = Duration::ZERO;
+        while !app.is_listening().await {
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return;
+            }
+            if waited.as_secs() > 0 && waited.as_millis() % 5000 == 0 {
+                tracing::info!(port = app.port(), "waiting for the app to listen");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        let mut specs = subscriptions::load_programmatic(app, &self.config.app_id).await;
+        specs.extend(self.declarative.iter().filter(|s| s.applies_to(&self.config.app_id)).cloned());
+        for spec in specs {
+            match delivery::subscribe(&self, spec.clone()).await {
+                Ok(subscription) => locked(&self.active).push((spec, subscription)),
+                Err(e) => {
+                    tracing::error!(topic = %spec.topic, pubsub = %spec.pubsub, error = %e, "subscription failed")
+                }
+            }
+        }
+        for (name, loaded) in &self.components.by_name {
+            if let Component::Binding { input: Some(input), .. } = &loaded.component {
+                match delivery::start_input_binding(&self, name, &loaded.manifest, Arc::clone(input)).await {
+                    Ok(Some(subscription)) => locked(&self.input_bindings).push(subscription),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(binding = %name, error = %e, "input binding failed to start"),
+                }
+            }
+        }
+        self.app_ready.store(true, Ordering::SeqCst);
+    }
+
+    fn app(&self) -> Option<&AppChannel> {
+        self.app.as_ref()
+    }
+}
+
+/// Binds `addr` and serves `sidecar` until Ctrl-C, SIGTERM or `/v1.0/shutdown`.
+pub async fn run(sidecar: Arc<Sidecar>, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, app_id = %sidecar.config.app_id, "dapr HTTP API listening");
+    sidecar.serve(listener, termination()).await
+}
+
+async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
