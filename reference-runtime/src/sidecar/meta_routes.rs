@@ -30,19 +30,15 @@ const EXEMPT: &[&str] = &["/v1.0/healthz", "/v1.0/healthz/outbound"];
 /// With `DAPR_API_TOKEN` set, every call but the health checks needs the `dapr-api-token`
 /// header; the header is not passed on.
 pub(super) async fn require_api_token(State(sc): State<Arc<Sidecar>>, mut request: Request, next: Next) -> Response {
-    if let Some(expected) = &sc.config.api_token {
-        if !EXEMPT.contains(&request.uri().path()) {
-            let given = request.headers().get("dapr-api-token").and_then(|v| v.to_str().ok());
-            if given != Some(expected.as_str()) {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(axum::http::header::CONTENT_TYPE, "text/plain")],
-                    "invalid api token",
-                )
-                    .into_response();
-            }
-            request.headers_mut().remove("dapr-api-token");
+    if let Some(expected) = &sc.config.api_token
+        && !EXEMPT.contains(&request.uri().path())
+    {
+        let given = request.headers().get("dapr-api-token").and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return (StatusCode::UNAUTHORIZED, [(axum::http::header::CONTENT_TYPE, "text/plain")], "invalid api token")
+                .into_response();
         }
+        request.headers_mut().remove("dapr-api-token");
     }
     next.run(request).await
 }

@@ -276,7 +276,7 @@ impl Sidecar {
             if self.shutting_down.load(Ordering::SeqCst) {
                 return;
             }
-            if waited.as_secs() > 0 && waited.as_millis() % 5000 == 0 {
+            if waited.as_secs() > 0 && waited.as_millis().is_multiple_of(5000) {
                 tracing::info!(port = app.port(), "waiting for the app to listen");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

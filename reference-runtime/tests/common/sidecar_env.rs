@@ -184,11 +184,11 @@ pub async fn start(subscriptions_json: Option<serde_json::Value>, extra_yaml: &s
     // Ready once healthz answers 204 (after the app's subscriptions are in place).
     let mut ready = false;
     for _ in 0..400 {
-        if let Ok(r) = http.get(format!("{base}/v1.0/healthz")).send().await {
-            if r.status() == 204 {
-                ready = true;
-                break;
-            }
+        if let Ok(r) = http.get(format!("{base}/v1.0/healthz")).send().await
+            && r.status() == 204
+        {
+            ready = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

@@ -1,0 +1,89 @@
+//! The `reference-runtime` binary as a user starts it: daprd's flags, the default component
+//! set, clean exit on SIGTERM, and clear errors for bad input.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_reference-runtime"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+fn wait_healthy(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Write;
+            let _ = s.write_all(b"GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 204") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn starts_with_the_default_set_and_exits_cleanly_on_sigterm() {
+    let port = free_port();
+    let mut child = spawn(&["--app-id", "bin-test", "--dapr-http-port", &port.to_string()]);
+    assert!(wait_healthy(port), "healthy on the given port");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = wait_exit(&mut child, Duration::from_secs(10)).expect("exits after SIGTERM");
+    assert!(exit.success(), "clean exit: {exit:?}");
+}
+
+fn fails_with(args: &[&str], expected: &str) {
+    let mut child = spawn(args);
+    let exit = wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+    assert!(!exit.success());
+    assert!(stderr.contains(expected), "stderr lacks `{expected}`:\n{stderr}");
+}
+
+#[test]
+fn bad_input_fails_fast_with_a_clear_message() {
+    fails_with(&["--app-protocol", "grpc"], "--app-protocol `grpc` is not supported");
+    fails_with(&["--resources-path", "/nonexistent/resources"], "cannot read `/nonexistent/resources`");
+    fails_with(&["--max-body-size", "4Xi"], "unknown size unit `Xi`");
+    let dir = std::env::temp_dir().join(format!("certify-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("c.yaml"),
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: s\nspec:\n  type: state.redis\n",
+    )
+    .expect("write");
+    fails_with(
+        &["--resources-path", dir.to_str().expect("utf8")],
+        "component `s`: field `spec.type`: unknown component type `state.redis`",
+    );
+    // The port is taken: a clear error, not a hang.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    fails_with(&["--dapr-http-port", &port], "cannot serve the HTTP API on 127.0.0.1:");
+}
