@@ -129,7 +129,8 @@ fn wait_listening(port: u16) {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run briefly then.
     let benching = std::env::args().any(|a| a == "--bench");
-    let secs: u64 = std::env::var("CERTIFY_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(if benching { 10 } else { 1 });
+    let secs: u64 =
+        std::env::var("CERTIFY_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(if benching { 10 } else { 1 });
     let (warmup, measure) = (Duration::from_secs(if benching { 2 } else { 0 }), Duration::from_secs(secs));
 
     // The sidecar, as a separate process.
@@ -169,18 +170,30 @@ fn main() {
 
     // The in-memory store, called in-process.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let store = Arc::new(rt.block_on(async { reference_runtime::components::state_memory::InMemoryStateStore::new(contract::system_clock()) }));
+    let store = Arc::new(rt.block_on(async {
+        reference_runtime::components::state_memory::InMemoryStateStore::new(contract::system_clock())
+    }));
     rt.block_on(store.set(SetRequest::new("bench||bench-key", value.clone().into_bytes()))).expect("seed");
-    let in_process = fixed_rate(|| assert!(rt.block_on(store.get(GetRequest::new("bench||bench-key"))).expect("get").is_some()), warmup, measure);
+    let in_process = fixed_rate(
+        || assert!(rt.block_on(store.get(GetRequest::new("bench||bench-key"))).expect("get").is_some()),
+        warmup,
+        measure,
+    );
 
     println!();
     println!("state get, 1 KiB value, fixed {RATE} requests/s, {secs} s measured (µs)");
-    println!("{:<34} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9}", "target", "p50", "p90", "p99", "p99.9", "svc p50", "svc p99");
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9}",
+        "target", "p50", "p90", "p99", "p99.9", "svc p50", "svc p99"
+    );
     row("reference-runtime over HTTP", &sidecar);
     row("no-op HTTP server (loopback floor)", &noop);
     row("in-process StateStore::get", &in_process);
     let added_p50 = us(&sidecar.response, 0.5) - us(&noop.response, 0.5);
     let added_p99 = us(&sidecar.response, 0.99) - us(&noop.response, 0.99);
     println!("sidecar over the loopback floor: +{added_p50:.1} µs p50, +{added_p99:.1} µs p99");
-    println!("sidecar / in-process at p50: {:.0}x", us(&sidecar.response, 0.5) / us(&in_process.response, 0.5).max(0.001));
+    println!(
+        "sidecar / in-process at p50: {:.0}x",
+        us(&sidecar.response, 0.5) / us(&in_process.response, 0.5).max(0.001)
+    );
 }

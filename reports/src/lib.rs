@@ -1,3 +1,55 @@
-//! Renderers of run results: JSON, JUnit XML, Markdown and HTML.
-//!
-//! Empty until the harness issue fills it.
+//! The results of a certification run as stable, serialisable types (what `report.json` holds
+//! and what CI parses), and the renderers that turn them into `report.json`, `junit.xml` and
+//! `summary.md`. Renderers never decide anything; they only render a [`Report`].
+
+mod junit;
+mod markdown;
+mod model;
+
+pub use junit::junit_xml;
+pub use markdown::summary_markdown;
+pub use model::{CaseRecord, ComponentRecord, Environment, REDACTED, Report, SCHEMA_VERSION, Summary, Verdict};
+
+use std::path::{Path, PathBuf};
+
+/// The JSON schema of `report.json`.
+pub const REPORT_SCHEMA: &str = include_str!("../report.schema.json");
+
+/// Writing the bundle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A file could not be written.
+    #[error("cannot write `{}`: {cause}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The JUnit serializer failed.
+    #[error("cannot render junit.xml: {0}")]
+    Junit(String),
+}
+
+/// Writes `report.json`, `junit.xml` and `summary.md` into `dir` (created if missing) and
+/// returns the paths written.
+pub fn write_bundle(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |cause| WriteError::Io { path, cause }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| WriteError::Junit(e.to_string()))?;
+    let files = [
+        ("report.json", json),
+        ("junit.xml", junit_xml(report).map_err(WriteError::Junit)?),
+        ("summary.md", summary_markdown(report)),
+    ];
+    let mut written = Vec::new();
+    for (name, content) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, content).map_err(io(&path))?;
+        written.push(path);
+    }
+    Ok(written)
+}

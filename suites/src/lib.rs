@@ -1,4 +1,14 @@
-//! The certification cases: one normative rule each, written against drivers.
-//!
-//! Empty until the harness issue fills it; the contract and the reference components it will
-//! be checked against live in `contract` and `reference-runtime`.
+//! The certification cases: one normative rule each, written against the contract's traits,
+//! which both drivers implement (the component itself in-process, or a client of a sidecar's
+//! HTTP API). A case never knows which driver runs it; what a driver cannot express is a
+//! [`case::Requirement`], so the planner skips with a reason instead of failing.
+
+pub mod case;
+pub mod state;
+
+pub use case::{Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Finding, Requirement, Settings};
+
+/// Every case of every suite, in a stable order.
+pub fn all_cases() -> Vec<Case> {
+    state::cases()
+}

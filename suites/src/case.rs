@@ -1,0 +1,309 @@
+//! The case model: a case is data about one normative rule plus an async body that checks it
+//! against whatever driver runs it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contract::{Block, StateFeature, StateStore};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// A capability a component claims in its spec, named like Dapr's `tests.yml` operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Claim {
+    /// ETags on every item, compare-and-set writes.
+    #[serde(rename = "etag")]
+    Etag,
+    /// First-write concurrency.
+    #[serde(rename = "first-write")]
+    FirstWrite,
+    /// Atomic multi-operation transactions.
+    #[serde(rename = "transaction")]
+    Transaction,
+    /// Item expiry.
+    #[serde(rename = "ttl")]
+    Ttl,
+    /// The query API.
+    #[serde(rename = "query")]
+    Query,
+    /// Delete by `||`-prefix.
+    #[serde(rename = "delete-with-prefix")]
+    DeleteWithPrefix,
+    /// Key listing with LIKE patterns.
+    #[serde(rename = "keyslike")]
+    KeysLike,
+}
+
+impl Claim {
+    /// Every claim.
+    pub const ALL: &'static [Claim] = &[
+        Claim::Etag,
+        Claim::FirstWrite,
+        Claim::Transaction,
+        Claim::Ttl,
+        Claim::Query,
+        Claim::DeleteWithPrefix,
+        Claim::KeysLike,
+    ];
+
+    /// The spec name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Claim::Etag => "etag",
+            Claim::FirstWrite => "first-write",
+            Claim::Transaction => "transaction",
+            Claim::Ttl => "ttl",
+            Claim::Query => "query",
+            Claim::DeleteWithPrefix => "delete-with-prefix",
+            Claim::KeysLike => "keyslike",
+        }
+    }
+
+    /// The feature a store advertises for this claim, if Dapr has one.
+    pub fn feature(self) -> Option<StateFeature> {
+        match self {
+            Claim::Etag => Some(StateFeature::Etag),
+            Claim::Transaction => Some(StateFeature::Transactional),
+            Claim::Ttl => Some(StateFeature::Ttl),
+            Claim::Query => Some(StateFeature::QueryApi),
+            Claim::DeleteWithPrefix => Some(StateFeature::DeleteWithPrefix),
+            Claim::KeysLike => Some(StateFeature::KeysLike),
+            Claim::FirstWrite => None,
+        }
+    }
+
+    /// The claim for an advertised feature (how `--sidecar` defaults its claims).
+    pub fn for_feature(feature: StateFeature) -> Option<Claim> {
+        Claim::ALL.iter().copied().find(|c| c.feature() == Some(feature))
+    }
+
+    /// Parses a spec name.
+    pub fn parse(name: &str) -> Option<Claim> {
+        Claim::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When a case applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// The component claims this.
+    Claimed(Claim),
+    /// The component does not claim this (negative feature checks).
+    NotClaimed(Claim),
+    /// The driver can do this.
+    Driver(DriverCapability),
+}
+
+/// What a driver can express; the Dapr HTTP API cannot express everything the contract can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverCapability {
+    /// Values that are not JSON (raw bytes).
+    BinaryValues,
+    /// Bulk failures reported per key.
+    KeyedBulkErrors,
+    /// Delete-with-prefix is callable.
+    DeleteWithPrefix,
+    /// Keys-like is callable.
+    KeysLike,
+    /// Optional operations answer `Unsupported` when not implemented.
+    TypedUnsupported,
+}
+
+/// How cases reach the component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverInfo {
+    /// `in-process` or `http`.
+    pub name: String,
+    /// What it can express.
+    pub capabilities: BTreeSet<DriverCapability>,
+}
+
+impl DriverInfo {
+    /// The in-process driver: the component's trait object, everything expressible.
+    pub fn in_process() -> Self {
+        Self {
+            name: "in-process".into(),
+            capabilities: [
+                DriverCapability::BinaryValues,
+                DriverCapability::KeyedBulkErrors,
+                DriverCapability::DeleteWithPrefix,
+                DriverCapability::KeysLike,
+                DriverCapability::TypedUnsupported,
+            ]
+            .into(),
+        }
+    }
+
+    /// True when the driver can do `capability`.
+    pub fn can(&self, capability: DriverCapability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+}
+
+/// Per-component settings from the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// A syntactically valid ETag that is never current (Dapr's `badEtag`).
+    #[serde(default = "default_bad_etag")]
+    pub bad_etag: String,
+    /// Extra seconds a TTL may overrun before the item must be gone.
+    #[serde(default = "default_ttl_slack")]
+    pub ttl_slack_seconds: u64,
+}
+
+fn default_bad_etag() -> String {
+    "bad-etag".into()
+}
+
+fn default_ttl_slack() -> u64 {
+    1
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { bad_etag: default_bad_etag(), ttl_slack_seconds: default_ttl_slack() }
+    }
+}
+
+/// What a case body runs against.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The state store, through the driver.
+    pub state: Arc<dyn StateStore>,
+    /// The driver.
+    pub driver: DriverInfo,
+    /// The component's claims.
+    pub claims: BTreeSet<Claim>,
+    /// The component's settings.
+    pub settings: Settings,
+    /// A prefix unique to this trial, so parallel and repeated runs never share keys.
+    pub namespace: String,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx").field("driver", &self.driver.name).field("namespace", &self.namespace).finish()
+    }
+}
+
+impl Ctx {
+    /// A key private to this trial.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}-{name}", self.namespace)
+    }
+}
+
+/// Why a case did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "kebab-case")]
+pub enum Finding {
+    /// The rule does not hold.
+    Fail(String),
+    /// The case could not decide (a timing it could not control, a driver limit found at run time).
+    Inconclusive(String),
+    /// The case does not apply.
+    Skip(String),
+}
+
+/// What a case body returns.
+pub type CaseResult = Result<(), Finding>;
+
+/// A case body.
+pub type Body = fn(Ctx) -> BoxFuture<'static, CaseResult>;
+
+/// One normative rule, as data, with its check.
+#[derive(Clone)]
+pub struct Case {
+    /// The stable id, e.g. `state.etag.stale-write-rejected`.
+    pub id: &'static str,
+    /// The building block.
+    pub block: Block,
+    /// The rule, as one MUST sentence.
+    pub rule: &'static str,
+    /// Where the rule comes from (`S26`, or `certify` for rules beyond Dapr's suite).
+    pub source: &'static str,
+    /// When the case applies.
+    pub requires: &'static [Requirement],
+    /// Tags such as `ttl`, `concurrency`, `latency`.
+    pub tags: &'static [&'static str],
+    /// The longest the body may run.
+    pub timeout: Duration,
+    /// The check.
+    pub body: Body,
+}
+
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Case").field("id", &self.id).field("rule", &self.rule).finish()
+    }
+}
+
+impl Case {
+    /// Why the case does not apply to a component with `claims` under `driver`, if it does not.
+    pub fn skip_reason(&self, claims: &BTreeSet<Claim>, driver: &DriverInfo) -> Option<String> {
+        self.requires.iter().find_map(|r| match r {
+            Requirement::Claimed(c) if !claims.contains(c) => Some(format!("the component does not claim `{c}`")),
+            Requirement::NotClaimed(c) if claims.contains(c) => Some(format!("the component claims `{c}`")),
+            Requirement::Driver(cap) if !driver.can(*cap) => Some(format!(
+                "the {} driver cannot express this ({})",
+                driver.name,
+                serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            )),
+            _ => None,
+        })
+    }
+
+    /// The claims the case is about, for the feature matrix.
+    pub fn claims(&self) -> Vec<Claim> {
+        self.requires
+            .iter()
+            .filter_map(|r| match r {
+                Requirement::Claimed(c) | Requirement::NotClaimed(c) => Some(*c),
+                Requirement::Driver(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// Fails the case with a formatted reason unless the condition holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err($crate::case::Finding::Fail(format!($($fmt)+)));
+        }
+    };
+}
+
+/// Fails the case unless two values are equal, showing expected and seen.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($seen:expr, $expected:expr, $($fmt:tt)+) => {{
+        let (seen, expected) = (&$seen, &$expected);
+        if seen != expected {
+            return Err($crate::case::Finding::Fail(format!("{}: expected {:?}, saw {:?}", format!($($fmt)+), expected, seen)));
+        }
+    }};
+}
+
+/// Turns an unexpected error of a call into a failure naming the call.
+pub trait Must<T> {
+    /// The value, or a failure saying which call failed and how.
+    fn must(self, what: &str) -> Result<T, Finding>;
+}
+
+impl<T> Must<T> for contract::Result<T> {
+    fn must(self, what: &str) -> Result<T, Finding> {
+        self.map_err(|e| Finding::Fail(format!("{what} failed: {e}")))
+    }
+}
