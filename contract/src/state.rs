@@ -28,6 +28,26 @@ pub enum Concurrency {
     LastWrite,
 }
 
+impl Concurrency {
+    /// The wire name: `first-write` or `last-write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FirstWrite => "first-write",
+            Self::LastWrite => "last-write",
+        }
+    }
+}
+
+impl Consistency {
+    /// The wire name: `eventual` or `strong`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eventual => "eventual",
+            Self::Strong => "strong",
+        }
+    }
+}
+
 impl std::str::FromStr for Concurrency {
     type Err = Error;
 

@@ -101,7 +101,52 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The query as Dapr's query JSON (the inverse of [`Query::from_json`]).
+    pub fn to_json(&self) -> Value {
+        let mut object = serde_json::Map::new();
+        if let Some(filter) = &self.filter {
+            object.insert("filter".into(), filter.to_json());
+        }
+        if !self.sort.is_empty() {
+            let sort = self
+                .sort
+                .iter()
+                .map(|s| serde_json::json!({"key": s.key, "order": if s.order == Order::Desc { "DESC" } else { "ASC" }}))
+                .collect();
+            object.insert("sort".into(), Value::Array(sort));
+        }
+        if self.page.limit.is_some() || self.page.token.is_some() {
+            let mut page = serde_json::Map::new();
+            if let Some(limit) = self.page.limit {
+                page.insert("limit".into(), limit.into());
+            }
+            if let Some(token) = &self.page.token {
+                page.insert("token".into(), token.clone().into());
+            }
+            object.insert("page".into(), Value::Object(page));
+        }
+        Value::Object(object)
+    }
+}
+
 impl Filter {
+    /// The filter as query JSON.
+    pub fn to_json(&self) -> Value {
+        let unit = |op: &str, path: &str, v: &Value| serde_json::json!({ op: { path: v } });
+        match self {
+            Filter::Eq(p, v) => unit("EQ", p, v),
+            Filter::Neq(p, v) => unit("NEQ", p, v),
+            Filter::Gt(p, v) => unit("GT", p, v),
+            Filter::Gte(p, v) => unit("GTE", p, v),
+            Filter::Lt(p, v) => unit("LT", p, v),
+            Filter::Lte(p, v) => unit("LTE", p, v),
+            Filter::In(p, vs) => unit("IN", p, &Value::Array(vs.clone())),
+            Filter::And(fs) => serde_json::json!({"AND": fs.iter().map(Filter::to_json).collect::<Vec<_>>()}),
+            Filter::Or(fs) => serde_json::json!({"OR": fs.iter().map(Filter::to_json).collect::<Vec<_>>()}),
+        }
+    }
+
     /// Parses one filter unit.
     pub fn from_json(value: &Value) -> Result<Self> {
         let object = value.as_object().ok_or_else(|| bad(format!("a filter must be an object, got `{value}`")))?;
@@ -208,6 +253,7 @@ mod tests {
         assert_eq!(q.sort[0].order, Order::Desc);
         assert_eq!(q.page, Page { limit: Some(3), token: Some("2".into()) });
         assert!(matches!(q.filter, Some(Filter::Or(ref v)) if v.len() == 2));
+        assert_eq!(Query::from_json(&q.to_json()).expect("round trip"), q);
     }
 
     #[test]

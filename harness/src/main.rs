@@ -1,11 +1,14 @@
-//! `certify`: the command-line entry point. Parses arguments and calls into the subcommands.
+//! `certify`: parses arguments and calls into the harness library. Exit status: 0 when no case
+//! failed or was inconclusive, 1 when one did, 2 when the run could not be set up.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod load;
+use harness::terminal::Terminal;
+use harness::{Filter, Session, Source, Spec};
+use suites::Claim;
 
 /// Conformance and certification for Dapr-style building-block components.
 #[derive(Debug, Parser)]
@@ -17,20 +20,55 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Builds the components of the given resources (default: the built-in in-memory set),
-    /// checks each one answers, and prints what it serves.
-    Run {
-        /// A Component YAML file or a directory of them; repeatable.
-        #[arg(long = "resources-path")]
-        resources_path: Vec<PathBuf>,
+    /// Runs the cases of a spec (default: the built-in in-memory spec, in-process and over
+    /// HTTP), or of a running sidecar with --sidecar.
+    Run(RunArgs),
+    /// Lists the cases.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Lists the component types this build can certify.
     Types,
 }
 
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Run only trials whose name contains one of these (like `cargo test`).
+    filters: Vec<String>,
+    /// Match trial names exactly.
+    #[arg(long)]
+    exact: bool,
+    /// Leave out trials whose name contains this; repeatable.
+    #[arg(long)]
+    skip: Vec<String>,
+    /// A certification spec (YAML).
+    #[arg(long, conflicts_with = "sidecar")]
+    spec: Option<PathBuf>,
+    /// Certify a running Dapr-compatible sidecar black-box, e.g. http://127.0.0.1:3500.
+    #[arg(long, requires = "state")]
+    sidecar: Option<String>,
+    /// The sidecar's state store to certify.
+    #[arg(long, requires = "sidecar")]
+    state: Option<String>,
+    /// The claims, comma-separated (default: from the capabilities the sidecar lists).
+    #[arg(long, requires = "sidecar", value_delimiter = ',')]
+    features: Option<Vec<String>>,
+    /// Where report.json, junit.xml and summary.md go.
+    #[arg(long, default_value = "certify-report")]
+    report_dir: PathBuf,
+    /// Cases running at once (default: the spec's profile).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Print only failing and inconclusive cases while running.
+    #[arg(long)]
+    failures_only: bool,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -38,23 +76,103 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        Command::Run { resources_path } => runtime.block_on(load::run(&resources_path)),
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::List { json } => list(json),
         Command::Types => {
             for t in reference_runtime::builtin_registry().types() {
                 println!("{t}");
             }
-            Ok(())
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::SUCCESS
         }
     }
+}
+
+fn parse_claims(names: &[String]) -> Result<BTreeSet<Claim>, String> {
+    names
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| {
+            Claim::parse(n).ok_or_else(|| {
+                let known = Claim::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+                format!("--features: unknown feature `{n}` (known: {known})")
+            })
+        })
+        .collect()
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let (source, concurrency) = if let (Some(url), Some(state)) = (&args.sidecar, &args.state) {
+        let claims = match args.features.as_deref().map(parse_claims).transpose() {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
+        (Source::Sidecar { url: url.clone(), state: state.clone(), claims, token }, 8)
+    } else {
+        let spec = match &args.spec {
+            Some(path) => Spec::load(path),
+            None => Spec::builtin(),
+        };
+        match spec {
+            Ok(spec) => {
+                let concurrency = spec.profile.concurrency;
+                (Source::Spec(spec), concurrency)
+            }
+            Err(e) => return fail(e.to_string()),
+        }
+    };
+    let spec_arg = args.spec.as_ref().map(|p| p.display().to_string());
+    let session = match Session::open(source, &reference_runtime::builtin_registry(), spec_arg.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let filter = Filter { patterns: args.filters, exact: args.exact, skip: args.skip };
+    let mut terminal = Terminal::stdout();
+    terminal.verbose = !args.failures_only;
+    let report = harness::certify(&session, &filter, args.jobs.unwrap_or(concurrency), &mut |e| terminal.event(e)).await;
+    terminal.summary(&report);
+    match reports::write_bundle(&report, &args.report_dir) {
+        Ok(paths) => println!("{:>12} {}", "Report", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        Err(e) => return fail(e.to_string()),
+    }
+    if report.summary.total == 0 {
+        eprintln!("error: no case matched the filters");
+        return ExitCode::from(2);
+    }
+    if report.summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn list(json: bool) -> ExitCode {
+    let cases = suites::all_cases();
+    if json {
+        let entries: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id,
+                    "block": c.block.prefix(),
+                    "rule": c.rule,
+                    "source": c.source,
+                    "claims": c.claims().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+                    "tags": c.tags,
+                    "timeout_s": c.timeout.as_secs(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default());
+    } else {
+        for c in &cases {
+            println!("{:<52} {:<10} {}", c.id, c.source, c.rule);
+        }
+        println!("{} cases", cases.len());
+    }
+    ExitCode::SUCCESS
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, RawPathParams, State};
+use axum::extract::{Query, State};
+use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -31,9 +32,22 @@ pub(super) fn routes() -> Router<Arc<Sidecar>> {
         .route("/v1.0-alpha1/state/{store}/query", post(query).put(query))
 }
 
-fn raw_param(params: &RawPathParams, name: &str) -> ApiResult<String> {
-    let raw = params.iter().find(|(k, _)| *k == name).map(|(_, v)| v).unwrap_or_default();
-    unescape(raw)
+/// Route parameters by position in the raw (still escaped) path, unescaped as daprd does
+/// (`%XX`, and `+` as a space). axum's own parameters are already decoded, which would decode
+/// `%25` twice and keep `+`.
+struct RawSegments {
+    segments: Vec<String>,
+}
+
+impl RawSegments {
+    fn of(uri: &Uri) -> Self {
+        Self { segments: uri.path().split('/').map(str::to_owned).collect() }
+    }
+
+    /// Segment `index` of `/v1.0/state/{store}/{key}`: 3 is the store, 4 the key.
+    fn get(&self, index: usize) -> ApiResult<String> {
+        unescape(self.segments.get(index).map(String::as_str).unwrap_or_default())
+    }
 }
 
 struct Store<'s> {
@@ -156,8 +170,8 @@ fn set_request(store: &Store<'_>, item: &Value, extra: &Metadata, what: &str) ->
     })
 }
 
-async fn save(State(sc): State<Arc<Sidecar>>, params: RawPathParams, Query(q): Params, Body(body): Body) -> ApiResult {
-    let store = store(&sc, raw_param(&params, "store")?)?;
+async fn save(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, Body(body): Body) -> ApiResult {
+    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     let items: Value = json(&body)?;
     let Value::Array(items) = items else {
         return Err(ApiError::malformed("failed deserializing HTTP body: expected a JSON array of state items"));
@@ -179,9 +193,9 @@ fn consistency(q: &[(String, String)]) -> ApiResult<Consistency> {
     query_value(q, "consistency").unwrap_or_default().parse().map_err(|e: Error| ApiError::malformed(e.to_string()))
 }
 
-async fn get_state(State(sc): State<Arc<Sidecar>>, params: RawPathParams, Query(q): Params) -> ApiResult {
-    let store = store(&sc, raw_param(&params, "store")?)?;
-    let key = raw_param(&params, "key")?;
+async fn get_state(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params) -> ApiResult {
+    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
+    let key = RawSegments::of(&uri).get(4)?;
     let request = GetRequest { key: store.key(&key)?, metadata: query_metadata(&q), consistency: consistency(&q)? };
     let item = store.store.get(request).await.map_err(|e| {
         let status = if matches!(e, Error::InvalidArgument(_)) {
@@ -215,12 +229,12 @@ async fn get_state(State(sc): State<Arc<Sidecar>>, params: RawPathParams, Query(
 
 async fn delete_state(
     State(sc): State<Arc<Sidecar>>,
-    params: RawPathParams,
+    uri: Uri,
     Query(q): Params,
     headers: HeaderMap,
 ) -> ApiResult {
-    let store = store(&sc, raw_param(&params, "store")?)?;
-    let key = raw_param(&params, "key")?;
+    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
+    let key = RawSegments::of(&uri).get(4)?;
     let etag = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).filter(|e| !e.is_empty()).map(str::to_owned);
     let options = StateOptions {
         concurrency: query_value(&q, "concurrency")
@@ -242,11 +256,11 @@ fn raw_json(data: &[u8]) -> Value {
 
 async fn bulk_get(
     State(sc): State<Arc<Sidecar>>,
-    params: RawPathParams,
+    uri: Uri,
     Query(q): Params,
     Body(body): Body,
 ) -> ApiResult {
-    let store = store(&sc, raw_param(&params, "store")?)?;
+    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     let request: Value = json(&body)?;
     let Value::Object(o) = &request else {
         return Err(ApiError::malformed("failed deserializing HTTP body: expected an object with `keys`"));
@@ -301,11 +315,11 @@ async fn bulk_get(
 
 async fn transaction(
     State(sc): State<Arc<Sidecar>>,
-    params: RawPathParams,
+    uri: Uri,
     Query(q): Params,
     Body(body): Body,
 ) -> ApiResult {
-    let store = store(&sc, raw_param(&params, "store")?)?;
+    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     if !store.store.features().contains(&StateFeature::Transactional) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -379,8 +393,8 @@ async fn transaction(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn query(State(sc): State<Arc<Sidecar>>, params: RawPathParams, Query(q): Params, Body(body): Body) -> ApiResult {
-    let store = store(&sc, raw_param(&params, "store")?)?;
+async fn query(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, Body(body): Body) -> ApiResult {
+    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     if !store.store.features().contains(&StateFeature::QueryApi) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

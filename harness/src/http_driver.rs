@@ -1,0 +1,334 @@
+//! The HTTP driver: the contract's `StateStore` implemented as a client of any
+//! Dapr-compatible sidecar's HTTP API, so the same cases certify a sidecar black-box.
+//!
+//! What the HTTP API cannot express (raw byte values, per-key bulk errors, delete-with-prefix,
+//! keys-like) is declared in [`http_driver_info`], and the planner skips those cases with the
+//! reason instead of failing them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use contract::state::{
+    BulkGetItem, DeleteRequest, GetRequest, Item, QueryItem, QueryRequest, QueryResponse, SetRequest, StateOptions,
+    TransactionOperation, TransactionRequest,
+};
+use contract::{Error, FeatureSet, Metadata, Result, StateFeature, StateStore};
+use serde_json::{Value, json};
+use suites::DriverInfo;
+
+/// What the HTTP driver can express.
+pub fn http_driver_info() -> DriverInfo {
+    DriverInfo { name: "http".into(), capabilities: Default::default() }
+}
+
+/// Connecting to a sidecar failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Nothing answered.
+    #[error("cannot reach the sidecar at {url}: {reason} (is it running, and is the port right?)")]
+    Unreachable {
+        /// The sidecar's base URL.
+        url: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
+    /// It answered, but not as a Dapr sidecar.
+    #[error("{url}/v1.0/metadata did not answer as a Dapr sidecar: {reason}")]
+    NotASidecar {
+        /// The sidecar's base URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// It has no state store of that name.
+    #[error("the sidecar at {url} has no state store named `{name}` (its state stores: {known})")]
+    NoSuchStore {
+        /// The sidecar's base URL.
+        url: String,
+        /// The name asked for.
+        name: String,
+        /// The state stores it has.
+        known: String,
+    },
+}
+
+/// A state store reached through a sidecar.
+#[derive(Debug, Clone)]
+pub struct HttpStateStore {
+    client: reqwest::Client,
+    base: String,
+    store: String,
+    token: Option<String>,
+    features: FeatureSet<StateFeature>,
+}
+
+/// Percent-encodes a path segment: everything but RFC 3986 unreserved characters.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn query_string(metadata: &Metadata, extra: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = metadata
+        .iter()
+        .map(|(k, v)| format!("metadata.{}={}", encode(k), encode(v)))
+        .chain(extra.iter().map(|(k, v)| format!("{k}={}", encode(v))))
+        .collect();
+    if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) }
+}
+
+fn options_json(options: &StateOptions) -> Value {
+    json!({
+        "concurrency": options.concurrency.as_str(),
+        "consistency": options.consistency.as_str(),
+    })
+}
+
+impl HttpStateStore {
+    /// Connects to the sidecar at `base` (e.g. `http://127.0.0.1:3500`) and its state store
+    /// `store`, learning the store's features from `/v1.0/metadata`. Fails within seconds when
+    /// nothing listens.
+    pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+        let mut request = client.get(format!("{base}/v1.0/metadata")).timeout(Duration::from_secs(5));
+        if let Some(t) = &token {
+            request = request.header("dapr-api-token", t);
+        }
+        let response = request.send().await.map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ConnectError::NotASidecar { url: base.clone(), reason: format!("status {status}, body is not JSON ({e})") })?;
+        let components = body["components"].as_array().cloned().unwrap_or_default();
+        let states: Vec<&Value> = components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("state."))).collect();
+        let Some(found) = states.iter().find(|c| c["name"] == store) else {
+            let known = states.iter().filter_map(|c| c["name"].as_str()).collect::<Vec<_>>().join(", ");
+            return Err(ConnectError::NoSuchStore { url: base, name: store.to_owned(), known: if known.is_empty() { "none".into() } else { known } });
+        };
+        let features = found["capabilities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str()?.parse::<StateFeature>().ok())
+            .collect();
+        Ok(Self { client, base, store: store.to_owned(), token, features })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let request = match &self.token {
+            Some(t) => request.header("dapr-api-token", t),
+            None => request,
+        };
+        request.send().await.map_err(|e| Error::Backend(format!("cannot reach the sidecar at {}: {}", self.base, root_cause(&e))))
+    }
+
+    /// Maps an error answer onto the contract's errors, as daprd's status codes mean them.
+    async fn error(&self, key: &str, response: reqwest::Response) -> Error {
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let code = body["errorCode"].as_str().unwrap_or_default().to_owned();
+        let message = body["message"].as_str().map(str::to_owned).unwrap_or(text);
+        let described = format!("{status} {code}: {message}");
+        match status {
+            409 => Error::etag_mismatch(key, described),
+            400 if message.contains("invalid etag") => Error::EtagInvalid { key: key.to_owned(), reason: described },
+            400 | 413 => Error::InvalidArgument(described),
+            _ => Error::Backend(described),
+        }
+    }
+
+    fn item_json(request: &SetRequest) -> Result<Value> {
+        let value: Value = serde_json::from_slice(&request.value).map_err(|_| {
+            Error::unsupported("writing a value that is not JSON (the Dapr HTTP API carries JSON values only)")
+        })?;
+        let mut item = json!({"key": request.key, "value": value, "options": options_json(&request.options)});
+        if let Some(etag) = request.etag() {
+            item["etag"] = json!(etag);
+        }
+        if !request.metadata.is_empty() {
+            item["metadata"] = json!(request.metadata);
+        }
+        if let Some(ct) = &request.content_type {
+            item["contentType"] = json!(ct);
+        }
+        Ok(item)
+    }
+}
+
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    if e.is_timeout() { format!("timed out ({source})") } else { source.to_string() }
+}
+
+fn compact(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn metadata_of(value: &Value) -> Metadata {
+    value.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect()).unwrap_or_default()
+}
+
+#[async_trait]
+impl StateStore for HttpStateStore {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        self.features.clone()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let response = self.send(self.client.get(self.url("/v1.0/healthz/outbound"))).await?;
+        if response.status().is_success() { Ok(()) } else { Err(Error::Backend(format!("outbound health answered {}", response.status()))) }
+    }
+
+    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
+        let consistency = request.consistency.as_str().to_owned();
+        let path = format!("/v1.0/state/{}/{}{}", encode(&self.store), encode(&request.key), query_string(&request.metadata, &[("consistency", consistency)]));
+        let response = self.send(self.client.get(self.url(&path))).await?;
+        match response.status().as_u16() {
+            204 => Ok(None),
+            200 => {
+                let headers = response.headers().clone();
+                let etag = headers.get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let metadata = headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().strip_prefix("metadata.")?.to_owned(), v.to_str().ok()?.to_owned())))
+                    .map(|(k, v)| (if k.eq_ignore_ascii_case("ttlexpiretime") { "ttlExpireTime".to_owned() } else { k }, v))
+                    .collect();
+                let data = response.bytes().await.map_err(|e| Error::Backend(e.to_string()))?.to_vec();
+                Ok(Some(Item { data, etag, metadata, content_type: None }))
+            }
+            _ => Err(self.error(&request.key, response).await),
+        }
+    }
+
+    async fn set(&self, request: SetRequest) -> Result<()> {
+        self.bulk_set(vec![request]).await
+    }
+
+    async fn bulk_set(&self, requests: Vec<SetRequest>) -> Result<()> {
+        let items = requests.iter().map(Self::item_json).collect::<Result<Vec<_>>>()?;
+        let key = if requests.len() == 1 { requests[0].key.clone() } else { "<bulk>".to_owned() };
+        let response = self.send(self.client.post(self.url(&format!("/v1.0/state/{}", encode(&self.store)))).json(&items)).await?;
+        if response.status().is_success() { Ok(()) } else { Err(self.error(&key, response).await) }
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> Result<()> {
+        let extra = [("concurrency", request.options.concurrency.as_str().to_owned())];
+        let path = format!("/v1.0/state/{}/{}{}", encode(&self.store), encode(&request.key), query_string(&request.metadata, &extra));
+        let mut call = self.client.delete(self.url(&path));
+        if let Some(etag) = request.etag() {
+            call = call.header("if-match", etag);
+        }
+        let response = self.send(call).await?;
+        if response.status().is_success() { Ok(()) } else { Err(self.error(&request.key, response).await) }
+    }
+
+    async fn bulk_get(&self, requests: Vec<GetRequest>) -> Result<Vec<BulkGetItem>> {
+        let keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
+        let metadata = requests.first().map(|r| r.metadata.clone()).unwrap_or_default();
+        let body = json!({"keys": keys, "metadata": metadata});
+        let response = self.send(self.client.post(self.url(&format!("/v1.0/state/{}/bulk", encode(&self.store)))).json(&body)).await?;
+        if !response.status().is_success() {
+            return Err(self.error("<bulk>", response).await);
+        }
+        let answers: Vec<Value> = response.json().await.map_err(|e| Error::Backend(format!("bulk get answer is not a JSON array: {e}")))?;
+        Ok(answers
+            .into_iter()
+            .map(|a| BulkGetItem {
+                key: a["key"].as_str().unwrap_or_default().to_owned(),
+                item: a.get("data").map(|d| Item {
+                    data: compact(d),
+                    etag: a["etag"].as_str().map(str::to_owned),
+                    metadata: metadata_of(&a["metadata"]),
+                    content_type: None,
+                }),
+                error: a["error"].as_str().filter(|e| !e.is_empty()).map(str::to_owned),
+            })
+            .collect())
+    }
+
+    async fn transact(&self, request: TransactionRequest) -> Result<()> {
+        let operations = request
+            .operations
+            .iter()
+            .map(|op| match op {
+                TransactionOperation::Set(set) => Ok(json!({"operation": "upsert", "request": Self::item_json(set)?})),
+                TransactionOperation::Delete(delete) => {
+                    let mut r = json!({"key": delete.key, "options": options_json(&delete.options)});
+                    if let Some(etag) = delete.etag() {
+                        r["etag"] = json!(etag);
+                    }
+                    if !delete.metadata.is_empty() {
+                        r["metadata"] = json!(delete.metadata);
+                    }
+                    Ok(json!({"operation": "delete", "request": r}))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let body = json!({"operations": operations, "metadata": request.metadata});
+        let response = self.send(self.client.post(self.url(&format!("/v1.0/state/{}/transaction", encode(&self.store)))).json(&body)).await?;
+        if response.status().is_success() { Ok(()) } else { Err(self.error("<transaction>", response).await) }
+    }
+
+    async fn query(&self, request: QueryRequest) -> Result<QueryResponse> {
+        let path = format!("/v1.0-alpha1/state/{}/query{}", encode(&self.store), query_string(&request.metadata, &[]));
+        let response = self.send(self.client.post(self.url(&path)).json(&request.query.to_json())).await?;
+        match response.status().as_u16() {
+            204 => Ok(QueryResponse::default()),
+            200 => {
+                let body: Value = response.json().await.map_err(|e| Error::Backend(format!("query answer is not JSON: {e}")))?;
+                let results = body["results"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| QueryItem {
+                        key: r["key"].as_str().unwrap_or_default().to_owned(),
+                        data: r.get("data").map(compact).unwrap_or_default(),
+                        etag: r["etag"].as_str().map(str::to_owned),
+                        error: r["error"].as_str().filter(|e| !e.is_empty()).map(str::to_owned),
+                    })
+                    .collect();
+                Ok(QueryResponse { results, token: body["token"].as_str().map(str::to_owned), metadata: metadata_of(&body["metadata"]) })
+            }
+            _ => Err(self.error("<query>", response).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suites::DriverCapability;
+
+    #[test]
+    fn segments_are_fully_escaped() {
+        assert_eq!(encode("a b/c+d%ü"), "a%20b%2Fc%2Bd%25%C3%BC");
+        assert_eq!(encode("plain-key_1.~"), "plain-key_1.~");
+    }
+
+    #[test]
+    fn the_http_driver_declares_what_it_cannot_express() {
+        let info = http_driver_info();
+        for cap in [DriverCapability::BinaryValues, DriverCapability::KeyedBulkErrors, DriverCapability::DeleteWithPrefix, DriverCapability::KeysLike] {
+            assert!(!info.can(cap), "{cap:?}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The certify harness: reads a certification spec, sets up drivers (in-process, and HTTP
+//! against a reference runtime it starts or a sidecar it is given), plans spec × component ×
+//! case trials, runs them emitting events, and assembles the report.
+
+pub mod http_driver;
+pub mod plan;
+pub mod runner;
+pub mod session;
+pub mod spec;
+pub mod terminal;
+
+use std::time::{Instant, SystemTime};
+
+use reports::{Environment, Report, Summary};
+
+pub use plan::Filter;
+pub use runner::Event;
+pub use session::{Session, SetupError, Source};
+pub use spec::Spec;
+
+/// Plans and runs every trial of `session` that `filter` keeps, reporting progress to
+/// `on_event`, and returns the report.
+pub async fn certify(session: &Session, filter: &Filter, concurrency: usize, on_event: &mut dyn FnMut(Event<'_>)) -> Report {
+    let started_at = contract::clock::rfc3339(SystemTime::now());
+    let clock = Instant::now();
+    let seed = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let trials = plan::plan(&session.targets, &suites::all_cases(), filter);
+    let prefix = session.rerun_prefix.clone();
+    let rerun = move |trial: &str| format!("{prefix} --exact '{trial}'");
+    let cases = runner::execute(trials, &session.drivers, concurrency, &seed, &rerun, on_event).await;
+    Report {
+        schema: reports::SCHEMA_VERSION.into(),
+        spec: session.source.clone(),
+        seed,
+        started_at,
+        duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
+        environment: Environment {
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            certify_version: env!("CARGO_PKG_VERSION").into(),
+        },
+        components: session.components.clone(),
+        summary: Summary::of(&cases),
+        cases,
+    }
+}

@@ -1,0 +1,116 @@
+//! Runs trials and emits events; it never prints. The terminal, `report.json`, JUnit and the
+//! Markdown summary all consume the same events and records.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use contract::StateStore;
+use futures::{FutureExt, StreamExt};
+use reports::{CaseRecord, Verdict};
+use suites::{Ctx, Finding};
+
+use crate::plan::{Trial, driver_info};
+use crate::spec::DriverKind;
+
+/// What the runner reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The run begins with `total` trials.
+    Started {
+        /// Trials planned.
+        total: usize,
+    },
+    /// A trial finished; `done` of `total` have.
+    Finished {
+        /// Trials finished so far, this one included.
+        done: usize,
+        /// Trials planned.
+        total: usize,
+        /// Its record.
+        record: &'a CaseRecord,
+    },
+}
+
+/// The drivers of a run: a state store per component and driver.
+#[derive(Default, Clone)]
+pub struct Drivers {
+    /// By component name and driver.
+    pub state: HashMap<(String, DriverKind), Arc<dyn StateStore>>,
+}
+
+/// Runs `trials`, `concurrency` at a time, calling `on_event` as each finishes, and returns
+/// the records in plan order. `run_id` makes every trial's keys unique; `rerun` gives the
+/// command that reruns one trial.
+pub async fn execute(
+    trials: Vec<Trial>,
+    drivers: &Drivers,
+    concurrency: usize,
+    run_id: &str,
+    rerun: &dyn Fn(&str) -> String,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Vec<CaseRecord> {
+    let total = trials.len();
+    on_event(Event::Started { total });
+    let runs = trials.into_iter().enumerate().map(|(index, trial)| {
+        let state = drivers.state.get(&(trial.target.component.clone(), trial.target.driver)).cloned();
+        let namespace = format!("certify-{run_id}-{index}");
+        async move { (index, run_one(trial, state, namespace).await) }
+    });
+    let mut results: Vec<Option<CaseRecord>> = vec![None; total];
+    let mut stream = futures::stream::iter(runs).buffer_unordered(concurrency.max(1));
+    let mut done = 0;
+    while let Some((index, mut record)) = stream.next().await {
+        done += 1;
+        if record.verdict != Verdict::Pass {
+            record.rerun = Some(rerun(&record.trial));
+        }
+        on_event(Event::Finished { done, total, record: &record });
+        results[index] = Some(record);
+    }
+    results.into_iter().flatten().collect()
+}
+
+async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace: String) -> CaseRecord {
+    let started = Instant::now();
+    let (verdict, reason) = match (&trial.skip, state) {
+        (Some(reason), _) => (Verdict::Skipped, Some(reason.clone())),
+        (None, None) => (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str()))),
+        (None, Some(state)) => {
+            let ctx = Ctx {
+                state,
+                driver: driver_info(trial.target.driver),
+                claims: trial.target.claims.clone(),
+                settings: trial.target.settings.clone(),
+                namespace,
+            };
+            let body = AssertUnwindSafe((trial.case.body)(ctx)).catch_unwind();
+            match tokio::time::timeout(trial.case.timeout, body).await {
+                Err(_) => (Verdict::Fail, Some(format!("timed out after {} s", trial.case.timeout.as_secs()))),
+                Ok(Err(panic)) => {
+                    let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+                    (Verdict::Fail, Some(format!("the case panicked: {}", message.unwrap_or_default())))
+                }
+                Ok(Ok(Ok(()))) => (Verdict::Pass, None),
+                Ok(Ok(Err(Finding::Fail(r)))) => (Verdict::Fail, Some(r)),
+                Ok(Ok(Err(Finding::Inconclusive(r)))) => (Verdict::Inconclusive, Some(r)),
+                Ok(Ok(Err(Finding::Skip(r)))) => (Verdict::Skipped, Some(r)),
+            }
+        }
+    };
+    CaseRecord {
+        trial: trial.name,
+        id: trial.case.id.to_owned(),
+        component: trial.target.component,
+        driver: trial.target.driver.as_str().to_owned(),
+        verdict,
+        reason,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        rule: trial.case.rule.to_owned(),
+        source: trial.case.source.to_owned(),
+        features: trial.case.claims().iter().map(|c| c.as_str().to_owned()).collect(),
+        tags: trial.case.tags.iter().map(|t| (*t).to_owned()).collect(),
+        rerun: None,
+    }
+}

@@ -1,0 +1,212 @@
+//! The certification spec: which components, what they claim, their settings, which drivers,
+//! and the run profile. Validated up front; every error names the file, the line (when the
+//! YAML parser knows it) and the field.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use contract::{ComponentManifest, Resources};
+use serde::Deserialize;
+use suites::{Claim, Settings};
+
+/// The spec `certify run` uses without `--spec`: the in-memory store, every claim, both drivers.
+pub const BUILTIN_SPEC: &str = include_str!("builtin-spec.yaml");
+
+/// How cases reach a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverKind {
+    /// The component's trait object, in this process.
+    InProcess,
+    /// A Dapr-compatible sidecar's HTTP API.
+    Http,
+}
+
+impl DriverKind {
+    /// The driver's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverKind::InProcess => "in-process",
+            DriverKind::Http => "http",
+        }
+    }
+}
+
+fn both_drivers() -> Vec<DriverKind> {
+    vec![DriverKind::InProcess, DriverKind::Http]
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    components: Vec<SpecComponent>,
+    #[serde(default)]
+    profile: Profile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecComponent {
+    #[serde(default)]
+    component: Option<serde_norway::Value>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+    #[serde(default)]
+    claims: Vec<Claim>,
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default = "both_drivers")]
+    drivers: Vec<DriverKind>,
+}
+
+/// How the run is executed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Profile {
+    /// Cases running at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self { concurrency: default_concurrency() }
+    }
+}
+
+/// One component to certify.
+#[derive(Debug, Clone)]
+pub struct SpecEntry {
+    /// Its Component document.
+    pub manifest: ComponentManifest,
+    /// What it claims.
+    pub claims: BTreeSet<Claim>,
+    /// Its settings.
+    pub settings: Settings,
+    /// The drivers to run it through.
+    pub drivers: Vec<DriverKind>,
+}
+
+/// A validated spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Where it came from (`built-in`, or a path).
+    pub source: String,
+    /// The components, in spec order.
+    pub entries: Vec<SpecEntry>,
+    /// The run profile.
+    pub profile: Profile,
+}
+
+/// A spec that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read the spec `{}`: {cause}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The YAML is malformed or a field is wrong; the message carries the field and line.
+    #[error("`{path}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong, where.
+        message: String,
+    },
+    /// A component's YAML is wrong.
+    #[error(transparent)]
+    Component(#[from] contract::LoadError),
+}
+
+impl Spec {
+    /// Reads and validates a spec file; relative `file:` entries resolve against its folder.
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Read { path: path.to_owned(), cause })?;
+        Spec::parse(&path.display().to_string(), path.parent().unwrap_or(Path::new(".")), &text)
+    }
+
+    /// The built-in spec.
+    pub fn builtin() -> Result<Spec, SpecError> {
+        Spec::parse("built-in", Path::new("."), BUILTIN_SPEC)
+    }
+
+    /// Parses spec text named `source`, resolving `file:` entries against `dir`.
+    pub fn parse(source: &str, dir: &Path, text: &str) -> Result<Spec, SpecError> {
+        let invalid = |message: String| SpecError::Invalid { path: source.to_owned(), message };
+        let file: SpecFile = serde_norway::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if file.components.is_empty() {
+            return Err(invalid("field `components`: the spec certifies nothing; list at least one component".into()));
+        }
+        if file.profile.concurrency == 0 {
+            return Err(invalid("field `profile.concurrency`: must be at least 1".into()));
+        }
+        let mut entries = Vec::new();
+        for (i, c) in file.components.into_iter().enumerate() {
+            let field = format!("components[{i}]");
+            let resources = match (&c.component, &c.file) {
+                (Some(inline), None) => {
+                    let yaml = serde_norway::to_string(inline).map_err(|e| invalid(format!("field `{field}.component`: {e}")))?;
+                    Resources::parse(Path::new(&format!("{source}#{field}.component")), &yaml)?
+                }
+                (None, Some(path)) => Resources::load(&[dir.join(path)])?,
+                _ => return Err(invalid(format!("field `{field}`: give exactly one of `component` (an inline Component) or `file` (a Component YAML path)"))),
+            };
+            let [manifest] = <[ComponentManifest; 1]>::try_from(resources.components).map_err(|found| {
+                invalid(format!("field `{field}`: expected exactly one Component document, found {}", found.len()))
+            })?;
+            if c.drivers.is_empty() {
+                return Err(invalid(format!("field `{field}.drivers`: list at least one of `in-process`, `http`")));
+            }
+            if entries.iter().any(|e: &SpecEntry| e.manifest.name == manifest.name) {
+                return Err(invalid(format!("field `{field}`: component `{}` is listed twice", manifest.name)));
+            }
+            let drivers: BTreeSet<DriverKind> = c.drivers.into_iter().collect();
+            entries.push(SpecEntry { manifest, claims: c.claims.into_iter().collect(), settings: c.settings, drivers: drivers.into_iter().collect() });
+        }
+        Ok(Spec { source: source.to_owned(), entries, profile: file.profile })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: &str) {
+        let err = Spec::parse("spec.yaml", Path::new("."), text).expect_err("invalid").to_string();
+        assert!(err.contains(expected), "`{err}` lacks `{expected}`");
+    }
+
+    const COMPONENT: &str = "  component:\n    apiVersion: dapr.io/v1alpha1\n    kind: Component\n    metadata: {name: s}\n    spec: {type: state.in-memory, version: v1}\n";
+
+    #[test]
+    fn the_builtin_spec_is_valid() {
+        let spec = Spec::builtin().expect("valid");
+        assert_eq!(spec.entries.len(), 1);
+        assert_eq!(spec.entries[0].claims.len(), Claim::ALL.len());
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        check(&format!("components:\n-{}  claims: [etag, acid]\n", &COMPONENT[1..]), "`spec.yaml`: components[0].claims[1]: unknown variant `acid`");
+        check(&format!("components:\n-{}  claims: [etag, acid]\n", &COMPONENT[1..]), "line 7");
+        check(&format!("components:\n-{}  color: blue\n", &COMPONENT[1..]), "unknown field `color`");
+        check(&format!("components:\n-{}  drivers: [grpc]\n", &COMPONENT[1..]), "unknown variant `grpc`");
+        check("components: []\n", "the spec certifies nothing");
+        check("components:\n- claims: [etag]\n", "field `components[0]`: give exactly one of `component`");
+        check("components:\n- file: nowhere.yaml\n", "cannot read `./nowhere.yaml`");
+        check(&format!("components:\n-{}-{}", &COMPONENT[1..], &COMPONENT[1..]), "component `s` is listed twice");
+        check(
+            "components:\n- component:\n    apiVersion: dapr.io/v1alpha1\n    kind: Component\n    metadata: {name: s}\n    spec: {version: v1}\n",
+            "`spec.yaml#components[0].component`: component `s`: field `spec.type`: is required",
+        );
+        check(&format!("components:\n-{}profile:\n  concurrency: 0\n", &COMPONENT[1..]), "profile.concurrency");
+    }
+}

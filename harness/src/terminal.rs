@@ -1,0 +1,109 @@
+//! The terminal view of a run, as nextest shows one: a right-aligned status word, a fixed-width
+//! duration, `[n/N]`, the trial name; failures indented under it; one summary line; then the
+//! failures again, each with the command that reruns it. Colour only on a terminal, never with
+//! `NO_COLOR`.
+
+use std::io::{IsTerminal, Write};
+
+use reports::{CaseRecord, Report, Verdict};
+
+use crate::runner::Event;
+
+/// Renders events and the final report to a writer.
+pub struct Terminal<W: Write> {
+    out: W,
+    colour: bool,
+    /// Also print passing and skipped cases (not only failures).
+    pub verbose: bool,
+}
+
+impl Terminal<std::io::Stdout> {
+    /// A renderer on stdout, coloured when stdout is a terminal and `NO_COLOR` is unset.
+    pub fn stdout() -> Self {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Terminal { out: std::io::stdout(), colour, verbose: true }
+    }
+}
+
+impl<W: Write> Terminal<W> {
+    /// A plain renderer on `out`.
+    pub fn plain(out: W) -> Self {
+        Terminal { out, colour: false, verbose: true }
+    }
+
+    fn paint(&self, verdict: Verdict, text: &str) -> String {
+        if !self.colour {
+            return text.to_owned();
+        }
+        let code = match verdict {
+            Verdict::Pass => "32",
+            Verdict::Fail => "31;1",
+            Verdict::Inconclusive => "33;1",
+            Verdict::Skipped => "33",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    fn details(&mut self, record: &CaseRecord) {
+        let _ = writeln!(self.out, "{:>12} rule: {}", "", record.rule);
+        if let Some(reason) = &record.reason {
+            let _ = writeln!(self.out, "{:>12} {}: {reason}", "", if record.verdict == Verdict::Fail { "failure" } else { "reason" });
+        }
+    }
+
+    /// Renders one event.
+    pub fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Started { total } => {
+                let _ = writeln!(self.out, "{:>12} {total} cases", "Starting");
+            }
+            Event::Finished { done, total, record } => {
+                let show = self.verbose || matches!(record.verdict, Verdict::Fail | Verdict::Inconclusive);
+                if !show {
+                    return;
+                }
+                let width = total.to_string().len();
+                let status = self.paint(record.verdict, &format!("{:>12}", record.verdict.label()));
+                let skip_reason = match (record.verdict, &record.reason) {
+                    (Verdict::Skipped, Some(r)) => format!(": {r}"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    self.out,
+                    "{status} [{:>8.3}s] [{done:>width$}/{total}] {}{skip_reason}",
+                    record.duration_ms / 1000.0,
+                    record.trial
+                );
+                if matches!(record.verdict, Verdict::Fail | Verdict::Inconclusive) {
+                    self.details(record);
+                }
+            }
+        }
+    }
+
+    /// Renders the summary line and repeats the failures with their rerun commands.
+    pub fn summary(&mut self, report: &Report) {
+        let s = &report.summary;
+        let word = if s.ok() { self.paint(Verdict::Pass, &format!("{:>12}", "Summary")) } else { self.paint(Verdict::Fail, &format!("{:>12}", "Summary")) };
+        let _ = writeln!(
+            self.out,
+            "{word} [{:>8.3}s] {} cases run: {} passed, {} failed, {} inconclusive, {} skipped",
+            report.duration_ms / 1000.0,
+            s.total,
+            s.passed,
+            s.failed,
+            s.inconclusive,
+            s.skipped
+        );
+        for record in report.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive)) {
+            let status = self.paint(record.verdict, &format!("{:>12}", record.verdict.label()));
+            let _ = writeln!(self.out, "{status} {}", record.trial);
+            if let Some(reason) = &record.reason {
+                let _ = writeln!(self.out, "{:>12} {reason}", "");
+            }
+            if let Some(rerun) = &record.rerun {
+                let _ = writeln!(self.out, "{:>12} rerun: {rerun}", "");
+            }
+        }
+    }
+}
