@@ -112,7 +112,9 @@ impl Query {
             let sort = self
                 .sort
                 .iter()
-                .map(|s| serde_json::json!({"key": s.key, "order": if s.order == Order::Desc { "DESC" } else { "ASC" }}))
+                .map(
+                    |s| serde_json::json!({"key": s.key, "order": if s.order == Order::Desc { "DESC" } else { "ASC" }}),
+                )
                 .collect();
             object.insert("sort".into(), Value::Array(sort));
         }

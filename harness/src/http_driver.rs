@@ -104,17 +104,25 @@ impl HttpStateStore {
         if let Some(t) = &token {
             request = request.header("dapr-api-token", t);
         }
-        let response = request.send().await.map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
-        let status = response.status();
-        let body: Value = response
-            .json()
+        let response = request
+            .send()
             .await
-            .map_err(|e| ConnectError::NotASidecar { url: base.clone(), reason: format!("status {status}, body is not JSON ({e})") })?;
+            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
+            url: base.clone(),
+            reason: format!("status {status}, body is not JSON ({e})"),
+        })?;
         let components = body["components"].as_array().cloned().unwrap_or_default();
-        let states: Vec<&Value> = components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("state."))).collect();
+        let states: Vec<&Value> =
+            components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("state."))).collect();
         let Some(found) = states.iter().find(|c| c["name"] == store) else {
             let known = states.iter().filter_map(|c| c["name"].as_str()).collect::<Vec<_>>().join(", ");
-            return Err(ConnectError::NoSuchStore { url: base, name: store.to_owned(), known: if known.is_empty() { "none".into() } else { known } });
+            return Err(ConnectError::NoSuchStore {
+                url: base,
+                name: store.to_owned(),
+                known: if known.is_empty() { "none".into() } else { known },
+            });
         };
         let features = found["capabilities"]
             .as_array()
@@ -134,7 +142,10 @@ impl HttpStateStore {
             Some(t) => request.header("dapr-api-token", t),
             None => request,
         };
-        request.send().await.map_err(|e| Error::Backend(format!("cannot reach the sidecar at {}: {}", self.base, root_cause(&e))))
+        request
+            .send()
+            .await
+            .map_err(|e| Error::Backend(format!("cannot reach the sidecar at {}: {}", self.base, root_cause(&e))))
     }
 
     /// Maps an error answer onto the contract's errors, as daprd's status codes mean them.
@@ -184,7 +195,12 @@ fn compact(value: &Value) -> Vec<u8> {
 }
 
 fn metadata_of(value: &Value) -> Metadata {
-    value.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect()).unwrap_or_default()
+    value
+        .as_object()
+        .map(|m| {
+            m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect()
+        })
+        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -195,12 +211,21 @@ impl StateStore for HttpStateStore {
 
     async fn ping(&self) -> Result<()> {
         let response = self.send(self.client.get(self.url("/v1.0/healthz/outbound"))).await?;
-        if response.status().is_success() { Ok(()) } else { Err(Error::Backend(format!("outbound health answered {}", response.status()))) }
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Backend(format!("outbound health answered {}", response.status())))
+        }
     }
 
     async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
         let consistency = request.consistency.as_str().to_owned();
-        let path = format!("/v1.0/state/{}/{}{}", encode(&self.store), encode(&request.key), query_string(&request.metadata, &[("consistency", consistency)]));
+        let path = format!(
+            "/v1.0/state/{}/{}{}",
+            encode(&self.store),
+            encode(&request.key),
+            query_string(&request.metadata, &[("consistency", consistency)])
+        );
         let response = self.send(self.client.get(self.url(&path))).await?;
         match response.status().as_u16() {
             204 => Ok(None),
@@ -209,8 +234,12 @@ impl StateStore for HttpStateStore {
                 let etag = headers.get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
                 let metadata = headers
                     .iter()
-                    .filter_map(|(k, v)| Some((k.as_str().strip_prefix("metadata.")?.to_owned(), v.to_str().ok()?.to_owned())))
-                    .map(|(k, v)| (if k.eq_ignore_ascii_case("ttlexpiretime") { "ttlExpireTime".to_owned() } else { k }, v))
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().strip_prefix("metadata.")?.to_owned(), v.to_str().ok()?.to_owned()))
+                    })
+                    .map(|(k, v)| {
+                        (if k.eq_ignore_ascii_case("ttlexpiretime") { "ttlExpireTime".to_owned() } else { k }, v)
+                    })
                     .collect();
                 let data = response.bytes().await.map_err(|e| Error::Backend(e.to_string()))?.to_vec();
                 Ok(Some(Item { data, etag, metadata, content_type: None }))
@@ -226,13 +255,19 @@ impl StateStore for HttpStateStore {
     async fn bulk_set(&self, requests: Vec<SetRequest>) -> Result<()> {
         let items = requests.iter().map(Self::item_json).collect::<Result<Vec<_>>>()?;
         let key = if requests.len() == 1 { requests[0].key.clone() } else { "<bulk>".to_owned() };
-        let response = self.send(self.client.post(self.url(&format!("/v1.0/state/{}", encode(&self.store)))).json(&items)).await?;
+        let response =
+            self.send(self.client.post(self.url(&format!("/v1.0/state/{}", encode(&self.store)))).json(&items)).await?;
         if response.status().is_success() { Ok(()) } else { Err(self.error(&key, response).await) }
     }
 
     async fn delete(&self, request: DeleteRequest) -> Result<()> {
         let extra = [("concurrency", request.options.concurrency.as_str().to_owned())];
-        let path = format!("/v1.0/state/{}/{}{}", encode(&self.store), encode(&request.key), query_string(&request.metadata, &extra));
+        let path = format!(
+            "/v1.0/state/{}/{}{}",
+            encode(&self.store),
+            encode(&request.key),
+            query_string(&request.metadata, &extra)
+        );
         let mut call = self.client.delete(self.url(&path));
         if let Some(etag) = request.etag() {
             call = call.header("if-match", etag);
@@ -245,11 +280,14 @@ impl StateStore for HttpStateStore {
         let keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
         let metadata = requests.first().map(|r| r.metadata.clone()).unwrap_or_default();
         let body = json!({"keys": keys, "metadata": metadata});
-        let response = self.send(self.client.post(self.url(&format!("/v1.0/state/{}/bulk", encode(&self.store)))).json(&body)).await?;
+        let response = self
+            .send(self.client.post(self.url(&format!("/v1.0/state/{}/bulk", encode(&self.store)))).json(&body))
+            .await?;
         if !response.status().is_success() {
             return Err(self.error("<bulk>", response).await);
         }
-        let answers: Vec<Value> = response.json().await.map_err(|e| Error::Backend(format!("bulk get answer is not a JSON array: {e}")))?;
+        let answers: Vec<Value> =
+            response.json().await.map_err(|e| Error::Backend(format!("bulk get answer is not a JSON array: {e}")))?;
         Ok(answers
             .into_iter()
             .map(|a| BulkGetItem {
@@ -284,7 +322,9 @@ impl StateStore for HttpStateStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let body = json!({"operations": operations, "metadata": request.metadata});
-        let response = self.send(self.client.post(self.url(&format!("/v1.0/state/{}/transaction", encode(&self.store)))).json(&body)).await?;
+        let response = self
+            .send(self.client.post(self.url(&format!("/v1.0/state/{}/transaction", encode(&self.store)))).json(&body))
+            .await?;
         if response.status().is_success() { Ok(()) } else { Err(self.error("<transaction>", response).await) }
     }
 
@@ -294,7 +334,8 @@ impl StateStore for HttpStateStore {
         match response.status().as_u16() {
             204 => Ok(QueryResponse::default()),
             200 => {
-                let body: Value = response.json().await.map_err(|e| Error::Backend(format!("query answer is not JSON: {e}")))?;
+                let body: Value =
+                    response.json().await.map_err(|e| Error::Backend(format!("query answer is not JSON: {e}")))?;
                 let results = body["results"]
                     .as_array()
                     .into_iter()
@@ -306,7 +347,11 @@ impl StateStore for HttpStateStore {
                         error: r["error"].as_str().filter(|e| !e.is_empty()).map(str::to_owned),
                     })
                     .collect();
-                Ok(QueryResponse { results, token: body["token"].as_str().map(str::to_owned), metadata: metadata_of(&body["metadata"]) })
+                Ok(QueryResponse {
+                    results,
+                    token: body["token"].as_str().map(str::to_owned),
+                    metadata: metadata_of(&body["metadata"]),
+                })
             }
             _ => Err(self.error("<query>", response).await),
         }
@@ -327,7 +372,12 @@ mod tests {
     #[test]
     fn the_http_driver_declares_what_it_cannot_express() {
         let info = http_driver_info();
-        for cap in [DriverCapability::BinaryValues, DriverCapability::KeyedBulkErrors, DriverCapability::DeleteWithPrefix, DriverCapability::KeysLike] {
+        for cap in [
+            DriverCapability::BinaryValues,
+            DriverCapability::KeyedBulkErrors,
+            DriverCapability::DeleteWithPrefix,
+            DriverCapability::KeysLike,
+        ] {
             assert!(!info.can(cap), "{cap:?}");
         }
     }

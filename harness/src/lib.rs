@@ -20,7 +20,12 @@ pub use spec::Spec;
 
 /// Plans and runs every trial of `session` that `filter` keeps, reporting progress to
 /// `on_event`, and returns the report.
-pub async fn certify(session: &Session, filter: &Filter, concurrency: usize, on_event: &mut dyn FnMut(Event<'_>)) -> Report {
+pub async fn certify(
+    session: &Session,
+    filter: &Filter,
+    concurrency: usize,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Report {
     let started_at = contract::clock::rfc3339(SystemTime::now());
     let clock = Instant::now();
     let seed = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();

@@ -137,10 +137,15 @@ async fn run(args: RunArgs) -> ExitCode {
     let filter = Filter { patterns: args.filters, exact: args.exact, skip: args.skip };
     let mut terminal = Terminal::stdout();
     terminal.verbose = !args.failures_only;
-    let report = harness::certify(&session, &filter, args.jobs.unwrap_or(concurrency), &mut |e| terminal.event(e)).await;
+    let report =
+        harness::certify(&session, &filter, args.jobs.unwrap_or(concurrency), &mut |e| terminal.event(e)).await;
     terminal.summary(&report);
     match reports::write_bundle(&report, &args.report_dir) {
-        Ok(paths) => println!("{:>12} {}", "Report", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        Ok(paths) => println!(
+            "{:>12} {}",
+            "Report",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
         Err(e) => return fail(e.to_string()),
     }
     if report.summary.total == 0 {

@@ -70,7 +70,8 @@ impl Filter {
     /// True when `name` is kept.
     pub fn keeps(&self, name: &str) -> bool {
         let hit = |p: &String| if self.exact { name == p } else { name.contains(p.as_str()) };
-        (self.patterns.is_empty() || self.patterns.iter().any(hit)) && !self.skip.iter().any(|s| name.contains(s.as_str()))
+        (self.patterns.is_empty() || self.patterns.iter().any(hit))
+            && !self.skip.iter().any(|s| name.contains(s.as_str()))
     }
 }
 

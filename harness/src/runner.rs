@@ -72,11 +72,14 @@ pub async fn execute(
     results.into_iter().flatten().collect()
 }
 
-async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace: String) -> CaseRecord {
+/// Runs one trial against its driver; `namespace` must be unique to the trial.
+pub async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace: String) -> CaseRecord {
     let started = Instant::now();
     let (verdict, reason) = match (&trial.skip, state) {
         (Some(reason), _) => (Verdict::Skipped, Some(reason.clone())),
-        (None, None) => (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str()))),
+        (None, None) => {
+            (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str())))
+        }
         (None, Some(state)) => {
             let ctx = Ctx {
                 state,
@@ -89,7 +92,10 @@ async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace: St
             match tokio::time::timeout(trial.case.timeout, body).await {
                 Err(_) => (Verdict::Fail, Some(format!("timed out after {} s", trial.case.timeout.as_secs()))),
                 Ok(Err(panic)) => {
-                    let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
                     (Verdict::Fail, Some(format!("the case panicked: {}", message.unwrap_or_default())))
                 }
                 Ok(Ok(Ok(()))) => (Verdict::Pass, None),

@@ -74,7 +74,9 @@ impl Drop for Session {
 /// True for metadata names whose values are secrets even when written inline.
 fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "secret", "token", "connectionstring", "apikey", "credential", "privatekey"].iter().any(|s| n.contains(s))
+    ["password", "secret", "token", "connectionstring", "apikey", "credential", "privatekey"]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 /// The component's metadata as reports show it: secret values replaced.

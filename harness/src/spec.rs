@@ -153,11 +153,16 @@ impl Spec {
             let field = format!("components[{i}]");
             let resources = match (&c.component, &c.file) {
                 (Some(inline), None) => {
-                    let yaml = serde_norway::to_string(inline).map_err(|e| invalid(format!("field `{field}.component`: {e}")))?;
+                    let yaml = serde_norway::to_string(inline)
+                        .map_err(|e| invalid(format!("field `{field}.component`: {e}")))?;
                     Resources::parse(Path::new(&format!("{source}#{field}.component")), &yaml)?
                 }
                 (None, Some(path)) => Resources::load(&[dir.join(path)])?,
-                _ => return Err(invalid(format!("field `{field}`: give exactly one of `component` (an inline Component) or `file` (a Component YAML path)"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "field `{field}`: give exactly one of `component` (an inline Component) or `file` (a Component YAML path)"
+                    )));
+                }
             };
             let [manifest] = <[ComponentManifest; 1]>::try_from(resources.components).map_err(|found| {
                 invalid(format!("field `{field}`: expected exactly one Component document, found {}", found.len()))
@@ -169,7 +174,12 @@ impl Spec {
                 return Err(invalid(format!("field `{field}`: component `{}` is listed twice", manifest.name)));
             }
             let drivers: BTreeSet<DriverKind> = c.drivers.into_iter().collect();
-            entries.push(SpecEntry { manifest, claims: c.claims.into_iter().collect(), settings: c.settings, drivers: drivers.into_iter().collect() });
+            entries.push(SpecEntry {
+                manifest,
+                claims: c.claims.into_iter().collect(),
+                settings: c.settings,
+                drivers: drivers.into_iter().collect(),
+            });
         }
         Ok(Spec { source: source.to_owned(), entries, profile: file.profile })
     }
@@ -195,7 +205,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_line_and_field() {
-        check(&format!("components:\n-{}  claims: [etag, acid]\n", &COMPONENT[1..]), "`spec.yaml`: components[0].claims[1]: unknown variant `acid`");
+        check(
+            &format!("components:\n-{}  claims: [etag, acid]\n", &COMPONENT[1..]),
+            "`spec.yaml`: components[0].claims[1]: unknown variant `acid`",
+        );
         check(&format!("components:\n-{}  claims: [etag, acid]\n", &COMPONENT[1..]), "line 7");
         check(&format!("components:\n-{}  color: blue\n", &COMPONENT[1..]), "unknown field `color`");
         check(&format!("components:\n-{}  drivers: [grpc]\n", &COMPONENT[1..]), "unknown variant `grpc`");

@@ -47,7 +47,12 @@ impl<W: Write> Terminal<W> {
     fn details(&mut self, record: &CaseRecord) {
         let _ = writeln!(self.out, "{:>12} rule: {}", "", record.rule);
         if let Some(reason) = &record.reason {
-            let _ = writeln!(self.out, "{:>12} {}: {reason}", "", if record.verdict == Verdict::Fail { "failure" } else { "reason" });
+            let _ = writeln!(
+                self.out,
+                "{:>12} {}: {reason}",
+                "",
+                if record.verdict == Verdict::Fail { "failure" } else { "reason" }
+            );
         }
     }
 
@@ -84,7 +89,11 @@ impl<W: Write> Terminal<W> {
     /// Renders the summary line and repeats the failures with their rerun commands.
     pub fn summary(&mut self, report: &Report) {
         let s = &report.summary;
-        let word = if s.ok() { self.paint(Verdict::Pass, &format!("{:>12}", "Summary")) } else { self.paint(Verdict::Fail, &format!("{:>12}", "Summary")) };
+        let word = if s.ok() {
+            self.paint(Verdict::Pass, &format!("{:>12}", "Summary"))
+        } else {
+            self.paint(Verdict::Fail, &format!("{:>12}", "Summary"))
+        };
         let _ = writeln!(
             self.out,
             "{word} [{:>8.3}s] {} cases run: {} passed, {} failed, {} inconclusive, {} skipped",

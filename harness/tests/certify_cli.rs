@@ -1,50 +1,190 @@
-//! The `certify` binary as a user runs it: the README's main command on the built-in set, and
-//! clear errors for bad resources.
+//! The `certify` binary as a user runs it: the README's main command, the example spec, a
+//! sidecar certified black-box, and clear errors for bad input.
 
+use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-fn certify(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certify")).args(args).output().expect("runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
 }
 
-#[test]
-fn run_builds_and_pings_the_builtin_set() {
-    let (ok, stdout, stderr) = certify(&["run"]);
-    assert!(ok, "{stderr}");
-    for line in ["statestore", "pubsub", "lockstore", "configstore", "secretstore"] {
-        assert!(stdout.lines().any(|l| l.starts_with(line) && l.contains(" ok ")), "{line} missing in:\n{stdout}");
+fn certify(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_certify")).args(args).env("NO_COLOR", "1").output().expect("runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-    assert!(stdout.contains("ETAG, TRANSACTIONAL, QUERY_API, TTL"), "{stdout}");
+}
+
+fn validate_against_schema(path: &Path) {
+    let schema: serde_json::Value = serde_json::from_str(reports::REPORT_SCHEMA).expect("schema");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("report.json")).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    let errors: Vec<String> =
+        validator.iter_errors(&report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 #[test]
-fn bad_resources_fail_with_the_file_and_field() {
+fn run_certifies_the_builtin_store_through_both_drivers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("bad.yaml");
+    let out = certify(&["run", "--report-dir", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(" 0 failed, 0 inconclusive"), "{}", out.stdout);
+    for line in [
+        "PASS [",
+        "statestore::state.etag.stale-write-rejected",
+        "statestore@http::state.etag.stale-write-rejected",
+        "SKIP [",
+    ] {
+        assert!(out.stdout.contains(line), "`{line}` missing:\n{}", out.stdout);
+    }
+    validate_against_schema(&dir.path().join("report.json"));
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).expect("summary.md");
+    assert!(summary.starts_with("# certify: PASSED"), "{summary}");
+    assert!(summary.contains("| statestore | http |"), "{summary}");
+    assert!(std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit").contains("<testsuites"));
+}
+
+#[test]
+fn the_example_spec_runs_and_filters_select_trials() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/in-memory.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = certify(&[
+        "run",
+        "--spec",
+        spec,
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+        "state.etag",
+        "--skip",
+        "@http",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: reports::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    assert!(report.cases.iter().all(|c| c.trial.contains("state.etag") && c.driver == "in-process"));
+    assert!(report.summary.passed >= 10);
+    let none = certify(&["run", "--spec", spec, "--report-dir", dir.path().to_str().expect("utf8"), "no-such-case"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("no case matched"), "{}", none.stderr);
+}
+
+#[test]
+fn a_running_sidecar_is_certified_black_box() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = rt.block_on(async {
+        let resources = reference_runtime::default_resources().expect("defaults");
+        let components = reference_runtime::builtin_registry()
+            .build_all(&resources.components, Arc::new(contract::SystemClock))
+            .await
+            .expect("build");
+        let config = reference_runtime::sidecar::SidecarConfig { app_id: "blackbox".into(), ..Default::default() };
+        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(sidecar.serve(listener, std::future::pending()));
+        url
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = certify(&[
+        "run",
+        "--sidecar",
+        &url,
+        "--state",
+        "statestore",
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("statestore@http::state.etag.stale-write-rejected"), "{}", out.stdout);
+    let report: reports::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    assert_eq!(
+        report.components[0].claims,
+        ["etag", "first-write", "transaction", "ttl", "query", "delete-with-prefix", "keyslike"],
+        "claims from the sidecar's capabilities"
+    );
+    // --features overrides the claims: claiming less makes the negative checks run, and fail.
+    let out = certify(&[
+        "run",
+        "--sidecar",
+        &url,
+        "--state",
+        "statestore",
+        "--features",
+        "etag",
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+        "features",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("does not claim `ttl` but advertises TTL"), "{}", out.stdout);
+    let out = certify(&["run", "--sidecar", &url, "--state", "nostore"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("has no state store named `nostore` (its state stores: statestore)"), "{}", out.stderr);
+    drop(rt);
+}
+
+#[test]
+fn an_unreachable_sidecar_fails_within_seconds() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let started = Instant::now();
+    let out = certify(&["run", "--sidecar", &format!("http://127.0.0.1:{port}"), "--state", "statestore"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains(&format!("cannot reach the sidecar at http://127.0.0.1:{port}")), "{}", out.stderr);
+}
+
+#[test]
+fn bad_specs_and_flags_fail_with_the_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(&spec, "components:\n  - file: c.yaml\n    claims: [etag, acid]\n").expect("write");
+    let out = certify(&["run", "--spec", spec.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("spec.yaml`: components[0].claims[1]: unknown variant `acid`")
+            && out.stderr.contains("line 3"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&spec, "components:\n  - file: c.yaml\n").expect("write");
     std::fs::write(
-        &file,
+        dir.path().join("c.yaml"),
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: s\nspec:\n  type: state.nope\n",
     )
     .expect("write");
-    let (ok, _, stderr) = certify(&["run", "--resources-path", file.to_str().expect("utf8")]);
-    assert!(!ok);
+    let out = certify(&["run", "--spec", spec.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2);
     assert!(
-        stderr.contains("bad.yaml`: component `s`: field `spec.type`: unknown component type `state.nope`"),
-        "{stderr}"
+        out.stderr.contains("c.yaml`: component `s`: field `spec.type`: unknown component type `state.nope`"),
+        "{}",
+        out.stderr
     );
-    let (ok, _, stderr) = certify(&["run", "--resources-path", "/nonexistent/dir"]);
-    assert!(!ok);
-    assert!(stderr.contains("cannot read `/nonexistent/dir`"), "{stderr}");
+    let out = certify(&["run", "--sidecar", "http://127.0.0.1:1", "--state", "s", "--features", "acid"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("unknown feature `acid`"), "{}", out.stderr);
 }
 
 #[test]
-fn types_lists_the_registry() {
-    let (ok, stdout, _) = certify(&["types"]);
-    assert!(ok);
-    assert!(stdout.lines().any(|l| l == "state.in-memory"));
+fn list_prints_every_case() {
+    let out = certify(&["list"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.lines().any(|l| l.starts_with("state.etag.stale-write-rejected")), "{}", out.stdout);
+    let out = certify(&["list", "--json"]);
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
+    assert!(cases.len() > 50);
+    assert!(
+        cases.iter().all(|c| c["rule"].as_str().is_some_and(|r| r.contains("MUST"))),
+        "every rule is a MUST sentence"
+    );
+    let out = certify(&["types"]);
+    assert!(out.stdout.lines().any(|l| l == "state.in-memory"));
 }

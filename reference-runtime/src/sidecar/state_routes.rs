@@ -227,12 +227,7 @@ async fn get_state(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params) -
     Ok((StatusCode::OK, headers, item.data).into_response())
 }
 
-async fn delete_state(
-    State(sc): State<Arc<Sidecar>>,
-    uri: Uri,
-    Query(q): Params,
-    headers: HeaderMap,
-) -> ApiResult {
+async fn delete_state(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, headers: HeaderMap) -> ApiResult {
     let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     let key = RawSegments::of(&uri).get(4)?;
     let etag = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).filter(|e| !e.is_empty()).map(str::to_owned);
@@ -254,12 +249,7 @@ fn raw_json(data: &[u8]) -> Value {
     serde_json::from_slice(data).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(data).into_owned()))
 }
 
-async fn bulk_get(
-    State(sc): State<Arc<Sidecar>>,
-    uri: Uri,
-    Query(q): Params,
-    Body(body): Body,
-) -> ApiResult {
+async fn bulk_get(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, Body(body): Body) -> ApiResult {
     let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     let request: Value = json(&body)?;
     let Value::Object(o) = &request else {
@@ -313,12 +303,7 @@ async fn bulk_get(
     Ok(axum::Json(answer).into_response())
 }
 
-async fn transaction(
-    State(sc): State<Arc<Sidecar>>,
-    uri: Uri,
-    Query(q): Params,
-    Body(body): Body,
-) -> ApiResult {
+async fn transaction(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, Body(body): Body) -> ApiResult {
     let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
     if !store.store.features().contains(&StateFeature::Transactional) {
         return Err(ApiError::new(

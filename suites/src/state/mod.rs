@@ -102,6 +102,14 @@ pub(crate) fn ensure_data(key: &str, seen: Option<Vec<u8>>, expected: Option<&[u
     )))
 }
 
+/// Adds context to a failure: `seen x` becomes `seen x {context}`.
+pub(crate) fn context(context: &'static str) -> impl FnOnce(Finding) -> Finding {
+    move |f| match f {
+        Finding::Fail(m) => Finding::Fail(format!("{m} {context}")),
+        other => other,
+    }
+}
+
 /// Polls `check` every 100 ms until it holds or `within` passes.
 pub(crate) async fn poll<F, Fut>(within: Duration, mut check: F) -> Result<bool, Finding>
 where

@@ -2,7 +2,7 @@
 
 use contract::state::{DeleteRequest, SetRequest, TransactionOperation, TransactionRequest};
 
-use super::{ETAG, TRANSACTION, data, ensure_data, etag, get, set, state_case};
+use super::{ETAG, TRANSACTION, context, data, ensure_data, etag, get, set, state_case};
 use crate::case::{Case, CaseResult, Ctx, Must};
 use crate::{ensure, ensure_eq};
 
@@ -144,9 +144,10 @@ async fn atomic(ctx: Ctx) -> CaseResult {
         })
         .await;
     ensure!(result.is_err(), "a transaction with a stale ETag succeeded");
-    ensure_data(&a, data(&ctx, &a).await?, Some(br#""a0""#))?;
+    let partial = "after the failed transaction: it was applied in part, not all or nothing";
+    ensure_data(&a, data(&ctx, &a).await?, Some(br#""a0""#)).map_err(context(partial))?;
     ensure_eq!(etag(&ctx, &a).await?, ea, "ETag of `{a}` after the failed transaction");
-    ensure_data(&b, data(&ctx, &b).await?, Some(br#""b0""#))?;
+    ensure_data(&b, data(&ctx, &b).await?, Some(br#""b0""#)).map_err(context(partial))?;
     ensure_eq!(etag(&ctx, &b).await?, eb, "ETag of `{b}` after the failed transaction");
     ensure!(get(&ctx, &c).await?.is_none(), "`{c}` was created by the failed transaction");
     Ok(())

@@ -1,0 +1,152 @@
+//! Deliberately broken state stores in the test tree: one ignores ETags, one's transactions
+//! are not atomic, one forgets TTLs. The harness must report the cases of those rules failed,
+//! through both drivers, with reasons that name what went wrong.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contract::state::{
+    DeleteRequest, GetRequest, Item, SetRequest, TTL_IN_SECONDS, TransactionOperation, TransactionRequest,
+};
+use contract::{Component, ComponentContext, FeatureSet, Registry, Result, StateFeature, StateStore};
+use harness::{Filter, Session, Source, Spec};
+use reference_runtime::components::state_memory::InMemoryStateStore;
+use reports::Verdict;
+
+#[derive(Clone, Copy)]
+enum Defect {
+    IgnoresEtags,
+    NonAtomicTransactions,
+    ForgetsTtl,
+}
+
+struct Broken {
+    inner: InMemoryStateStore,
+    defect: Defect,
+}
+
+#[async_trait]
+impl StateStore for Broken {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        self.inner.features()
+    }
+
+    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
+        self.inner.get(request).await
+    }
+
+    async fn set(&self, mut request: SetRequest) -> Result<()> {
+        match self.defect {
+            Defect::IgnoresEtags => {
+                request.etag = None;
+                request.options = Default::default();
+            }
+            Defect::ForgetsTtl => {
+                request.metadata.remove(TTL_IN_SECONDS);
+            }
+            Defect::NonAtomicTransactions => {}
+        }
+        self.inner.set(request).await
+    }
+
+    async fn delete(&self, mut request: DeleteRequest) -> Result<()> {
+        if let Defect::IgnoresEtags = self.defect {
+            request.etag = None;
+        }
+        self.inner.delete(request).await
+    }
+
+    async fn transact(&self, request: TransactionRequest) -> Result<()> {
+        match self.defect {
+            // Applies operations one by one and stops at the first failure: not atomic.
+            Defect::NonAtomicTransactions => {
+                for op in request.operations {
+                    match op {
+                        TransactionOperation::Set(s) => self.inner.set(s).await?,
+                        TransactionOperation::Delete(d) => self.inner.delete(d).await?,
+                    }
+                }
+                Ok(())
+            }
+            _ => self.inner.transact(request).await,
+        }
+    }
+
+    async fn query(&self, request: contract::state::QueryRequest) -> Result<contract::state::QueryResponse> {
+        self.inner.query(request).await
+    }
+
+    async fn delete_with_prefix(&self, request: contract::state::DeleteWithPrefixRequest) -> Result<u64> {
+        self.inner.delete_with_prefix(request).await
+    }
+
+    async fn keys_like(&self, request: contract::state::KeysLikeRequest) -> Result<contract::state::KeysLikeResponse> {
+        self.inner.keys_like(request).await
+    }
+}
+
+fn registry() -> Registry {
+    let mut registry = reference_runtime::builtin_registry();
+    for (type_name, defect) in [
+        ("state.broken-etag", Defect::IgnoresEtags),
+        ("state.broken-transaction", Defect::NonAtomicTransactions),
+        ("state.broken-ttl", Defect::ForgetsTtl),
+    ] {
+        registry.register(type_name, move |ctx: ComponentContext| async move {
+            Ok(Component::State(Arc::new(Broken { inner: InMemoryStateStore::new(ctx.clock), defect })))
+        });
+    }
+    registry
+}
+
+const SPEC: &str = r#"
+components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: ignores-etags}, spec: {type: state.broken-etag, version: v1}}
+    claims: [etag, first-write, transaction, ttl, query, delete-with-prefix, keyslike]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: partial-transactions}, spec: {type: state.broken-transaction, version: v1}}
+    claims: [etag, first-write, transaction, ttl, query, delete-with-prefix, keyslike]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: forgets-ttl}, spec: {type: state.broken-ttl, version: v1}}
+    claims: [etag, first-write, transaction, ttl, query, delete-with-prefix, keyslike]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_stores_are_caught_through_both_drivers() {
+    let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
+    let session = Session::open(Source::Spec(spec), &registry(), Some("broken.yaml")).await.expect("session");
+    let filter = Filter {
+        patterns: vec!["etag".into(), "transaction".into(), "ttl".into(), "first-write".into()],
+        ..Filter::default()
+    };
+    let report = harness::certify(&session, &filter, 16, &mut |_| {}).await;
+    let verdict = |trial: &str| {
+        report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
+    };
+    let expect_fail = |trial: &str, reason_part: &str| {
+        let record = verdict(trial);
+        assert_eq!(record.verdict, Verdict::Fail, "{trial}: {record:?}");
+        let reason = record.reason.clone().unwrap_or_default();
+        assert!(reason.contains(reason_part), "{trial}: reason `{reason}` lacks `{reason_part}`");
+        assert!(record.rule.contains("MUST"), "{trial}: the record quotes the rule");
+        assert!(record.rerun.as_deref().is_some_and(|r| r.contains(trial)), "{trial}: a rerun command");
+    };
+    for prefix in ["", "@http"] {
+        let t = |component: &str, case: &str| format!("{component}{prefix}::{case}");
+        expect_fail(&t("ignores-etags", "state.etag.stale-write-rejected"), "not an ETag mismatch");
+        expect_fail(
+            &t("ignores-etags", "state.first-write.creates-only"),
+            "second first-write without an ETag succeeded",
+        );
+        expect_fail(
+            &t("partial-transactions", "state.transaction.atomic-on-etag-failure"),
+            "after the failed transaction",
+        );
+        expect_fail(&t("forgets-ttl", "state.ttl.item-expires"), "still readable");
+        expect_fail(&t("forgets-ttl", "state.ttl.expire-time-reported"), "no `ttlExpireTime`");
+        // The defects are specific: each store passes what it does not break.
+        assert_eq!(verdict(&t("forgets-ttl", "state.etag.stale-write-rejected")).verdict, Verdict::Pass);
+        assert_eq!(verdict(&t("ignores-etags", "state.transaction.operation-order")).verdict, Verdict::Pass);
+        assert_eq!(verdict(&t("partial-transactions", "state.ttl.expire-time-reported")).verdict, Verdict::Pass);
+    }
+    assert!(!report.summary.ok());
+}
