@@ -116,3 +116,57 @@ impl<W: Write> Terminal<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reports::{Environment, Summary};
+
+    fn record(trial: &str, verdict: Verdict, reason: Option<&str>) -> CaseRecord {
+        CaseRecord {
+            trial: trial.into(),
+            id: trial.split("::").nth(1).unwrap_or(trial).into(),
+            component: "store".into(),
+            driver: "in-process".into(),
+            verdict,
+            reason: reason.map(str::to_owned),
+            duration_ms: 12.5,
+            rule: "A write with a stale ETag MUST fail as an ETag mismatch and leave the item unchanged.".into(),
+            source: "S26".into(),
+            features: vec!["etag".into()],
+            tags: vec![],
+            rerun: (verdict != Verdict::Pass).then(|| format!("certify run --exact '{trial}'")),
+        }
+    }
+
+    #[test]
+    fn terminal_view_snapshot() {
+        let cases = vec![
+            record("store::state.crud.ping", Verdict::Pass, None),
+            record("store::state.etag.stale-write-rejected", Verdict::Fail, Some("a write with ETag `bad-etag` answered Ok(()), not an ETag mismatch")),
+            record("store::state.features.ttl-not-advertised", Verdict::Skipped, Some("the component claims `ttl`")),
+            record("store::state.ttl.item-expires", Verdict::Inconclusive, Some("the clock jumped")),
+        ];
+        let report = Report {
+            schema: reports::SCHEMA_VERSION.into(),
+            spec: "built-in".into(),
+            seed: "c0ffee".into(),
+            started_at: "2030-01-01T00:00:00Z".into(),
+            duration_ms: 1234.0,
+            environment: Environment { os: "linux".into(), arch: "x86_64".into(), certify_version: "0".into() },
+            components: vec![],
+            summary: Summary::of(&cases),
+            cases: cases.clone(),
+        };
+        let mut out = Vec::new();
+        {
+            let mut t = Terminal::plain(&mut out);
+            t.event(Event::Started { total: cases.len() });
+            for (i, c) in cases.iter().enumerate() {
+                t.event(Event::Finished { done: i + 1, total: cases.len(), record: c });
+            }
+            t.summary(&report);
+        }
+        insta::assert_snapshot!(String::from_utf8(out).expect("utf8"));
+    }
+}
