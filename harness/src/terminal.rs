@@ -143,7 +143,11 @@ mod tests {
     fn terminal_view_snapshot() {
         let cases = vec![
             record("store::state.crud.ping", Verdict::Pass, None),
-            record("store::state.etag.stale-write-rejected", Verdict::Fail, Some("a write with ETag `bad-etag` answered Ok(()), not an ETag mismatch")),
+            record(
+                "store::state.etag.stale-write-rejected",
+                Verdict::Fail,
+                Some("a write with ETag `bad-etag` answered Ok(()), not an ETag mismatch"),
+            ),
             record("store::state.features.ttl-not-advertised", Verdict::Skipped, Some("the component claims `ttl`")),
             record("store::state.ttl.item-expires", Verdict::Inconclusive, Some("the clock jumped")),
         ];

@@ -4,6 +4,8 @@
 //! [`case::Requirement`], so the planner skips with a reason instead of failing.
 
 pub mod case;
+pub mod history;
+pub mod linearizability;
 pub mod state;
 
 pub use case::{Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Finding, Requirement, Settings};
