@@ -9,7 +9,7 @@ use std::time::Instant;
 use contract::StateStore;
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
-use suites::{Ctx, Finding};
+use suites::{Ctx, Evidence, Finding};
 
 use crate::plan::{Trial, driver_info};
 use crate::spec::DriverKind;
@@ -75,6 +75,7 @@ pub async fn execute(
 /// Runs one trial against its driver; `namespace` must be unique to the trial.
 pub async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace: String) -> CaseRecord {
     let started = Instant::now();
+    let evidence = Evidence::default();
     let (verdict, reason) = match (&trial.skip, state) {
         (Some(reason), _) => (Verdict::Skipped, Some(reason.clone())),
         (None, None) => {
@@ -87,6 +88,7 @@ pub async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace
                 claims: trial.target.claims.clone(),
                 settings: trial.target.settings.clone(),
                 namespace,
+                evidence: evidence.clone(),
             };
             let body = AssertUnwindSafe((trial.case.body)(ctx)).catch_unwind();
             match tokio::time::timeout(trial.case.timeout, body).await {
@@ -118,5 +120,6 @@ pub async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace
         features: trial.case.claims().iter().map(|c| c.as_str().to_owned()).collect(),
         tags: trial.case.tags.iter().map(|t| (*t).to_owned()).collect(),
         rerun: None,
+        evidence: evidence.take(),
     }
 }

@@ -136,6 +136,7 @@ mod tests {
             features: vec!["etag".into()],
             tags: vec![],
             rerun: (verdict != Verdict::Pass).then(|| format!("certify run --exact '{trial}'")),
+            evidence: None,
         }
     }
 

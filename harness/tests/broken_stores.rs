@@ -19,6 +19,8 @@ enum Defect {
     IgnoresEtags,
     NonAtomicTransactions,
     ForgetsTtl,
+    /// Compare-and-set as read, pause, write: correct alone, wrong under contention.
+    ReadPauseWrite,
 }
 
 struct Broken {
@@ -37,6 +39,25 @@ impl StateStore for Broken {
     }
 
     async fn set(&self, mut request: SetRequest) -> Result<()> {
+        if let Defect::ReadPauseWrite = self.defect {
+            let conditional =
+                request.etag().is_some() || request.options.concurrency == contract::state::Concurrency::FirstWrite;
+            if conditional {
+                let current = self.inner.get(GetRequest::new(request.key.clone())).await?;
+                let ok = match (request.etag(), &current) {
+                    (Some(e), Some(item)) => item.etag.as_deref() == Some(e),
+                    (Some(_), None) => false,
+                    (None, existing) => existing.is_none(),
+                };
+                if !ok {
+                    return Err(contract::Error::etag_mismatch(request.key, "stale"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                request.etag = None;
+                request.options = Default::default();
+            }
+            return self.inner.set(request).await;
+        }
         match self.defect {
             Defect::IgnoresEtags => {
                 request.etag = None;
@@ -45,7 +66,7 @@ impl StateStore for Broken {
             Defect::ForgetsTtl => {
                 request.metadata.remove(TTL_IN_SECONDS);
             }
-            Defect::NonAtomicTransactions => {}
+            Defect::NonAtomicTransactions | Defect::ReadPauseWrite => {}
         }
         self.inner.set(request).await
     }
@@ -92,6 +113,7 @@ fn registry() -> Registry {
         ("state.broken-etag", Defect::IgnoresEtags),
         ("state.broken-transaction", Defect::NonAtomicTransactions),
         ("state.broken-ttl", Defect::ForgetsTtl),
+        ("state.broken-cas", Defect::ReadPauseWrite),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
             Ok(Component::State(Arc::new(Broken { inner: InMemoryStateStore::new(ctx.clock), defect })))
@@ -149,4 +171,32 @@ async fn broken_stores_are_caught_through_both_drivers() {
         assert_eq!(verdict(&t("partial-transactions", "state.ttl.expire-time-reported")).verdict, Verdict::Pass);
     }
     assert!(!report.summary.ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_pause_write_compare_and_set_fails_linearizability_every_time() {
+    let spec = Spec::parse(
+        "cas.yaml",
+        Path::new("."),
+        "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: racy}, spec: {type: state.broken-cas, version: v1}}\n    claims: [etag, first-write, transaction, ttl, query, delete-with-prefix, keyslike]\n    drivers: [in-process]\n",
+    )
+    .expect("spec");
+    let session = Session::open(Source::Spec(spec), &registry(), None).await.expect("session");
+    let filter = Filter { patterns: vec!["racy::state.concurrency.".into()], ..Filter::default() };
+    for run in 0..20 {
+        let report = harness::certify(&session, &filter, 1, &mut |_| {}).await;
+        for case in [
+            "state.concurrency.linearizable",
+            "state.concurrency.same-etag-one-winner",
+            "state.concurrency.first-write-one-winner",
+        ] {
+            let record = report.cases.iter().find(|c| c.id == case).expect("ran");
+            assert_eq!(record.verdict, Verdict::Fail, "run {run}: {case} passed: {record:?}");
+        }
+        let lin = report.cases.iter().find(|c| c.id == "state.concurrency.linearizable").expect("ran");
+        assert!(lin.reason.as_deref().is_some_and(|r| r.contains("not linearizable")), "{lin:?}");
+        let minimal =
+            lin.evidence.as_ref().and_then(|e| e["minimal"].as_array()).expect("the minimal history is in the record");
+        assert!(!minimal.is_empty() && minimal.len() < 20, "a small sub-history: {} operations", minimal.len());
+    }
 }

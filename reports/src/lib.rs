@@ -5,10 +5,12 @@
 mod junit;
 mod markdown;
 mod model;
+mod timeline;
 
 pub use junit::junit_xml;
 pub use markdown::summary_markdown;
 pub use model::{CaseRecord, ComponentRecord, Environment, REDACTED, Report, SCHEMA_VERSION, Summary, Verdict};
+pub use timeline::{timeline_file, timeline_svg};
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +52,16 @@ pub fn write_bundle(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, WriteEr
         let path = dir.join(name);
         std::fs::write(&path, content).map_err(io(&path))?;
         written.push(path);
+    }
+    for case in &report.cases {
+        if let Some(svg) = case.evidence.as_ref().and_then(timeline_svg) {
+            let path = dir.join(timeline_file(&case.trial));
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::write(&path, svg).map_err(io(&path))?;
+            written.push(path);
+        }
     }
     Ok(written)
 }

@@ -35,9 +35,13 @@ pub fn summary_markdown(report: &Report) -> String {
         let _ = writeln!(out, "## Failures\n");
         let _ = writeln!(out, "| verdict | case | rule | reason | rerun |\n|---|---|---|---|---|");
         for c in failing {
+            let timeline = match c.evidence.as_ref().and_then(crate::timeline_svg) {
+                Some(_) => format!(" ([timeline]({}))", crate::timeline_file(&c.trial)),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | `{}` |",
+                "| {} | `{}` | {} | {}{timeline} | `{}` |",
                 c.verdict.label(),
                 c.trial,
                 escape(&c.rule),

@@ -66,6 +66,9 @@ pub struct CaseRecord {
     /// The command that reruns this case alone (for anything but a pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun: Option<String>,
+    /// What the case left as evidence, e.g. a checker's minimal failing sub-history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// A component of the run.

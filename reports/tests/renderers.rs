@@ -19,6 +19,7 @@ fn case(trial: &str, driver: &str, verdict: Verdict, feature: Option<&str>, reas
         features: feature.map(|f| vec![f.to_owned()]).unwrap_or_default(),
         tags: vec![],
         rerun: (verdict != Verdict::Pass).then(|| format!("certify run --exact '{trial}'")),
+        evidence: None,
     }
 }
 

@@ -188,6 +188,24 @@ pub struct Ctx {
     pub settings: Settings,
     /// A prefix unique to this trial, so parallel and repeated runs never share keys.
     pub namespace: String,
+    /// What the case leaves for the report (a history, a checker's verdict).
+    pub evidence: Evidence,
+}
+
+/// Evidence a case attaches to its record: JSON the report keeps beside the verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence(Arc<std::sync::Mutex<Option<serde_json::Value>>>);
+
+impl Evidence {
+    /// Replaces the evidence.
+    pub fn set(&self, value: serde_json::Value) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+    }
+
+    /// The evidence, if any was attached.
+    pub fn take(&self) -> Option<serde_json::Value> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
 }
 
 impl fmt::Debug for Ctx {

@@ -8,7 +8,7 @@ pub mod history;
 pub mod linearizability;
 pub mod state;
 
-pub use case::{Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Finding, Requirement, Settings};
+pub use case::{Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Requirement, Settings};
 
 /// Every case of every suite, in a stable order.
 pub fn all_cases() -> Vec<Case> {

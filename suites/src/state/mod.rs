@@ -4,6 +4,7 @@
 //! same bytes come back through the in-process driver and through the Dapr HTTP API, which
 //! re-serialises JSON values.
 
+mod concurrency;
 mod crud;
 mod etag;
 mod features;
@@ -57,6 +58,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(ttl::cases());
     all.extend(query::cases());
     all.extend(keys::cases());
+    all.extend(concurrency::cases());
     all
 }
 

@@ -1,0 +1,286 @@
+//! Concurrency semantics no existing conformance suite checks: histories of concurrent
+//! clients on hot keys must be linearizable; racing first-writes have exactly one winner;
+//! writers holding the same ETag have at most one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contract::Error;
+use contract::state::{DeleteRequest, GetRequest, SetRequest};
+
+use super::{ETAG, FIRST_WRITE, etag, set, state_case};
+use crate::case::{Case, CaseResult, Ctx, Finding};
+use crate::history::{Input, Output, Recorder};
+use crate::linearizability::{Verdict, check};
+
+const CLIENTS: usize = 6;
+const KEYS: usize = 3;
+const OPS_PER_CLIENT: usize = 40;
+const RACERS: usize = 8;
+const ROUNDS: usize = 20;
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        state_case!(
+            "state.concurrency.linearizable",
+            "certify",
+            "Reads, writes, ETag compare-and-sets, first-writes and deletes from concurrent clients on a few hot keys MUST be linearizable.",
+            [ETAG, FIRST_WRITE],
+            ["concurrency"],
+            120,
+            linearizable
+        ),
+        state_case!(
+            "state.concurrency.first-write-one-winner",
+            "certify",
+            "Concurrent first-writes to a fresh key MUST have exactly one winner.",
+            [FIRST_WRITE],
+            ["concurrency"],
+            60,
+            first_write_race
+        ),
+        state_case!(
+            "state.concurrency.same-etag-one-winner",
+            "certify",
+            "Concurrent writes holding the same ETag MUST have at most one winner, and the value left MUST be the winner's.",
+            [ETAG],
+            ["concurrency"],
+            60,
+            same_etag_race
+        ),
+    ]
+}
+
+/// A small deterministic generator (xorshift), seeded per trial so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: &str, client: usize) -> Self {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in seed.bytes().chain(client.to_le_bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Rng(h | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn write_output(result: contract::Result<()>) -> Output {
+    match result {
+        Ok(()) => Output::Ok,
+        Err(Error::EtagMismatch { .. } | Error::EtagInvalid { .. }) => Output::Refused,
+        // Anything else may or may not have taken effect.
+        Err(e) => Output::Indeterminate { reason: e.to_string() },
+    }
+}
+
+async fn client(ctx: Ctx, recorder: Arc<Recorder>, id: usize, keys: Arc<Vec<String>>) {
+    let mut rng = Rng::new(&ctx.namespace, id);
+    let mut etags: HashMap<String, String> = HashMap::new();
+    for seq in 0..OPS_PER_CLIENT {
+        let key = keys[rng.below(keys.len())].clone();
+        let value = format!("\"c{id}-{seq}\"");
+        let known = etags.get(&key).cloned();
+        let roll = rng.below(100);
+        let store = &ctx.state;
+        match (roll, known) {
+            (0..40, _) | (40..65, None) => {
+                let output = recorder
+                    .record(id, &key, Input::Read, async {
+                        match store.get(GetRequest::new(key.clone())).await {
+                            Ok(Some(item)) => Output::Found {
+                                value: String::from_utf8_lossy(&item.data).into_owned(),
+                                etag: item.etag.unwrap_or_default(),
+                            },
+                            Ok(None) => Output::Absent,
+                            Err(e) => Output::Indeterminate { reason: e.to_string() },
+                        }
+                    })
+                    .await;
+                match output {
+                    Output::Found { etag, .. } => {
+                        etags.insert(key, etag);
+                    }
+                    Output::Absent => {
+                        etags.remove(&key);
+                    }
+                    _ => {}
+                }
+            }
+            (40..65, Some(etag)) => {
+                let input = Input::CasWrite { etag: etag.clone(), value: value.clone() };
+                recorder
+                    .record(id, &key, input, async {
+                        write_output(store.set(SetRequest::new(key.clone(), value.clone()).with_etag(etag)).await)
+                    })
+                    .await;
+            }
+            (65..75, _) => {
+                recorder
+                    .record(id, &key, Input::Write { value: value.clone() }, async {
+                        write_output(store.set(SetRequest::new(key.clone(), value.clone())).await)
+                    })
+                    .await;
+            }
+            (75..85, _) => {
+                let input = Input::FirstWrite { value: value.clone() };
+                recorder
+                    .record(id, &key, input, async {
+                        write_output(store.set(SetRequest::new(key.clone(), value.clone()).first_write()).await)
+                    })
+                    .await;
+            }
+            (85..93, Some(etag)) => {
+                let input = Input::CasDelete { etag: etag.clone() };
+                recorder
+                    .record(id, &key, input, async {
+                        write_output(store.delete(DeleteRequest::new(key.clone()).with_etag(etag)).await)
+                    })
+                    .await;
+            }
+            _ => {
+                recorder
+                    .record(id, &key, Input::Delete, async {
+                        write_output(store.delete(DeleteRequest::new(key.clone())).await)
+                    })
+                    .await;
+            }
+        }
+    }
+}
+
+async fn linearizable(ctx: Ctx) -> CaseResult {
+    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| ctx.key(&format!("hot-{i}"))).collect());
+    let recorder = Arc::new(Recorder::new());
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|id| tokio::spawn(client(ctx.clone(), Arc::clone(&recorder), id, Arc::clone(&keys))))
+        .collect();
+    for task in tasks {
+        task.await.map_err(|e| Finding::Fail(format!("a client task failed: {e}")))?;
+    }
+    let history = recorder.history();
+    let verdict = check(&history, Duration::from_secs(20));
+    let indeterminate = history.operations.iter().filter(|o| o.complete_ns.is_none()).count();
+    match verdict {
+        Verdict::Linearizable => Ok(()),
+        Verdict::Inconclusive { reason } => Err(Finding::Inconclusive(reason)),
+        Verdict::NotLinearizable { key, reason, minimal } => {
+            ctx.evidence.set(serde_json::json!({
+                "checker": "linearizability",
+                "seed": ctx.namespace,
+                "key": key,
+                "operations": history.operations.len(),
+                "indeterminate": indeterminate,
+                "minimal": minimal,
+            }));
+            let steps: Vec<String> = minimal.iter().map(describe).collect();
+            Err(Finding::Fail(format!(
+                "not linearizable ({} operations from {CLIENTS} clients, seed {}): {reason}: {}",
+                history.operations.len(),
+                ctx.namespace,
+                steps.join("; ")
+            )))
+        }
+    }
+}
+
+/// One operation as a person reads it: `c2 cas(e=…)→"c1-3" ok [1.203–1.210 ms]`.
+pub(crate) fn describe(op: &crate::history::Operation) -> String {
+    let input = match &op.input {
+        Input::Read => "read".to_owned(),
+        Input::Write { value } => format!("write {value}"),
+        Input::CasWrite { etag, value } => format!("write {value} if etag {etag}"),
+        Input::FirstWrite { value } => format!("first-write {value}"),
+        Input::Delete => "delete".to_owned(),
+        Input::CasDelete { etag } => format!("delete if etag {etag}"),
+    };
+    let output = match &op.output {
+        Output::Found { value, etag } => format!("{value} (etag {etag})"),
+        Output::Absent => "absent".to_owned(),
+        Output::Ok => "ok".to_owned(),
+        Output::Refused => "refused".to_owned(),
+        Output::Indeterminate { reason } => format!("? ({reason})"),
+    };
+    let end = op.complete_ns.map_or("…".to_owned(), |c| format!("{:.3}", c as f64 / 1e6));
+    format!("client {} {input} → {output} [{:.3}–{end} ms]", op.client, op.invoke_ns as f64 / 1e6)
+}
+
+async fn race<F, Fut>(racers: usize, start: F) -> Vec<contract::Result<()>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = contract::Result<()>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..racers).map(|i| tokio::spawn(start(i))).collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap_or_else(|e| Err(Error::Backend(format!("task failed: {e}")))));
+    }
+    results
+}
+
+fn tally(results: &[contract::Result<()>]) -> Result<usize, Finding> {
+    if let Some(Err(e)) = results.iter().find(|r| matches!(r, Err(e) if !e.is_etag_error())) {
+        return Err(Finding::Inconclusive(format!(
+            "a racer failed with an error that is not an ETag refusal, so the winners cannot be counted: {e}"
+        )));
+    }
+    Ok(results.iter().filter(|r| r.is_ok()).count())
+}
+
+async fn first_write_race(ctx: Ctx) -> CaseResult {
+    for round in 0..ROUNDS {
+        let key = ctx.key(&format!("fw-race-{round}"));
+        let state = Arc::clone(&ctx.state);
+        let results = race(RACERS, |i| {
+            let (state, key) = (Arc::clone(&state), key.clone());
+            async move { state.set(SetRequest::new(key, format!("\"racer-{i}\"")).first_write()).await }
+        })
+        .await;
+        let winners = tally(&results)?;
+        if winners != 1 {
+            return Err(Finding::Fail(format!(
+                "round {round}: {winners} of {RACERS} concurrent first-writes to a fresh key succeeded"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn same_etag_race(ctx: Ctx) -> CaseResult {
+    for round in 0..ROUNDS {
+        let key = ctx.key(&format!("etag-race-{round}"));
+        set(&ctx, &key, "\"start\"").await?;
+        let e = etag(&ctx, &key).await?;
+        let state = Arc::clone(&ctx.state);
+        let results = race(RACERS, |i| {
+            let (state, key, e) = (Arc::clone(&state), key.clone(), e.clone());
+            async move { state.set(SetRequest::new(key, format!("\"racer-{i}\"")).with_etag(e)).await }
+        })
+        .await;
+        let winners = tally(&results)?;
+        if winners > 1 {
+            return Err(Finding::Fail(format!(
+                "round {round}: {winners} of {RACERS} writes holding the same ETag succeeded"
+            )));
+        }
+        let left = super::data(&ctx, &key).await?.unwrap_or_default();
+        let expected = match results.iter().position(Result::is_ok) {
+            Some(i) => format!("\"racer-{i}\""),
+            None => "\"start\"".to_owned(),
+        };
+        if left != expected.as_bytes() {
+            return Err(Finding::Fail(format!(
+                "round {round}: the value left is {} but the winner wrote {expected}",
+                String::from_utf8_lossy(&left)
+            )));
+        }
+    }
+    Ok(())
+}
