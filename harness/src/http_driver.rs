@@ -40,11 +40,13 @@ pub enum ConnectError {
         /// What was wrong.
         reason: String,
     },
-    /// It has no state store of that name.
-    #[error("the sidecar at {url} has no state store named `{name}` (its state stores: {known})")]
+    /// It has no component of that name and block.
+    #[error("the sidecar at {url} has no {block} store named `{name}` (its {block} stores: {known})")]
     NoSuchStore {
         /// The sidecar's base URL.
         url: String,
+        /// The building block.
+        block: &'static str,
         /// The name asked for.
         name: String,
         /// The state stores it has.
@@ -89,41 +91,58 @@ fn options_json(options: &StateOptions) -> Value {
     })
 }
 
+/// Reads `/v1.0/metadata` and finds the component `name` of `block`; fails within seconds
+/// when nothing listens.
+async fn find_component(
+    base: &str,
+    block: &'static str,
+    name: &str,
+    token: &Option<String>,
+) -> std::result::Result<(reqwest::Client, String, Value), ConnectError> {
+    let base = base.trim_end_matches('/').to_owned();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+    let mut request = client.get(format!("{base}/v1.0/metadata")).timeout(Duration::from_secs(5));
+    if let Some(t) = token {
+        request = request.header("dapr-api-token", t);
+    }
+    let response =
+        request.send().await.map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
+        url: base.clone(),
+        reason: format!("status {status}, body is not JSON ({e})"),
+    })?;
+    let components = body["components"].as_array().cloned().unwrap_or_default();
+    let prefix = format!("{block}.");
+    let of_block: Vec<&Value> =
+        components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with(&prefix))).collect();
+    match of_block.iter().find(|c| c["name"] == name) {
+        Some(found) => {
+            let found = (*found).clone();
+            Ok((client, base, found))
+        }
+        None => {
+            let known = of_block.iter().filter_map(|c| c["name"].as_str()).collect::<Vec<_>>().join(", ");
+            Err(ConnectError::NoSuchStore {
+                url: base,
+                block,
+                name: name.to_owned(),
+                known: if known.is_empty() { "none".into() } else { known },
+            })
+        }
+    }
+}
+
 impl HttpStateStore {
     /// Connects to the sidecar at `base` (e.g. `http://127.0.0.1:3500`) and its state store
     /// `store`, learning the store's features from `/v1.0/metadata`. Fails within seconds when
     /// nothing listens.
     pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
-        let base = base.trim_end_matches('/').to_owned();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
-        let mut request = client.get(format!("{base}/v1.0/metadata")).timeout(Duration::from_secs(5));
-        if let Some(t) = &token {
-            request = request.header("dapr-api-token", t);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
-        let status = response.status();
-        let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
-            url: base.clone(),
-            reason: format!("status {status}, body is not JSON ({e})"),
-        })?;
-        let components = body["components"].as_array().cloned().unwrap_or_default();
-        let states: Vec<&Value> =
-            components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("state."))).collect();
-        let Some(found) = states.iter().find(|c| c["name"] == store) else {
-            let known = states.iter().filter_map(|c| c["name"].as_str()).collect::<Vec<_>>().join(", ");
-            return Err(ConnectError::NoSuchStore {
-                url: base,
-                name: store.to_owned(),
-                known: if known.is_empty() { "none".into() } else { known },
-            });
-        };
+        let (client, base, found) = find_component(base, "state", store, &token).await?;
         let features = found["capabilities"]
             .as_array()
             .into_iter()
@@ -354,6 +373,71 @@ impl StateStore for HttpStateStore {
                 })
             }
             _ => Err(self.error("<query>", response).await),
+        }
+    }
+}
+
+/// A lock store reached through a sidecar's `/v1.0-alpha1/lock` and `/unlock` routes.
+#[derive(Debug, Clone)]
+pub struct HttpLockStore {
+    client: reqwest::Client,
+    base: String,
+    store: String,
+    token: Option<String>,
+}
+
+impl HttpLockStore {
+    /// Connects to the sidecar at `base` and its lock store `store`.
+    pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
+        let (client, base, _) = find_component(base, "lock", store, &token).await?;
+        Ok(Self { client, base, store: store.to_owned(), token })
+    }
+
+    async fn post(&self, route: &str, body: Value) -> Result<Value> {
+        let mut request =
+            self.client.post(format!("{}/v1.0-alpha1/{route}/{}", self.base, encode(&self.store))).json(&body);
+        if let Some(t) = &self.token {
+            request = request.header("dapr-api-token", t);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::Backend(format!("cannot reach the sidecar at {}: {}", self.base, root_cause(&e))))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match status {
+            200 => Ok(body),
+            400 => Err(Error::InvalidArgument(format!(
+                "{status} {}: {}",
+                body["errorCode"].as_str().unwrap_or_default(),
+                body["message"].as_str().unwrap_or(&text)
+            ))),
+            _ => Err(Error::Backend(format!("{status}: {text}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl contract::LockStore for HttpLockStore {
+    async fn try_lock(&self, request: contract::lock::TryLockRequest) -> Result<bool> {
+        let body = json!({"resourceId": request.resource_id, "lockOwner": request.lock_owner, "expiryInSeconds": request.expiry_in_seconds});
+        let answer = self.post("lock", body).await?;
+        answer["success"]
+            .as_bool()
+            .ok_or_else(|| Error::Backend(format!("the lock answer has no boolean `success`: {answer}")))
+    }
+
+    async fn unlock(&self, request: contract::lock::UnlockRequest) -> Result<contract::lock::UnlockStatus> {
+        use contract::lock::UnlockStatus;
+        let answer =
+            self.post("unlock", json!({"resourceId": request.resource_id, "lockOwner": request.lock_owner})).await?;
+        match answer["status"].as_i64() {
+            Some(0) => Ok(UnlockStatus::Success),
+            Some(1) => Ok(UnlockStatus::LockDoesNotExist),
+            Some(2) => Ok(UnlockStatus::LockBelongsToOthers),
+            Some(3) => Ok(UnlockStatus::InternalError),
+            _ => Err(Error::Backend(format!("the unlock answer has no known `status`: {answer}"))),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use contract::StateStore;
+use contract::{LockStore, StateStore};
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
 use suites::{Ctx, Evidence, Finding};
@@ -33,11 +33,36 @@ pub enum Event<'a> {
     },
 }
 
-/// The drivers of a run: a state store per component and driver.
+/// The drivers of a run: a store per component and driver.
 #[derive(Default, Clone)]
 pub struct Drivers {
-    /// By component name and driver.
+    /// State stores by component name and driver.
     pub state: HashMap<(String, DriverKind), Arc<dyn StateStore>>,
+    /// Lock stores by component name and driver.
+    pub lock: HashMap<(String, DriverKind), Arc<dyn LockStore>>,
+}
+
+/// What one trial's body is given: whichever stores its component serves.
+#[derive(Default, Clone)]
+pub struct Reach {
+    /// The state store, if the component is one.
+    pub state: Option<Arc<dyn StateStore>>,
+    /// The lock store, if the component is one.
+    pub lock: Option<Arc<dyn LockStore>>,
+}
+
+impl Reach {
+    fn is_empty(&self) -> bool {
+        self.state.is_none() && self.lock.is_none()
+    }
+}
+
+impl Drivers {
+    /// What a trial against `component` through `driver` can reach.
+    pub fn reach(&self, component: &str, driver: DriverKind) -> Reach {
+        let key = (component.to_owned(), driver);
+        Reach { state: self.state.get(&key).cloned(), lock: self.lock.get(&key).cloned() }
+    }
 }
 
 /// Runs `trials`, `concurrency` at a time, calling `on_event` as each finishes, and returns
@@ -54,9 +79,9 @@ pub async fn execute(
     let total = trials.len();
     on_event(Event::Started { total });
     let runs = trials.into_iter().enumerate().map(|(index, trial)| {
-        let state = drivers.state.get(&(trial.target.component.clone(), trial.target.driver)).cloned();
+        let reach = drivers.reach(&trial.target.component, trial.target.driver);
         let namespace = format!("certify-{run_id}-{index}");
-        async move { (index, run_one(trial, state, namespace).await) }
+        async move { (index, run_one(trial, reach, namespace).await) }
     });
     let mut results: Vec<Option<CaseRecord>> = vec![None; total];
     let mut stream = futures::stream::iter(runs).buffer_unordered(concurrency.max(1));
@@ -73,17 +98,18 @@ pub async fn execute(
 }
 
 /// Runs one trial against its driver; `namespace` must be unique to the trial.
-pub async fn run_one(trial: Trial, state: Option<Arc<dyn StateStore>>, namespace: String) -> CaseRecord {
+pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecord {
     let started = Instant::now();
     let evidence = Evidence::default();
-    let (verdict, reason) = match (&trial.skip, state) {
-        (Some(reason), _) => (Verdict::Skipped, Some(reason.clone())),
-        (None, None) => {
+    let (verdict, reason) = match &trial.skip {
+        Some(reason) => (Verdict::Skipped, Some(reason.clone())),
+        None if reach.is_empty() => {
             (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str())))
         }
-        (None, Some(state)) => {
+        None => {
             let ctx = Ctx {
-                state,
+                state: reach.state.unwrap_or_else(|| Arc::new(suites::Absent)),
+                lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
                 driver: driver_info(trial.target.driver),
                 claims: trial.target.claims.clone(),
                 settings: trial.target.settings.clone(),

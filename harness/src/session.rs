@@ -11,7 +11,7 @@ use reference_runtime::sidecar::{Sidecar, SidecarConfig};
 use reports::{ComponentRecord, REDACTED};
 use suites::Claim;
 
-use crate::http_driver::{ConnectError, HttpStateStore};
+use crate::http_driver::{ConnectError, HttpLockStore, HttpStateStore};
 use crate::plan::Target;
 use crate::runner::Drivers;
 use crate::spec::{DriverKind, Spec};
@@ -155,8 +155,15 @@ impl Session {
                     settings: entry.settings.clone(),
                 });
             }
-            if let Some(Component::State(store)) = in_process.get(&entry.manifest.name, Block::State) {
-                drivers.state.insert((entry.manifest.name.clone(), DriverKind::InProcess), Arc::clone(store));
+            let key = (entry.manifest.name.clone(), DriverKind::InProcess);
+            match in_process.by_name.get(&entry.manifest.name).map(|c| &c.component) {
+                Some(Component::State(store)) => {
+                    drivers.state.insert(key, Arc::clone(store));
+                }
+                Some(Component::Lock(store)) => {
+                    drivers.lock.insert(key, Arc::clone(store));
+                }
+                _ => {}
             }
         }
         let wants_http = spec.entries.iter().any(|e| e.drivers.contains(&DriverKind::Http));
@@ -171,9 +178,19 @@ impl Session {
             let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
             tokio::spawn(Arc::clone(&runtime).serve(listener, std::future::pending()));
             for entry in spec.entries.iter().filter(|e| e.drivers.contains(&DriverKind::Http)) {
-                if Block::of_type(&entry.manifest.type_name) == Some(Block::State) {
-                    let store = HttpStateStore::connect(&url, &entry.manifest.name, None).await?;
-                    drivers.state.insert((entry.manifest.name.clone(), DriverKind::Http), Arc::new(store));
+                let key = (entry.manifest.name.clone(), DriverKind::Http);
+                match Block::of_type(&entry.manifest.type_name) {
+                    Some(Block::State) => {
+                        drivers
+                            .state
+                            .insert(key, Arc::new(HttpStateStore::connect(&url, &entry.manifest.name, None).await?));
+                    }
+                    Some(Block::Lock) => {
+                        drivers
+                            .lock
+                            .insert(key, Arc::new(HttpLockStore::connect(&url, &entry.manifest.name, None).await?));
+                    }
+                    _ => {}
                 }
             }
             sidecar = Some(runtime);

@@ -83,6 +83,8 @@ impl StateStore for Broken {
             // Applies operations one by one and stops at the first failure: not atomic.
             Defect::NonAtomicTransactions => {
                 for op in request.operations {
+                    // Each operation a separate round trip, as a real store's would be.
+                    tokio::task::yield_now().await;
                     match op {
                         TransactionOperation::Set(s) => self.inner.set(s).await?,
                         TransactionOperation::Delete(d) => self.inner.delete(d).await?,

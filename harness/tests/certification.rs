@@ -50,9 +50,9 @@ fn main() -> ExitCode {
             let namespace = format!("certify-{run_id}-{index}");
             let kind = trial.target.driver.as_str();
             Trial::ignorable_test(trial.name.clone(), move || {
-                let state = session.drivers.state.get(&(trial.target.component.clone(), trial.target.driver)).cloned();
+                let reach = session.drivers.reach(&trial.target.component, trial.target.driver);
                 let rule = trial.case.rule;
-                let record = runtime.block_on(harness::runner::run_one(trial, state, namespace));
+                let record = runtime.block_on(harness::runner::run_one(trial, reach, namespace));
                 let reason = record.reason.unwrap_or_default();
                 match record.verdict {
                     Verdict::Pass => Ok(Completion::Completed),

@@ -6,7 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use contract::{Block, StateFeature, StateStore};
+use async_trait::async_trait;
+use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
+use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
+use contract::{Block, FeatureSet, LockStore, StateFeature, StateStore};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -178,8 +181,10 @@ impl Default for Settings {
 /// What a case body runs against.
 #[derive(Clone)]
 pub struct Ctx {
-    /// The state store, through the driver.
+    /// The state store, through the driver ([`Absent`] when the target is not a state store).
     pub state: Arc<dyn StateStore>,
+    /// The lock store, through the driver ([`Absent`] when the target is not a lock store).
+    pub lock: Arc<dyn LockStore>,
     /// The driver.
     pub driver: DriverInfo,
     /// The component's claims.
@@ -218,6 +223,46 @@ impl Ctx {
     /// A key private to this trial.
     pub fn key(&self, name: &str) -> String {
         format!("{}-{name}", self.namespace)
+    }
+}
+
+/// Stands in for the blocks a target does not serve; every call says so. The planner only
+/// runs a case on targets of its block, so reaching this is a planning bug, reported as a
+/// failure rather than a panic.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Absent;
+
+fn absent(block: &str) -> contract::Error {
+    contract::Error::unsupported(format!("{block} (this target does not serve that building block)"))
+}
+
+#[async_trait]
+impl StateStore for Absent {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        FeatureSet::new()
+    }
+
+    async fn get(&self, _: GetRequest) -> contract::Result<Option<Item>> {
+        Err(absent("state"))
+    }
+
+    async fn set(&self, _: SetRequest) -> contract::Result<()> {
+        Err(absent("state"))
+    }
+
+    async fn delete(&self, _: DeleteRequest) -> contract::Result<()> {
+        Err(absent("state"))
+    }
+}
+
+#[async_trait]
+impl LockStore for Absent {
+    async fn try_lock(&self, _: TryLockRequest) -> contract::Result<bool> {
+        Err(absent("lock"))
+    }
+
+    async fn unlock(&self, _: UnlockRequest) -> contract::Result<UnlockStatus> {
+        Err(absent("lock"))
     }
 }
 

@@ -6,11 +6,16 @@
 pub mod case;
 pub mod history;
 pub mod linearizability;
+pub mod lock;
 pub mod state;
 
-pub use case::{Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Requirement, Settings};
+pub use case::{
+    Absent, Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Requirement, Settings,
+};
 
 /// Every case of every suite, in a stable order.
 pub fn all_cases() -> Vec<Case> {
-    state::cases()
+    let mut all = state::cases();
+    all.extend(lock::cases());
+    all
 }

@@ -181,9 +181,9 @@ pub(crate) fn search(ops: &[Timed], deadline: Instant) -> Search {
     }
     let head = n;
     let mut last = head;
-    for pos in 0..n {
+    for (pos, before) in prev.iter_mut().enumerate().take(n) {
         next[last] = pos;
-        prev[pos] = last;
+        *before = last;
         last = pos;
     }
     let lift = |next: &mut Vec<usize>, prev: &mut Vec<usize>, call: usize, ret: usize| {
@@ -214,7 +214,7 @@ pub(crate) fn search(ops: &[Timed], deadline: Instant) -> Search {
     let mut iterations = 0u64;
     while next[head] != NIL {
         iterations += 1;
-        if iterations % 4096 == 0 && Instant::now() > deadline {
+        if iterations.is_multiple_of(4096) && Instant::now() > deadline {
             return Search::TimedOut;
         }
         let (_, is_return, i) = events[entry];

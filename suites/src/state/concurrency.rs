@@ -9,7 +9,9 @@ use std::time::Duration;
 use contract::Error;
 use contract::state::{DeleteRequest, GetRequest, SetRequest};
 
-use super::{ETAG, FIRST_WRITE, etag, set, state_case};
+use contract::state::{TransactionOperation, TransactionRequest};
+
+use super::{ETAG, FIRST_WRITE, TRANSACTION, etag, set, state_case};
 use crate::case::{Case, CaseResult, Ctx, Finding};
 use crate::history::{Input, Output, Recorder};
 use crate::linearizability::{Verdict, check};
@@ -39,6 +41,15 @@ pub(super) fn cases() -> Vec<Case> {
             ["concurrency"],
             60,
             first_write_race
+        ),
+        state_case!(
+            "state.concurrency.transactions-atomic-to-readers",
+            "certify",
+            "A reader MUST never see half of a transaction: after reading one key at transaction n, the other key MUST read at n or later.",
+            [TRANSACTION],
+            ["concurrency", "transaction"],
+            60,
+            transactions_atomic_to_readers
         ),
         state_case!(
             "state.concurrency.same-etag-one-winner",
@@ -281,6 +292,84 @@ async fn same_etag_race(ctx: Ctx) -> CaseResult {
                 String::from_utf8_lossy(&left)
             )));
         }
+    }
+    Ok(())
+}
+
+fn version_of(data: Option<Vec<u8>>) -> Option<u64> {
+    String::from_utf8(data?).ok()?.trim_matches('"').strip_prefix('t')?.parse().ok()
+}
+
+async fn transactions_atomic_to_readers(ctx: Ctx) -> CaseResult {
+    const TRANSACTIONS: u64 = 150;
+    let (a, b) = (ctx.key("tx-a"), ctx.key("tx-b"));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let (state, a, b, done, started) =
+            (Arc::clone(&ctx.state), a.clone(), b.clone(), Arc::clone(&done), Arc::clone(&started));
+        tokio::spawn(async move {
+            // Readers first, and a yield after each transaction, so reads interleave with
+            // writes even when every call completes without waiting (in-process stores).
+            while started.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+                tokio::task::yield_now().await;
+            }
+            let mut result = Ok(());
+            for n in 1..=TRANSACTIONS {
+                tokio::task::yield_now().await;
+                let value = format!("\"t{n}\"");
+                let operations = vec![
+                    TransactionOperation::Set(SetRequest::new(a.clone(), value.clone())),
+                    TransactionOperation::Set(SetRequest::new(b.clone(), value)),
+                ];
+                if let Err(e) = state.transact(TransactionRequest { operations, metadata: Default::default() }).await {
+                    result = Err(e);
+                    break;
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            result
+        })
+    };
+    let readers: Vec<_> = (0..4)
+        .map(|i| {
+            let (state, done, started) = (Arc::clone(&ctx.state), Arc::clone(&done), Arc::clone(&started));
+            // Half the readers read a then b, half b then a.
+            let (first, second) = if i % 2 == 0 { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+            tokio::spawn(async move {
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut observed = 0usize;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                    let x = version_of(state.get(GetRequest::new(first.clone())).await?.map(|i| i.data));
+                    let y = version_of(state.get(GetRequest::new(second.clone())).await?.map(|i| i.data));
+                    if let (Some(x), Some(y)) = (x, y) {
+                        observed += 1;
+                        if y < x {
+                            return Ok(Err(format!("read `{first}` at transaction {x}, then `{second}` at transaction {y}: half a transaction was visible")));
+                        }
+                    }
+                }
+                Ok::<_, contract::Error>(Ok(observed))
+            })
+        })
+        .collect();
+    let mut observed = 0;
+    for r in readers {
+        match r.await {
+            Ok(Ok(Ok(n))) => observed += n,
+            Ok(Ok(Err(violation))) => return Err(Finding::Fail(violation)),
+            Ok(Err(e)) => return Err(Finding::Inconclusive(format!("a reader's call failed: {e}"))),
+            Err(e) => return Err(Finding::Fail(format!("a reader task failed: {e}"))),
+        }
+    }
+    match writer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Finding::Fail(format!("a transaction failed: {e}"))),
+        Err(e) => return Err(Finding::Fail(format!("the writer task failed: {e}"))),
+    }
+    if observed == 0 {
+        return Err(Finding::Inconclusive("no reader saw the transactions while they ran".into()));
     }
     Ok(())
 }

@@ -1,0 +1,76 @@
+//! A lock store in the test tree whose check-and-set is not atomic (check, pause, take): it
+//! must fail mutual exclusion and the one-winner race in 20 runs out of 20.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
+use contract::{Component, ComponentContext, LockStore, Result};
+use harness::{Filter, Session, Source, Spec};
+use reports::Verdict;
+
+#[derive(Default)]
+struct RacyLock {
+    leases: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+#[async_trait]
+impl LockStore for RacyLock {
+    async fn try_lock(&self, request: TryLockRequest) -> Result<bool> {
+        let held = {
+            let leases = self.leases.lock().expect("lock");
+            leases.get(&request.resource_id).is_some_and(|(_, until)| *until > Instant::now())
+        };
+        if held {
+            return Ok(false);
+        }
+        // The defect: between the check and the take, another owner can do the same.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let until = Instant::now() + Duration::from_secs(request.expiry_in_seconds.max(1) as u64);
+        self.leases.lock().expect("lock").insert(request.resource_id, (request.lock_owner, until));
+        Ok(true)
+    }
+
+    async fn unlock(&self, request: UnlockRequest) -> Result<UnlockStatus> {
+        let mut leases = self.leases.lock().expect("lock");
+        Ok(match leases.get(&request.resource_id) {
+            None => UnlockStatus::LockDoesNotExist,
+            Some((owner, _)) if *owner != request.lock_owner => UnlockStatus::LockBelongsToOthers,
+            Some(_) => {
+                leases.remove(&request.resource_id);
+                UnlockStatus::Success
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_non_atomic_lock_fails_mutual_exclusion_every_time() {
+    let mut registry = reference_runtime::builtin_registry();
+    registry.register("lock.broken-racy", |_ctx: ComponentContext| async move {
+        Ok(Component::Lock(Arc::new(RacyLock::default())))
+    });
+    let spec = Spec::parse(
+        "racy-lock.yaml",
+        Path::new("."),
+        "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: racy}, spec: {type: lock.broken-racy, version: v1}}\n    drivers: [in-process, http]\n",
+    )
+    .expect("spec");
+    let session = Session::open(Source::Spec(spec), &registry, None).await.expect("session");
+    let filter = Filter { patterns: vec!["lock.concurrency.".into()], ..Filter::default() };
+    for run in 0..20 {
+        let report = harness::certify(&session, &filter, 1, &mut |_| {}).await;
+        assert_eq!(report.cases.len(), 4);
+        for record in &report.cases {
+            assert_eq!(record.verdict, Verdict::Fail, "run {run}: {} passed: {record:?}", record.trial);
+        }
+        let mutex = report.cases.iter().find(|c| c.trial == "racy::lock.concurrency.mutual-exclusion").expect("ran");
+        assert!(
+            mutex.reason.as_deref().is_some_and(|r| r.contains("found another owner already holding the lock")),
+            "{mutex:?}"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! The distributed-lock suite: every L-rule of Dapr's suite and the holes it leaves
+//! (re-acquire after unlock and after expiry, invalid expiry, expiry precision, and mutual
+//! exclusion under contention between owners, seen through a shared witness).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
+
+use crate::case::{Case, CaseResult, Ctx, Finding, Must};
+use crate::{ensure, ensure_eq};
+
+macro_rules! lock_case {
+    ($id:literal, $source:literal, $rule:literal, [$($tag:literal),*], $secs:expr, $body:path) => {
+        Case {
+            id: $id,
+            block: contract::Block::Lock,
+            rule: $rule,
+            source: $source,
+            requires: &[],
+            tags: &[$($tag),*],
+            timeout: Duration::from_secs($secs),
+            body: |ctx| Box::pin($body(ctx)),
+        }
+    };
+}
+
+/// Every lock case.
+pub fn cases() -> Vec<Case> {
+    vec![
+        lock_case!(
+            "lock.basic.acquire-and-release",
+            "L2,L7",
+            "A free lock MUST be granted, and released by its owner with status SUCCESS.",
+            [],
+            10,
+            acquire_release
+        ),
+        lock_case!(
+            "lock.basic.not-reentrant",
+            "L4",
+            "A held lock MUST NOT be granted again, not even to its owner, and that MUST NOT be an error.",
+            [],
+            10,
+            not_reentrant
+        ),
+        lock_case!(
+            "lock.basic.unlock-missing",
+            "L5",
+            "Unlocking a lock nobody holds MUST answer LOCK_DOES_NOT_EXIST.",
+            [],
+            10,
+            unlock_missing
+        ),
+        lock_case!(
+            "lock.basic.unlock-by-other-owner",
+            "L6",
+            "Unlocking someone else's lock MUST answer LOCK_BELONGS_TO_OTHERS and keep it held.",
+            [],
+            10,
+            unlock_other
+        ),
+        lock_case!(
+            "lock.basic.reacquire-after-unlock",
+            "certify",
+            "A released lock MUST be granted to another owner at once.",
+            [],
+            10,
+            reacquire
+        ),
+        lock_case!(
+            "lock.expiry.lease-expires",
+            "L3,L8",
+            "A lock MUST stay held until its expiry and be granted to another owner within a second after it.",
+            ["slow"],
+            15,
+            lease_expires
+        ),
+        lock_case!(
+            "lock.validation.invalid-expiry-rejected",
+            "certify",
+            "A lock request with a zero or negative expiry MUST be rejected.",
+            [],
+            10,
+            invalid_expiry
+        ),
+        lock_case!(
+            "lock.concurrency.one-winner",
+            "certify",
+            "Owners racing for a free lock MUST see exactly one of them granted.",
+            ["concurrency"],
+            60,
+            one_winner
+        ),
+        lock_case!(
+            "lock.concurrency.mutual-exclusion",
+            "certify",
+            "No two owners MUST ever hold a lock at once, under contention.",
+            ["concurrency"],
+            60,
+            mutual_exclusion
+        ),
+    ]
+}
+
+fn lock(resource: &str, owner: &str, expiry: i32) -> TryLockRequest {
+    TryLockRequest { resource_id: resource.into(), lock_owner: owner.into(), expiry_in_seconds: expiry }
+}
+
+fn unlock(resource: &str, owner: &str) -> UnlockRequest {
+    UnlockRequest { resource_id: resource.into(), lock_owner: owner.into() }
+}
+
+async fn acquire_release(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("res");
+    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
+    ensure_eq!(
+        ctx.lock.unlock(unlock(&r, "owner-a")).await.must("unlock")?,
+        UnlockStatus::Success,
+        "unlock by the owner"
+    );
+    Ok(())
+}
+
+async fn not_reentrant(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("res");
+    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("first try-lock")?, "a free lock was not granted");
+    let again = ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("second try-lock by the owner")?;
+    ensure!(!again, "the owner was granted its own held lock again (locks are not re-entrant)");
+    Ok(())
+}
+
+async fn unlock_missing(ctx: Ctx) -> CaseResult {
+    let status = ctx.lock.unlock(unlock(&ctx.key("nonexistent"), "owner-a")).await.must("unlock")?;
+    ensure_eq!(status, UnlockStatus::LockDoesNotExist, "unlock of a free lock");
+    Ok(())
+}
+
+async fn unlock_other(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("res");
+    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
+    ensure_eq!(
+        ctx.lock.unlock(unlock(&r, "intruder")).await.must("unlock")?,
+        UnlockStatus::LockBelongsToOthers,
+        "unlock by another owner"
+    );
+    ensure!(
+        !ctx.lock.try_lock(lock(&r, "intruder", 15)).await.must("try-lock")?,
+        "the lock was released by someone who did not hold it"
+    );
+    Ok(())
+}
+
+async fn reacquire(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("res");
+    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
+    ensure_eq!(ctx.lock.unlock(unlock(&r, "owner-a")).await.must("unlock")?, UnlockStatus::Success, "unlock");
+    ensure!(
+        ctx.lock.try_lock(lock(&r, "owner-b", 15)).await.must("try-lock")?,
+        "a released lock was not granted to the next owner"
+    );
+    Ok(())
+}
+
+async fn lease_expires(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("lease");
+    let taken = Instant::now();
+    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 2)).await.must("try-lock")?, "a free lock was not granted");
+    // Held for the whole lease (checked until 1.5 s, clear of clock granularity)...
+    while taken.elapsed() < Duration::from_millis(1500) {
+        ensure!(
+            !ctx.lock.try_lock(lock(&r, "owner-b", 2)).await.must("try-lock")?,
+            "the 2 s lease was granted to another owner after {:?}",
+            taken.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and free within a second after it ends.
+    loop {
+        if ctx.lock.try_lock(lock(&r, "owner-b", 2)).await.must("try-lock")? {
+            return Ok(());
+        }
+        if taken.elapsed() > Duration::from_secs(3) {
+            return Err(Finding::Fail(format!("the 2 s lease still held after {:?}", taken.elapsed())));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn invalid_expiry(ctx: Ctx) -> CaseResult {
+    for expiry in [0, -1] {
+        let result = ctx.lock.try_lock(lock(&ctx.key("invalid"), "owner-a", expiry)).await;
+        ensure!(result.is_err(), "a lock with expiry {expiry} was answered {result:?}, not rejected");
+    }
+    Ok(())
+}
+
+async fn one_winner(ctx: Ctx) -> CaseResult {
+    for round in 0..20 {
+        let r = ctx.key(&format!("race-{round}"));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, r) = (Arc::clone(&ctx.lock), r.clone());
+                tokio::spawn(async move { store.try_lock(lock(&r, &format!("owner-{i}"), 30)).await })
+            })
+            .collect();
+        let mut granted = 0;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(true)) => granted += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
+                    return Err(Finding::Inconclusive(format!(
+                        "round {round}: a racer failed, so the winners cannot be counted: {e}"
+                    )));
+                }
+                Err(e) => return Err(Finding::Fail(format!("a racer task failed: {e}"))),
+            }
+        }
+        ensure!(granted == 1, "round {round}: {granted} of 16 racing owners were granted the same free lock");
+    }
+    Ok(())
+}
+
+async fn mutual_exclusion(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("mutex");
+    // The witness: how many owners believe they hold the lock right now.
+    let holders = Arc::new(AtomicUsize::new(0));
+    let overlap = Arc::new(AtomicUsize::new(0));
+    let stolen = Arc::new(AtomicUsize::new(0));
+    let granted = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, r) = (Arc::clone(&ctx.lock), r.clone());
+            let (holders, overlap, stolen, granted) =
+                (Arc::clone(&holders), Arc::clone(&overlap), Arc::clone(&stolen), Arc::clone(&granted));
+            tokio::spawn(async move {
+                let owner = format!("owner-{i}");
+                for _ in 0..40 {
+                    if store.try_lock(lock(&r, &owner, 30)).await? {
+                        granted.fetch_add(1, Ordering::SeqCst);
+                        if holders.fetch_add(1, Ordering::SeqCst) != 0 {
+                            overlap.fetch_add(1, Ordering::SeqCst);
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        holders.fetch_sub(1, Ordering::SeqCst);
+                        // A lease that is gone or someone else's when its holder releases it was
+                        // taken over while held.
+                        if store.unlock(unlock(&r, &owner)).await? != UnlockStatus::Success {
+                            stolen.fetch_add(1, Ordering::SeqCst);
+                        }
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Ok::<_, contract::Error>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(Finding::Inconclusive(format!("an owner's call failed, so the run is incomplete: {e}")));
+            }
+            Err(e) => return Err(Finding::Fail(format!("an owner task failed: {e}"))),
+        }
+    }
+    let (overlap, stolen, granted) =
+        (overlap.load(Ordering::SeqCst), stolen.load(Ordering::SeqCst), granted.load(Ordering::SeqCst));
+    ensure!(
+        overlap == 0,
+        "{overlap} of {granted} grants found another owner already holding the lock ({stolen} leases were taken over while held)"
+    );
+    ensure!(
+        stolen == 0,
+        "{stolen} of {granted} leases were taken over while held: their owners found them gone or someone else's at release"
+    );
+    if granted < 8 {
+        return Err(Finding::Inconclusive(format!(
+            "only {granted} grants in 320 attempts: too little contention to judge"
+        )));
+    }
+    Ok(())
+}
