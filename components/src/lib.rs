@@ -1,0 +1,24 @@
+//! Components on real backends, with Dapr's metadata names: `state.redis` and
+//! `state.postgresql`. They know nothing of the harness; the registry builds them from
+//! Component YAML like any other component.
+
+pub mod state_postgres;
+pub mod state_redis;
+
+use std::sync::Arc;
+
+use contract::{Component, ComponentContext, Registry};
+
+/// Registers the real-backend components.
+pub fn register(registry: &mut Registry) {
+    registry.register("state.redis", |ctx: ComponentContext| async move {
+        let settings = state_redis::RedisSettings::from_properties(&ctx.properties)?;
+        let store = state_redis::RedisStateStore::connect(&settings).await?;
+        Ok(Component::State(Arc::new(store)))
+    });
+    registry.register("state.postgresql", |ctx: ComponentContext| async move {
+        let settings = state_postgres::PostgresSettings::from_properties(&ctx.properties)?;
+        let store = state_postgres::PostgresStateStore::connect(settings).await?;
+        Ok(Component::State(Arc::new(store)))
+    });
+}
