@@ -15,7 +15,7 @@ use reports::{Environment, Report, Summary};
 
 pub use plan::Filter;
 pub use runner::Event;
-pub use session::{Session, SetupError, Source};
+pub use session::{Session, SessionOptions, SetupError, Source};
 pub use spec::Spec;
 
 /// Plans and runs every trial of `session` that `filter` keeps, reporting progress to

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use harness::terminal::Terminal;
-use harness::{Filter, Session, Source, Spec};
+use harness::{Filter, Session, SessionOptions, Source, Spec};
 use suites::Claim;
 
 /// Conformance and certification for Dapr-style building-block components.
@@ -64,6 +64,9 @@ struct RunArgs {
     /// Print only failing and inconclusive cases while running.
     #[arg(long)]
     failures_only: bool,
+    /// Where backends come from: auto, process or external (default: CERTIFY_BACKENDS, else auto).
+    #[arg(long)]
+    backends: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -129,11 +132,30 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(e.to_string()),
         }
     };
-    let spec_arg = args.spec.as_ref().map(|p| p.display().to_string());
-    let session = match Session::open(source, &reference_runtime::builtin_registry(), spec_arg.as_deref()).await {
+    let mut options = match SessionOptions::from_env() {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    options.spec_arg = args.spec.as_ref().map(|p| p.display().to_string());
+    if let Some(choice) = &args.backends {
+        match choice.parse() {
+            Ok(p) => options.provider = p,
+            Err(e) => return fail(format!("--backends: {e}")),
+        }
+    }
+    // Setting up may start servers; an interrupt must still stop them.
+    let registry = reference_runtime::builtin_registry();
+    let opened = tokio::select! {
+        opened = Session::open(source, &registry, &options) => opened,
+        () = interrupted() => return stopped(),
+    };
+    let session = match opened {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
+    for (kind, provider, host) in session.backends() {
+        println!("{:>12} {kind} ({provider}) at {host}", "Backend");
+    }
     let filter = Filter { patterns: args.filters, exact: args.exact, skip: args.skip };
     let mut terminal = Terminal::stdout();
     terminal.verbose = !args.failures_only;
@@ -180,4 +202,26 @@ fn list(json: bool) -> ExitCode {
         println!("{} cases", cases.len());
     }
     ExitCode::SUCCESS
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+/// The run was interrupted: everything it started has been stopped (by dropping it).
+fn stopped() -> ExitCode {
+    eprintln!("interrupted: stopped every backend and server this run started");
+    ExitCode::from(130)
 }

@@ -23,6 +23,17 @@ pub struct Target {
     pub claims: BTreeSet<Claim>,
     /// Its settings.
     pub settings: Settings,
+    /// Why none of its cases can run, if so (a backend missing, or failing to start).
+    pub blocked: Option<Blocked>,
+}
+
+/// Why a target's cases cannot run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// Nothing here can provide what it needs: its cases are skipped with this reason.
+    Unavailable(String),
+    /// Setting it up failed: its cases fail with this reason.
+    SetupFailed(String),
 }
 
 /// One case against one target.
@@ -86,7 +97,10 @@ pub fn plan(targets: &[Target], cases: &[Case], filter: &Filter) -> Vec<Trial> {
             if !filter.keeps(&name) {
                 continue;
             }
-            let skip = case.skip_reason(&target.claims, &info);
+            let skip = match &target.blocked {
+                Some(Blocked::Unavailable(reason)) => Some(reason.clone()),
+                _ => case.skip_reason(&target.claims, &info),
+            };
             trials.push(Trial { name, target: target.clone(), case: case.clone(), skip });
         }
     }

@@ -101,36 +101,36 @@ pub async fn execute(
 pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecord {
     let started = Instant::now();
     let evidence = Evidence::default();
-    let (verdict, reason) = match &trial.skip {
-        Some(reason) => (Verdict::Skipped, Some(reason.clone())),
-        None if reach.is_empty() => {
-            (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str())))
-        }
-        None => {
-            let ctx = Ctx {
-                state: reach.state.unwrap_or_else(|| Arc::new(suites::Absent)),
-                lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
-                driver: driver_info(trial.target.driver),
-                claims: trial.target.claims.clone(),
-                settings: trial.target.settings.clone(),
-                namespace,
-                evidence: evidence.clone(),
-            };
-            let body = AssertUnwindSafe((trial.case.body)(ctx)).catch_unwind();
-            match tokio::time::timeout(trial.case.timeout, body).await {
-                Err(_) => (Verdict::Fail, Some(format!("timed out after {} s", trial.case.timeout.as_secs()))),
-                Ok(Err(panic)) => {
-                    let message = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
-                    (Verdict::Fail, Some(format!("the case panicked: {}", message.unwrap_or_default())))
-                }
-                Ok(Ok(Ok(()))) => (Verdict::Pass, None),
-                Ok(Ok(Err(Finding::Fail(r)))) => (Verdict::Fail, Some(r)),
-                Ok(Ok(Err(Finding::Inconclusive(r)))) => (Verdict::Inconclusive, Some(r)),
-                Ok(Ok(Err(Finding::Skip(r)))) => (Verdict::Skipped, Some(r)),
+    let (verdict, reason) = if let Some(reason) = &trial.skip {
+        (Verdict::Skipped, Some(reason.clone()))
+    } else if let Some(crate::plan::Blocked::SetupFailed(reason)) = &trial.target.blocked {
+        (Verdict::Fail, Some(reason.clone()))
+    } else if reach.is_empty() {
+        (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str())))
+    } else {
+        let ctx = Ctx {
+            state: reach.state.unwrap_or_else(|| Arc::new(suites::Absent)),
+            lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
+            driver: driver_info(trial.target.driver),
+            claims: trial.target.claims.clone(),
+            settings: trial.target.settings.clone(),
+            namespace,
+            evidence: evidence.clone(),
+        };
+        let body = AssertUnwindSafe((trial.case.body)(ctx)).catch_unwind();
+        match tokio::time::timeout(trial.case.timeout, body).await {
+            Err(_) => (Verdict::Fail, Some(format!("timed out after {} s", trial.case.timeout.as_secs()))),
+            Ok(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+                (Verdict::Fail, Some(format!("the case panicked: {}", message.unwrap_or_default())))
             }
+            Ok(Ok(Ok(()))) => (Verdict::Pass, None),
+            Ok(Ok(Err(Finding::Fail(r)))) => (Verdict::Fail, Some(r)),
+            Ok(Ok(Err(Finding::Inconclusive(r)))) => (Verdict::Inconclusive, Some(r)),
+            Ok(Ok(Err(Finding::Skip(r)))) => (Verdict::Skipped, Some(r)),
         }
     };
     CaseRecord {

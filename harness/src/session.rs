@@ -2,8 +2,11 @@
 //! the HTTP driver a reference runtime started on loopback (or a given sidecar). Everything it
 //! starts stops when it is dropped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+use fixtures::{Backend, BackendError, BackendKind, Provider};
 
 use contract::manifest::MetadataValue;
 use contract::{Block, Component, ComponentManifest, Registry, SystemClock};
@@ -12,7 +15,7 @@ use reports::{ComponentRecord, REDACTED};
 use suites::Claim;
 
 use crate::http_driver::{ConnectError, HttpLockStore, HttpStateStore};
-use crate::plan::Target;
+use crate::plan::{Blocked, Target};
 use crate::runner::Drivers;
 use crate::spec::{DriverKind, Spec};
 
@@ -46,6 +49,65 @@ pub enum SetupError {
     /// The reference runtime for the HTTP driver could not start.
     #[error("cannot start the reference runtime for the http driver: {0}")]
     Sidecar(std::io::Error),
+    /// A backend is required (`CERTIFY_REQUIRE_BACKENDS=1`) but unavailable.
+    #[error("{0} (CERTIFY_REQUIRE_BACKENDS=1 makes this an error instead of skipping its cases)")]
+    Backend(BackendError),
+    /// A placeholder in a component's metadata is malformed.
+    #[error("component `{component}`: metadata field `{field}`: {message}")]
+    Placeholder {
+        /// The component.
+        component: String,
+        /// The metadata field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// How a session is set up.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The spec path as given, for rerun commands.
+    pub spec_arg: Option<String>,
+    /// Where backends come from (`CERTIFY_BACKENDS`, default auto).
+    pub provider: Provider,
+    /// Fail instead of skipping when a backend is unavailable (`CERTIFY_REQUIRE_BACKENDS=1`).
+    pub require_backends: bool,
+    /// How long a backend may take to become ready (`CERTIFY_BACKEND_TIMEOUT` seconds, default 60).
+    pub backend_timeout: Duration,
+}
+
+impl SessionOptions {
+    /// Options from the environment.
+    pub fn from_env() -> Result<Self, String> {
+        let provider = match std::env::var("CERTIFY_BACKENDS") {
+            Ok(v) if !v.is_empty() => v.parse().map_err(|e| format!("CERTIFY_BACKENDS: {e}"))?,
+            _ => Provider::Auto,
+        };
+        let backend_timeout = match std::env::var("CERTIFY_BACKEND_TIMEOUT") {
+            Ok(v) if !v.is_empty() => Duration::from_secs(
+                v.parse().map_err(|_| format!("CERTIFY_BACKEND_TIMEOUT: `{v}` is not a number of seconds"))?,
+            ),
+            _ => Duration::from_secs(60),
+        };
+        Ok(Self {
+            spec_arg: None,
+            provider,
+            require_backends: std::env::var("CERTIFY_REQUIRE_BACKENDS").is_ok_and(|v| v == "1"),
+            backend_timeout,
+        })
+    }
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            spec_arg: None,
+            provider: Provider::Auto,
+            require_backends: false,
+            backend_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// A run's targets and drivers.
@@ -61,6 +123,15 @@ pub struct Session {
     /// How to rerun one trial: this prefix, then `--exact '<trial>'`.
     pub rerun_prefix: String,
     sidecar: Option<Arc<Sidecar>>,
+    // Declared last: servers stop after everything that talks to them.
+    backends: Vec<Backend>,
+}
+
+impl Session {
+    /// The backends the run uses: kind, provider and endpoint.
+    pub fn backends(&self) -> impl Iterator<Item = (BackendKind, &'static str, &str)> {
+        self.backends.iter().map(|b| (b.kind, b.provider, b.endpoint.host.as_str()))
+    }
 }
 
 impl Drop for Session {
@@ -106,7 +177,7 @@ fn claims_from_features(features: &contract::FeatureSet<contract::StateFeature>)
 
 impl Session {
     /// Builds the components and drivers of `source`.
-    pub async fn open(source: Source, registry: &Registry, spec_arg: Option<&str>) -> Result<Session, SetupError> {
+    pub async fn open(source: Source, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
         match source {
             Source::Sidecar { url, state, claims, token } => {
                 let store = HttpStateStore::connect(&url, &state, token).await?;
@@ -117,6 +188,7 @@ impl Session {
                     driver: DriverKind::Http,
                     claims: claims.clone(),
                     settings: Default::default(),
+                    blocked: None,
                 };
                 let mut drivers = Drivers::default();
                 drivers.state.insert((state.clone(), DriverKind::Http), Arc::new(store));
@@ -134,29 +206,77 @@ impl Session {
                     }],
                     rerun_prefix: format!("certify run --sidecar {url} --state {state} --features {features}"),
                     sidecar: None,
+                    backends: Vec::new(),
                 })
             }
-            Source::Spec(spec) => Self::open_spec(spec, registry, spec_arg).await,
+            Source::Spec(spec) => Self::open_spec(spec, registry, options).await,
         }
     }
 
-    async fn open_spec(spec: Spec, registry: &Registry, spec_arg: Option<&str>) -> Result<Session, SetupError> {
-        let manifests: Vec<ComponentManifest> = spec.entries.iter().map(|e| e.manifest.clone()).collect();
-        let in_process = registry.build_all(&manifests, Arc::new(SystemClock)).await?;
-        let mut drivers = Drivers::default();
-        let mut targets = Vec::new();
+    async fn open_spec(spec: Spec, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
+        // 1. The backends the spec needs, from `${{kind.field}}` placeholders.
+        let mut needs: BTreeMap<String, BTreeSet<BackendKind>> = BTreeMap::new();
         for entry in &spec.entries {
-            for driver in &entry.drivers {
-                targets.push(Target {
-                    component: entry.manifest.name.clone(),
-                    type_name: entry.manifest.type_name.clone(),
-                    driver: *driver,
-                    claims: entry.claims.clone(),
-                    settings: entry.settings.clone(),
-                });
+            let kinds = placeholders(&entry.manifest)?;
+            needs.insert(entry.manifest.name.clone(), kinds.into_iter().map(|(k, _)| k).collect());
+        }
+        let wanted: BTreeSet<BackendKind> = needs.values().flatten().copied().collect();
+        let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let fixture_options = fixtures::Options { ready_timeout: options.backend_timeout, run_id };
+        let mut backends: BTreeMap<BackendKind, Result<Backend, BackendError>> = BTreeMap::new();
+        for kind in wanted {
+            let provided = fixtures::provision(kind, options.provider, &fixture_options).await;
+            if let Err(e @ BackendError::Unavailable { .. }) = &provided {
+                if options.require_backends {
+                    return Err(SetupError::Backend(e.clone()));
+                }
             }
-            let key = (entry.manifest.name.clone(), DriverKind::InProcess);
-            match in_process.by_name.get(&entry.manifest.name).map(|c| &c.component) {
+            backends.insert(kind, provided);
+        }
+        // 2. Each entry's manifest with its placeholders filled, or why it is blocked.
+        let mut ready: Vec<(usize, ComponentManifest)> = Vec::new();
+        let mut blocked: BTreeMap<String, Blocked> = BTreeMap::new();
+        for (index, entry) in spec.entries.iter().enumerate() {
+            let name = &entry.manifest.name;
+            let failure = needs[name].iter().find_map(|kind| match &backends[kind] {
+                Ok(_) => None,
+                Err(e @ BackendError::Unavailable { .. }) => Some(Blocked::Unavailable(e.to_string())),
+                Err(e @ BackendError::NeverReady { .. }) => Some(Blocked::SetupFailed(e.to_string())),
+            });
+            match failure {
+                Some(b) => {
+                    blocked.insert(name.clone(), b);
+                }
+                None => ready.push((index, substitute(&entry.manifest, &backends))),
+            }
+        }
+        let secret_stores: Vec<ComponentManifest> = ready
+            .iter()
+            .map(|(_, m)| m.clone())
+            .filter(|m| Block::of_type(&m.type_name) == Some(Block::SecretStores))
+            .collect();
+        // 3. Build each component alone, so one that cannot start fails only its own cases.
+        let build = |manifest: ComponentManifest| {
+            let mut set: Vec<ComponentManifest> =
+                secret_stores.iter().filter(|s| s.name != manifest.name).cloned().collect();
+            set.push(manifest);
+            async move { registry.build_all(&set, Arc::new(SystemClock)).await }
+        };
+        let mut drivers = Drivers::default();
+        let mut served = contract::Components::default();
+        let wants_http = spec.entries.iter().any(|e| e.drivers.contains(&DriverKind::Http));
+        for (index, manifest) in &ready {
+            let entry = &spec.entries[*index];
+            let name = manifest.name.clone();
+            let built = match build(manifest.clone()).await {
+                Ok(b) => b,
+                Err(e) => {
+                    blocked.insert(name.clone(), Blocked::SetupFailed(format!("the component could not start: {e}")));
+                    continue;
+                }
+            };
+            let key = (name.clone(), DriverKind::InProcess);
+            match built.by_name.get(&name).map(|c| &c.component) {
                 Some(Component::State(store)) => {
                     drivers.state.insert(key, Arc::clone(store));
                 }
@@ -165,19 +285,29 @@ impl Session {
                 }
                 _ => {}
             }
+            if wants_http && entry.drivers.contains(&DriverKind::Http) {
+                // The reference runtime serves its own instance, as a sidecar would.
+                match build(manifest.clone()).await {
+                    Ok(b) => served.by_name.extend(b.by_name),
+                    Err(e) => {
+                        blocked
+                            .insert(name.clone(), Blocked::SetupFailed(format!("the component could not start: {e}")));
+                    }
+                }
+            }
         }
-        let wants_http = spec.entries.iter().any(|e| e.drivers.contains(&DriverKind::Http));
         let mut sidecar = None;
         if wants_http {
-            // The HTTP driver talks to a reference runtime serving its own instances of the
-            // same components, as a sidecar would.
-            let served = registry.build_all(&manifests, Arc::new(SystemClock)).await?;
             let config = SidecarConfig { app_id: "certify".into(), ..SidecarConfig::default() };
             let runtime = Sidecar::new(config, served, Vec::new());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SetupError::Sidecar)?;
             let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
             tokio::spawn(Arc::clone(&runtime).serve(listener, std::future::pending()));
-            for entry in spec.entries.iter().filter(|e| e.drivers.contains(&DriverKind::Http)) {
+            for entry in spec
+                .entries
+                .iter()
+                .filter(|e| e.drivers.contains(&DriverKind::Http) && !blocked.contains_key(&e.manifest.name))
+            {
                 let key = (entry.manifest.name.clone(), DriverKind::Http);
                 match Block::of_type(&entry.manifest.type_name) {
                     Some(Block::State) => {
@@ -195,6 +325,21 @@ impl Session {
             }
             sidecar = Some(runtime);
         }
+        let targets = spec
+            .entries
+            .iter()
+            .flat_map(|entry| {
+                let blocked = blocked.get(&entry.manifest.name).cloned();
+                entry.drivers.iter().map(move |driver| Target {
+                    component: entry.manifest.name.clone(),
+                    type_name: entry.manifest.type_name.clone(),
+                    driver: *driver,
+                    claims: entry.claims.clone(),
+                    settings: entry.settings.clone(),
+                    blocked: blocked.clone(),
+                })
+            })
+            .collect();
         let components = spec
             .entries
             .iter()
@@ -206,10 +351,70 @@ impl Session {
                 metadata: redacted_metadata(&e.manifest),
             })
             .collect();
-        let rerun_prefix = match spec_arg {
+        let rerun_prefix = match &options.spec_arg {
             Some(path) => format!("certify run --spec {path}"),
             None => "certify run".to_owned(),
         };
-        Ok(Session { source: spec.source.clone(), targets, drivers, components, rerun_prefix, sidecar })
+        let backends = backends.into_values().filter_map(Result::ok).collect();
+        Ok(Session { source: spec.source.clone(), targets, drivers, components, rerun_prefix, sidecar, backends })
     }
+}
+
+/// The `${{kind.field}}` placeholders of a manifest's metadata, validated.
+fn placeholders(manifest: &ComponentManifest) -> Result<Vec<(BackendKind, String)>, SetupError> {
+    let mut found = Vec::new();
+    for entry in &manifest.metadata {
+        let MetadataValue::Plain(value) = &entry.value else { continue };
+        let mut rest = value.as_str();
+        while let Some(start) = rest.find("${{") {
+            let after = &rest[start + 3..];
+            let Some(end) = after.find("}}") else {
+                return Err(SetupError::Placeholder {
+                    component: manifest.name.clone(),
+                    field: entry.name.clone(),
+                    message: "`${{` without a closing `}}`".into(),
+                });
+            };
+            let inner = &after[..end];
+            let (kind, field) = inner.split_once('.').unwrap_or((inner, ""));
+            let kind =
+                BackendKind::ALL.iter().copied().find(|k| k.name() == kind).ok_or_else(|| SetupError::Placeholder {
+                    component: manifest.name.clone(),
+                    field: entry.name.clone(),
+                    message: format!("`${{{{{inner}}}}}` names no backend (known: redis, postgres)"),
+                })?;
+            if !matches!(field, "host" | "url") {
+                return Err(SetupError::Placeholder {
+                    component: manifest.name.clone(),
+                    field: entry.name.clone(),
+                    message: format!("`${{{{{inner}}}}}`: a backend offers `host` and `url`"),
+                });
+            }
+            found.push((kind, field.to_owned()));
+            rest = &after[end + 2..];
+        }
+    }
+    Ok(found)
+}
+
+/// The manifest with every placeholder replaced by its backend's value.
+fn substitute(
+    manifest: &ComponentManifest,
+    backends: &BTreeMap<BackendKind, Result<Backend, BackendError>>,
+) -> ComponentManifest {
+    let mut out = manifest.clone();
+    for entry in &mut out.metadata {
+        if let MetadataValue::Plain(value) = &mut entry.value {
+            for (kind, backend) in backends {
+                let Ok(backend) = backend else { continue };
+                for field in ["host", "url"] {
+                    let placeholder = format!("${{{{{}.{field}}}}}", kind.name());
+                    if let Some(v) = backend.placeholder(field) {
+                        *value = value.replace(&placeholder, v);
+                    }
+                }
+            }
+        }
+    }
+    out
 }

@@ -59,7 +59,8 @@ async fn a_non_atomic_lock_fails_mutual_exclusion_every_time() {
         "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: racy}, spec: {type: lock.broken-racy, version: v1}}\n    drivers: [in-process, http]\n",
     )
     .expect("spec");
-    let session = Session::open(Source::Spec(spec), &registry, None).await.expect("session");
+    let session =
+        Session::open(Source::Spec(spec), &registry, &harness::SessionOptions::default()).await.expect("session");
     let filter = Filter { patterns: vec!["lock.concurrency.".into()], ..Filter::default() };
     for run in 0..20 {
         let report = harness::certify(&session, &filter, 1, &mut |_| {}).await;

@@ -137,7 +137,8 @@ components:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_stores_are_caught_through_both_drivers() {
     let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
-    let session = Session::open(Source::Spec(spec), &registry(), Some("broken.yaml")).await.expect("session");
+    let session =
+        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
     let filter = Filter {
         patterns: vec!["etag".into(), "transaction".into(), "ttl".into(), "first-write".into()],
         ..Filter::default()
@@ -183,7 +184,8 @@ async fn a_read_pause_write_compare_and_set_fails_linearizability_every_time() {
         "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: racy}, spec: {type: state.broken-cas, version: v1}}\n    claims: [etag, first-write, transaction, ttl, query, delete-with-prefix, keyslike]\n    drivers: [in-process]\n",
     )
     .expect("spec");
-    let session = Session::open(Source::Spec(spec), &registry(), None).await.expect("session");
+    let session =
+        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
     let filter = Filter { patterns: vec!["racy::state.concurrency.".into()], ..Filter::default() };
     for run in 0..20 {
         let report = harness::certify(&session, &filter, 1, &mut |_| {}).await;

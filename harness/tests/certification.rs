@@ -32,8 +32,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let options = match harness::SessionOptions::from_env() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let session =
-        match runtime.block_on(Session::open(Source::Spec(spec), &reference_runtime::builtin_registry(), None)) {
+        match runtime.block_on(Session::open(Source::Spec(spec), &reference_runtime::builtin_registry(), &options)) {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 eprintln!("error: {e}");

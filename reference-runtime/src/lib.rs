@@ -9,10 +9,12 @@ use std::path::Path;
 
 use contract::{LoadError, Registry, Resources};
 
-/// A registry holding every in-memory component type.
+/// A registry holding every component type this build has: the in-memory ones and those on
+/// real backends (`state.redis`, `state.postgresql`).
 pub fn builtin_registry() -> Registry {
     let mut registry = Registry::new();
     components::register(&mut registry);
+    ::components::register(&mut registry);
     registry
 }
 
