@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Command::List { json } => list(json),
         Command::Types => {
             for t in reference_runtime::builtin_registry().types() {
-                println!("{t}");
+                out(t);
             }
             ExitCode::SUCCESS
         }
@@ -143,31 +143,41 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(format!("--backends: {e}")),
         }
     }
-    // Setting up may start servers; an interrupt must still stop them.
+    // Setting up may start servers; an interrupt must still stop them. One listener for the
+    // whole run, so a signal between phases is not lost.
+    let mut interrupt = std::pin::pin!(interrupted());
     let registry = reference_runtime::builtin_registry();
     let opened = tokio::select! {
         opened = Session::open(source, &registry, &options) => opened,
-        () = interrupted() => return stopped(),
+        () = &mut interrupt => return stopped(),
     };
     let session = match opened {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
     for (kind, provider, host) in session.backends() {
-        println!("{:>12} {kind} ({provider}) at {host}", "Backend");
+        out(&format!("{:>12} {kind} ({provider}) at {host}", "Backend"));
     }
     let filter = Filter { patterns: args.filters, exact: args.exact, skip: args.skip };
     let mut terminal = Terminal::stdout();
     terminal.verbose = !args.failures_only;
-    let report =
-        harness::certify(&session, &filter, args.jobs.unwrap_or(concurrency), &mut |e| terminal.event(e)).await;
+    let jobs = args.jobs.unwrap_or(concurrency);
+    let mut on_event = |e: harness::Event<'_>| terminal.event(e);
+    let report = tokio::select! {
+        report = harness::certify(&session, &filter, jobs, &mut on_event) => report,
+        () = &mut interrupt => {
+            // Dropping the session stops the reference runtime and every backend it started.
+            drop(session);
+            return stopped();
+        }
+    };
     terminal.summary(&report);
     match reports::write_bundle(&report, &args.report_dir) {
-        Ok(paths) => println!(
+        Ok(paths) => out(&format!(
             "{:>12} {}",
             "Report",
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        ),
+        )),
         Err(e) => return fail(e.to_string()),
     }
     if report.summary.total == 0 {
@@ -194,29 +204,25 @@ fn list(json: bool) -> ExitCode {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default());
+        out(&serde_json::to_string_pretty(&entries).unwrap_or_default());
     } else {
         for c in &cases {
-            println!("{:<52} {:<10} {}", c.id, c.source, c.rule);
+            out(&format!("{:<52} {:<10} {}", c.id, c.source, c.rule));
         }
-        println!("{} cases", cases.len());
+        out(&format!("{} cases", cases.len()));
     }
     ExitCode::SUCCESS
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT or SIGTERM. Both listeners are registered when this is first polled.
 async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+        _ = int.recv() => {}
+        _ = term.recv() => {}
     }
 }
 
@@ -224,4 +230,10 @@ async fn interrupted() {
 fn stopped() -> ExitCode {
     eprintln!("interrupted: stopped every backend and server this run started");
     ExitCode::from(130)
+}
+
+/// Prints a line; a closed stdout (`certify list | head`) is not an error worth a panic.
+fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }

@@ -1,0 +1,221 @@
+//! Real servers through the `certify` binary: every claimed case passes on Redis and
+//! PostgreSQL; a missing server means skipped cases with the reason, never passes; a server
+//! that never becomes ready fails only its components, with its last log lines; an interrupted
+//! run leaves no server behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reports::{Report, Verdict};
+
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/real-backends.yaml");
+
+fn required() -> bool {
+    std::env::var("CERTIFY_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
+}
+
+fn certify(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_certify"));
+    command
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("CERTIFY_REDIS_URL")
+        .env_remove("CERTIFY_POSTGRES_URL")
+        .env_remove("CERTIFY_REQUIRE_BACKENDS");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn report(dir: &Path) -> Report {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("report.json")).expect("parse")
+}
+
+#[test]
+fn redis_and_postgres_pass_every_claimed_case_through_both_drivers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = certify(
+        &["run", "--spec", SPEC, "--backends", "process", "--report-dir", dir.path().to_str().expect("utf8")],
+        &[],
+    );
+    let report = report(dir.path());
+    let ran: Vec<_> = report.cases.iter().filter(|c| c.verdict != Verdict::Skipped).collect();
+    if ran.is_empty() && !required() {
+        assert!(
+            report.cases.iter().all(|c| c.reason.as_deref().is_some_and(|r| r.contains("is not installed"))),
+            "{stdout}"
+        );
+        return;
+    }
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for component in ["redis-state", "postgres-state"] {
+        for driver in ["in-process", "http"] {
+            let passed = report
+                .cases
+                .iter()
+                .filter(|c| c.component == component && c.driver == driver && c.verdict == Verdict::Pass)
+                .count();
+            assert!(passed >= 40, "{component} through {driver}: only {passed} passed\n{stdout}");
+        }
+    }
+    assert!(
+        stdout.contains("Backend redis (process) at 127.0.0.1:")
+            && stdout.contains("Backend postgres (process) at 127.0.0.1:"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn without_the_server_its_cases_are_skipped_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = tempfile::tempdir().expect("empty PATH dir");
+    let (code, stdout, stderr) = certify(
+        &[
+            "run",
+            "--spec",
+            SPEC,
+            "--backends",
+            "process",
+            "--report-dir",
+            dir.path().to_str().expect("utf8"),
+            "redis-state",
+        ],
+        &[("PATH", empty.path().to_str().expect("utf8"))],
+    );
+    assert_eq!(code, 0, "skips are not failures\n{stdout}\n{stderr}");
+    let report = report(dir.path());
+    assert!(!report.cases.is_empty());
+    for case in &report.cases {
+        assert_eq!(case.verdict, Verdict::Skipped, "{case:?}");
+        assert!(
+            case.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("`redis-server` is not installed") && r.contains("CERTIFY_REDIS_URL")),
+            "{case:?}"
+        );
+    }
+    let (code, _, stderr) = certify(
+        &[
+            "run",
+            "--spec",
+            SPEC,
+            "--backends",
+            "process",
+            "--report-dir",
+            dir.path().to_str().expect("utf8"),
+            "redis-state",
+        ],
+        &[("PATH", empty.path().to_str().expect("utf8")), ("CERTIFY_REQUIRE_BACKENDS", "1")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no redis backend is available") && stderr.contains("CERTIFY_REQUIRE_BACKENDS=1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_server_that_never_becomes_ready_fails_only_its_components() {
+    let fake = tempfile::tempdir().expect("fake bin dir");
+    let script = fake.path().join("redis-server");
+    std::fs::write(&script, "#!/bin/sh\necho 'fake redis: refusing to start (disk on fire)'\nexec sleep 60\n")
+        .expect("write");
+    Command::new("chmod").args(["+x", script.to_str().expect("utf8")]).status().expect("chmod");
+    let path = format!("{}:{}", fake.path().display(), std::env::var("PATH").unwrap_or_default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let (code, stdout, _) = certify(
+        &[
+            "run",
+            "--spec",
+            SPEC,
+            "--backends",
+            "process",
+            "--report-dir",
+            dir.path().to_str().expect("utf8"),
+            "state.crud",
+        ],
+        &[("PATH", &path), ("CERTIFY_BACKEND_TIMEOUT", "2")],
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    let report = report(dir.path());
+    // Cases that would not apply anyway (a driver's limits) stay skipped; every other one fails.
+    let redis: Vec<_> =
+        report.cases.iter().filter(|c| c.component == "redis-state" && c.verdict != Verdict::Skipped).collect();
+    assert!(redis.len() >= 10, "{stdout}");
+    for case in redis {
+        assert_eq!(case.verdict, Verdict::Fail, "{case:?}");
+        let reason = case.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("did not become ready within 2s") && reason.contains("refusing to start (disk on fire)"),
+            "{reason}"
+        );
+    }
+    assert_eq!(code, 1, "{stdout}");
+    let postgres_passed =
+        report.cases.iter().filter(|c| c.component == "postgres-state" && c.verdict == Verdict::Pass).count();
+    let postgres_ran =
+        report.cases.iter().filter(|c| c.component == "postgres-state" && c.verdict != Verdict::Skipped).count();
+    if postgres_ran > 0 || required() {
+        assert!(
+            postgres_passed > 0 && postgres_passed == postgres_ran,
+            "the other components still run and pass\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_server_behind() {
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_certify"))
+            .args(["run", "--spec", SPEC, "--backends", "process", "--report-dir", dir.path().to_str().expect("utf8")])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut ports = Vec::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(host) = line.trim().strip_prefix("Backend ").and_then(|l| l.split(" at ").nth(1)) {
+                ports.push(host.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("port"));
+            }
+            if line.contains("Starting") {
+                break;
+            }
+        }
+        // Keep draining, as a terminal would.
+        std::thread::spawn(move || lines.for_each(drop));
+        if ports.is_empty() && !required() {
+            let _ = child.kill();
+            return; // No servers installed: nothing to leave behind.
+        }
+        assert_eq!(ports.len(), 2, "both servers started");
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "certify did not stop after SIG{signal}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(130), "SIG{signal}");
+        for port in ports {
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "a server still listens on {port} after SIG{signal}"
+            );
+        }
+    }
+}
