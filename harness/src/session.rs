@@ -270,10 +270,13 @@ impl Session {
             let name = manifest.name.clone();
             let built = match build(manifest.clone()).await {
                 Ok(b) => b,
-                Err(e) => {
+                // A component that is configured right but cannot start fails its own cases;
+                // a wrong type, field or value is a spec mistake and stops the run.
+                Err(e @ contract::LoadError::Init { .. }) => {
                     blocked.insert(name.clone(), Blocked::SetupFailed(format!("the component could not start: {e}")));
                     continue;
                 }
+                Err(e) => return Err(e.into()),
             };
             let key = (name.clone(), DriverKind::InProcess);
             match built.by_name.get(&name).map(|c| &c.component) {

@@ -16,6 +16,16 @@ fn required() -> bool {
     std::env::var("CERTIFY_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
 }
 
+/// The providers to exercise: processes always; containers when Docker answers (or when
+/// backends are required, so a missing daemon fails instead of passing quietly).
+fn providers() -> Vec<&'static str> {
+    let mut list = vec!["process"];
+    if fixtures::docker_answers() || required() {
+        list.push("testcontainers");
+    }
+    list
+}
+
 fn certify(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_certify"));
     command
@@ -174,10 +184,10 @@ fn a_server_that_never_becomes_ready_fails_only_its_components() {
 
 #[test]
 fn an_interrupted_run_leaves_no_server_behind() {
-    for signal in ["INT", "TERM"] {
+    for (provider, signal) in providers().into_iter().flat_map(|p| [(p, "INT"), (p, "TERM")]) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_certify"))
-            .args(["run", "--spec", SPEC, "--backends", "process", "--report-dir", dir.path().to_str().expect("utf8")])
+            .args(["run", "--spec", SPEC, "--backends", provider, "--report-dir", dir.path().to_str().expect("utf8")])
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
