@@ -140,11 +140,10 @@ impl PostgresStateStore {
             let task = tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    if let Ok(client) = pool.get().await {
-                        if let Err(e) = client.execute(sql.as_str(), &[]).await {
+                    if let Ok(client) = pool.get().await
+                        && let Err(e) = client.execute(sql.as_str(), &[]).await {
                             tracing::warn!(error = %e, "expired-row cleanup failed");
                         }
-                    }
                 }
             });
             Arc::new(AbortOnDrop(task.abort_handle()))

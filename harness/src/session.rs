@@ -226,11 +226,10 @@ impl Session {
         let mut backends: BTreeMap<BackendKind, Result<Backend, BackendError>> = BTreeMap::new();
         for kind in wanted {
             let provided = fixtures::provision(kind, options.provider, &fixture_options).await;
-            if let Err(e @ BackendError::Unavailable { .. }) = &provided {
-                if options.require_backends {
+            if let Err(e @ BackendError::Unavailable { .. }) = &provided
+                && options.require_backends {
                     return Err(SetupError::Backend(e.clone()));
                 }
-            }
             backends.insert(kind, provided);
         }
         // 2. Each entry's manifest with its placeholders filled, or why it is blocked.
