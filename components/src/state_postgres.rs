@@ -141,9 +141,10 @@ impl PostgresStateStore {
                 loop {
                     tokio::time::sleep(every).await;
                     if let Ok(client) = pool.get().await
-                        && let Err(e) = client.execute(sql.as_str(), &[]).await {
-                            tracing::warn!(error = %e, "expired-row cleanup failed");
-                        }
+                        && let Err(e) = client.execute(sql.as_str(), &[]).await
+                    {
+                        tracing::warn!(error = %e, "expired-row cleanup failed");
+                    }
                 }
             });
             Arc::new(AbortOnDrop(task.abort_handle()))

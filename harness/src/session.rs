@@ -222,14 +222,16 @@ impl Session {
         }
         let wanted: BTreeSet<BackendKind> = needs.values().flatten().copied().collect();
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-        let fixture_options = fixtures::Options { ready_timeout: options.backend_timeout, run_id };
+        let fixture_options =
+            fixtures::Options { ready_timeout: options.backend_timeout, run_id, settings: spec.backends.settings() };
         let mut backends: BTreeMap<BackendKind, Result<Backend, BackendError>> = BTreeMap::new();
         for kind in wanted {
             let provided = fixtures::provision(kind, options.provider, &fixture_options).await;
             if let Err(e @ BackendError::Unavailable { .. }) = &provided
-                && options.require_backends {
-                    return Err(SetupError::Backend(e.clone()));
-                }
+                && options.require_backends
+            {
+                return Err(SetupError::Backend(e.clone()));
+            }
             backends.insert(kind, provided);
         }
         // 2. Each entry's manifest with its placeholders filled, or why it is blocked.

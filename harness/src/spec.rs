@@ -45,7 +45,45 @@ fn default_concurrency() -> usize {
 struct SpecFile {
     components: Vec<SpecComponent>,
     #[serde(default)]
+    backends: BackendsSpec,
+    #[serde(default)]
     profile: Profile,
+}
+
+/// The spec's backend settings; the environment overrides them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendsSpec {
+    /// Redis.
+    #[serde(default)]
+    pub redis: Option<BackendSpec>,
+    /// PostgreSQL.
+    #[serde(default)]
+    pub postgres: Option<BackendSpec>,
+}
+
+/// One backend's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    /// The container image for the testcontainers provider.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// A running server's URL for the external provider.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl BackendsSpec {
+    /// As the fixtures' settings.
+    pub fn settings(&self) -> std::collections::BTreeMap<fixtures::BackendKind, fixtures::Settings> {
+        [(fixtures::BackendKind::Redis, &self.redis), (fixtures::BackendKind::Postgres, &self.postgres)]
+            .into_iter()
+            .filter_map(|(k, s)| {
+                s.as_ref().map(|s| (k, fixtures::Settings { image: s.image.clone(), url: s.url.clone() }))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +136,8 @@ pub struct Spec {
     pub source: String,
     /// The components, in spec order.
     pub entries: Vec<SpecEntry>,
+    /// Backend settings.
+    pub backends: BackendsSpec,
     /// The run profile.
     pub profile: Profile,
 }
@@ -181,7 +221,7 @@ impl Spec {
                 drivers: drivers.into_iter().collect(),
             });
         }
-        Ok(Spec { source: source.to_owned(), entries, profile: file.profile })
+        Ok(Spec { source: source.to_owned(), entries, backends: file.backends, profile: file.profile })
     }
 }
 
@@ -221,5 +261,13 @@ mod tests {
             "`spec.yaml#components[0].component`: component `s`: field `spec.type`: is required",
         );
         check(&format!("components:\n-{}profile:\n  concurrency: 0\n", &COMPONENT[1..]), "profile.concurrency");
+        check(
+            &format!("components:\n-{}backends:\n  mongo: {{}}\n", &COMPONENT[1..]),
+            "backends: unknown field `mongo`",
+        );
+        check(
+            &format!("components:\n-{}backends:\n  redis: {{tag: 7}}\n", &COMPONENT[1..]),
+            "backends.redis: unknown field `tag`",
+        );
     }
 }

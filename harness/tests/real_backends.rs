@@ -208,6 +208,7 @@ fn an_interrupted_run_leaves_no_server_behind() {
         std::thread::spawn(move || lines.for_each(drop));
         if ports.is_empty() && !required() {
             let _ = child.kill();
+            let _ = child.wait();
             return; // No servers installed: nothing to leave behind.
         }
         assert_eq!(ports.len(), 2, "both servers started");
