@@ -75,12 +75,12 @@ fn bad_input_fails_fast_with_a_clear_message() {
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(
         dir.join("c.yaml"),
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: s\nspec:\n  type: state.redis\n",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: s\nspec:\n  type: state.nope\n",
     )
     .expect("write");
     fails_with(
         &["--resources-path", dir.to_str().expect("utf8")],
-        "component `s`: field `spec.type`: unknown component type `state.redis`",
+        "component `s`: field `spec.type`: unknown component type `state.nope`",
     );
     // The port is taken: a clear error, not a hang.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
