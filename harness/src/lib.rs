@@ -2,6 +2,7 @@
 //! against a reference runtime it starts or a sidecar it is given), plans spec × component ×
 //! case trials, runs them emitting events, and assembles the report.
 
+pub mod bench;
 pub mod http_driver;
 pub mod plan;
 pub mod runner;

@@ -132,6 +132,11 @@ impl Session {
     pub fn backends(&self) -> impl Iterator<Item = (BackendKind, &'static str, &str)> {
         self.backends.iter().map(|b| (b.kind, b.provider, b.endpoint.host.as_str()))
     }
+
+    /// The backends with their client URLs, for raw-client baselines.
+    pub fn backend_urls(&self) -> Vec<(BackendKind, &'static str, String, String)> {
+        self.backends.iter().map(|b| (b.kind, b.provider, b.endpoint.host.clone(), b.endpoint.url.clone())).collect()
+    }
 }
 
 impl Drop for Session {

@@ -2,11 +2,15 @@
 //! and what CI parses), and the renderers that turn them into `report.json`, `junit.xml` and
 //! `summary.md`. Renderers never decide anything; they only render a [`Report`].
 
+mod bench;
 mod junit;
 mod markdown;
 mod model;
 mod timeline;
 
+pub use bench::{
+    BENCH_SCHEMA_VERSION, BenchRecord, BenchReport, Budget, Overhead, Regression, bench_html, bench_table, regressions,
+};
 pub use junit::junit_xml;
 pub use markdown::summary_markdown;
 pub use model::{CaseRecord, ComponentRecord, Environment, REDACTED, Report, SCHEMA_VERSION, Summary, Verdict};
@@ -62,6 +66,23 @@ pub fn write_bundle(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, WriteEr
             std::fs::write(&path, svg).map_err(io(&path))?;
             written.push(path);
         }
+    }
+    Ok(written)
+}
+
+/// Writes `bench.json`, `bench.md` and `bench.html` into `dir` and returns the paths written.
+pub fn write_bench(report: &BenchReport, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |cause| WriteError::Io { path, cause }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| WriteError::Junit(e.to_string()))?;
+    let mut written = Vec::new();
+    for (name, content) in [("bench.json", json), ("bench.md", bench_table(report)), ("bench.html", bench_html(report))] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).map_err(io(&path))?;
+        written.push(path);
     }
     Ok(written)
 }

@@ -1,0 +1,340 @@
+//! `certify bench`: latency and throughput of each component's operations under a load profile,
+//! against budgets from the spec, beside baselines measured in the same run (a no-op component
+//! for the harness's own cost, each backend's raw client, and the HTTP driver's cost over the
+//! in-process one).
+
+pub mod load;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use contract::lock::{TryLockRequest, UnlockRequest};
+use contract::state::{GetRequest, Item, SetRequest, TransactionOperation, TransactionRequest};
+use contract::{FeatureSet, LockStore, StateFeature, StateStore};
+use fixtures::BackendKind;
+use reports::{BenchRecord, BenchReport, Budget, Environment, Overhead, Verdict};
+
+use crate::plan::Filter;
+use crate::session::Session;
+use crate::spec::DriverKind;
+use load::{Load, Measured, Mode, drive};
+
+/// An operation the load generator can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    /// Read one key.
+    StateGet,
+    /// Write one key.
+    StateSet,
+    /// Read ten keys at once.
+    StateBulkGet,
+    /// A transaction of two upserts.
+    StateTransaction,
+    /// Take a lock and release it.
+    LockUnlock,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: &'static [Operation] =
+        &[Operation::StateGet, Operation::StateSet, Operation::StateBulkGet, Operation::StateTransaction, Operation::LockUnlock];
+
+    /// Its name in specs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::StateGet => "state.get",
+            Operation::StateSet => "state.set",
+            Operation::StateBulkGet => "state.bulk-get",
+            Operation::StateTransaction => "state.transaction",
+            Operation::LockUnlock => "lock.lock-unlock",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(name: &str) -> Option<Operation> {
+        Operation::ALL.iter().copied().find(|o| o.name() == name)
+    }
+}
+
+/// How benchmarks run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// The load.
+    pub load: Load,
+    /// Bytes per value written.
+    pub payload_bytes: usize,
+    /// The operations to measure.
+    pub operations: Vec<Operation>,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            load: Load { mode: Mode::FixedRate(1000.0), concurrency: 8, warmup: Duration::from_secs(1), duration: Duration::from_secs(3) },
+            payload_bytes: 1024,
+            operations: Operation::ALL.to_vec(),
+        }
+    }
+}
+
+/// A component that does nothing: what is left is the harness's own cost per operation.
+#[derive(Debug)]
+struct NoOp;
+
+#[async_trait]
+impl StateStore for NoOp {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        FeatureSet::new()
+    }
+
+    async fn get(&self, _: GetRequest) -> contract::Result<Option<Item>> {
+        Ok(None)
+    }
+
+    async fn set(&self, _: SetRequest) -> contract::Result<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, _: contract::state::DeleteRequest) -> contract::Result<()> {
+        Ok(())
+    }
+}
+
+const KEYS: u64 = 256;
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn record(component: &str, driver: &str, operation: &str, load: &Load, m: &Measured, budget: Option<&Budget>) -> BenchRecord {
+    let h = &m.histogram;
+    let mut r = BenchRecord {
+        component: component.to_owned(),
+        driver: driver.to_owned(),
+        operation: operation.to_owned(),
+        mode: match load.mode {
+            Mode::ClosedLoop => "closed-loop".into(),
+            Mode::FixedRate(_) => "fixed-rate".into(),
+        },
+        rate: match load.mode {
+            Mode::FixedRate(r) => Some(r),
+            Mode::ClosedLoop => None,
+        },
+        concurrency: load.concurrency,
+        samples: h.len(),
+        errors: m.errors,
+        first_error: m.first_error.clone(),
+        throughput: m.throughput,
+        mean_us: h.mean() / 1000.0,
+        p50_us: us(h.value_at_quantile(0.5)),
+        p90_us: us(h.value_at_quantile(0.9)),
+        p99_us: us(h.value_at_quantile(0.99)),
+        p999_us: us(h.value_at_quantile(0.999)),
+        max_us: us(h.max()),
+        budget: budget.cloned(),
+        verdict: Verdict::Pass,
+        reason: None,
+    };
+    let mut problems = budget.map(|b| b.violations(&r)).unwrap_or_default();
+    if m.errors > 0 {
+        problems.push(format!("{} of {} operations failed, first: {}", m.errors, m.errors + h.len(), m.first_error.clone().unwrap_or_default()));
+    }
+    if h.is_empty() {
+        problems.push("no operation completed".into());
+    }
+    if !problems.is_empty() {
+        r.verdict = Verdict::Fail;
+        r.reason = Some(problems.join("; "));
+    }
+    r
+}
+
+async fn measure_state(store: Arc<dyn StateStore>, op: Operation, profile: &Profile, prefix: &str) -> Result<Measured, String> {
+    let value = format!("\"{}\"", "x".repeat(profile.payload_bytes.saturating_sub(2)));
+    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("{prefix}-{i}")).collect());
+    for key in keys.iter() {
+        store.set(SetRequest::new(key.clone(), value.clone())).await.map_err(|e| format!("preparing `{key}`: {e}"))?;
+    }
+    let value = Arc::new(value);
+    let key = move |i: u64, keys: &Arc<Vec<String>>| keys[(i % KEYS) as usize].clone();
+    Ok(match op {
+        Operation::StateGet => drive(profile.load, move |i| {
+            let (store, k) = (Arc::clone(&store), key(i, &keys));
+            async move { store.get(GetRequest::new(k)).await.map(|_| ()).map_err(|e| e.to_string()) }
+        })
+        .await,
+        Operation::StateSet => drive(profile.load, move |i| {
+            let (store, k, v) = (Arc::clone(&store), key(i, &keys), Arc::clone(&value));
+            async move { store.set(SetRequest::new(k, v.as_str())).await.map_err(|e| e.to_string()) }
+        })
+        .await,
+        Operation::StateBulkGet => drive(profile.load, move |i| {
+            let store = Arc::clone(&store);
+            let batch: Vec<GetRequest> = (0..10).map(|j| GetRequest::new(key(i + j, &keys))).collect();
+            async move { store.bulk_get(batch).await.map(|_| ()).map_err(|e| e.to_string()) }
+        })
+        .await,
+        Operation::StateTransaction => drive(profile.load, move |i| {
+            let (store, v) = (Arc::clone(&store), Arc::clone(&value));
+            let operations =
+                (0..2).map(|j| TransactionOperation::Set(SetRequest::new(key(i * 2 + j, &keys), v.as_str()))).collect();
+            async move { store.transact(TransactionRequest { operations, metadata: Default::default() }).await.map_err(|e| e.to_string()) }
+        })
+        .await,
+        Operation::LockUnlock => return Err("not a state operation".into()),
+    })
+}
+
+async fn measure_lock(store: Arc<dyn LockStore>, profile: &Profile, prefix: &str) -> Measured {
+    let prefix = prefix.to_owned();
+    drive(profile.load, move |i| {
+        let (store, resource) = (Arc::clone(&store), format!("{prefix}-lock-{}", i % KEYS));
+        async move {
+            let owner = format!("owner-{i}");
+            if !store.try_lock(TryLockRequest { resource_id: resource.clone(), lock_owner: owner.clone(), expiry_in_seconds: 10 }).await.map_err(|e| e.to_string())? {
+                return Err(format!("`{resource}` was not granted"));
+            }
+            store.unlock(UnlockRequest { resource_id: resource, lock_owner: owner }).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+    })
+    .await
+}
+
+/// Measures each backend's own client on the same load: the floor a component builds on.
+async fn measure_raw(kind: BackendKind, url: &str, profile: &Profile, prefix: &str) -> Result<Measured, String> {
+    let value = vec![b'x'; profile.payload_bytes];
+    match kind {
+        BackendKind::Redis => {
+            let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+            let mut conn = client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+            let key = format!("{prefix}-raw");
+            redis::cmd("SET").arg(&key).arg(&value).query_async::<()>(&mut conn).await.map_err(|e| e.to_string())?;
+            Ok(drive(profile.load, move |_| {
+                let (mut conn, key) = (conn.clone(), key.clone());
+                async move { redis::cmd("GET").arg(&key).query_async::<Vec<u8>>(&mut conn).await.map(|_| ()).map_err(|e| e.to_string()) }
+            })
+            .await)
+        }
+        BackendKind::Postgres => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            client
+                .batch_execute("CREATE TABLE IF NOT EXISTS certify_raw_bench (key TEXT PRIMARY KEY, value BYTEA NOT NULL)")
+                .await
+                .map_err(|e| e.to_string())?;
+            let key = format!("{prefix}-raw");
+            client
+                .execute("INSERT INTO certify_raw_bench VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", &[&key, &value])
+                .await
+                .map_err(|e| e.to_string())?;
+            let statement = client.prepare("SELECT value FROM certify_raw_bench WHERE key = $1").await.map_err(|e| e.to_string())?;
+            let client = Arc::new(client);
+            Ok(drive(profile.load, move |_| {
+                let (client, statement, key) = (Arc::clone(&client), statement.clone(), key.clone());
+                async move { client.query_opt(&statement, &[&key]).await.map(|_| ()).map_err(|e| e.to_string()) }
+            })
+            .await)
+        }
+    }
+}
+
+/// Runs the profile against every target `filter` keeps, calling `on_record` as each
+/// measurement finishes.
+pub async fn run(
+    session: &Session,
+    profile: &Profile,
+    budgets: &BTreeMap<String, BTreeMap<String, Budget>>,
+    filter: &Filter,
+    on_record: &mut dyn FnMut(&BenchRecord),
+) -> BenchReport {
+    let started_at = contract::clock::rfc3339(SystemTime::now());
+    let seed = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let mut records = Vec::new();
+    let mut push = |r: BenchRecord, records: &mut Vec<BenchRecord>| {
+        on_record(&r);
+        records.push(r);
+    };
+    let state_ops: Vec<Operation> = profile.operations.iter().copied().filter(|o| *o != Operation::LockUnlock).collect();
+    // The harness's own cost: a component that answers at once.
+    if profile.operations.contains(&Operation::StateGet) && filter.keeps("no-op state.get") {
+        let m = measure_state(Arc::new(NoOp), Operation::StateGet, profile, &format!("bench-{seed}-noop")).await;
+        if let Ok(m) = m {
+            push(record("no-op (harness overhead)", "in-process", "state.get", &profile.load, &m, None), &mut records);
+        }
+    }
+    for (n, target) in session.targets.iter().enumerate() {
+        let reach = session.drivers.reach(&target.component, target.driver);
+        let component_budgets = budgets.get(&target.component);
+        let ops: Vec<Operation> = if reach.state.is_some() {
+            state_ops.clone()
+        } else if reach.lock.is_some() && profile.operations.contains(&Operation::LockUnlock) {
+            vec![Operation::LockUnlock]
+        } else {
+            Vec::new()
+        };
+        for op in ops {
+            let name = format!("{} {} [{}]", target.component, op.name(), target.driver.as_str());
+            if !filter.keeps(&name) {
+                continue;
+            }
+            let budget = component_budgets.and_then(|b| b.get(op.name()));
+            let prefix = format!("bench-{seed}-{n}-{}", op.name());
+            let measured = match (op, &reach.state, &reach.lock) {
+                (Operation::LockUnlock, _, Some(lock)) => Ok(measure_lock(Arc::clone(lock), profile, &prefix).await),
+                (_, Some(state), _) => measure_state(Arc::clone(state), op, profile, &prefix).await,
+                _ => continue,
+            };
+            let r = match measured {
+                Ok(m) => record(&target.component, target.driver.as_str(), op.name(), &profile.load, &m, budget),
+                Err(e) => {
+                    let empty = Measured { histogram: hdrhistogram::Histogram::new(3).expect("valid"), errors: 1, first_error: Some(e), throughput: 0.0 };
+                    record(&target.component, target.driver.as_str(), op.name(), &profile.load, &empty, budget)
+                }
+            };
+            push(r, &mut records);
+        }
+    }
+    // Each backend's raw client beside the components built on it.
+    if profile.operations.contains(&Operation::StateGet) {
+        for (kind, _, _, url) in session.backend_urls() {
+            let component = format!("{kind} (raw client)");
+            if !filter.keeps(&format!("{component} state.get [raw]")) {
+                continue;
+            }
+            if let Ok(m) = measure_raw(kind, &url, profile, &format!("bench-{seed}")).await {
+                push(record(&component, "raw", "state.get", &profile.load, &m, None), &mut records);
+            }
+        }
+    }
+    let overheads = overheads(&records);
+    BenchReport {
+        schema: reports::BENCH_SCHEMA_VERSION.into(),
+        spec: session.source.clone(),
+        started_at,
+        environment: Environment {
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            certify_version: env!("CARGO_PKG_VERSION").into(),
+        },
+        records,
+        overheads,
+    }
+}
+
+/// The HTTP driver's added latency over the in-process one, per component and operation.
+fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
+    records
+        .iter()
+        .filter(|r| r.driver == DriverKind::Http.as_str() && r.samples > 0)
+        .filter_map(|http| {
+            let local = records.iter().find(|r| r.component == http.component && r.operation == http.operation && r.driver == "in-process" && r.samples > 0)?;
+            Some(Overhead {
+                what: format!("{} {}: http (sidecar) over in-process", http.component, http.operation),
+                added_p50_us: http.p50_us - local.p50_us,
+                added_p99_us: http.p99_us - local.p99_us,
+            })
+        })
+        .collect()
+}
