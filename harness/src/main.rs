@@ -25,6 +25,9 @@ enum Command {
     /// Runs the cases of a spec (default: the built-in in-memory spec, in-process and over
     /// HTTP), or of a running sidecar with --sidecar.
     Run(RunArgs),
+    /// Measures latency and throughput under the spec's bench profile, against its budgets,
+    /// beside baselines (the harness's own cost, each backend's raw client, the sidecar's cost).
+    Bench(BenchArgs),
     /// Lists the cases.
     List {
         /// Print JSON.
@@ -71,6 +74,27 @@ struct RunArgs {
     backends: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Measure only what contains one of these, e.g. `state.get` or `[http]`.
+    filters: Vec<String>,
+    /// A certification spec (YAML); its `bench` section and `budgets` apply.
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// Where bench.json, bench.md, summary.md and bench.html go.
+    #[arg(long, default_value = "certify-report")]
+    report_dir: PathBuf,
+    /// A stored bench.json to compare with; a regression fails the run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// How much slower (p50 or p99) counts as a regression: 0.2 is 20 %.
+    #[arg(long, default_value_t = 0.2)]
+    threshold: f64,
+    /// Where backends come from: auto, testcontainers, process or external.
+    #[arg(long)]
+    backends: Option<String>,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
@@ -86,6 +110,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Bench(args) => runtime.block_on(bench(args)),
         Command::List { json } => list(json),
         Command::Types => {
             for t in reference_runtime::builtin_registry().types() {
@@ -187,6 +212,116 @@ async fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if report.summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn bench(args: BenchArgs) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let spec = match &args.spec {
+        Some(path) => Spec::load(path),
+        None => Spec::builtin(),
+    };
+    let spec = match spec {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let baseline: Option<reports::BenchReport> = match &args.baseline {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(b) => Some(b),
+            Err(e) => return fail(format!("--baseline `{}`: {e}", path.display())),
+        },
+    };
+    let (budgets, profile) = (spec.budgets.clone(), spec.bench.clone());
+    let mut options = match SessionOptions::from_env() {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    options.spec_arg = args.spec.as_ref().map(|p| p.display().to_string());
+    if let Some(choice) = &args.backends {
+        match choice.parse() {
+            Ok(p) => options.provider = p,
+            Err(e) => return fail(format!("--backends: {e}")),
+        }
+    }
+    let mut interrupt = std::pin::pin!(interrupted());
+    let registry = reference_runtime::builtin_registry();
+    let opened = tokio::select! {
+        opened = Session::open(Source::Spec(spec), &registry, &options) => opened,
+        () = &mut interrupt => return stopped(),
+    };
+    let session = match opened {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    for (kind, provider, host) in session.backends() {
+        out(&format!("{:>12} {kind} ({provider}) at {host}", "Backend"));
+    }
+    let filter = Filter { patterns: args.filters, exact: false, skip: Vec::new() };
+    let mut on_record = |r: &reports::BenchRecord| {
+        out(&format!(
+            "{:>12} {:<44} p50 {:>9.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  {:>8.0}/s{}",
+            r.verdict.label(),
+            r.key(),
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.throughput,
+            r.reason.as_ref().map(|x| format!("\n{:>12} {x}", "")).unwrap_or_default()
+        ))
+    };
+    let report = tokio::select! {
+        report = harness::bench::run(&session, &profile, &budgets, &filter, &mut on_record) => report,
+        () = &mut interrupt => {
+            drop(session);
+            return stopped();
+        }
+    };
+    drop(session);
+    if report.records.is_empty() {
+        return fail("nothing matched the filters".into());
+    }
+    out("");
+    out(&reports::bench_table(&report));
+    match reports::write_bench(&report, &args.report_dir) {
+        Ok(paths) => {
+            // The percentile tables also go into summary.md, as for `certify run`.
+            let summary = args.report_dir.join("summary.md");
+            let _ = std::fs::write(&summary, format!("# certify bench\n\n{}", reports::bench_table(&report)));
+            out(&format!(
+                "{:>12} {}, {}",
+                "Report",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                summary.display()
+            ));
+        }
+        Err(e) => return fail(e.to_string()),
+    }
+    let mut ok = report.ok();
+    if let Some(baseline) = baseline {
+        let found = reports::regressions(&report, &baseline, args.threshold, 5.0);
+        for r in &found {
+            out(&format!(
+                "{:>12} {} {}: {:.1} µs, baseline {:.1} µs (+{:.0} %)",
+                "REGRESSED",
+                r.key,
+                r.figure,
+                r.current_us,
+                r.baseline_us,
+                (r.current_us / r.baseline_us - 1.0) * 100.0
+            ));
+        }
+        if found.is_empty() {
+            out(&format!("{:>12} no regression over {:.0} % against the baseline", "Baseline", args.threshold * 100.0));
+        }
+        ok &= found.is_empty();
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn list(json: bool) -> ExitCode {

@@ -2,7 +2,7 @@
 //! and the run profile. Validated up front; every error names the file, the line (when the
 //! YAML parser knows it) and the field.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use contract::{ComponentManifest, Resources};
@@ -48,6 +48,42 @@ struct SpecFile {
     backends: BackendsSpec,
     #[serde(default)]
     profile: Profile,
+    #[serde(default)]
+    bench: Option<BenchSpec>,
+}
+
+/// The benchmark profile of a spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BenchSpec {
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    rate: Option<f64>,
+    #[serde(default)]
+    concurrency: Option<usize>,
+    #[serde(default)]
+    warmup: Option<String>,
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    payload_bytes: Option<usize>,
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+}
+
+/// A latency budget as written in a spec: durations like `2ms`, a throughput floor per second.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSpec {
+    #[serde(default)]
+    p50: Option<String>,
+    #[serde(default)]
+    p99: Option<String>,
+    #[serde(default)]
+    p999: Option<String>,
+    #[serde(default)]
+    throughput: Option<f64>,
 }
 
 /// The spec's backend settings; the environment overrides them.
@@ -99,6 +135,8 @@ struct SpecComponent {
     settings: Settings,
     #[serde(default = "both_drivers")]
     drivers: Vec<DriverKind>,
+    #[serde(default)]
+    budgets: BTreeMap<String, BudgetSpec>,
 }
 
 /// How the run is executed.
@@ -138,6 +176,10 @@ pub struct Spec {
     pub entries: Vec<SpecEntry>,
     /// Backend settings.
     pub backends: BackendsSpec,
+    /// Latency budgets by component and operation.
+    pub budgets: BTreeMap<String, BTreeMap<String, reports::Budget>>,
+    /// The benchmark profile.
+    pub bench: crate::bench::Profile,
     /// The run profile.
     pub profile: Profile,
 }
@@ -188,6 +230,11 @@ impl Spec {
         if file.profile.concurrency == 0 {
             return Err(invalid("field `profile.concurrency`: must be at least 1".into()));
         }
+        let bench = match &file.bench {
+            Some(b) => bench_profile(b).map_err(|m| invalid(format!("field `bench`: {m}")))?,
+            None => crate::bench::Profile::default(),
+        };
+        let mut budgets = BTreeMap::new();
         let mut entries = Vec::new();
         for (i, c) in file.components.into_iter().enumerate() {
             let field = format!("components[{i}]");
@@ -213,6 +260,16 @@ impl Spec {
             if entries.iter().any(|e: &SpecEntry| e.manifest.name == manifest.name) {
                 return Err(invalid(format!("field `{field}`: component `{}` is listed twice", manifest.name)));
             }
+            let mut component_budgets = BTreeMap::new();
+            for (op, b) in &c.budgets {
+                if crate::bench::Operation::parse(op).is_none() {
+                    let known = crate::bench::Operation::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ");
+                    return Err(invalid(format!("field `{field}.budgets.{op}`: unknown operation (known: {known})")));
+                }
+                let budget = budget(b).map_err(|m| invalid(format!("field `{field}.budgets.{op}`: {m}")))?;
+                component_budgets.insert(op.clone(), budget);
+            }
+            budgets.insert(manifest.name.clone(), component_budgets);
             let drivers: BTreeSet<DriverKind> = c.drivers.into_iter().collect();
             entries.push(SpecEntry {
                 manifest,
@@ -221,8 +278,63 @@ impl Spec {
                 drivers: drivers.into_iter().collect(),
             });
         }
-        Ok(Spec { source: source.to_owned(), entries, backends: file.backends, profile: file.profile })
+        Ok(Spec { source: source.to_owned(), entries, backends: file.backends, budgets, bench, profile: file.profile })
     }
+}
+
+fn micros(field: &str, text: &Option<String>) -> Result<Option<f64>, String> {
+    text.as_ref()
+        .map(|t| {
+            humantime::parse_duration(t.trim())
+                .map(|d| d.as_secs_f64() * 1e6)
+                .map_err(|e| format!("`{field}: {t}` is not a duration such as `2ms` ({e})"))
+        })
+        .transpose()
+}
+
+fn budget(b: &BudgetSpec) -> Result<reports::Budget, String> {
+    Ok(reports::Budget {
+        p50_us: micros("p50", &b.p50)?,
+        p99_us: micros("p99", &b.p99)?,
+        p999_us: micros("p999", &b.p999)?,
+        min_throughput: b.throughput,
+    })
+}
+
+fn bench_profile(b: &BenchSpec) -> Result<crate::bench::Profile, String> {
+    use crate::bench::load::Mode;
+    let d = crate::bench::Profile::default();
+    let duration = |field: &str, text: &Option<String>, default: std::time::Duration| match text {
+        None => Ok(default),
+        Some(t) => humantime::parse_duration(t.trim())
+            .map_err(|e| format!("`{field}: {t}` is not a duration such as `3s` ({e})")),
+    };
+    let mode = match b.mode.as_deref() {
+        None | Some("fixed-rate") => match b.rate {
+            Some(r) if r <= 0.0 => return Err(format!("`rate: {r}` must be positive")),
+            Some(r) => Mode::FixedRate(r),
+            None => d.load.mode,
+        },
+        Some("closed-loop") => Mode::ClosedLoop,
+        Some(other) => return Err(format!("`mode: {other}` is not `fixed-rate` or `closed-loop`")),
+    };
+    let operations = match &b.operations {
+        None => d.operations,
+        Some(names) => names
+            .iter()
+            .map(|n| crate::bench::Operation::parse(n).ok_or_else(|| format!("unknown operation `{n}`")))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(crate::bench::Profile {
+        load: crate::bench::load::Load {
+            mode,
+            concurrency: b.concurrency.unwrap_or(d.load.concurrency).max(1),
+            warmup: duration("warmup", &b.warmup, d.load.warmup)?,
+            duration: duration("duration", &b.duration, d.load.duration)?,
+        },
+        payload_bytes: b.payload_bytes.unwrap_or(d.payload_bytes),
+        operations,
+    })
 }
 
 #[cfg(test)]

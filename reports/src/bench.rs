@@ -158,7 +158,17 @@ pub fn bench_table(report: &BenchReport) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {mode} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {budget} |",
-            r.component, r.driver, r.operation, r.samples, r.errors, r.throughput, r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us
+            r.component,
+            r.driver,
+            r.operation,
+            r.samples,
+            r.errors,
+            r.throughput,
+            r.p50_us,
+            r.p90_us,
+            r.p99_us,
+            r.p999_us,
+            r.max_us
         );
     }
     if !report.overheads.is_empty() {
@@ -185,12 +195,20 @@ fn plot(operation: &str, records: &[&BenchRecord]) -> String {
     let (lo, hi) = (min.log10().floor(), max.log10().ceil().max(min.log10().floor() + 1.0));
     let y = |v: f64| top + (h - top - bottom) * (1.0 - (v.max(0.1).log10() - lo) / (hi - lo));
     let x = |i: usize| left + (w - left - 150.0) * i as f64 / 4.0;
-    let mut svg = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
     let _ = write!(svg, r#"<text x="{left}" y="16" font-weight="bold">{}</text>"#, escape(operation));
     let mut decade = lo;
     while decade <= hi {
         let yy = y(10f64.powf(decade));
-        let _ = write!(svg, r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="8" y="{:.1}">{} µs</text>"##, w - 150.0, yy + 4.0, 10f64.powf(decade));
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="8" y="{:.1}">{} µs</text>"##,
+            w - 150.0,
+            yy + 4.0,
+            10f64.powf(decade)
+        );
         decade += 1.0;
     }
     for (i, label) in ["p50", "p90", "p99", "p99.9", "max"].iter().enumerate() {
@@ -198,9 +216,17 @@ fn plot(operation: &str, records: &[&BenchRecord]) -> String {
     }
     for (n, r) in records.iter().enumerate() {
         let colour = COLOURS[n % COLOURS.len()];
-        let line: Vec<String> = points(r).iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
-        let _ = write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, line.join(" "));
-        let _ = write!(svg, r#"<text x="{}" y="{}" fill="{colour}">{}</text>"#, w - 145.0, top + 14.0 * n as f64, escape(&format!("{} [{}]", r.component, r.driver)));
+        let line: Vec<String> =
+            points(r).iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
+        let _ =
+            write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, line.join(" "));
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" fill="{colour}">{}</text>"#,
+            w - 145.0,
+            top + 14.0 * n as f64,
+            escape(&format!("{} [{}]", r.component, r.driver))
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -211,8 +237,15 @@ pub fn bench_html(report: &BenchReport) -> String {
     let mut operations: Vec<&str> = report.records.iter().map(|r| r.operation.as_str()).collect();
     operations.sort_unstable();
     operations.dedup();
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>certify bench</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>");
-    let _ = write!(html, "<h1>certify bench</h1><p>Spec <code>{}</code>, started {}.</p>", escape(&report.spec), escape(&report.started_at));
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>certify bench</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>",
+    );
+    let _ = write!(
+        html,
+        "<h1>certify bench</h1><p>Spec <code>{}</code>, started {}.</p>",
+        escape(&report.spec),
+        escape(&report.started_at)
+    );
     html.push_str("<table><tr><th>measurement</th><th>samples</th><th>errors</th><th>throughput/s</th><th>p50 µs</th><th>p99 µs</th><th>p99.9 µs</th><th>verdict</th></tr>");
     for r in &report.records {
         let _ = write!(

@@ -79,7 +79,8 @@ pub fn write_bench(report: &BenchReport, dir: &Path) -> Result<Vec<PathBuf>, Wri
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let json = serde_json::to_string_pretty(report).map_err(|e| WriteError::Junit(e.to_string()))?;
     let mut written = Vec::new();
-    for (name, content) in [("bench.json", json), ("bench.md", bench_table(report)), ("bench.html", bench_html(report))] {
+    for (name, content) in [("bench.json", json), ("bench.md", bench_table(report)), ("bench.html", bench_html(report))]
+    {
         let path = dir.join(name);
         std::fs::write(&path, content).map_err(io(&path))?;
         written.push(path);

@@ -50,20 +50,53 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("constant histogram bounds are valid")
 }
 
-/// Waits until `at`: sleeps most of the way, then spins, because timers overshoot by up to a
-/// millisecond and, in fixed-rate mode, the overshoot would be measured as latency.
-async fn wait_until(at: Instant) {
+/// The part of each wait the dispatcher spins instead of sleeping: OS sleeps overshoot by tens
+/// of microseconds, and in fixed-rate mode the overshoot would be measured as latency.
+const SPIN: Duration = Duration::from_micros(100);
+
+/// Sleeps on the current OS thread until `at`, spinning only for the last [`SPIN`].
+fn wait_until(at: Instant) {
     let now = Instant::now();
-    if at > now + Duration::from_millis(2) {
-        tokio::time::sleep(at - now - Duration::from_millis(1)).await;
+    if at > now + SPIN {
+        std::thread::sleep(at - now - SPIN);
     }
-    let mut spins = 0u32;
     while Instant::now() < at {
-        spins += 1;
-        if spins.is_multiple_of(256) {
-            tokio::task::yield_now().await;
-        } else {
-            std::hint::spin_loop();
+        std::hint::spin_loop();
+    }
+}
+
+struct Tally {
+    histogram: Histogram<u64>,
+    errors: u64,
+    completed: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self { histogram: new_histogram(), errors: 0, completed: 0, first_error: None }
+    }
+
+    fn add(&mut self, intended: Instant, done: Instant, result: Result<(), String>) {
+        self.completed += 1;
+        match result {
+            Ok(()) => {
+                let ns = u64::try_from(done.duration_since(intended).as_nanos()).unwrap_or(u64::MAX);
+                self.histogram.saturating_record(ns.max(1));
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        let _ = self.histogram.add(&other.histogram);
+        self.errors += other.errors;
+        self.completed += other.completed;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
         }
     }
 }
@@ -75,64 +108,79 @@ where
     Fut: Future<Output = Result<(), String>> + Send,
 {
     let op = Arc::new(op);
-    let slots = Arc::new(AtomicU64::new(0));
     let start = Instant::now() + Duration::from_millis(5);
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;
-    let interval = match load.mode {
-        Mode::FixedRate(rate) if rate > 0.0 => Some(Duration::from_secs_f64(1.0 / rate)),
-        _ => None,
-    };
-    let workers: Vec<_> = (0..load.concurrency.max(1))
-        .map(|_| {
-            let (op, slots) = (Arc::clone(&op), Arc::clone(&slots));
-            tokio::spawn(async move {
-                let mut histogram = new_histogram();
-                let (mut errors, mut completed, mut first_error) = (0u64, 0u64, None);
-                loop {
-                    let slot = slots.fetch_add(1, Ordering::Relaxed);
-                    let intended = match interval {
-                        Some(every) => start + every.mul_f64(slot as f64),
-                        None => Instant::now().max(start),
-                    };
-                    if intended >= end {
-                        break;
-                    }
-                    wait_until(intended).await;
-                    let result = op(slot).await;
-                    let done = Instant::now();
-                    if intended >= measure_from {
-                        completed += 1;
-                        match result {
-                            Ok(()) => {
-                                let ns = u64::try_from(done.duration_since(intended).as_nanos()).unwrap_or(u64::MAX);
-                                histogram.saturating_record(ns.max(1));
+    let workers: Vec<tokio::task::JoinHandle<Tally>> = match load.mode {
+        Mode::ClosedLoop => {
+            let slots = Arc::new(AtomicU64::new(0));
+            (0..load.concurrency.max(1))
+                .map(|_| {
+                    let (op, slots) = (Arc::clone(&op), Arc::clone(&slots));
+                    tokio::spawn(async move {
+                        let mut tally = Tally::new();
+                        tokio::time::sleep_until(start.into()).await;
+                        loop {
+                            let began = Instant::now();
+                            if began >= end {
+                                break tally;
                             }
-                            Err(e) => {
-                                errors += 1;
-                                first_error.get_or_insert(e);
+                            let result = op(slots.fetch_add(1, Ordering::Relaxed)).await;
+                            if began >= measure_from {
+                                tally.add(began, Instant::now(), result);
                             }
                         }
+                    })
+                })
+                .collect()
+        }
+        Mode::FixedRate(rate) => {
+            // One dispatcher keeps the schedule on its own thread; idle workers take the next
+            // intended start. A late worker is measured from the intended start: the backlog a
+            // stall causes is charged, not hidden.
+            let every = Duration::from_secs_f64(1.0 / rate.max(1e-9));
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+            std::thread::spawn(move || {
+                let mut slot = 0u64;
+                loop {
+                    let intended = start + every.mul_f64(slot as f64);
+                    if intended >= end {
+                        return;
                     }
+                    wait_until(intended);
+                    if tx.send((slot, intended)).is_err() {
+                        return;
+                    }
+                    slot += 1;
                 }
-                (histogram, errors, completed, first_error)
-            })
-        })
-        .collect();
-    let mut histogram = new_histogram();
-    let (mut errors, mut completed, mut first_error) = (0u64, 0u64, None);
+            });
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            (0..load.concurrency.max(1))
+                .map(|_| {
+                    let (op, rx) = (Arc::clone(&op), Arc::clone(&rx));
+                    tokio::spawn(async move {
+                        let mut tally = Tally::new();
+                        loop {
+                            let next = rx.lock().await.recv().await;
+                            let Some((slot, intended)) = next else { break tally };
+                            let result = op(slot).await;
+                            if intended >= measure_from {
+                                tally.add(intended, Instant::now(), result);
+                            }
+                        }
+                    })
+                })
+                .collect()
+        }
+    };
+    let mut total = Tally::new();
     for worker in workers {
-        if let Ok((h, e, c, f)) = worker.await {
-            let _ = histogram.add(&h);
-            errors += e;
-            completed += c;
-            if first_error.is_none() {
-                first_error = f;
-            }
+        if let Ok(tally) = worker.await {
+            total.merge(tally);
         }
     }
-    let window = Instant::now().min(end).saturating_duration_since(measure_from).max(Duration::from_millis(1));
-    Measured { histogram, errors, first_error, throughput: (completed - errors) as f64 / window.as_secs_f64().max(load.duration.as_secs_f64()) }
+    let throughput = total.completed.saturating_sub(total.errors) as f64 / load.duration.as_secs_f64().max(1e-3);
+    Measured { histogram: total.histogram, errors: total.errors, first_error: total.first_error, throughput }
 }
 
 #[cfg(test)]
@@ -143,7 +191,12 @@ mod tests {
     async fn fixed_rate_charges_stalls_to_the_operations_they_delay() {
         // One client, 200/s for 1 s; every 50th operation stalls 100 ms. Measured from the
         // intended start, the stall shows up in far more than 2 % of the operations.
-        let load = Load { mode: Mode::FixedRate(200.0), concurrency: 1, warmup: Duration::ZERO, duration: Duration::from_secs(1) };
+        let load = Load {
+            mode: Mode::FixedRate(200.0),
+            concurrency: 1,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+        };
         let m = drive(load, |i| async move {
             if i % 50 == 10 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -152,12 +205,21 @@ mod tests {
         })
         .await;
         let slow = m.histogram.len() - m.histogram.count_between(0, 5_000_000);
-        assert!(slow as f64 / m.histogram.len() as f64 > 0.10, "stalls charged to delayed operations: {slow} of {}", m.histogram.len());
+        assert!(
+            slow as f64 / m.histogram.len() as f64 > 0.10,
+            "stalls charged to delayed operations: {slow} of {}",
+            m.histogram.len()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closed_loop_counts_errors_and_throughput() {
-        let load = Load { mode: Mode::ClosedLoop, concurrency: 2, warmup: Duration::from_millis(50), duration: Duration::from_millis(200) };
+        let load = Load {
+            mode: Mode::ClosedLoop,
+            concurrency: 2,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(200),
+        };
         let m = drive(load, |i| async move {
             tokio::task::yield_now().await;
             if i % 10 == 0 { Err(format!("op {i} failed")) } else { Ok(()) }

@@ -38,8 +38,13 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: &'static [Operation] =
-        &[Operation::StateGet, Operation::StateSet, Operation::StateBulkGet, Operation::StateTransaction, Operation::LockUnlock];
+    pub const ALL: &'static [Operation] = &[
+        Operation::StateGet,
+        Operation::StateSet,
+        Operation::StateBulkGet,
+        Operation::StateTransaction,
+        Operation::LockUnlock,
+    ];
 
     /// Its name in specs and reports.
     pub fn name(self) -> &'static str {
@@ -72,7 +77,12 @@ pub struct Profile {
 impl Default for Profile {
     fn default() -> Self {
         Self {
-            load: Load { mode: Mode::FixedRate(1000.0), concurrency: 8, warmup: Duration::from_secs(1), duration: Duration::from_secs(3) },
+            load: Load {
+                mode: Mode::FixedRate(1000.0),
+                concurrency: 8,
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs(3),
+            },
             payload_bytes: 1024,
             operations: Operation::ALL.to_vec(),
         }
@@ -108,7 +118,14 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
-fn record(component: &str, driver: &str, operation: &str, load: &Load, m: &Measured, budget: Option<&Budget>) -> BenchRecord {
+fn record(
+    component: &str,
+    driver: &str,
+    operation: &str,
+    load: &Load,
+    m: &Measured,
+    budget: Option<&Budget>,
+) -> BenchRecord {
     let h = &m.histogram;
     let mut r = BenchRecord {
         component: component.to_owned(),
@@ -139,7 +156,12 @@ fn record(component: &str, driver: &str, operation: &str, load: &Load, m: &Measu
     };
     let mut problems = budget.map(|b| b.violations(&r)).unwrap_or_default();
     if m.errors > 0 {
-        problems.push(format!("{} of {} operations failed, first: {}", m.errors, m.errors + h.len(), m.first_error.clone().unwrap_or_default()));
+        problems.push(format!(
+            "{} of {} operations failed, first: {}",
+            m.errors,
+            m.errors + h.len(),
+            m.first_error.clone().unwrap_or_default()
+        ));
     }
     if h.is_empty() {
         problems.push("no operation completed".into());
@@ -151,7 +173,12 @@ fn record(component: &str, driver: &str, operation: &str, load: &Load, m: &Measu
     r
 }
 
-async fn measure_state(store: Arc<dyn StateStore>, op: Operation, profile: &Profile, prefix: &str) -> Result<Measured, String> {
+async fn measure_state(
+    store: Arc<dyn StateStore>,
+    op: Operation,
+    profile: &Profile,
+    prefix: &str,
+) -> Result<Measured, String> {
     let value = format!("\"{}\"", "x".repeat(profile.payload_bytes.saturating_sub(2)));
     let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("{prefix}-{i}")).collect());
     for key in keys.iter() {
@@ -160,29 +187,43 @@ async fn measure_state(store: Arc<dyn StateStore>, op: Operation, profile: &Prof
     let value = Arc::new(value);
     let key = move |i: u64, keys: &Arc<Vec<String>>| keys[(i % KEYS) as usize].clone();
     Ok(match op {
-        Operation::StateGet => drive(profile.load, move |i| {
-            let (store, k) = (Arc::clone(&store), key(i, &keys));
-            async move { store.get(GetRequest::new(k)).await.map(|_| ()).map_err(|e| e.to_string()) }
-        })
-        .await,
-        Operation::StateSet => drive(profile.load, move |i| {
-            let (store, k, v) = (Arc::clone(&store), key(i, &keys), Arc::clone(&value));
-            async move { store.set(SetRequest::new(k, v.as_str())).await.map_err(|e| e.to_string()) }
-        })
-        .await,
-        Operation::StateBulkGet => drive(profile.load, move |i| {
-            let store = Arc::clone(&store);
-            let batch: Vec<GetRequest> = (0..10).map(|j| GetRequest::new(key(i + j, &keys))).collect();
-            async move { store.bulk_get(batch).await.map(|_| ()).map_err(|e| e.to_string()) }
-        })
-        .await,
-        Operation::StateTransaction => drive(profile.load, move |i| {
-            let (store, v) = (Arc::clone(&store), Arc::clone(&value));
-            let operations =
-                (0..2).map(|j| TransactionOperation::Set(SetRequest::new(key(i * 2 + j, &keys), v.as_str()))).collect();
-            async move { store.transact(TransactionRequest { operations, metadata: Default::default() }).await.map_err(|e| e.to_string()) }
-        })
-        .await,
+        Operation::StateGet => {
+            drive(profile.load, move |i| {
+                let (store, k) = (Arc::clone(&store), key(i, &keys));
+                async move { store.get(GetRequest::new(k)).await.map(|_| ()).map_err(|e| e.to_string()) }
+            })
+            .await
+        }
+        Operation::StateSet => {
+            drive(profile.load, move |i| {
+                let (store, k, v) = (Arc::clone(&store), key(i, &keys), Arc::clone(&value));
+                async move { store.set(SetRequest::new(k, v.as_str())).await.map_err(|e| e.to_string()) }
+            })
+            .await
+        }
+        Operation::StateBulkGet => {
+            drive(profile.load, move |i| {
+                let store = Arc::clone(&store);
+                let batch: Vec<GetRequest> = (0..10).map(|j| GetRequest::new(key(i + j, &keys))).collect();
+                async move { store.bulk_get(batch).await.map(|_| ()).map_err(|e| e.to_string()) }
+            })
+            .await
+        }
+        Operation::StateTransaction => {
+            drive(profile.load, move |i| {
+                let (store, v) = (Arc::clone(&store), Arc::clone(&value));
+                let operations = (0..2)
+                    .map(|j| TransactionOperation::Set(SetRequest::new(key(i * 2 + j, &keys), v.as_str())))
+                    .collect();
+                async move {
+                    store
+                        .transact(TransactionRequest { operations, metadata: Default::default() })
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await
+        }
         Operation::LockUnlock => return Err("not a state operation".into()),
     })
 }
@@ -193,10 +234,22 @@ async fn measure_lock(store: Arc<dyn LockStore>, profile: &Profile, prefix: &str
         let (store, resource) = (Arc::clone(&store), format!("{prefix}-lock-{}", i % KEYS));
         async move {
             let owner = format!("owner-{i}");
-            if !store.try_lock(TryLockRequest { resource_id: resource.clone(), lock_owner: owner.clone(), expiry_in_seconds: 10 }).await.map_err(|e| e.to_string())? {
+            if !store
+                .try_lock(TryLockRequest {
+                    resource_id: resource.clone(),
+                    lock_owner: owner.clone(),
+                    expiry_in_seconds: 10,
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 return Err(format!("`{resource}` was not granted"));
             }
-            store.unlock(UnlockRequest { resource_id: resource, lock_owner: owner }).await.map(|_| ()).map_err(|e| e.to_string())
+            store
+                .unlock(UnlockRequest { resource_id: resource, lock_owner: owner })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     })
     .await
@@ -213,15 +266,25 @@ async fn measure_raw(kind: BackendKind, url: &str, profile: &Profile, prefix: &s
             redis::cmd("SET").arg(&key).arg(&value).query_async::<()>(&mut conn).await.map_err(|e| e.to_string())?;
             Ok(drive(profile.load, move |_| {
                 let (mut conn, key) = (conn.clone(), key.clone());
-                async move { redis::cmd("GET").arg(&key).query_async::<Vec<u8>>(&mut conn).await.map(|_| ()).map_err(|e| e.to_string()) }
+                async move {
+                    redis::cmd("GET")
+                        .arg(&key)
+                        .query_async::<Vec<u8>>(&mut conn)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
             })
             .await)
         }
         BackendKind::Postgres => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+            let (client, connection) =
+                tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
             tokio::spawn(connection);
             client
-                .batch_execute("CREATE TABLE IF NOT EXISTS certify_raw_bench (key TEXT PRIMARY KEY, value BYTEA NOT NULL)")
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS certify_raw_bench (key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             let key = format!("{prefix}-raw");
@@ -229,7 +292,10 @@ async fn measure_raw(kind: BackendKind, url: &str, profile: &Profile, prefix: &s
                 .execute("INSERT INTO certify_raw_bench VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", &[&key, &value])
                 .await
                 .map_err(|e| e.to_string())?;
-            let statement = client.prepare("SELECT value FROM certify_raw_bench WHERE key = $1").await.map_err(|e| e.to_string())?;
+            let statement = client
+                .prepare("SELECT value FROM certify_raw_bench WHERE key = $1")
+                .await
+                .map_err(|e| e.to_string())?;
             let client = Arc::new(client);
             Ok(drive(profile.load, move |_| {
                 let (client, statement, key) = (Arc::clone(&client), statement.clone(), key.clone());
@@ -256,7 +322,8 @@ pub async fn run(
         on_record(&r);
         records.push(r);
     };
-    let state_ops: Vec<Operation> = profile.operations.iter().copied().filter(|o| *o != Operation::LockUnlock).collect();
+    let state_ops: Vec<Operation> =
+        profile.operations.iter().copied().filter(|o| *o != Operation::LockUnlock).collect();
     // The harness's own cost: a component that answers at once.
     if profile.operations.contains(&Operation::StateGet) && filter.keeps("no-op state.get") {
         let m = measure_state(Arc::new(NoOp), Operation::StateGet, profile, &format!("bench-{seed}-noop")).await;
@@ -289,7 +356,12 @@ pub async fn run(
             let r = match measured {
                 Ok(m) => record(&target.component, target.driver.as_str(), op.name(), &profile.load, &m, budget),
                 Err(e) => {
-                    let empty = Measured { histogram: hdrhistogram::Histogram::new(3).expect("valid"), errors: 1, first_error: Some(e), throughput: 0.0 };
+                    let empty = Measured {
+                        histogram: hdrhistogram::Histogram::new(3).expect("valid"),
+                        errors: 1,
+                        first_error: Some(e),
+                        throughput: 0.0,
+                    };
                     record(&target.component, target.driver.as_str(), op.name(), &profile.load, &empty, budget)
                 }
             };
@@ -329,7 +401,12 @@ fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
         .iter()
         .filter(|r| r.driver == DriverKind::Http.as_str() && r.samples > 0)
         .filter_map(|http| {
-            let local = records.iter().find(|r| r.component == http.component && r.operation == http.operation && r.driver == "in-process" && r.samples > 0)?;
+            let local = records.iter().find(|r| {
+                r.component == http.component
+                    && r.operation == http.operation
+                    && r.driver == "in-process"
+                    && r.samples > 0
+            })?;
             Some(Overhead {
                 what: format!("{} {}: http (sidecar) over in-process", http.component, http.operation),
                 added_p50_us: http.p50_us - local.p50_us,
