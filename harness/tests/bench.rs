@@ -1,0 +1,121 @@
+//! `certify bench` as a user runs it: a component slowed on purpose breaks its budget and is
+//! reported with the measured figure and the budget; a regression against a stored baseline
+//! fails the run; the report files are written.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
+use contract::{Component, ComponentContext, FeatureSet, Result, StateFeature, StateStore};
+use harness::{Filter, Session, Source, Spec};
+use reference_runtime::components::state_memory::InMemoryStateStore;
+use reports::Verdict;
+
+/// The in-memory store, 3 ms slower on every read.
+struct Slow(InMemoryStateStore);
+
+#[async_trait]
+impl StateStore for Slow {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        self.0.features()
+    }
+
+    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        self.0.get(request).await
+    }
+
+    async fn set(&self, request: SetRequest) -> Result<()> {
+        self.0.set(request).await
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> Result<()> {
+        self.0.delete(request).await
+    }
+}
+
+const SPEC: &str = r#"
+components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: slow}, spec: {type: state.slow, version: v1}}
+    drivers: [in-process]
+    budgets:
+      state.get: {p50: 1ms, p99: 2ms}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: fast}, spec: {type: state.in-memory, version: v1}}
+    drivers: [in-process]
+    budgets:
+      state.get: {p99: 500ms}
+bench:
+  rate: 200
+  concurrency: 4
+  warmup: 100ms
+  duration: 500ms
+  operations: [state.get]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowed_component_breaks_its_budget_with_the_figure() {
+    let mut registry = reference_runtime::builtin_registry();
+    registry.register("state.slow", |ctx: ComponentContext| async move {
+        Ok(Component::State(Arc::new(Slow(InMemoryStateStore::new(ctx.clock)))))
+    });
+    let spec = Spec::parse("budgets.yaml", Path::new("."), SPEC).expect("spec");
+    let (budgets, profile) = (spec.budgets.clone(), spec.bench.clone());
+    let session =
+        Session::open(Source::Spec(spec), &registry, &harness::SessionOptions::default()).await.expect("session");
+    let report = harness::bench::run(&session, &profile, &budgets, &Filter::default(), &mut |_| {}).await;
+    let slow = report.records.iter().find(|r| r.component == "slow").expect("slow measured");
+    assert_eq!(slow.verdict, Verdict::Fail, "{slow:?}");
+    let reason = slow.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("p50") && reason.contains("over the budget of 1000.0 µs"), "{reason}");
+    assert!(slow.p50_us > 3000.0, "the measured figure is the slowed one: {}", slow.p50_us);
+    let fast = report.records.iter().find(|r| r.component == "fast").expect("fast measured");
+    assert_eq!(fast.verdict, Verdict::Pass, "{fast:?}");
+    assert!(report.records.iter().any(|r| r.component.starts_with("no-op")), "the harness baseline is measured");
+    assert!(!report.ok());
+    let dir = tempfile::tempdir().expect("tempdir");
+    reports::write_bench(&report, dir.path()).expect("write");
+    let html = std::fs::read_to_string(dir.path().join("bench.html")).expect("html");
+    assert!(html.contains("<svg"), "plots are inline SVG");
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src="), "no network assets");
+}
+
+#[test]
+fn a_regression_against_the_baseline_fails_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: s}, spec: {type: state.in-memory, version: v1}}\n    drivers: [in-process]\nbench:\n  rate: 200\n  concurrency: 2\n  warmup: 100ms\n  duration: 400ms\n  operations: [state.get]\n",
+    )
+    .expect("write");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_certify"))
+            .args(["bench", "--spec", spec.to_str().expect("utf8"), "--report-dir", dir.path().to_str().expect("utf8")])
+            .args(extra)
+            .output()
+            .expect("runs");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, stdout) = run(&[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("| s | in-process | state.get |"), "a table per component and operation:\n{stdout}");
+    for file in ["bench.json", "bench.md", "bench.html", "summary.md"] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+    // A baseline that was ten times faster makes this run a regression.
+    let mut baseline: reports::BenchReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).expect("json")).expect("parse");
+    for r in &mut baseline.records {
+        r.p50_us /= 10.0;
+        r.p99_us /= 10.0;
+    }
+    let stored = dir.path().join("baseline.json");
+    std::fs::write(&stored, serde_json::to_string(&baseline).expect("json")).expect("write");
+    let (code, stdout) = run(&["--baseline", stored.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("REGRESSED s state.get [in-process] p50"), "{stdout}");
+    let (code, _) = run(&["--baseline", "/nonexistent/bench.json"]);
+    assert_eq!(code, 2);
+}
