@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use contract::{LockStore, StateStore};
+use contract::{LockStore, PubSub, StateStore};
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
 use suites::{Ctx, Evidence, Finding};
@@ -40,6 +40,9 @@ pub struct Drivers {
     pub state: HashMap<(String, DriverKind), Arc<dyn StateStore>>,
     /// Lock stores by component name and driver.
     pub lock: HashMap<(String, DriverKind), Arc<dyn LockStore>>,
+    /// Pub/sub components by name (in-process; the HTTP side needs an app, which comes with the
+    /// pub/sub suite).
+    pub pubsub: HashMap<(String, DriverKind), Arc<dyn PubSub>>,
 }
 
 /// What one trial's body is given: whichever stores its component serves.
@@ -49,11 +52,13 @@ pub struct Reach {
     pub state: Option<Arc<dyn StateStore>>,
     /// The lock store, if the component is one.
     pub lock: Option<Arc<dyn LockStore>>,
+    /// The pub/sub component, if the component is one.
+    pub pubsub: Option<Arc<dyn PubSub>>,
 }
 
 impl Reach {
     fn is_empty(&self) -> bool {
-        self.state.is_none() && self.lock.is_none()
+        self.state.is_none() && self.lock.is_none() && self.pubsub.is_none()
     }
 }
 
@@ -61,7 +66,11 @@ impl Drivers {
     /// What a trial against `component` through `driver` can reach.
     pub fn reach(&self, component: &str, driver: DriverKind) -> Reach {
         let key = (component.to_owned(), driver);
-        Reach { state: self.state.get(&key).cloned(), lock: self.lock.get(&key).cloned() }
+        Reach {
+            state: self.state.get(&key).cloned(),
+            lock: self.lock.get(&key).cloned(),
+            pubsub: self.pubsub.get(&key).cloned(),
+        }
     }
 }
 

@@ -292,6 +292,9 @@ impl Session {
                 Some(Component::Lock(store)) => {
                     drivers.lock.insert(key, Arc::clone(store));
                 }
+                Some(Component::PubSub(broker)) => {
+                    drivers.pubsub.insert(key, Arc::clone(broker));
+                }
                 _ => {}
             }
             if wants_http && entry.drivers.contains(&DriverKind::Http) {

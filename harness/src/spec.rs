@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn the_builtin_spec_is_valid() {
         let spec = Spec::builtin().expect("valid");
-        assert_eq!(spec.entries.len(), 2);
+        assert_eq!(spec.entries.len(), 3);
         assert_eq!(spec.entries[0].claims.len(), Claim::ALL.len());
     }
 

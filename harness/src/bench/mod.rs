@@ -34,6 +34,8 @@ pub enum Operation {
     StateTransaction,
     /// Take a lock and release it.
     LockUnlock,
+    /// Publish a message and wait until the subscriber has it.
+    PublishToDelivery,
 }
 
 impl Operation {
@@ -44,6 +46,7 @@ impl Operation {
         Operation::StateBulkGet,
         Operation::StateTransaction,
         Operation::LockUnlock,
+        Operation::PublishToDelivery,
     ];
 
     /// Its name in specs and reports.
@@ -54,6 +57,7 @@ impl Operation {
             Operation::StateBulkGet => "state.bulk-get",
             Operation::StateTransaction => "state.transaction",
             Operation::LockUnlock => "lock.lock-unlock",
+            Operation::PublishToDelivery => "pubsub.publish-to-delivery",
         }
     }
 
@@ -224,7 +228,7 @@ async fn measure_state(
             })
             .await
         }
-        Operation::LockUnlock => return Err("not a state operation".into()),
+        Operation::LockUnlock | Operation::PublishToDelivery => return Err("not a state operation".into()),
     })
 }
 
@@ -253,6 +257,43 @@ async fn measure_lock(store: Arc<dyn LockStore>, profile: &Profile, prefix: &str
         }
     })
     .await
+}
+
+/// Publishes message `i` and waits for the subscriber to see it: the end-to-end latency.
+async fn measure_pubsub(broker: Arc<dyn contract::PubSub>, profile: &Profile, topic: &str) -> Result<Measured, String> {
+    use contract::pubsub::{Handler, Message, Outcome, PublishRequest, SubscribeRequest};
+    type Waiting = std::sync::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>;
+    let waiting: Arc<Waiting> = Arc::new(Default::default());
+    let w = Arc::clone(&waiting);
+    let handler: Handler = Arc::new(move |m: Message| {
+        let id = String::from_utf8_lossy(&m.data).split(':').next().unwrap_or_default().to_owned();
+        if let Some(tx) = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id) {
+            let _ = tx.send(());
+        }
+        Box::pin(async { Outcome::Success })
+    });
+    let subscription = broker
+        .subscribe(SubscribeRequest::new(topic).in_group(format!("{topic}-bench")), handler)
+        .await
+        .map_err(|e| e.to_string())?;
+    let padding = "x".repeat(profile.payload_bytes);
+    let topic = topic.to_owned();
+    let measured = drive(profile.load, move |i| {
+        let (broker, waiting, topic, padding) =
+            (Arc::clone(&broker), Arc::clone(&waiting), topic.clone(), padding.clone());
+        async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(i.to_string(), tx);
+            broker.publish(PublishRequest::new(topic, format!("{i}:{padding}"))).await.map_err(|e| e.to_string())?;
+            tokio::time::timeout(Duration::from_secs(10), rx)
+                .await
+                .map_err(|_| format!("message {i} not delivered within 10 s"))?
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    subscription.close();
+    Ok(measured)
 }
 
 /// Measures each backend's own client on the same load: the floor a component builds on.
@@ -338,6 +379,8 @@ pub async fn run(
             state_ops.clone()
         } else if reach.lock.is_some() && profile.operations.contains(&Operation::LockUnlock) {
             vec![Operation::LockUnlock]
+        } else if reach.pubsub.is_some() && profile.operations.contains(&Operation::PublishToDelivery) {
+            vec![Operation::PublishToDelivery]
         } else {
             Vec::new()
         };
@@ -349,6 +392,10 @@ pub async fn run(
             let budget = component_budgets.and_then(|b| b.get(op.name()));
             let prefix = format!("bench-{seed}-{n}-{}", op.name());
             let measured = match (op, &reach.state, &reach.lock) {
+                (Operation::PublishToDelivery, _, _) => match &reach.pubsub {
+                    Some(broker) => measure_pubsub(Arc::clone(broker), profile, &prefix).await,
+                    None => continue,
+                },
                 (Operation::LockUnlock, _, Some(lock)) => Ok(measure_lock(Arc::clone(lock), profile, &prefix).await),
                 (_, Some(state), _) => measure_state(Arc::clone(state), op, profile, &prefix).await,
                 _ => continue,
