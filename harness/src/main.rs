@@ -121,6 +121,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Opens the session of a run or a benchmark, with the environment's options, the spec path
+/// for rerun commands and `--backends`; prints the backends it started. An interrupt while
+/// starting them stops what was started.
+async fn open_session(
+    source: Source,
+    spec: Option<&std::path::Path>,
+    backends: Option<&str>,
+    interrupt: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<Session, ExitCode> {
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let mut options = SessionOptions::from_env().map_err(fail)?;
+    options.spec_arg = spec.map(|p| p.display().to_string());
+    if let Some(choice) = backends {
+        options.provider = choice.parse().map_err(|e| fail(format!("--backends: {e}")))?;
+    }
+    let registry = reference_runtime::builtin_registry();
+    let opened = tokio::select! {
+        opened = Session::open(source, &registry, &options) => opened,
+        () = interrupt.as_mut() => return Err(stopped()),
+    };
+    let session = opened.map_err(|e| fail(e.to_string()))?;
+    for (kind, provider, host) in session.backends() {
+        out(&format!("{:>12} {kind} ({provider}) at {host}", "Backend"));
+    }
+    Ok(session)
+}
+
 fn parse_claims(names: &[String]) -> Result<BTreeSet<Claim>, String> {
     names
         .iter()
@@ -159,32 +189,13 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(e.to_string()),
         }
     };
-    let mut options = match SessionOptions::from_env() {
-        Ok(o) => o,
-        Err(e) => return fail(e),
-    };
-    options.spec_arg = args.spec.as_ref().map(|p| p.display().to_string());
-    if let Some(choice) = &args.backends {
-        match choice.parse() {
-            Ok(p) => options.provider = p,
-            Err(e) => return fail(format!("--backends: {e}")),
-        }
-    }
     // Setting up may start servers; an interrupt must still stop them. One listener for the
     // whole run, so a signal between phases is not lost.
     let mut interrupt = std::pin::pin!(interrupted());
-    let registry = reference_runtime::builtin_registry();
-    let opened = tokio::select! {
-        opened = Session::open(source, &registry, &options) => opened,
-        () = &mut interrupt => return stopped(),
-    };
-    let session = match opened {
+    let session = match open_session(source, args.spec.as_deref(), args.backends.as_deref(), &mut interrupt).await {
         Ok(s) => s,
-        Err(e) => return fail(e.to_string()),
+        Err(code) => return code,
     };
-    for (kind, provider, host) in session.backends() {
-        out(&format!("{:>12} {kind} ({provider}) at {host}", "Backend"));
-    }
     let filter = Filter { patterns: args.filters, exact: args.exact, skip: args.skip };
     let mut terminal = Terminal::stdout();
     terminal.verbose = !args.failures_only;
@@ -238,30 +249,12 @@ async fn bench(args: BenchArgs) -> ExitCode {
         },
     };
     let (budgets, profile) = (spec.budgets.clone(), spec.bench.clone());
-    let mut options = match SessionOptions::from_env() {
-        Ok(o) => o,
-        Err(e) => return fail(e),
-    };
-    options.spec_arg = args.spec.as_ref().map(|p| p.display().to_string());
-    if let Some(choice) = &args.backends {
-        match choice.parse() {
-            Ok(p) => options.provider = p,
-            Err(e) => return fail(format!("--backends: {e}")),
-        }
-    }
     let mut interrupt = std::pin::pin!(interrupted());
-    let registry = reference_runtime::builtin_registry();
-    let opened = tokio::select! {
-        opened = Session::open(Source::Spec(spec), &registry, &options) => opened,
-        () = &mut interrupt => return stopped(),
-    };
-    let session = match opened {
-        Ok(s) => s,
-        Err(e) => return fail(e.to_string()),
-    };
-    for (kind, provider, host) in session.backends() {
-        out(&format!("{:>12} {kind} ({provider}) at {host}", "Backend"));
-    }
+    let session =
+        match open_session(Source::Spec(spec), args.spec.as_deref(), args.backends.as_deref(), &mut interrupt).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
     let filter = Filter { patterns: args.filters, exact: false, skip: Vec::new() };
     let mut on_record = |r: &reports::BenchRecord| {
         out(&format!(

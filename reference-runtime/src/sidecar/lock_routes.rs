@@ -43,6 +43,21 @@ fn store(sc: &Sidecar, name: &str) -> ApiResult<Arc<dyn LockStore>> {
     }
 }
 
+/// Checks, in daprd's order, that a lock store is configured, that the request names a
+/// resource and an owner, and that the store exists.
+fn validated(sc: &Sidecar, name: &str, body: &Value) -> ApiResult<(Arc<dyn LockStore>, String, String)> {
+    not_configured(sc)?;
+    let resource_id = text(body, "resourceId", "resource_id")?;
+    if resource_id.is_empty() {
+        return Err(ApiError::malformed(format!("ResourceId is empty in lock store {name}")));
+    }
+    let lock_owner = text(body, "lockOwner", "lock_owner")?;
+    if lock_owner.is_empty() {
+        return Err(ApiError::malformed(format!("LockOwner is empty in lock store {name}")));
+    }
+    Ok((store(sc, name)?, resource_id, lock_owner))
+}
+
 fn not_configured(sc: &Sidecar) -> ApiResult<()> {
     if sc.components.has_block(Block::Lock) {
         Ok(())
@@ -67,16 +82,7 @@ async fn lock(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, Body(bod
     if expiry <= 0 {
         return Err(ApiError::malformed(format!("ExpiryInSeconds is not positive in lock store {name}")));
     }
-    not_configured(&sc)?;
-    let resource_id = text(&body, "resourceId", "resource_id")?;
-    if resource_id.is_empty() {
-        return Err(ApiError::malformed(format!("ResourceId is empty in lock store {name}")));
-    }
-    let lock_owner = text(&body, "lockOwner", "lock_owner")?;
-    if lock_owner.is_empty() {
-        return Err(ApiError::malformed(format!("LockOwner is empty in lock store {name}")));
-    }
-    let s = store(&sc, &name)?;
+    let (s, resource_id, lock_owner) = validated(&sc, &name, &body)?;
     let expiry_in_seconds = i32::try_from(expiry).unwrap_or(i32::MAX);
     let success = s.try_lock(TryLockRequest { resource_id, lock_owner, expiry_in_seconds }).await.map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_TRY_LOCK", format!("failed to try acquiring lock: {e}"))
@@ -86,16 +92,7 @@ async fn lock(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, Body(bod
 
 async fn unlock(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, Body(body): Body) -> ApiResult {
     let body: Value = json(&body)?;
-    not_configured(&sc)?;
-    let resource_id = text(&body, "resourceId", "resource_id")?;
-    if resource_id.is_empty() {
-        return Err(ApiError::malformed(format!("ResourceId is empty in lock store {name}")));
-    }
-    let lock_owner = text(&body, "lockOwner", "lock_owner")?;
-    if lock_owner.is_empty() {
-        return Err(ApiError::malformed(format!("LockOwner is empty in lock store {name}")));
-    }
-    let s = store(&sc, &name)?;
+    let (s, resource_id, lock_owner) = validated(&sc, &name, &body)?;
     let status = s.unlock(UnlockRequest { resource_id, lock_owner }).await.map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_UNLOCK", format!("failed to release lock: {e}"))
     })?;
