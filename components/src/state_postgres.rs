@@ -101,6 +101,12 @@ fn backend(e: tokio_postgres::Error) -> Error {
     }
 }
 
+/// Prepares `sql` once per pooled connection, so the hot statements skip a parse-and-plan round
+/// trip on every call.
+async fn prepared<C: GenericClient + Sync>(c: &C, sql: &str) -> Result<tokio_postgres::Statement> {
+    c.prepare_cached(sql).await.map_err(backend)
+}
+
 type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
 fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
@@ -173,7 +179,9 @@ impl PostgresStateStore {
                 "UPDATE {t} SET value = $2, value_json = $3::text::jsonb, etag = $4, expires_at = {expiry}, updated_at = now() \
                  WHERE key = $1 AND etag = $6 AND (expires_at IS NULL OR expires_at > now())"
             );
-            c.execute(sql.as_str(), &[&r.key, &r.value, &json, &etag, &ttl, &expected]).await.map_err(backend)?
+            c.execute(&prepared(c, &sql).await?, &[&r.key, &r.value, &json, &etag, &ttl, &expected])
+                .await
+                .map_err(backend)?
         } else {
             // First-write may only replace a row that has expired.
             let only_expired = if r.options.concurrency == Concurrency::FirstWrite {
@@ -186,7 +194,7 @@ impl PostgresStateStore {
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, value_json = EXCLUDED.value_json, etag = EXCLUDED.etag, \
                  expires_at = EXCLUDED.expires_at, updated_at = now(){only_expired}"
             );
-            c.execute(sql.as_str(), &[&r.key, &r.value, &json, &etag, &ttl]).await.map_err(backend)?
+            c.execute(&prepared(c, &sql).await?, &[&r.key, &r.value, &json, &etag, &ttl]).await.map_err(backend)?
         };
         if rows == 0 {
             return Err(Error::etag_mismatch(&r.key, "the ETag is not current (or first-write found the key)"));
@@ -201,12 +209,13 @@ impl PostgresStateStore {
                 let sql = format!(
                     "DELETE FROM {t} WHERE key = $1 AND etag = $2 AND (expires_at IS NULL OR expires_at > now())"
                 );
-                if c.execute(sql.as_str(), &[&r.key, &expected]).await.map_err(backend)? == 0 {
+                if c.execute(&prepared(c, &sql).await?, &[&r.key, &expected]).await.map_err(backend)? == 0 {
                     return Err(Error::etag_mismatch(&r.key, "the ETag is not current"));
                 }
             }
             None => {
-                c.execute(format!("DELETE FROM {t} WHERE key = $1").as_str(), &[&r.key]).await.map_err(backend)?;
+                let sql = format!("DELETE FROM {t} WHERE key = $1");
+                c.execute(&prepared(c, &sql).await?, &[&r.key]).await.map_err(backend)?;
             }
         }
         Ok(())
@@ -285,7 +294,8 @@ impl StateStore for PostgresStateStore {
             "SELECT value, etag, expires_at FROM {} WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
             self.table
         );
-        let row = self.client().await?.query_opt(sql.as_str(), &[&request.key]).await.map_err(backend)?;
+        let client = self.client().await?;
+        let row = client.query_opt(&prepared(&client, &sql).await?, &[&request.key]).await.map_err(backend)?;
         Ok(row.map(|row| {
             let mut metadata = contract::Metadata::new();
             if let Some(at) = row.get::<_, Option<SystemTime>>(2) {

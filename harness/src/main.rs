@@ -257,6 +257,10 @@ async fn bench(args: BenchArgs) -> ExitCode {
         };
     let filter = Filter { patterns: args.filters, exact: false, skip: Vec::new() };
     let mut on_record = |r: &reports::BenchRecord| {
+        let why = r.reason.as_ref().map(|x| format!("\n{:>12} {x}", "")).unwrap_or_default();
+        if r.samples == 0 {
+            return out(&format!("{:>12} {}{why}", r.verdict.label(), r.key()));
+        }
         out(&format!(
             "{:>12} {:<44} p50 {:>9.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  {:>8.0}/s{}",
             r.verdict.label(),
@@ -265,7 +269,7 @@ async fn bench(args: BenchArgs) -> ExitCode {
             r.p99_us,
             r.p999_us,
             r.throughput,
-            r.reason.as_ref().map(|x| format!("\n{:>12} {x}", "")).unwrap_or_default()
+            why
         ))
     };
     let report = tokio::select! {

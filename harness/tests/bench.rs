@@ -119,3 +119,33 @@ fn a_regression_against_the_baseline_fails_the_run() {
     let (code, _) = run(&["--baseline", "/nonexistent/bench.json"]);
     assert_eq!(code, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_without_its_backend_is_reported_skipped_not_dropped() {
+    let spec = r#"
+components:
+  - component:
+      apiVersion: dapr.io/v1alpha1
+      kind: Component
+      metadata: {name: redis-state}
+      spec: {type: state.redis, version: v1, metadata: [{name: redisHost, value: "${{redis.host}}"}]}
+    drivers: [in-process]
+bench: {rate: 100, concurrency: 1, warmup: 10ms, duration: 50ms, operations: [state.get]}
+"#;
+    let spec = Spec::parse("missing.yaml", Path::new("."), spec).expect("spec");
+    let (budgets, profile) = (spec.budgets.clone(), spec.bench.clone());
+    // `external` with no URL set: the backend cannot be had.
+    if std::env::var_os("CERTIFY_REDIS_URL").is_some() {
+        eprintln!("not checked: CERTIFY_REDIS_URL is set, so the backend is available");
+        return;
+    }
+    let options = harness::SessionOptions { provider: fixtures::Provider::External, ..Default::default() };
+    let session = Session::open(Source::Spec(spec), &reference_runtime::builtin_registry(), &options)
+        .await
+        .expect("a missing backend skips, it does not stop the run");
+    let report = harness::bench::run(&session, &profile, &budgets, &Filter::default(), &mut |_| {}).await;
+    let redis = report.records.iter().find(|r| r.component == "redis-state").expect("the component is in the report");
+    assert_eq!(redis.verdict, Verdict::Skipped, "{redis:?}");
+    assert!(redis.reason.as_deref().unwrap_or_default().contains("CERTIFY_REDIS_URL"), "{redis:?}");
+    assert_eq!(redis.samples, 0);
+}

@@ -177,6 +177,22 @@ fn record(
     r
 }
 
+/// The record of a target that could not be measured at all, with the reason.
+fn blocked_record(target: &crate::plan::Target, blocked: &crate::plan::Blocked, load: &Load) -> BenchRecord {
+    let empty = Measured {
+        histogram: hdrhistogram::Histogram::new(3).expect("3 significant figures is a valid precision"),
+        errors: 0,
+        first_error: None,
+        throughput: 0.0,
+    };
+    let mut r = record(&target.component, target.driver.as_str(), "all operations", load, &empty, None);
+    (r.verdict, r.reason) = match blocked {
+        crate::plan::Blocked::Unavailable(why) => (Verdict::Skipped, Some(why.clone())),
+        crate::plan::Blocked::SetupFailed(why) => (Verdict::Fail, Some(why.clone())),
+    };
+    r
+}
+
 async fn measure_state(
     store: Arc<dyn StateStore>,
     op: Operation,
@@ -373,6 +389,14 @@ pub async fn run(
         }
     }
     for (n, target) in session.targets.iter().enumerate() {
+        if let Some(blocked) = &target.blocked {
+            // Never drop a component silently: its backend is missing (skipped) or broken (failed).
+            let named = |op: &Operation| format!("{} {} [{}]", target.component, op.name(), target.driver.as_str());
+            if profile.operations.iter().any(|op| filter.keeps(&named(op))) {
+                push(blocked_record(target, blocked, &profile.load), &mut records);
+            }
+            continue;
+        }
         let reach = session.drivers.reach(&target.component, target.driver);
         let component_budgets = budgets.get(&target.component);
         let ops: Vec<Operation> = if reach.state.is_some() {
