@@ -179,7 +179,9 @@ where
             total.merge(tally);
         }
     }
-    let throughput = total.completed.saturating_sub(total.errors) as f64 / load.duration.as_secs_f64().max(1e-3);
+    // Achieved, not offered: a target that falls behind the schedule finishes late.
+    let elapsed = Instant::now().saturating_duration_since(measure_from).max(load.duration);
+    let throughput = total.completed.saturating_sub(total.errors) as f64 / elapsed.as_secs_f64().max(1e-3);
     Measured { histogram: total.histogram, errors: total.errors, first_error: total.first_error, throughput }
 }
 
@@ -228,5 +230,24 @@ mod tests {
         assert!(m.histogram.len() > 100 && m.errors > 0, "{} samples, {} errors", m.histogram.len(), m.errors);
         assert!(m.first_error.is_some_and(|e| e.contains("failed")));
         assert!(m.throughput > 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn throughput_is_what_was_achieved_not_what_was_offered() {
+        // 200/s offered for 200 ms to one client that needs 20 ms per operation: at most
+        // 50/s can be served, and the report must say so.
+        let load = Load {
+            mode: Mode::FixedRate(200.0),
+            concurrency: 1,
+            warmup: Duration::ZERO,
+            duration: Duration::from_millis(200),
+        };
+        let m = drive(load, |_| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(())
+        })
+        .await;
+        assert!(m.throughput < 60.0, "achieved throughput {:.0}/s", m.throughput);
+        assert!(m.throughput > 20.0, "achieved throughput {:.0}/s", m.throughput);
     }
 }
