@@ -87,19 +87,17 @@ fn redis_and_postgres_pass_every_claimed_case_through_both_drivers() {
 fn without_the_server_its_cases_are_skipped_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = tempfile::tempdir().expect("empty PATH dir");
-    let (code, stdout, stderr) = certify(
-        &[
-            "run",
-            "--spec",
-            SPEC,
-            "--backends",
-            "process",
-            "--report-dir",
-            dir.path().to_str().expect("utf8"),
-            "redis-state",
-        ],
-        &[("PATH", empty.path().to_str().expect("utf8"))],
-    );
+    let args = [
+        "run",
+        "--spec",
+        SPEC,
+        "--backends",
+        "process",
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+        "redis-state",
+    ];
+    let (code, stdout, stderr) = certify(&args, &[("PATH", empty.path().to_str().expect("utf8"))]);
     assert_eq!(code, 0, "skips are not failures\n{stdout}\n{stderr}");
     let report = report(dir.path());
     assert!(!report.cases.is_empty());
@@ -112,19 +110,8 @@ fn without_the_server_its_cases_are_skipped_with_the_reason() {
             "{case:?}"
         );
     }
-    let (code, _, stderr) = certify(
-        &[
-            "run",
-            "--spec",
-            SPEC,
-            "--backends",
-            "process",
-            "--report-dir",
-            dir.path().to_str().expect("utf8"),
-            "redis-state",
-        ],
-        &[("PATH", empty.path().to_str().expect("utf8")), ("CERTIFY_REQUIRE_BACKENDS", "1")],
-    );
+    let (code, _, stderr) =
+        certify(&args, &[("PATH", empty.path().to_str().expect("utf8")), ("CERTIFY_REQUIRE_BACKENDS", "1")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("no redis backend is available") && stderr.contains("CERTIFY_REQUIRE_BACKENDS=1"),
