@@ -14,11 +14,14 @@ use contract::state::{
 };
 use contract::{Error, FeatureSet, Metadata, Result, StateFeature, StateStore};
 use serde_json::{Value, json};
-use suites::DriverInfo;
+use suites::{DriverCapability, DriverInfo};
 
 /// What the HTTP driver can express.
 pub fn http_driver_info() -> DriverInfo {
-    DriverInfo { name: "http".into(), capabilities: Default::default() }
+    DriverInfo {
+        name: "http".into(),
+        capabilities: [DriverCapability::CloudEvents, DriverCapability::AppStatusCodes].into(),
+    }
 }
 
 /// Connecting to a sidecar failed.
@@ -54,18 +57,24 @@ pub enum ConnectError {
     },
 }
 
+/// A sidecar's HTTP API: the client, the base URL and the API token every call carries.
+#[derive(Debug, Clone)]
+pub struct Sidecar {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
 /// A state store reached through a sidecar.
 #[derive(Debug, Clone)]
 pub struct HttpStateStore {
-    client: reqwest::Client,
-    base: String,
+    sidecar: Sidecar,
     store: String,
-    token: Option<String>,
     features: FeatureSet<StateFeature>,
 }
 
 /// Percent-encodes a path segment: everything but RFC 3986 unreserved characters.
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {
@@ -75,7 +84,7 @@ fn encode(segment: &str) -> String {
         .collect()
 }
 
-fn query_string(metadata: &Metadata, extra: &[(&str, String)]) -> String {
+pub(crate) fn query_string(metadata: &Metadata, extra: &[(&str, String)]) -> String {
     let pairs: Vec<String> = metadata
         .iter()
         .map(|(k, v)| format!("metadata.{}={}", encode(k), encode(v)))
@@ -91,72 +100,77 @@ fn options_json(options: &StateOptions) -> Value {
     })
 }
 
-/// Reads `/v1.0/metadata` and finds the component `name` of `block`; fails within seconds
-/// when nothing listens.
-async fn find_component(
-    base: &str,
-    block: &'static str,
-    name: &str,
-    token: &Option<String>,
-) -> std::result::Result<(reqwest::Client, String, Value), ConnectError> {
-    let base = base.trim_end_matches('/').to_owned();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(3))
-        .build()
-        .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
-    let mut request = client.get(format!("{base}/v1.0/metadata")).timeout(Duration::from_secs(5));
-    if let Some(t) = token {
-        request = request.header("dapr-api-token", t);
-    }
-    let response =
-        request.send().await.map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
-        url: base.clone(),
-        reason: format!("status {status}, body is not JSON ({e})"),
-    })?;
-    let components = body["components"].as_array().cloned().unwrap_or_default();
-    let prefix = format!("{block}.");
-    let of_block: Vec<&Value> =
-        components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with(&prefix))).collect();
-    match of_block.iter().find(|c| c["name"] == name) {
-        Some(found) => {
-            let found = (*found).clone();
-            Ok((client, base, found))
+impl Sidecar {
+    /// Reads `/v1.0/metadata` and finds the component `name` of `block`; fails within seconds
+    /// when nothing listens.
+    pub async fn find(
+        base: &str,
+        block: &'static str,
+        name: &str,
+        token: Option<String>,
+    ) -> std::result::Result<(Sidecar, Value), ConnectError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+        let mut request = client.get(format!("{base}/v1.0/metadata")).timeout(Duration::from_secs(5));
+        if let Some(t) = &token {
+            request = request.header("dapr-api-token", t);
         }
-        None => {
-            let known = of_block.iter().filter_map(|c| c["name"].as_str()).collect::<Vec<_>>().join(", ");
-            Err(ConnectError::NoSuchStore {
-                url: base,
-                block,
-                name: name.to_owned(),
-                known: if known.is_empty() { "none".into() } else { known },
-            })
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
+            url: base.clone(),
+            reason: format!("status {status}, body is not JSON ({e})"),
+        })?;
+        let components = body["components"].as_array().cloned().unwrap_or_default();
+        let prefix = format!("{block}.");
+        let of_block: Vec<&Value> =
+            components.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with(&prefix))).collect();
+        match of_block.iter().find(|c| c["name"] == name) {
+            Some(found) => {
+                let found = (*found).clone();
+                Ok((Sidecar { client, base, token }, found))
+            }
+            None => {
+                let known = of_block.iter().filter_map(|c| c["name"].as_str()).collect::<Vec<_>>().join(", ");
+                Err(ConnectError::NoSuchStore {
+                    url: base,
+                    block,
+                    name: name.to_owned(),
+                    known: if known.is_empty() { "none".into() } else { known },
+                })
+            }
         }
-    }
-}
-
-impl HttpStateStore {
-    /// Connects to the sidecar at `base` (e.g. `http://127.0.0.1:3500`) and its state store
-    /// `store`, learning the store's features from `/v1.0/metadata`. Fails within seconds when
-    /// nothing listens.
-    pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
-        let (client, base, found) = find_component(base, "state", store, &token).await?;
-        let features = found["capabilities"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str()?.parse::<StateFeature>().ok())
-            .collect();
-        Ok(Self { client, base, store: store.to_owned(), token, features })
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    /// A GET of `path`.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    /// A POST to `path`.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    /// A DELETE of `path`.
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Sends `request` with the API token; a transport failure is a backend error naming the sidecar.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let request = match &self.token {
             Some(t) => request.header("dapr-api-token", t),
             None => request,
@@ -168,7 +182,7 @@ impl HttpStateStore {
     }
 
     /// Maps an error answer onto the contract's errors, as daprd's status codes mean them.
-    async fn error(&self, key: &str, response: reqwest::Response) -> Error {
+    pub async fn error(&self, key: &str, response: reqwest::Response) -> Error {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -179,8 +193,25 @@ impl HttpStateStore {
             409 => Error::etag_mismatch(key, described),
             400 if message.contains("invalid etag") => Error::EtagInvalid { key: key.to_owned(), reason: described },
             400 | 413 => Error::InvalidArgument(described),
+            404 => Error::NotFound { what: described },
             _ => Error::Backend(described),
         }
+    }
+}
+
+impl HttpStateStore {
+    /// Connects to the sidecar at `base` (e.g. `http://127.0.0.1:3500`) and its state store
+    /// `store`, learning the store's features from `/v1.0/metadata`. Fails within seconds when
+    /// nothing listens.
+    pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
+        let (sidecar, found) = Sidecar::find(base, "state", store, token).await?;
+        let features = found["capabilities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str()?.parse::<StateFeature>().ok())
+            .collect();
+        Ok(Self { sidecar, store: store.to_owned(), features })
     }
 
     fn item_json(request: &SetRequest) -> Result<Value> {
@@ -229,7 +260,7 @@ impl StateStore for HttpStateStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        let response = self.send(self.client.get(self.url("/v1.0/healthz/outbound"))).await?;
+        let response = self.sidecar.send(self.sidecar.get("/v1.0/healthz/outbound")).await?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -245,7 +276,7 @@ impl StateStore for HttpStateStore {
             encode(&request.key),
             query_string(&request.metadata, &[("consistency", consistency)])
         );
-        let response = self.send(self.client.get(self.url(&path))).await?;
+        let response = self.sidecar.send(self.sidecar.get(&path)).await?;
         match response.status().as_u16() {
             204 => Ok(None),
             200 => {
@@ -263,7 +294,7 @@ impl StateStore for HttpStateStore {
                 let data = response.bytes().await.map_err(|e| Error::Backend(e.to_string()))?.to_vec();
                 Ok(Some(Item { data, etag, metadata, content_type: None }))
             }
-            _ => Err(self.error(&request.key, response).await),
+            _ => Err(self.sidecar.error(&request.key, response).await),
         }
     }
 
@@ -275,8 +306,8 @@ impl StateStore for HttpStateStore {
         let items = requests.iter().map(Self::item_json).collect::<Result<Vec<_>>>()?;
         let key = if requests.len() == 1 { requests[0].key.clone() } else { "<bulk>".to_owned() };
         let response =
-            self.send(self.client.post(self.url(&format!("/v1.0/state/{}", encode(&self.store)))).json(&items)).await?;
-        if response.status().is_success() { Ok(()) } else { Err(self.error(&key, response).await) }
+            self.sidecar.send(self.sidecar.post(&format!("/v1.0/state/{}", encode(&self.store))).json(&items)).await?;
+        if response.status().is_success() { Ok(()) } else { Err(self.sidecar.error(&key, response).await) }
     }
 
     async fn delete(&self, request: DeleteRequest) -> Result<()> {
@@ -287,12 +318,12 @@ impl StateStore for HttpStateStore {
             encode(&request.key),
             query_string(&request.metadata, &extra)
         );
-        let mut call = self.client.delete(self.url(&path));
+        let mut call = self.sidecar.delete(&path);
         if let Some(etag) = request.etag() {
             call = call.header("if-match", etag);
         }
-        let response = self.send(call).await?;
-        if response.status().is_success() { Ok(()) } else { Err(self.error(&request.key, response).await) }
+        let response = self.sidecar.send(call).await?;
+        if response.status().is_success() { Ok(()) } else { Err(self.sidecar.error(&request.key, response).await) }
     }
 
     async fn bulk_get(&self, requests: Vec<GetRequest>) -> Result<Vec<BulkGetItem>> {
@@ -300,10 +331,11 @@ impl StateStore for HttpStateStore {
         let metadata = requests.first().map(|r| r.metadata.clone()).unwrap_or_default();
         let body = json!({"keys": keys, "metadata": metadata});
         let response = self
-            .send(self.client.post(self.url(&format!("/v1.0/state/{}/bulk", encode(&self.store)))).json(&body))
+            .sidecar
+            .send(self.sidecar.post(&format!("/v1.0/state/{}/bulk", encode(&self.store))).json(&body))
             .await?;
         if !response.status().is_success() {
-            return Err(self.error("<bulk>", response).await);
+            return Err(self.sidecar.error("<bulk>", response).await);
         }
         let answers: Vec<Value> =
             response.json().await.map_err(|e| Error::Backend(format!("bulk get answer is not a JSON array: {e}")))?;
@@ -342,14 +374,15 @@ impl StateStore for HttpStateStore {
             .collect::<Result<Vec<_>>>()?;
         let body = json!({"operations": operations, "metadata": request.metadata});
         let response = self
-            .send(self.client.post(self.url(&format!("/v1.0/state/{}/transaction", encode(&self.store)))).json(&body))
+            .sidecar
+            .send(self.sidecar.post(&format!("/v1.0/state/{}/transaction", encode(&self.store))).json(&body))
             .await?;
-        if response.status().is_success() { Ok(()) } else { Err(self.error("<transaction>", response).await) }
+        if response.status().is_success() { Ok(()) } else { Err(self.sidecar.error("<transaction>", response).await) }
     }
 
     async fn query(&self, request: QueryRequest) -> Result<QueryResponse> {
         let path = format!("/v1.0-alpha1/state/{}/query{}", encode(&self.store), query_string(&request.metadata, &[]));
-        let response = self.send(self.client.post(self.url(&path)).json(&request.query.to_json())).await?;
+        let response = self.sidecar.send(self.sidecar.post(&path).json(&request.query.to_json())).await?;
         match response.status().as_u16() {
             204 => Ok(QueryResponse::default()),
             200 => {
@@ -372,7 +405,7 @@ impl StateStore for HttpStateStore {
                     metadata: metadata_of(&body["metadata"]),
                 })
             }
-            _ => Err(self.error("<query>", response).await),
+            _ => Err(self.sidecar.error("<query>", response).await),
         }
     }
 }
@@ -380,29 +413,20 @@ impl StateStore for HttpStateStore {
 /// A lock store reached through a sidecar's `/v1.0-alpha1/lock` and `/unlock` routes.
 #[derive(Debug, Clone)]
 pub struct HttpLockStore {
-    client: reqwest::Client,
-    base: String,
+    sidecar: Sidecar,
     store: String,
-    token: Option<String>,
 }
 
 impl HttpLockStore {
     /// Connects to the sidecar at `base` and its lock store `store`.
     pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
-        let (client, base, _) = find_component(base, "lock", store, &token).await?;
-        Ok(Self { client, base, store: store.to_owned(), token })
+        let (sidecar, _) = Sidecar::find(base, "lock", store, token).await?;
+        Ok(Self { sidecar, store: store.to_owned() })
     }
 
     async fn post(&self, route: &str, body: Value) -> Result<Value> {
-        let mut request =
-            self.client.post(format!("{}/v1.0-alpha1/{route}/{}", self.base, encode(&self.store))).json(&body);
-        if let Some(t) = &self.token {
-            request = request.header("dapr-api-token", t);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::Backend(format!("cannot reach the sidecar at {}: {}", self.base, root_cause(&e))))?;
+        let request = self.sidecar.post(&format!("/v1.0-alpha1/{route}/{}", encode(&self.store))).json(&body);
+        let response = self.sidecar.send(request).await?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

@@ -2,8 +2,10 @@
 //! against a reference runtime it starts or a sidecar it is given), plans spec × component ×
 //! case trials, runs them emitting events, and assembles the report.
 
+pub mod app;
 pub mod bench;
 pub mod http_driver;
+pub mod http_pubsub;
 pub mod plan;
 pub mod runner;
 pub mod session;

@@ -52,11 +52,17 @@ struct RunArgs {
     #[arg(long, conflicts_with = "sidecar")]
     spec: Option<PathBuf>,
     /// Certify a running Dapr-compatible sidecar black-box, e.g. http://127.0.0.1:3500.
-    #[arg(long, requires = "state")]
+    #[arg(long)]
     sidecar: Option<String>,
     /// The sidecar's state store to certify.
     #[arg(long, requires = "sidecar")]
     state: Option<String>,
+    /// The sidecar's pub/sub component to certify (certify serves the app on --app-port).
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    pubsub: Option<String>,
+    /// The port the sidecar was started with as its app port (`daprd --app-port`).
+    #[arg(long, requires = "pubsub")]
+    app_port: Option<u16>,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists).
     #[arg(long, requires = "sidecar", value_delimiter = ',')]
     features: Option<Vec<String>>,
@@ -169,13 +175,26 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: {message}");
         ExitCode::from(2)
     };
-    let (source, concurrency) = if let (Some(url), Some(state)) = (&args.sidecar, &args.state) {
+    let (source, concurrency) = if let Some(url) = &args.sidecar {
+        if args.state.is_none() && args.pubsub.is_none() {
+            return fail(
+                "--sidecar needs a component to certify: --state NAME and/or --pubsub NAME --app-port PORT".into(),
+            );
+        }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
         let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
-        (Source::Sidecar { url: url.clone(), state: state.clone(), claims, token }, 8)
+        let source = Source::Sidecar {
+            url: url.clone(),
+            state: args.state.clone(),
+            pubsub: args.pubsub.clone(),
+            app_port: args.app_port,
+            claims,
+            token,
+        };
+        (source, 8)
     } else {
         let spec = match &args.spec {
             Some(path) => Spec::load(path),

@@ -9,6 +9,7 @@ use std::time::Instant;
 use contract::{LockStore, PubSub, StateStore};
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
+use suites::pubsub::{NamespacedTopics, TopicSource};
 use suites::{Ctx, Evidence, Finding};
 
 use crate::plan::{Trial, driver_info};
@@ -40,9 +41,11 @@ pub struct Drivers {
     pub state: HashMap<(String, DriverKind), Arc<dyn StateStore>>,
     /// Lock stores by component name and driver.
     pub lock: HashMap<(String, DriverKind), Arc<dyn LockStore>>,
-    /// Pub/sub components by name (in-process; the HTTP side needs an app, which comes with the
-    /// pub/sub suite).
+    /// Pub/sub components by name and driver.
     pub pubsub: HashMap<(String, DriverKind), Arc<dyn PubSub>>,
+    /// Where pub/sub trials get their topics, when not named after the trial (over HTTP the
+    /// topics are declared to the sidecar up front and leased).
+    pub topics: HashMap<(String, DriverKind), Arc<dyn TopicSource>>,
 }
 
 /// What one trial's body is given: whichever stores its component serves.
@@ -54,6 +57,8 @@ pub struct Reach {
     pub lock: Option<Arc<dyn LockStore>>,
     /// The pub/sub component, if the component is one.
     pub pubsub: Option<Arc<dyn PubSub>>,
+    /// Where its topics come from.
+    pub topics: Option<Arc<dyn TopicSource>>,
 }
 
 impl Reach {
@@ -70,6 +75,7 @@ impl Drivers {
             state: self.state.get(&key).cloned(),
             lock: self.lock.get(&key).cloned(),
             pubsub: self.pubsub.get(&key).cloned(),
+            topics: self.topics.get(&key).cloned(),
         }
     }
 }
@@ -117,16 +123,25 @@ pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecor
     } else if reach.is_empty() {
         (Verdict::Skipped, Some(format!("no {} driver for this component", trial.target.driver.as_str())))
     } else {
-        let ctx = Ctx {
-            state: reach.state.unwrap_or_else(|| Arc::new(suites::Absent)),
-            lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
-            driver: driver_info(trial.target.driver),
-            claims: trial.target.claims.clone(),
-            settings: trial.target.settings.clone(),
-            namespace,
-            evidence: evidence.clone(),
+        let topics = reach.topics.unwrap_or_else(|| Arc::new(NamespacedTopics));
+        let run = async {
+            // Leasing waits for a free topic set; that wait counts against the case's timeout.
+            let topics = topics.lease(&namespace).await.map_err(Finding::Fail)?;
+            let ctx = Ctx {
+                state: reach.state.unwrap_or_else(|| Arc::new(suites::Absent)),
+                lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
+                pubsub: reach.pubsub.unwrap_or_else(|| Arc::new(suites::Absent)),
+                topics,
+                driver: driver_info(trial.target.driver),
+                claims: trial.target.claims.clone(),
+                settings: trial.target.settings.clone(),
+                component: trial.target.component.clone(),
+                namespace,
+                evidence: evidence.clone(),
+            };
+            (trial.case.body)(ctx).await
         };
-        let body = AssertUnwindSafe((trial.case.body)(ctx)).catch_unwind();
+        let body = AssertUnwindSafe(run).catch_unwind();
         match tokio::time::timeout(trial.case.timeout, body).await {
             Err(_) => (Verdict::Fail, Some(format!("timed out after {} s", trial.case.timeout.as_secs()))),
             Ok(Err(panic)) => {

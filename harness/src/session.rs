@@ -14,7 +14,9 @@ use reference_runtime::sidecar::{Sidecar, SidecarConfig};
 use reports::{ComponentRecord, REDACTED};
 use suites::Claim;
 
+use crate::app::App;
 use crate::http_driver::{ConnectError, HttpLockStore, HttpStateStore};
+use crate::http_pubsub::{HttpPubSub, TopicPool};
 use crate::plan::{Blocked, Target};
 use crate::runner::Drivers;
 use crate::spec::{DriverKind, Spec};
@@ -29,7 +31,11 @@ pub enum Source {
         /// Its base URL, e.g. `http://127.0.0.1:3500`.
         url: String,
         /// The state store to certify.
-        state: String,
+        state: Option<String>,
+        /// The pub/sub component to certify; deliveries come to certify on `app_port`.
+        pubsub: Option<String>,
+        /// The port the sidecar delivers to (its `--app-port`); certify serves the app there.
+        app_port: Option<u16>,
         /// The claims; `None` takes them from the capabilities the sidecar advertises.
         claims: Option<BTreeSet<Claim>>,
         /// `DAPR_API_TOKEN`, if the sidecar wants one.
@@ -49,6 +55,14 @@ pub enum SetupError {
     /// The reference runtime for the HTTP driver could not start.
     #[error("cannot start the reference runtime for the http driver: {0}")]
     Sidecar(std::io::Error),
+    /// The app certify plays for a sidecar could not listen.
+    #[error("cannot serve the app on 127.0.0.1:{port}: {source} (is another app listening there?)")]
+    AppPort {
+        /// The port.
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A backend is required (`CERTIFY_REQUIRE_BACKENDS=1`) but unavailable.
     #[error("{0} (CERTIFY_REQUIRE_BACKENDS=1 makes this an error instead of skipping its cases)")]
     Backend(BackendError),
@@ -180,42 +194,99 @@ fn claims_from_features(features: &contract::FeatureSet<contract::StateFeature>)
     claims
 }
 
+/// Claims for the pub/sub features a sidecar lists.
+fn pubsub_claims(features: &contract::FeatureSet<contract::PubSubFeature>) -> BTreeSet<Claim> {
+    use contract::PubSubFeature as F;
+    features
+        .iter()
+        .filter_map(|f| match f {
+            F::BulkPublish => Some(Claim::BulkPublish),
+            F::BulkSubscribe => Some(Claim::BulkSubscribe),
+            F::OrderedByKey => Some(Claim::Ordering),
+            F::MessageTtl => Some(Claim::Ttl),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Session {
     /// Builds the components and drivers of `source`.
     pub async fn open(source: Source, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
         match source {
-            Source::Sidecar { url, state, claims, token } => {
-                let store = HttpStateStore::connect(&url, &state, token).await?;
-                let claims = claims.unwrap_or_else(|| claims_from_features(&contract::StateStore::features(&store)));
-                let target = Target {
-                    component: state.clone(),
-                    type_name: "state.sidecar".into(),
-                    driver: DriverKind::Http,
-                    claims: claims.clone(),
-                    settings: Default::default(),
-                    blocked: None,
-                };
-                let mut drivers = Drivers::default();
-                drivers.state.insert((state.clone(), DriverKind::Http), Arc::new(store));
-                let features = claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
-                Ok(Session {
-                    source: url.clone(),
-                    targets: vec![target],
-                    drivers,
-                    components: vec![ComponentRecord {
-                        name: state.clone(),
-                        type_name: "state (black-box)".into(),
-                        claims: claims.iter().map(|c| c.as_str().to_owned()).collect(),
-                        drivers: vec!["http".into()],
-                        metadata: Default::default(),
-                    }],
-                    rerun_prefix: format!("certify run --sidecar {url} --state {state} --features {features}"),
-                    sidecar: None,
-                    backends: Vec::new(),
-                })
+            Source::Sidecar { url, state, pubsub, app_port, claims, token } => {
+                Self::open_sidecar(url, state, pubsub, app_port, claims, token).await
             }
             Source::Spec(spec) => Self::open_spec(spec, registry, options).await,
         }
+    }
+
+    async fn open_sidecar(
+        url: String,
+        state: Option<String>,
+        pubsub: Option<String>,
+        app_port: Option<u16>,
+        claims: Option<BTreeSet<Claim>>,
+        token: Option<String>,
+    ) -> Result<Session, SetupError> {
+        let mut drivers = Drivers::default();
+        let mut targets = Vec::new();
+        let mut components = Vec::new();
+        let mut rerun = format!("certify run --sidecar {url}");
+        let mut add = |name: &str, type_name: &str, claims: BTreeSet<Claim>| {
+            targets.push(Target {
+                component: name.to_owned(),
+                type_name: type_name.into(),
+                driver: DriverKind::Http,
+                claims: claims.clone(),
+                settings: Default::default(),
+                blocked: None,
+            });
+            components.push(ComponentRecord {
+                name: name.to_owned(),
+                type_name: format!("{} (black-box)", type_name.trim_end_matches(".sidecar")),
+                claims: claims.iter().map(|c| c.as_str().to_owned()).collect(),
+                drivers: vec!["http".into()],
+                metadata: Default::default(),
+            });
+        };
+        let mut all_claims = BTreeSet::new();
+        if let Some(state) = &state {
+            let store = HttpStateStore::connect(&url, state, token.clone()).await?;
+            let claims =
+                claims.clone().unwrap_or_else(|| claims_from_features(&contract::StateStore::features(&store)));
+            drivers.state.insert((state.clone(), DriverKind::Http), Arc::new(store));
+            add(state, "state.sidecar", claims.clone());
+            all_claims.extend(claims);
+            rerun.push_str(&format!(" --state {state}"));
+        }
+        if let Some(name) = &pubsub {
+            let port = app_port.unwrap_or(0);
+            let app = App::new(vec![name.clone()]);
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|source| SetupError::AppPort { port, source })?;
+            app.serve_on(listener).map_err(|source| SetupError::AppPort { port, source })?;
+            let broker = HttpPubSub::connect(&url, name, token.clone(), app).await?;
+            // The sidecar reads the app's subscriptions once the app listens.
+            wait_for_app_subscriptions(&url).await?;
+            let claims = claims.clone().unwrap_or_else(|| pubsub_claims(&contract::PubSub::features(&broker)));
+            drivers.pubsub.insert((name.clone(), DriverKind::Http), Arc::new(broker));
+            drivers.topics.insert((name.clone(), DriverKind::Http), Arc::new(TopicPool::default()));
+            add(name, "pubsub.sidecar", claims.clone());
+            all_claims.extend(claims);
+            rerun.push_str(&format!(" --pubsub {name} --app-port {port}"));
+        }
+        let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
+        rerun.push_str(&format!(" --features {features}"));
+        Ok(Session {
+            source: url,
+            targets,
+            drivers,
+            components,
+            rerun_prefix: rerun,
+            sidecar: None,
+            backends: Vec::new(),
+        })
     }
 
     async fn open_spec(spec: Spec, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
@@ -310,11 +381,27 @@ impl Session {
         }
         let mut sidecar = None;
         if wants_http {
-            let config = SidecarConfig { app_id: "certify".into(), ..SidecarConfig::default() };
+            // Pub/sub over HTTP needs an app for the sidecar to deliver to: certify plays it.
+            let pubsubs: Vec<String> = spec
+                .entries
+                .iter()
+                .filter(|e| e.drivers.contains(&DriverKind::Http) && !blocked.contains_key(&e.manifest.name))
+                .filter(|e| Block::of_type(&e.manifest.type_name) == Some(Block::PubSub))
+                .map(|e| e.manifest.name.clone())
+                .collect();
+            let app = App::new(pubsubs.clone());
+            let app_port = match pubsubs.is_empty() {
+                true => None,
+                false => Some(app.serve().await.map_err(SetupError::Sidecar)?.port()),
+            };
+            let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
             let runtime = Sidecar::new(config, served, Vec::new());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SetupError::Sidecar)?;
             let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
             tokio::spawn(Arc::clone(&runtime).serve(listener, std::future::pending()));
+            if app_port.is_some() {
+                wait_for_app_subscriptions(&url).await?;
+            }
             for entry in spec
                 .entries
                 .iter()
@@ -331,6 +418,11 @@ impl Session {
                         drivers
                             .lock
                             .insert(key, Arc::new(HttpLockStore::connect(&url, &entry.manifest.name, None).await?));
+                    }
+                    Some(Block::PubSub) => {
+                        let pubsub = HttpPubSub::connect(&url, &entry.manifest.name, None, app.clone()).await?;
+                        drivers.pubsub.insert(key.clone(), Arc::new(pubsub));
+                        drivers.topics.insert(key, Arc::new(TopicPool::default()));
                     }
                     _ => {}
                 }
@@ -369,6 +461,25 @@ impl Session {
         };
         let backends = backends.into_values().filter_map(Result::ok).collect();
         Ok(Session { source: spec.source.clone(), targets, drivers, components, rerun_prefix, sidecar, backends })
+    }
+}
+
+/// Waits until the sidecar at `url` has read the app's subscriptions (its health check answers
+/// 204 only then), so no case publishes before anyone is subscribed.
+pub async fn wait_for_app_subscriptions(url: &str) -> Result<(), SetupError> {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = client.get(format!("{url}/v1.0/healthz")).timeout(Duration::from_secs(2)).send().await;
+        if answer.is_ok_and(|r| r.status().as_u16() == 204) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(SetupError::Sidecar(std::io::Error::other(format!(
+                "the sidecar at {url} did not report healthy (subscriptions read from the app) within 30 s"
+            ))));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

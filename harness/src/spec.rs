@@ -270,6 +270,19 @@ impl Spec {
                 component_budgets.insert(op.clone(), budget);
             }
             budgets.insert(manifest.name.clone(), component_budgets);
+            let block = contract::Block::of_type(&manifest.type_name);
+            if let Some(wrong) = c.claims.iter().find(|claim| block.is_some_and(|b| !claim.blocks().contains(&b))) {
+                let fits: Vec<&str> = Claim::ALL
+                    .iter()
+                    .filter(|claim| block.is_some_and(|b| claim.blocks().contains(&b)))
+                    .map(|claim| claim.as_str())
+                    .collect();
+                return Err(invalid(format!(
+                    "field `{field}.claims`: `{wrong}` is not a claim a {} component can make (it can claim: {})",
+                    manifest.type_name,
+                    if fits.is_empty() { "nothing".into() } else { fits.join(", ") }
+                )));
+            }
             let drivers: BTreeSet<DriverKind> = c.drivers.into_iter().collect();
             entries.push(SpecEntry {
                 manifest,
@@ -352,7 +365,16 @@ mod tests {
     fn the_builtin_spec_is_valid() {
         let spec = Spec::builtin().expect("valid");
         assert_eq!(spec.entries.len(), 3);
-        assert_eq!(spec.entries[0].claims.len(), Claim::ALL.len());
+        let state_claims = Claim::ALL.iter().filter(|c| c.blocks().contains(&contract::Block::State)).count();
+        assert_eq!(spec.entries[0].claims.len(), state_claims);
+    }
+
+    #[test]
+    fn a_claim_of_another_block_is_a_spec_error() {
+        check(
+            &format!("components:\n-{}  claims: [etag, ordering]\n", &COMPONENT[1..]),
+            "`ordering` is not a claim a state.in-memory component can make",
+        );
     }
 
     #[test]

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
+use contract::pubsub::{Handler, PublishRequest, SubscribeRequest, Subscription};
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
-use contract::{Block, FeatureSet, LockStore, StateFeature, StateStore};
+use contract::{Block, FeatureSet, LockStore, PubSub, PubSubFeature, StateFeature, StateStore};
+
+use crate::pubsub::TopicSet;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,15 @@ pub enum Claim {
     /// Key listing with LIKE patterns.
     #[serde(rename = "keyslike")]
     KeysLike,
+    /// Pub/sub: several messages in one publish call.
+    #[serde(rename = "bulkpublish")]
+    BulkPublish,
+    /// Pub/sub: deliveries in batches.
+    #[serde(rename = "bulksubscribe")]
+    BulkSubscribe,
+    /// Pub/sub: messages with one `partitionKey` are handled in publish order.
+    #[serde(rename = "ordering")]
+    Ordering,
 }
 
 impl Claim {
@@ -49,6 +61,9 @@ impl Claim {
         Claim::Query,
         Claim::DeleteWithPrefix,
         Claim::KeysLike,
+        Claim::BulkPublish,
+        Claim::BulkSubscribe,
+        Claim::Ordering,
     ];
 
     /// The spec name.
@@ -61,6 +76,9 @@ impl Claim {
             Claim::Query => "query",
             Claim::DeleteWithPrefix => "delete-with-prefix",
             Claim::KeysLike => "keyslike",
+            Claim::BulkPublish => "bulkpublish",
+            Claim::BulkSubscribe => "bulksubscribe",
+            Claim::Ordering => "ordering",
         }
     }
 
@@ -73,7 +91,17 @@ impl Claim {
             Claim::Query => Some(StateFeature::QueryApi),
             Claim::DeleteWithPrefix => Some(StateFeature::DeleteWithPrefix),
             Claim::KeysLike => Some(StateFeature::KeysLike),
-            Claim::FirstWrite => None,
+            Claim::FirstWrite | Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering => None,
+        }
+    }
+
+    /// The building blocks this claim means something for (`ttl` is item expiry for state
+    /// stores and message expiry for pub/sub).
+    pub fn blocks(self) -> &'static [Block] {
+        match self {
+            Claim::Ttl => &[Block::State, Block::PubSub],
+            Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering => &[Block::PubSub],
+            _ => &[Block::State],
         }
     }
 
@@ -111,7 +139,7 @@ pub enum Requirement {
 pub enum DriverCapability {
     /// Values that are not JSON (raw bytes).
     BinaryValues,
-    /// Bulk failures reported per key.
+    /// Bulk failures reported per key (state) or per entry (pub/sub).
     KeyedBulkErrors,
     /// Delete-with-prefix is callable.
     DeleteWithPrefix,
@@ -119,6 +147,14 @@ pub enum DriverCapability {
     KeysLike,
     /// Optional operations answer `Unsupported` when not implemented.
     TypedUnsupported,
+    /// Several subscriptions to one topic, in consumer groups of the case's choosing.
+    ConsumerGroups,
+    /// A subscription can be closed while the component runs.
+    Unsubscribe,
+    /// Deliveries arrive as a sidecar's CloudEvents, envelope and all.
+    CloudEvents,
+    /// The app answers deliveries with HTTP status codes (404, 500).
+    AppStatusCodes,
 }
 
 /// How cases reach the component.
@@ -141,6 +177,8 @@ impl DriverInfo {
                 DriverCapability::DeleteWithPrefix,
                 DriverCapability::KeysLike,
                 DriverCapability::TypedUnsupported,
+                DriverCapability::ConsumerGroups,
+                DriverCapability::Unsubscribe,
             ]
             .into(),
         }
@@ -162,6 +200,17 @@ pub struct Settings {
     /// Extra seconds a TTL may overrun before the item must be gone.
     #[serde(default = "default_ttl_slack")]
     pub ttl_slack_seconds: u64,
+    /// Pub/sub: the component's configured delivery attempts before dead-lettering; when
+    /// given, a message always retried must be delivered exactly this often.
+    #[serde(default)]
+    pub max_delivery_attempts: Option<u32>,
+    /// Pub/sub: how long published messages may take to arrive.
+    #[serde(default = "default_delivery_timeout")]
+    pub delivery_timeout_seconds: u64,
+}
+
+fn default_delivery_timeout() -> u64 {
+    30
 }
 
 fn default_bad_etag() -> String {
@@ -174,7 +223,12 @@ fn default_ttl_slack() -> u64 {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { bad_etag: default_bad_etag(), ttl_slack_seconds: default_ttl_slack() }
+        Self {
+            bad_etag: default_bad_etag(),
+            ttl_slack_seconds: default_ttl_slack(),
+            max_delivery_attempts: None,
+            delivery_timeout_seconds: default_delivery_timeout(),
+        }
     }
 }
 
@@ -185,12 +239,18 @@ pub struct Ctx {
     pub state: Arc<dyn StateStore>,
     /// The lock store, through the driver ([`Absent`] when the target is not a lock store).
     pub lock: Arc<dyn LockStore>,
+    /// The pub/sub component, through the driver ([`Absent`] when the target is not one).
+    pub pubsub: Arc<dyn PubSub>,
+    /// The topics this trial may use.
+    pub topics: TopicSet,
     /// The driver.
     pub driver: DriverInfo,
     /// The component's claims.
     pub claims: BTreeSet<Claim>,
     /// The component's settings.
     pub settings: Settings,
+    /// The component's name (as a sidecar knows it).
+    pub component: String,
     /// A prefix unique to this trial, so parallel and repeated runs never share keys.
     pub namespace: String,
     /// What the case leaves for the report (a history, a checker's verdict).
@@ -263,6 +323,21 @@ impl LockStore for Absent {
 
     async fn unlock(&self, _: UnlockRequest) -> contract::Result<UnlockStatus> {
         Err(absent("lock"))
+    }
+}
+
+#[async_trait]
+impl PubSub for Absent {
+    fn features(&self) -> FeatureSet<PubSubFeature> {
+        FeatureSet::new()
+    }
+
+    async fn publish(&self, _: PublishRequest) -> contract::Result<()> {
+        Err(absent("pubsub"))
+    }
+
+    async fn subscribe(&self, _: SubscribeRequest, _: Handler) -> contract::Result<Subscription> {
+        Err(absent("pubsub"))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod case;
 pub mod history;
 pub mod linearizability;
 pub mod lock;
+pub mod pubsub;
 pub mod state;
 
 pub use case::{
@@ -17,5 +18,6 @@ pub use case::{
 pub fn all_cases() -> Vec<Case> {
     let mut all = state::cases();
     all.extend(lock::cases());
+    all.extend(pubsub::cases());
     all
 }

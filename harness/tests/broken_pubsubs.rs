@@ -1,0 +1,131 @@
+//! Deliberately broken brokers in the test tree: one acknowledges before the handler returns,
+//! one drops a message its handler asked to retry, one reorders messages within a partition
+//! key. The harness must report the cases of those rules failed, through both drivers (the
+//! HTTP one with certify as the sidecar's app), with reasons that name what went wrong.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use contract::pubsub::{Handler, Message, Outcome, PARTITION_KEY, PublishRequest, SubscribeRequest, Subscription};
+use contract::{Component, ComponentContext, FeatureSet, PubSub, PubSubFeature, Registry, Result};
+use futures::FutureExt;
+use harness::{Filter, Session, Source, Spec};
+use reference_runtime::components::pubsub_memory::{DeliveryConfig, InMemoryPubSub};
+use reports::Verdict;
+
+#[derive(Clone, Copy)]
+enum Defect {
+    /// Acknowledges each message as soon as it is handed over; the handler's answer is lost.
+    AcksBeforeHandler,
+    /// Treats RETRY (and handler errors) as done: the message is never seen again.
+    DropsAfterRetry,
+    /// Ignores partition keys, so messages of one key overtake each other.
+    ReordersWithinKey,
+}
+
+struct Broken {
+    inner: InMemoryPubSub,
+    defect: Defect,
+}
+
+#[async_trait]
+impl PubSub for Broken {
+    fn features(&self) -> FeatureSet<PubSubFeature> {
+        self.inner.features()
+    }
+
+    async fn publish(&self, mut request: PublishRequest) -> Result<()> {
+        if let Defect::ReordersWithinKey = self.defect {
+            request.metadata.remove(PARTITION_KEY);
+        }
+        self.inner.publish(request).await
+    }
+
+    async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
+        let defect = self.defect;
+        let wrapped: Handler = Arc::new(move |message: Message| {
+            let handler = Arc::clone(&handler);
+            async move {
+                match defect {
+                    Defect::AcksBeforeHandler => {
+                        tokio::spawn(handler(message));
+                        Outcome::Success
+                    }
+                    Defect::DropsAfterRetry => match handler(message).await {
+                        Outcome::Retry(_) => Outcome::Success,
+                        other => other,
+                    },
+                    Defect::ReordersWithinKey => handler(message).await,
+                }
+            }
+            .boxed()
+        });
+        self.inner.subscribe(request, wrapped).await
+    }
+}
+
+fn registry() -> Registry {
+    let mut registry = reference_runtime::builtin_registry();
+    for (type_name, defect) in [
+        ("pubsub.broken-early-ack", Defect::AcksBeforeHandler),
+        ("pubsub.broken-drops-retry", Defect::DropsAfterRetry),
+        ("pubsub.broken-reorders", Defect::ReordersWithinKey),
+    ] {
+        registry.register(type_name, move |ctx: ComponentContext| async move {
+            let config =
+                DeliveryConfig { max_attempts: 3, backoff: Duration::from_millis(20), ..DeliveryConfig::default() };
+            Ok(Component::PubSub(Arc::new(Broken { inner: InMemoryPubSub::new(config, ctx.clock), defect })))
+        });
+    }
+    registry
+}
+
+const SPEC: &str = r#"
+components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: early-ack}, spec: {type: pubsub.broken-early-ack, version: v1}}
+    claims: [ordering]
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: drops-retry}, spec: {type: pubsub.broken-drops-retry, version: v1}}
+    claims: [ordering]
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: reorders}, spec: {type: pubsub.broken-reorders, version: v1}}
+    claims: [ordering]
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_brokers_are_caught_through_both_drivers() {
+    let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
+    let session =
+        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
+    let filter =
+        Filter { patterns: vec!["redelivery".into(), "ordering".into(), "all-delivered".into()], ..Filter::default() };
+    let report = harness::certify(&session, &filter, 16, &mut |_| {}).await;
+    let verdict = |trial: &str| {
+        report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
+    };
+    let expect_fail = |trial: &str, reason_part: &str| {
+        let record = verdict(trial);
+        assert_eq!(record.verdict, Verdict::Fail, "{trial}: {record:?}");
+        let reason = record.reason.clone().unwrap_or_default();
+        assert!(reason.contains(reason_part), "{trial}: reason `{reason}` lacks `{reason_part}`");
+    };
+    for prefix in ["", "@http"] {
+        let t = |component: &str, case: &str| format!("{component}{prefix}::{case}");
+        for broken in ["early-ack", "drops-retry"] {
+            expect_fail(&t(broken, "pubsub.redelivery.retry-redelivered"), "never delivered again");
+            expect_fail(&t(broken, "pubsub.redelivery.error-redelivered"), "never delivered again");
+            expect_fail(
+                &t(broken, "pubsub.redelivery.dead-letter-after-max-attempts"),
+                "never reached the dead-letter topic",
+            );
+            // What they do not break still passes.
+            assert_eq!(verdict(&t(broken, "pubsub.delivery.all-delivered")).verdict, Verdict::Pass);
+        }
+        expect_fail(&t("reorders", "pubsub.ordering.per-partition-key"), "was delivered before message");
+        assert_eq!(verdict(&t("reorders", "pubsub.redelivery.retry-redelivered")).verdict, Verdict::Pass);
+    }
+    assert!(!report.summary.ok());
+}

@@ -1,0 +1,260 @@
+//! The pub/sub suite: every P-rule of Dapr's suite, and what it leaves out. Redelivery is
+//! required (with the attempt count visible), DROP and 404 are not redelivered, a dead-letter
+//! topic receives what used up its attempts, per-key order is actually checked, and consumer
+//! groups compete within and fan out across. Duplicates that at-least-once allows are counted
+//! and reported, never hidden.
+
+mod delivery;
+mod envelope;
+mod groups;
+mod inbox;
+
+use std::time::Duration;
+
+use contract::pubsub::{Handler, SubscribeRequest, Subscription};
+
+use crate::case::{Case, Claim, Ctx, DriverCapability, Finding, Requirement};
+
+pub use inbox::{
+    Delivery, HANDLER_ERROR, Inbox, NOT_FOUND, NamespacedTopics, Policy, TopicSet, TopicSource, always_succeed,
+};
+
+macro_rules! pubsub_case {
+    ($id:literal, $source:literal, $rule:literal, [$($req:expr),*], [$($tag:literal),*], $secs:expr, $body:path) => {
+        Case {
+            id: $id,
+            block: contract::Block::PubSub,
+            rule: $rule,
+            source: $source,
+            requires: &[$($req),*],
+            tags: &[$($tag),*],
+            timeout: Duration::from_secs($secs),
+            body: |ctx| Box::pin($body(ctx)),
+        }
+    };
+}
+
+const GROUPS: Requirement = Requirement::Driver(DriverCapability::ConsumerGroups);
+const UNSUBSCRIBE: Requirement = Requirement::Driver(DriverCapability::Unsubscribe);
+const CLOUDEVENTS: Requirement = Requirement::Driver(DriverCapability::CloudEvents);
+const STATUS_CODES: Requirement = Requirement::Driver(DriverCapability::AppStatusCodes);
+
+/// Every pub/sub case.
+pub fn cases() -> Vec<Case> {
+    vec![
+        pubsub_case!(
+            "pubsub.basic.ping",
+            "P2",
+            "Ping MUST succeed against a reachable broker.",
+            [],
+            [],
+            15,
+            delivery::ping
+        ),
+        pubsub_case!(
+            "pubsub.delivery.all-delivered",
+            "P3,P4,P6",
+            "Every message published to a subscribed topic MUST reach the subscriber.",
+            [],
+            [],
+            90,
+            delivery::all_delivered
+        ),
+        pubsub_case!(
+            "pubsub.redelivery.retry-redelivered",
+            "certify",
+            "A message the handler answers RETRY for MUST be delivered again, with the same id and a higher attempt count.",
+            [],
+            ["redelivery"],
+            90,
+            delivery::retry_redelivered
+        ),
+        pubsub_case!(
+            "pubsub.redelivery.error-redelivered",
+            "P5",
+            "A message whose handler fails MUST be delivered again (Dapr's suite only allows it).",
+            [],
+            ["redelivery"],
+            90,
+            delivery::error_redelivered
+        ),
+        pubsub_case!(
+            "pubsub.redelivery.drop-not-redelivered",
+            "certify",
+            "A message the handler answers DROP for MUST NOT be delivered again.",
+            [],
+            ["redelivery"],
+            90,
+            delivery::drop_not_redelivered
+        ),
+        pubsub_case!(
+            "pubsub.redelivery.not-found-not-redelivered",
+            "certify",
+            "A message the app answers 404 for MUST NOT be delivered again.",
+            [STATUS_CODES],
+            ["redelivery"],
+            90,
+            delivery::not_found_not_redelivered
+        ),
+        pubsub_case!(
+            "pubsub.redelivery.dead-letter-after-max-attempts",
+            "certify",
+            "A message retried until its attempts are used up MUST go to the dead-letter topic, after exactly the configured attempts.",
+            [],
+            ["redelivery"],
+            120,
+            delivery::dead_letter
+        ),
+        pubsub_case!(
+            "pubsub.ordering.per-partition-key",
+            "P7",
+            "Messages with one partition key MUST be handled in publish order, a retried one before any later one.",
+            [Requirement::Claimed(Claim::Ordering)],
+            ["ordering"],
+            120,
+            groups::per_key_order
+        ),
+        pubsub_case!(
+            "pubsub.groups.competing-consumers",
+            "certify",
+            "Within one consumer group, each message MUST be handled by exactly one subscriber, none lost.",
+            [GROUPS],
+            ["groups"],
+            90,
+            groups::competing_consumers
+        ),
+        pubsub_case!(
+            "pubsub.groups.fan-out",
+            "certify",
+            "Every consumer group MUST receive every message.",
+            [GROUPS],
+            ["groups"],
+            90,
+            groups::fan_out
+        ),
+        pubsub_case!(
+            "pubsub.topics.isolated",
+            "P11",
+            "Each subscriber MUST receive exactly the messages of its own topic.",
+            [],
+            [],
+            90,
+            groups::topics_isolated
+        ),
+        pubsub_case!(
+            "pubsub.subscription.unsubscribe-stops-delivery",
+            "P12",
+            "A closed subscription MUST receive nothing more, and other subscriptions MUST go on.",
+            [UNSUBSCRIBE],
+            [],
+            90,
+            groups::unsubscribe_stops
+        ),
+        pubsub_case!(
+            "pubsub.payload.binary-byte-exact",
+            "certify",
+            "A binary payload MUST arrive byte-exact.",
+            [],
+            [],
+            60,
+            envelope::binary_byte_exact
+        ),
+        pubsub_case!(
+            "pubsub.payload.one-mebibyte",
+            "certify",
+            "A 1 MiB message MUST arrive byte-exact.",
+            [],
+            ["large"],
+            90,
+            envelope::one_mebibyte
+        ),
+        pubsub_case!(
+            "pubsub.payload.metadata-and-content-type",
+            "certify",
+            "Publish metadata and the content type MUST reach the subscriber.",
+            [],
+            [],
+            60,
+            envelope::metadata_and_content_type
+        ),
+        pubsub_case!(
+            "pubsub.cloudevent.envelope",
+            "certify",
+            "A delivery MUST be a CloudEvent 1.0 with id, source, type, datacontenttype, topic, pubsubname and the publisher's trace id.",
+            [CLOUDEVENTS],
+            ["cloudevents"],
+            60,
+            envelope::cloudevent_envelope
+        ),
+        pubsub_case!(
+            "pubsub.cloudevent.raw-payload",
+            "certify",
+            "With rawPayload the published bytes MUST reach a rawPayload subscriber byte-exact, never wrapped at publish.",
+            [CLOUDEVENTS],
+            ["cloudevents"],
+            60,
+            envelope::raw_payload
+        ),
+        pubsub_case!(
+            "pubsub.bulk.publish-delivered",
+            "P10",
+            "Every entry of a bulk publish MUST be delivered to a regular subscriber, with no entry failed.",
+            [Requirement::Claimed(Claim::BulkPublish)],
+            ["bulk"],
+            90,
+            envelope::bulk_publish
+        ),
+        pubsub_case!(
+            "pubsub.bulk.publish-per-entry-failure",
+            "certify",
+            "A bulk publish MUST report a malformed entry as failed, by its id, and still publish the others.",
+            [Requirement::Claimed(Claim::BulkPublish), Requirement::Driver(DriverCapability::KeyedBulkErrors)],
+            ["bulk"],
+            90,
+            envelope::bulk_publish_partial
+        ),
+        pubsub_case!(
+            "pubsub.bulk.subscribe-batches",
+            "P8,P9",
+            "A bulk subscriber MUST receive every message in batches no larger than configured, failed entries again.",
+            [Requirement::Claimed(Claim::BulkSubscribe)],
+            ["bulk"],
+            90,
+            envelope::bulk_subscribe
+        ),
+        pubsub_case!(
+            "pubsub.ttl.expired-not-delivered",
+            "certify",
+            "A message whose ttlInSeconds passed before delivery MUST NOT be delivered; one without a TTL still is.",
+            [Requirement::Claimed(Claim::Ttl), UNSUBSCRIBE],
+            ["ttl", "slow"],
+            60,
+            envelope::ttl_expired
+        ),
+    ]
+}
+
+/// How long deliveries may take.
+fn patience(ctx: &Ctx) -> Duration {
+    Duration::from_secs(ctx.settings.delivery_timeout_seconds.max(1))
+}
+
+/// Subscribes `handler` to `topic` (with the trial's dead-letter topic when it is `main`).
+async fn subscribe(ctx: &Ctx, topic: &str, group: Option<&str>, handler: Handler) -> Result<Subscription, Finding> {
+    let mut request = SubscribeRequest::new(topic);
+    if topic == ctx.topics.main {
+        request.dead_letter_topic = Some(ctx.topics.dead_letter.clone());
+    }
+    if let Some(group) = group {
+        request = request.in_group(group);
+    }
+    ctx.pubsub
+        .subscribe(request, handler)
+        .await
+        .map_err(|e| Finding::Fail(format!("subscribing to `{topic}` failed: {e}")))
+}
+
+/// The numbers in `expected` that `handled` lacks, for a failure message.
+fn missing(expected: impl IntoIterator<Item = u64>, handled: &std::collections::BTreeMap<u64, u32>) -> Vec<u64> {
+    expected.into_iter().filter(|n| !handled.contains_key(n)).collect()
+}
