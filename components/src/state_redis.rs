@@ -101,30 +101,37 @@ impl std::fmt::Debug for RedisStateStore {
     }
 }
 
-fn backend(e: redis::RedisError) -> Error {
+pub(crate) fn backend(e: redis::RedisError) -> Error {
     Error::Backend(format!("redis: {e}"))
+}
+
+/// Connects a self-healing connection to Redis and checks it answers PING, within the
+/// configured timeout; the client is kept for dedicated connections (blocking reads).
+pub(crate) async fn open(settings: &RedisSettings) -> Result<(redis::Client, ConnectionManager)> {
+    let client = redis::Client::open(settings.url())
+        .map_err(|e| Error::Backend(format!("invalid Redis address `{}`: {e}", settings.host)))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.timeout))
+        .set_response_timeout(Some(settings.timeout))
+        .set_number_of_retries(2);
+    let connect = ConnectionManager::new_with_config(client.clone(), config);
+    let mut conn = tokio::time::timeout(settings.timeout, connect)
+        .await
+        .map_err(|_| {
+            Error::Backend(format!("Redis at `{}` did not answer within {:?}", settings.host, settings.timeout))
+        })?
+        .map_err(|e| Error::Backend(format!("cannot connect to Redis at `{}`: {e}", settings.host)))?;
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.map_err(backend)?;
+    if pong != "PONG" {
+        return Err(Error::Backend(format!("Redis at `{}` answered PING with `{pong}`", settings.host)));
+    }
+    Ok((client, conn))
 }
 
 impl RedisStateStore {
     /// Connects and checks Redis answers, within the configured timeout.
     pub async fn connect(settings: &RedisSettings) -> Result<Self> {
-        let client = redis::Client::open(settings.url())
-            .map_err(|e| Error::Backend(format!("invalid Redis address `{}`: {e}", settings.host)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(2);
-        let connect = ConnectionManager::new_with_config(client, config);
-        let mut conn = tokio::time::timeout(settings.timeout, connect)
-            .await
-            .map_err(|_| {
-                Error::Backend(format!("Redis at `{}` did not answer within {:?}", settings.host, settings.timeout))
-            })?
-            .map_err(|e| Error::Backend(format!("cannot connect to Redis at `{}`: {e}", settings.host)))?;
-        let pong: String = redis::cmd("PING").query_async(&mut conn).await.map_err(backend)?;
-        if pong != "PONG" {
-            return Err(Error::Backend(format!("Redis at `{}` answered PING with `{pong}`", settings.host)));
-        }
+        let (_, conn) = open(settings).await?;
         Ok(Self { conn, apply: redis::Script::new(APPLY) })
     }
 

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod pubsub;
 pub mod pubsub_batching;
+pub mod pubsub_delivery;
 pub mod registry;
 pub mod secrets;
 pub mod state;

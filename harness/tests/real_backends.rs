@@ -50,7 +50,7 @@ fn report(dir: &Path) -> Report {
 }
 
 #[test]
-fn redis_and_postgres_pass_every_claimed_case_through_both_drivers() {
+fn redis_and_postgres_components_pass_every_claimed_case_through_both_drivers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, stdout, stderr) = certify(
         &["run", "--spec", SPEC, "--backends", "process", "--report-dir", dir.path().to_str().expect("utf8")],
@@ -75,6 +75,14 @@ fn redis_and_postgres_pass_every_claimed_case_through_both_drivers() {
                 .count();
             assert!(passed >= 40, "{component} through {driver}: only {passed} passed\n{stdout}");
         }
+    }
+    for (driver, at_least) in [("in-process", 15), ("http", 13)] {
+        let passed = report
+            .cases
+            .iter()
+            .filter(|c| c.component == "redis-pubsub" && c.driver == driver && c.verdict == Verdict::Pass)
+            .count();
+        assert!(passed >= at_least, "redis-pubsub through {driver}: only {passed} passed\n{stdout}");
     }
     assert!(
         stdout.contains("Backend redis (process) at 127.0.0.1:")

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use contract::clock::SharedClock;
@@ -20,60 +20,10 @@ use contract::pubsub::{
     Outcome, PublishRequest, SubscribeRequest, Subscription,
 };
 use contract::pubsub_batching::batching_handler;
-use contract::{Error, FeatureSet, MetadataError, Properties, PubSub, PubSubFeature, Result};
+use contract::pubsub_delivery;
+pub use contract::pubsub_delivery::DeliveryConfig;
+use contract::{Error, FeatureSet, PubSub, PubSubFeature, Result};
 use futures::FutureExt;
-
-/// Delivery settings, from component metadata.
-#[derive(Debug, Clone)]
-pub struct DeliveryConfig {
-    /// Deliveries of one message before it goes to the dead-letter topic (or is discarded):
-    /// `maxDeliveryAttempts`, default 10.
-    pub max_attempts: u32,
-    /// The wait before the first redelivery, doubled each time: `redeliveryBackoff`,
-    /// default 50ms.
-    pub backoff: Duration,
-    /// The longest wait between deliveries: `maxRedeliveryBackoff`, default 5s.
-    pub max_backoff: Duration,
-    /// The consumer group of subscriptions that name none: `consumerID`, default `default`.
-    pub default_group: String,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(5),
-            default_group: "default".to_owned(),
-        }
-    }
-}
-
-impl DeliveryConfig {
-    /// Reads the settings from component metadata.
-    pub fn from_properties(p: &Properties) -> std::result::Result<Self, MetadataError> {
-        let d = Self::default();
-        let max_attempts = p.parse::<u32>("maxDeliveryAttempts")?.unwrap_or(d.max_attempts);
-        if max_attempts == 0 {
-            return Err(MetadataError::Invalid {
-                field: "maxDeliveryAttempts".into(),
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(Self {
-            max_attempts,
-            backoff: p.duration("redeliveryBackoff", Duration::from_millis(1))?.unwrap_or(d.backoff),
-            max_backoff: p.duration("maxRedeliveryBackoff", Duration::from_millis(1))?.unwrap_or(d.max_backoff),
-            default_group: p.get(pubsub::CONSUMER_ID).map(str::to_owned).unwrap_or(d.default_group),
-        })
-    }
-
-    fn backoff_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
-        self.backoff.saturating_mul(factor).min(self.max_backoff)
-    }
-}
 
 #[derive(Clone)]
 struct Envelope {
@@ -140,16 +90,7 @@ impl Broker {
         if request.topic.is_empty() {
             return Err(Error::InvalidArgument("the topic must not be empty".into()));
         }
-        let expires_at = match request.metadata.get(pubsub::TTL_IN_SECONDS) {
-            None => None,
-            Some(raw) => {
-                let secs: i64 = raw.trim().parse().map_err(|_| {
-                    Error::InvalidArgument(format!("metadata `ttlInSeconds` must be an integer, got `{raw}`"))
-                })?;
-                // A negative TTL means the message never expires.
-                u64::try_from(secs).ok().map(|s| self.clock.now() + Duration::from_secs(s))
-            }
-        };
+        let expires_at = pubsub_delivery::expiry(&request.metadata, self.clock.now())?;
         let message = Message {
             id: uuid::Uuid::new_v4().to_string(),
             topic: request.topic.clone(),
