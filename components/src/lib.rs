@@ -2,6 +2,7 @@
 //! `state.postgresql`. They know nothing of the harness; the registry builds them from
 //! Component YAML like any other component.
 
+pub mod pubsub_rabbitmq;
 pub mod pubsub_redis;
 pub mod state_postgres;
 pub mod state_redis;
@@ -20,6 +21,10 @@ pub fn register(registry: &mut Registry) {
     registry.register("pubsub.redis", |ctx: ComponentContext| async move {
         let settings = pubsub_redis::RedisPubSubSettings::from_properties(&ctx.properties)?;
         Ok(Component::PubSub(Arc::new(pubsub_redis::RedisPubSub::connect(settings).await?)))
+    });
+    registry.register("pubsub.rabbitmq", |ctx: ComponentContext| async move {
+        let settings = pubsub_rabbitmq::RabbitSettings::from_properties(&ctx.properties)?;
+        Ok(Component::PubSub(Arc::new(pubsub_rabbitmq::RabbitPubSub::connect(settings).await?)))
     });
     registry.register("state.postgresql", |ctx: ComponentContext| async move {
         let settings = state_postgres::PostgresSettings::from_properties(&ctx.properties)?;

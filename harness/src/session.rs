@@ -504,7 +504,10 @@ fn placeholders(manifest: &ComponentManifest) -> Result<Vec<(BackendKind, String
                 BackendKind::ALL.iter().copied().find(|k| k.name() == kind).ok_or_else(|| SetupError::Placeholder {
                     component: manifest.name.clone(),
                     field: entry.name.clone(),
-                    message: format!("`${{{{{inner}}}}}` names no backend (known: redis, postgres)"),
+                    message: format!(
+                        "`${{{{{inner}}}}}` names no backend (known: {})",
+                        BackendKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                    ),
                 })?;
             if !matches!(field, "host" | "url") {
                 return Err(SetupError::Placeholder {

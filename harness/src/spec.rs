@@ -96,6 +96,12 @@ pub struct BackendsSpec {
     /// PostgreSQL.
     #[serde(default)]
     pub postgres: Option<BackendSpec>,
+    /// RabbitMQ.
+    #[serde(default)]
+    pub rabbitmq: Option<BackendSpec>,
+    /// Kafka.
+    #[serde(default)]
+    pub kafka: Option<BackendSpec>,
 }
 
 /// One backend's settings.
@@ -113,7 +119,8 @@ pub struct BackendSpec {
 impl BackendsSpec {
     /// As the fixtures' settings.
     pub fn settings(&self) -> std::collections::BTreeMap<fixtures::BackendKind, fixtures::Settings> {
-        [(fixtures::BackendKind::Redis, &self.redis), (fixtures::BackendKind::Postgres, &self.postgres)]
+        use fixtures::BackendKind as K;
+        [(K::Redis, &self.redis), (K::Postgres, &self.postgres), (K::RabbitMq, &self.rabbitmq), (K::Kafka, &self.kafka)]
             .into_iter()
             .filter_map(|(k, s)| {
                 s.as_ref().map(|s| (k, fixtures::Settings { image: s.image.clone(), url: s.url.clone() }))

@@ -360,6 +360,8 @@ async fn measure_raw(kind: BackendKind, url: &str, profile: &Profile, prefix: &s
             })
             .await)
         }
+        // Brokers have no key-value read to compare with; their baseline is publish-to-delivery.
+        BackendKind::RabbitMq | BackendKind::Kafka => Err(format!("no raw-client baseline for {kind}")),
     }
 }
 
