@@ -23,6 +23,7 @@ use crate::spec::{DriverKind, Spec};
 
 /// What is certified.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "made once per run; boxing would only add noise at every call")]
 pub enum Source {
     /// A spec (the built-in one, or a file).
     Spec(Spec),
