@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Builds Redis and PostgreSQL images from Debian packages, for machines with Docker but no
-# container registry: certify-local/redis:bookworm and certify-local/postgres:bookworm.
+# Builds backend images for machines with Docker but no container registry: Redis, PostgreSQL
+# and RabbitMQ from Debian packages (certify-local/{redis,postgres,rabbitmq}:bookworm), and a
+# Kafka-protocol broker from the installed tansu binary (certify-local/kafka:tansu).
 # Point certify at them with
 #   CERTIFY_IMAGE_REDIS=certify-local/redis:bookworm CERTIFY_IMAGE_POSTGRES=certify-local/postgres:bookworm
-# Their entrypoints accept the same command lines as the official images, which certify uses
-# by default (redis:7.2, postgres:16). Idempotent: an image that exists is kept.
+#   CERTIFY_IMAGE_RABBITMQ=certify-local/rabbitmq:bookworm CERTIFY_IMAGE_KAFKA=certify-local/kafka:tansu
+# Their entrypoints accept the command lines and environment of the official images, which
+# certify uses by default (redis:7.2, postgres:16, rabbitmq:3.13, apache/kafka:3.8.0).
+# Idempotent: an image that exists is kept.
 set -euo pipefail
 
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
 mirror=${mirror:-http://deb.debian.org/debian}
 
 build() {
-  local name=$1 packages=$2 entrypoint=$3
+  local name=$1 packages=$2 entrypoint=$3 extra=${4:-}
   if docker image inspect "$name" >/dev/null 2>&1; then
     echo "$name: present"
     return
@@ -22,6 +25,7 @@ build() {
   echo "$name: debootstrap ($packages) from $mirror"
   debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >/dev/null
   install -m 0755 /dev/stdin "$root/usr/local/bin/docker-entrypoint.sh" <<<"$entrypoint"
+  [[ -z $extra ]] || install -m 0755 "$extra" "$root/usr/local/bin/"
   rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
   tar -C "$root" -c . | docker import -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' - "$name" >/dev/null
   echo "$name: built"
@@ -45,3 +49,28 @@ if [ "$1" = postgres ]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$@" -D "$PGDATA"
 fi
 exec "$@"'
+
+build certify-local/rabbitmq:bookworm rabbitmq-server '#!/bin/sh
+# Like the official image: `rabbitmq-server` runs a node configured by RABBITMQ_* variables.
+set -e
+if [ "$1" = rabbitmq-server ]; then
+  shift
+  base=${RABBITMQ_MNESIA_BASE:-/var/lib/rabbitmq/mnesia}
+  mkdir -p "$base" "${RABBITMQ_LOG_BASE:-/var/log/rabbitmq}"
+  export HOME=${HOME:-/var/lib/rabbitmq}
+  exec /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
+fi
+exec "$@"'
+
+tansu=$(command -v tansu || echo "$HOME/.cargo/bin/tansu")
+if [[ -x $tansu ]]; then
+  build certify-local/kafka:tansu ca-certificates '#!/bin/sh
+# Stands in for apache/kafka: reads the same KAFKA_LISTENERS / KAFKA_ADVERTISED_LISTENERS
+# variables and serves the Kafka protocol with tansu (in-memory storage).
+set -e
+listen=$(echo "${KAFKA_LISTENERS:-PLAINTEXT://0.0.0.0:9092}" | tr , "\n" | sed -n "s|^PLAINTEXT://||p" | head -1)
+advertised=$(echo "${KAFKA_ADVERTISED_LISTENERS:-PLAINTEXT://localhost:9092}" | tr , "\n" | sed -n "s|^PLAINTEXT://||p" | head -1)
+exec tansu broker --listener-url "tcp://$listen" --advertised-listener-url "tcp://$advertised" --storage-engine memory://tansu/' "$tansu"
+else
+  echo "certify-local/kafka:tansu: skipped (no tansu binary; cargo install tansu --features dynostore)"
+fi

@@ -1,7 +1,9 @@
-//! Components on real backends, with Dapr's metadata names: `state.redis` and
-//! `state.postgresql`. They know nothing of the harness; the registry builds them from
+//! Components on real backends, with Dapr's metadata names: `state.redis`,
+//! `state.postgresql`, `pubsub.redis`, `pubsub.rabbitmq` and (feature `kafka`) `pubsub.kafka`. They know nothing of the harness; the registry builds them from
 //! Component YAML like any other component.
 
+#[cfg(feature = "kafka")]
+pub mod pubsub_kafka;
 pub mod pubsub_rabbitmq;
 pub mod pubsub_redis;
 pub mod state_postgres;
@@ -21,6 +23,11 @@ pub fn register(registry: &mut Registry) {
     registry.register("pubsub.redis", |ctx: ComponentContext| async move {
         let settings = pubsub_redis::RedisPubSubSettings::from_properties(&ctx.properties)?;
         Ok(Component::PubSub(Arc::new(pubsub_redis::RedisPubSub::connect(settings).await?)))
+    });
+    #[cfg(feature = "kafka")]
+    registry.register("pubsub.kafka", |ctx: ComponentContext| async move {
+        let settings = pubsub_kafka::KafkaSettings::from_properties(&ctx.properties)?;
+        Ok(Component::PubSub(Arc::new(pubsub_kafka::KafkaPubSub::connect(settings).await?)))
     });
     registry.register("pubsub.rabbitmq", |ctx: ComponentContext| async move {
         let settings = pubsub_rabbitmq::RabbitSettings::from_properties(&ctx.properties)?;

@@ -17,8 +17,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use contract::pubsub::{
-    BulkHandler, BulkPublishRequest, BulkPublishResponse, BulkSubscribeConfig, CONSUMER_ID, FailedEntry, Handler,
-    Message, PublishRequest, SubscribeRequest, Subscription,
+    BulkHandler, BulkPublishRequest, BulkPublishResponse, BulkSubscribeConfig, CONSUMER_ID, Handler, Message,
+    PublishRequest, SubscribeRequest, Subscription,
 };
 use contract::pubsub_batching::batching_handler;
 use contract::pubsub_delivery::{self, DeliveryConfig, Settle};
@@ -234,21 +234,7 @@ impl PubSub for RabbitPubSub {
     }
 
     async fn bulk_publish(&self, request: BulkPublishRequest) -> Result<BulkPublishResponse> {
-        let mut failed_entries = Vec::new();
-        for entry in request.entries {
-            let mut metadata = request.metadata.clone();
-            metadata.extend(entry.metadata);
-            let publish = PublishRequest {
-                topic: request.topic.clone(),
-                data: entry.event,
-                metadata,
-                content_type: entry.content_type,
-            };
-            if let Err(e) = self.publish(publish).await {
-                failed_entries.push(FailedEntry { entry_id: entry.entry_id, error: e.to_string() });
-            }
-        }
-        Ok(BulkPublishResponse { failed_entries })
+        pubsub_delivery::publish_each(request, |one| self.publish(one)).await
     }
 
     async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {

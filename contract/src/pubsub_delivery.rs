@@ -9,7 +9,9 @@ use futures::FutureExt;
 
 use crate::errors::{Error, MetadataError, Result};
 use crate::metadata::{Metadata, Properties};
-use crate::pubsub::{self, Handler, Message, Outcome};
+use crate::pubsub::{
+    self, BulkPublishRequest, BulkPublishResponse, FailedEntry, Handler, Message, Outcome, PublishRequest,
+};
 
 /// Delivery settings, from component metadata.
 #[derive(Debug, Clone)]
@@ -93,6 +95,38 @@ pub async fn handle(handler: &Handler, message: Message) -> Outcome {
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Outcome::Retry("the handler panicked".into()))
+}
+
+/// Bulk publish as one publish per entry: entry ids must be unique and non-empty (else the
+/// whole request is invalid), an entry's metadata overrides the request's, and an entry that
+/// fails is reported by its id while the others are still published.
+pub async fn publish_each<F, Fut>(request: BulkPublishRequest, mut publish: F) -> Result<BulkPublishResponse>
+where
+    F: FnMut(PublishRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut seen = std::collections::HashSet::new();
+    if let Some(bad) = request.entries.iter().find(|e| e.entry_id.is_empty() || !seen.insert(e.entry_id.as_str())) {
+        return Err(Error::InvalidArgument(format!(
+            "entryId `{}` is duplicated or empty; every entry needs a unique id",
+            bad.entry_id
+        )));
+    }
+    let mut failed_entries = Vec::new();
+    for entry in request.entries {
+        let mut metadata = request.metadata.clone();
+        metadata.extend(entry.metadata);
+        let one = PublishRequest {
+            topic: request.topic.clone(),
+            data: entry.event,
+            metadata,
+            content_type: entry.content_type,
+        };
+        if let Err(e) = publish(one).await {
+            failed_entries.push(FailedEntry { entry_id: entry.entry_id, error: e.to_string() });
+        }
+    }
+    Ok(BulkPublishResponse { failed_entries })
 }
 
 /// When a message published with `metadata` at `now` expires: `ttlInSeconds`, where a

@@ -103,7 +103,11 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // lapin reports a broker that went away as errors of its own; the component says so
+            // in its words, and at exit the broker stopping first is expected.
+            "warn,lapin::io_loop=off,lapin::channels=off".into()
+        }))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -228,6 +232,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return stopped();
         }
     };
+    session.close().await;
     terminal.summary(&report);
     match reports::write_bundle(&report, &args.report_dir) {
         Ok(paths) => out(&format!(
@@ -298,7 +303,7 @@ async fn bench(args: BenchArgs) -> ExitCode {
             return stopped();
         }
     };
-    drop(session);
+    session.close().await;
     if report.records.is_empty() {
         return fail("nothing matched the filters".into());
     }

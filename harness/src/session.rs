@@ -137,7 +137,7 @@ pub struct Session {
     pub components: Vec<ComponentRecord>,
     /// How to rerun one trial: this prefix, then `--exact '<trial>'`.
     pub rerun_prefix: String,
-    sidecar: Option<Arc<Sidecar>>,
+    sidecar: Option<(Arc<Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>)>,
     // Declared last: servers stop after everything that talks to them.
     backends: Vec<Backend>,
 }
@@ -154,9 +154,25 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Stops in order: the reference runtime (waiting for its deliveries), then the clients,
+    /// then the backends, so no client sees its server vanish. Dropping a session does the
+    /// same without the waiting.
+    pub async fn close(mut self) {
+        if let Some((sidecar, task)) = self.sidecar.take() {
+            sidecar.shutdown();
+            drop(sidecar);
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.drivers = Drivers::default();
+        // Clients close their connections on drop; give their IO tasks a moment to do so.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(sidecar) = &self.sidecar {
+        if let Some((sidecar, _)) = &self.sidecar {
             sidecar.shutdown();
         }
     }
@@ -399,7 +415,7 @@ impl Session {
             let runtime = Sidecar::new(config, served, Vec::new());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SetupError::Sidecar)?;
             let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
-            tokio::spawn(Arc::clone(&runtime).serve(listener, std::future::pending()));
+            let serving = tokio::spawn(Arc::clone(&runtime).serve(listener, std::future::pending()));
             if app_port.is_some() {
                 wait_for_app_subscriptions(&url).await?;
             }
@@ -428,7 +444,7 @@ impl Session {
                     _ => {}
                 }
             }
-            sidecar = Some(runtime);
+            sidecar = Some((runtime, serving));
         }
         let targets = spec
             .entries

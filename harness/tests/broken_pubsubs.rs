@@ -1,6 +1,6 @@
 //! Deliberately broken brokers in the test tree: one acknowledges before the handler returns,
 //! one drops a message its handler asked to retry, one reorders messages within a partition
-//! key. The harness must report the cases of those rules failed, through both drivers (the
+//! key, one hands every member of a consumer group every message. The harness must report the cases of those rules failed, through both drivers (the
 //! HTTP one with certify as the sidecar's app), with reasons that name what went wrong.
 
 use std::path::Path;
@@ -23,6 +23,8 @@ enum Defect {
     DropsAfterRetry,
     /// Ignores partition keys, so messages of one key overtake each other.
     ReordersWithinKey,
+    /// Puts every subscription in a group of its own, so a group's members each get everything.
+    IgnoresGroups,
 }
 
 struct Broken {
@@ -43,8 +45,11 @@ impl PubSub for Broken {
         self.inner.publish(request).await
     }
 
-    async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
+    async fn subscribe(&self, mut request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
         let defect = self.defect;
+        if let Defect::IgnoresGroups = defect {
+            request.metadata.insert(contract::pubsub::CONSUMER_ID.into(), uuid::Uuid::new_v4().to_string());
+        }
         let wrapped: Handler = Arc::new(move |message: Message| {
             let handler = Arc::clone(&handler);
             async move {
@@ -57,7 +62,7 @@ impl PubSub for Broken {
                         Outcome::Retry(_) => Outcome::Success,
                         other => other,
                     },
-                    Defect::ReordersWithinKey => handler(message).await,
+                    Defect::ReordersWithinKey | Defect::IgnoresGroups => handler(message).await,
                 }
             }
             .boxed()
@@ -72,6 +77,7 @@ fn registry() -> Registry {
         ("pubsub.broken-early-ack", Defect::AcksBeforeHandler),
         ("pubsub.broken-drops-retry", Defect::DropsAfterRetry),
         ("pubsub.broken-reorders", Defect::ReordersWithinKey),
+        ("pubsub.broken-groups", Defect::IgnoresGroups),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
             let config =
@@ -93,6 +99,9 @@ components:
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: reorders}, spec: {type: pubsub.broken-reorders, version: v1}}
     claims: [ordering]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: no-groups}, spec: {type: pubsub.broken-groups, version: v1}}
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+    drivers: [in-process]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,8 +109,8 @@ async fn broken_brokers_are_caught_through_both_drivers() {
     let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
     let session =
         Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
-    let filter =
-        Filter { patterns: vec!["redelivery".into(), "ordering".into(), "all-delivered".into()], ..Filter::default() };
+    let patterns = ["redelivery", "ordering", "all-delivered", "groups"].map(String::from).to_vec();
+    let filter = Filter { patterns, ..Filter::default() };
     let report = harness::certify(&session, &filter, 16, &mut |_| {}).await;
     let verdict = |trial: &str| {
         report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
@@ -127,5 +136,7 @@ async fn broken_brokers_are_caught_through_both_drivers() {
         expect_fail(&t("reorders", "pubsub.ordering.per-partition-key"), "was delivered before message");
         assert_eq!(verdict(&t("reorders", "pubsub.redelivery.retry-redelivered")).verdict, Verdict::Pass);
     }
+    expect_fail("no-groups::pubsub.groups.competing-consumers", "fans out instead of competing");
+    assert_eq!(verdict("no-groups::pubsub.groups.fan-out").verdict, Verdict::Pass);
     assert!(!report.summary.ok());
 }

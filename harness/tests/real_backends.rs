@@ -76,17 +76,21 @@ fn redis_and_postgres_components_pass_every_claimed_case_through_both_drivers() 
             assert!(passed >= 40, "{component} through {driver}: only {passed} passed\n{stdout}");
         }
     }
-    for (driver, at_least) in [("in-process", 15), ("http", 13)] {
-        let passed = report
-            .cases
-            .iter()
-            .filter(|c| c.component == "redis-pubsub" && c.driver == driver && c.verdict == Verdict::Pass)
-            .count();
-        assert!(passed >= at_least, "redis-pubsub through {driver}: only {passed} passed\n{stdout}");
+    for component in ["redis-pubsub", "rabbitmq-pubsub", "kafka-pubsub"] {
+        for (driver, at_least) in [("in-process", 15), ("http", 13)] {
+            let passed = report
+                .cases
+                .iter()
+                .filter(|c| c.component == component && c.driver == driver && c.verdict == Verdict::Pass)
+                .count();
+            assert!(passed >= at_least, "{component} through {driver}: only {passed} passed\n{stdout}");
+        }
     }
     assert!(
         stdout.contains("Backend redis (process) at 127.0.0.1:")
-            && stdout.contains("Backend postgres (process) at 127.0.0.1:"),
+            && stdout.contains("Backend postgres (process) at 127.0.0.1:")
+            && stdout.contains("Backend rabbitmq (process) at 127.0.0.1:")
+            && stdout.contains("Backend kafka (process) at 127.0.0.1:"),
         "{stdout}"
     );
 }
@@ -206,7 +210,7 @@ fn an_interrupted_run_leaves_no_server_behind() {
             let _ = child.wait();
             return; // No servers installed: nothing to leave behind.
         }
-        assert_eq!(ports.len(), 2, "both servers started");
+        assert_eq!(ports.len(), fixtures::BackendKind::ALL.len(), "every server started");
         Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {

@@ -16,8 +16,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use contract::clock::SharedClock;
 use contract::pubsub::{
-    self, BulkHandler, BulkPublishRequest, BulkPublishResponse, BulkSubscribeConfig, FailedEntry, Handler, Message,
-    Outcome, PublishRequest, SubscribeRequest, Subscription,
+    self, BulkHandler, BulkPublishRequest, BulkPublishResponse, BulkSubscribeConfig, Handler, Message, Outcome,
+    PublishRequest, SubscribeRequest, Subscription,
 };
 use contract::pubsub_batching::batching_handler;
 use contract::pubsub_delivery;
@@ -275,30 +275,8 @@ impl PubSub for InMemoryPubSub {
     }
 
     async fn bulk_publish(&self, request: BulkPublishRequest) -> Result<BulkPublishResponse> {
-        let mut seen = std::collections::HashSet::new();
-        for entry in &request.entries {
-            if entry.entry_id.is_empty() || !seen.insert(entry.entry_id.as_str()) {
-                return Err(Error::InvalidArgument(format!(
-                    "entryId `{}` is duplicated or empty; every entry needs a unique id",
-                    entry.entry_id
-                )));
-            }
-        }
-        let mut failed_entries = Vec::new();
-        for entry in request.entries {
-            let mut metadata = request.metadata.clone();
-            metadata.extend(entry.metadata);
-            let publish = PublishRequest {
-                topic: request.topic.clone(),
-                data: entry.event,
-                metadata,
-                content_type: entry.content_type,
-            };
-            if let Err(e) = self.broker.enqueue(publish) {
-                failed_entries.push(FailedEntry { entry_id: entry.entry_id, error: e.to_string() });
-            }
-        }
-        Ok(BulkPublishResponse { failed_entries })
+        let broker = &self.broker;
+        pubsub_delivery::publish_each(request, |one| std::future::ready(broker.enqueue(one))).await
     }
 
     async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {

@@ -189,7 +189,14 @@ pub(super) async fn subscribe(sc: &Arc<Sidecar>, spec: SubscriptionSpec) -> Resu
                     }
                 })
             });
-            pubsub.bulk_subscribe(request, config, handler).await
+            match pubsub.bulk_subscribe(request.clone(), config, Arc::clone(&handler)).await {
+                // As daprd: a component without native batching gets the batching adapter.
+                Err(Error::Unsupported { .. }) => {
+                    let single = contract::pubsub_batching::batching_handler(config, handler, contract::system_clock());
+                    pubsub.subscribe(request, single).await
+                }
+                other => other,
+            }
         }
         None => {
             let s = Arc::clone(&spec);

@@ -117,7 +117,7 @@ pub fn cases() -> Vec<Case> {
         pubsub_case!(
             "pubsub.groups.competing-consumers",
             "certify",
-            "Within one consumer group, each message MUST be handled by exactly one subscriber, none lost.",
+            "Within one consumer group, each message MUST go to one subscriber (a redelivery to the other is an at-least-once duplicate), none lost.",
             [GROUPS],
             ["groups"],
             90,
