@@ -276,7 +276,15 @@ async fn measure_lock(store: Arc<dyn LockStore>, profile: &Profile, prefix: &str
 }
 
 /// Publishes message `i` and waits for the subscriber to see it: the end-to-end latency.
-async fn measure_pubsub(broker: Arc<dyn contract::PubSub>, profile: &Profile, topic: &str) -> Result<Measured, String> {
+/// Publish-to-delivery on `topic` in a consumer group of its own, or, over HTTP (where topics
+/// come from `topics`, as the sidecar was told them), on a leased topic with the app as the
+/// subscriber.
+async fn measure_pubsub(
+    broker: Arc<dyn contract::PubSub>,
+    topics: Option<Arc<dyn suites::pubsub::TopicSource>>,
+    profile: &Profile,
+    topic: &str,
+) -> Result<Measured, String> {
     use contract::pubsub::{Handler, Message, Outcome, PublishRequest, SubscribeRequest};
     type Waiting = std::sync::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>;
     let waiting: Arc<Waiting> = Arc::new(Default::default());
@@ -288,12 +296,16 @@ async fn measure_pubsub(broker: Arc<dyn contract::PubSub>, profile: &Profile, to
         }
         Box::pin(async { Outcome::Success })
     });
-    let subscription = broker
-        .subscribe(SubscribeRequest::new(topic).in_group(format!("{topic}-bench")), handler)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (request, _lease) = match topics {
+        Some(source) => {
+            let set = source.lease(topic).await?;
+            (SubscribeRequest::new(set.main.clone()), Some(set))
+        }
+        None => (SubscribeRequest::new(topic).in_group(format!("{topic}-bench")), None),
+    };
+    let topic = request.topic.clone();
+    let subscription = broker.subscribe(request, handler).await.map_err(|e| e.to_string())?;
     let padding = "x".repeat(profile.payload_bytes);
-    let topic = topic.to_owned();
     let measured = drive(profile.load, move |i| {
         let (broker, waiting, topic, padding) =
             (Arc::clone(&broker), Arc::clone(&waiting), topic.clone(), padding.clone());
@@ -419,7 +431,7 @@ pub async fn run(
             let prefix = format!("bench-{seed}-{n}-{}", op.name());
             let measured = match (op, &reach.state, &reach.lock) {
                 (Operation::PublishToDelivery, _, _) => match &reach.pubsub {
-                    Some(broker) => measure_pubsub(Arc::clone(broker), profile, &prefix).await,
+                    Some(broker) => measure_pubsub(Arc::clone(broker), reach.topics.clone(), profile, &prefix).await,
                     None => continue,
                 },
                 (Operation::LockUnlock, _, Some(lock)) => Ok(measure_lock(Arc::clone(lock), profile, &prefix).await),
