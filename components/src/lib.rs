@@ -1,7 +1,9 @@
 //! Components on real backends, with Dapr's metadata names: `state.redis`,
-//! `state.postgresql`, `pubsub.redis`, `pubsub.rabbitmq` and (feature `kafka`) `pubsub.kafka`. They know nothing of the harness; the registry builds them from
+//! `state.postgresql`, `lock.redis`, `pubsub.redis`, `pubsub.rabbitmq` and (feature `kafka`)
+//! `pubsub.kafka`. They know nothing of the harness; the registry builds them from
 //! Component YAML like any other component.
 
+pub mod lock_redis;
 #[cfg(feature = "kafka")]
 pub mod pubsub_kafka;
 pub mod pubsub_rabbitmq;
@@ -19,6 +21,10 @@ pub fn register(registry: &mut Registry) {
         let settings = state_redis::RedisSettings::from_properties(&ctx.properties)?;
         let store = state_redis::RedisStateStore::connect(&settings).await?;
         Ok(Component::State(Arc::new(store)))
+    });
+    registry.register("lock.redis", |ctx: ComponentContext| async move {
+        let settings = state_redis::RedisSettings::from_properties(&ctx.properties)?;
+        Ok(Component::Lock(Arc::new(lock_redis::RedisLockStore::connect(&settings).await?)))
     });
     registry.register("pubsub.redis", |ctx: ComponentContext| async move {
         let settings = pubsub_redis::RedisPubSubSettings::from_properties(&ctx.properties)?;

@@ -76,6 +76,12 @@ fn redis_and_postgres_components_pass_every_claimed_case_through_both_drivers() 
             assert!(passed >= 40, "{component} through {driver}: only {passed} passed\n{stdout}");
         }
     }
+    for driver in ["in-process", "http"] {
+        let lock = |v: Verdict| {
+            report.cases.iter().filter(|c| c.component == "redis-lock" && c.driver == driver && c.verdict == v).count()
+        };
+        assert!(lock(Verdict::Pass) >= 9 && lock(Verdict::Fail) == 0, "redis-lock through {driver}\n{stdout}");
+    }
     for component in ["redis-pubsub", "rabbitmq-pubsub", "kafka-pubsub"] {
         for (driver, at_least) in [("in-process", 15), ("http", 13)] {
             let passed = report
