@@ -149,6 +149,15 @@ impl Sidecar {
         }
     }
 
+    /// Checks the sidecar answers and still serves component `name` of `block` (its ping over
+    /// HTTP: the API has no per-component ping).
+    pub async fn ping_component(&self, block: &'static str, name: &str) -> Result<()> {
+        Sidecar::find(&self.base, block, name, self.token.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Backend(e.to_string()))
+    }
+
     /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -444,6 +453,10 @@ impl HttpLockStore {
 
 #[async_trait]
 impl contract::LockStore for HttpLockStore {
+    async fn ping(&self) -> Result<()> {
+        self.sidecar.ping_component("lock", &self.store).await
+    }
+
     async fn try_lock(&self, request: contract::lock::TryLockRequest) -> Result<bool> {
         let body = json!({"resourceId": request.resource_id, "lockOwner": request.lock_owner, "expiryInSeconds": request.expiry_in_seconds});
         let answer = self.post("lock", body).await?;
@@ -463,6 +476,66 @@ impl contract::LockStore for HttpLockStore {
             Some(3) => Ok(UnlockStatus::InternalError),
             _ => Err(Error::Backend(format!("the unlock answer has no known `status`: {answer}"))),
         }
+    }
+}
+
+/// A secret store reached through a sidecar.
+#[derive(Debug, Clone)]
+pub struct HttpSecretStore {
+    sidecar: Sidecar,
+    store: String,
+}
+
+impl HttpSecretStore {
+    /// Connects to the sidecar at `base` and its secret store `store`.
+    pub async fn connect(base: &str, store: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
+        let (sidecar, _) = Sidecar::find(base, "secretstores", store, token).await?;
+        Ok(Self { sidecar, store: store.to_owned() })
+    }
+
+    async fn read(&self, path: &str, metadata: &Metadata) -> Result<Value> {
+        let path = format!("/v1.0/secrets/{}/{path}{}", encode(&self.store), query_string(metadata, &[]));
+        let response = self.sidecar.send(self.sidecar.get(&path)).await?;
+        if !response.status().is_success() {
+            return Err(self.sidecar.error(path.as_str(), response).await);
+        }
+        response.json().await.map_err(|e| Error::Backend(format!("the secret answer is not JSON: {e}")))
+    }
+}
+
+fn secret_data(value: &Value) -> Result<contract::secrets::SecretData> {
+    let object = value.as_object().ok_or_else(|| Error::Backend(format!("a secret is not a JSON object: {value}")))?;
+    object
+        .iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k.clone(), s.to_owned())),
+            None => Err(Error::Backend(format!("secret key `{k}` is not a string: {v}"))),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl contract::SecretStore for HttpSecretStore {
+    fn features(&self) -> FeatureSet<contract::SecretFeature> {
+        FeatureSet::new()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.sidecar.ping_component("secretstores", &self.store).await
+    }
+
+    async fn get(&self, request: contract::secrets::GetSecretRequest) -> Result<contract::secrets::SecretData> {
+        secret_data(&self.read(&encode(&request.name), &request.metadata).await?)
+    }
+
+    async fn bulk_get(
+        &self,
+        metadata: Metadata,
+    ) -> Result<std::collections::BTreeMap<String, contract::secrets::SecretData>> {
+        let answer = self.read("bulk", &metadata).await?;
+        let object =
+            answer.as_object().ok_or_else(|| Error::Backend(format!("the bulk answer is not an object: {answer}")))?;
+        object.iter().map(|(name, data)| Ok((name.clone(), secret_data(data)?))).collect()
     }
 }
 

@@ -71,6 +71,10 @@ impl PubSub for HttpPubSub {
         self.features.clone()
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.sidecar.ping_component("pubsub", &self.name).await
+    }
+
     async fn publish(&self, request: PublishRequest) -> Result<()> {
         let mut metadata = request.metadata.clone();
         // The trace context travels as a header, as an app's SDK sends it.

@@ -63,6 +63,10 @@ struct RunArgs {
     /// The port the sidecar was started with as its app port (`daprd --app-port`).
     #[arg(long, requires = "pubsub")]
     app_port: Option<u16>,
+    /// The sidecar's secret store to certify; it must hold `conftestsecret=abcd` and
+    /// `secondsecret=efgh` (and `multisecret` when claiming multiplekeyvaluespersecret).
+    #[arg(long, requires = "sidecar")]
+    secrets: Option<String>,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists).
     #[arg(long, requires = "sidecar", value_delimiter = ',')]
     features: Option<Vec<String>>,
@@ -180,9 +184,10 @@ async fn run(args: RunArgs) -> ExitCode {
         ExitCode::from(2)
     };
     let (source, concurrency) = if let Some(url) = &args.sidecar {
-        if args.state.is_none() && args.pubsub.is_none() {
+        if args.state.is_none() && args.pubsub.is_none() && args.secrets.is_none() {
             return fail(
-                "--sidecar needs a component to certify: --state NAME and/or --pubsub NAME --app-port PORT".into(),
+                "--sidecar needs a component to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME"
+                    .into(),
             );
         }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
@@ -195,6 +200,7 @@ async fn run(args: RunArgs) -> ExitCode {
             state: args.state.clone(),
             pubsub: args.pubsub.clone(),
             app_port: args.app_port,
+            secrets: args.secrets.clone(),
             claims,
             token,
         };

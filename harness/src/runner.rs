@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use contract::{LockStore, PubSub, StateStore};
+use contract::{LockStore, PubSub, SecretStore, StateStore};
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
 use suites::pubsub::{NamespacedTopics, TopicSource};
@@ -43,6 +43,8 @@ pub struct Drivers {
     pub lock: HashMap<(String, DriverKind), Arc<dyn LockStore>>,
     /// Pub/sub components by name and driver.
     pub pubsub: HashMap<(String, DriverKind), Arc<dyn PubSub>>,
+    /// Secret stores by name and driver.
+    pub secrets: HashMap<(String, DriverKind), Arc<dyn SecretStore>>,
     /// Where pub/sub trials get their topics, when not named after the trial (over HTTP the
     /// topics are declared to the sidecar up front and leased).
     pub topics: HashMap<(String, DriverKind), Arc<dyn TopicSource>>,
@@ -59,11 +61,13 @@ pub struct Reach {
     pub pubsub: Option<Arc<dyn PubSub>>,
     /// Where its topics come from.
     pub topics: Option<Arc<dyn TopicSource>>,
+    /// The secret store, if the component is one.
+    pub secrets: Option<Arc<dyn SecretStore>>,
 }
 
 impl Reach {
     fn is_empty(&self) -> bool {
-        self.state.is_none() && self.lock.is_none() && self.pubsub.is_none()
+        self.state.is_none() && self.lock.is_none() && self.pubsub.is_none() && self.secrets.is_none()
     }
 }
 
@@ -76,6 +80,7 @@ impl Drivers {
             lock: self.lock.get(&key).cloned(),
             pubsub: self.pubsub.get(&key).cloned(),
             topics: self.topics.get(&key).cloned(),
+            secrets: self.secrets.get(&key).cloned(),
         }
     }
 }
@@ -131,6 +136,7 @@ pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecor
                 state: reach.state.unwrap_or_else(|| Arc::new(suites::Absent)),
                 lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
                 pubsub: reach.pubsub.unwrap_or_else(|| Arc::new(suites::Absent)),
+                secrets: reach.secrets.unwrap_or_else(|| Arc::new(suites::Absent)),
                 topics,
                 driver: driver_info(trial.target.driver),
                 claims: trial.target.claims.clone(),

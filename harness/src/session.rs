@@ -15,7 +15,7 @@ use reports::{ComponentRecord, REDACTED};
 use suites::Claim;
 
 use crate::app::App;
-use crate::http_driver::{ConnectError, HttpLockStore, HttpStateStore};
+use crate::http_driver::{ConnectError, HttpLockStore, HttpSecretStore, HttpStateStore};
 use crate::http_pubsub::{HttpPubSub, TopicPool};
 use crate::plan::{Blocked, Target};
 use crate::runner::Drivers;
@@ -37,6 +37,8 @@ pub enum Source {
         pubsub: Option<String>,
         /// The port the sidecar delivers to (its `--app-port`); certify serves the app there.
         app_port: Option<u16>,
+        /// The secret store to certify (seeded with `suites::secrets::SEEDED`).
+        secrets: Option<String>,
         /// The claims; `None` takes them from the capabilities the sidecar advertises.
         claims: Option<BTreeSet<Claim>>,
         /// `DAPR_API_TOKEN`, if the sidecar wants one.
@@ -230,8 +232,8 @@ impl Session {
     /// Builds the components and drivers of `source`.
     pub async fn open(source: Source, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
         match source {
-            Source::Sidecar { url, state, pubsub, app_port, claims, token } => {
-                Self::open_sidecar(url, state, pubsub, app_port, claims, token).await
+            Source::Sidecar { url, state, pubsub, app_port, secrets, claims, token } => {
+                Self::open_sidecar(url, state, pubsub, app_port, secrets, claims, token).await
             }
             Source::Spec(spec) => Self::open_spec(spec, registry, options).await,
         }
@@ -242,6 +244,7 @@ impl Session {
         state: Option<String>,
         pubsub: Option<String>,
         app_port: Option<u16>,
+        secrets: Option<String>,
         claims: Option<BTreeSet<Claim>>,
         token: Option<String>,
     ) -> Result<Session, SetupError> {
@@ -250,6 +253,10 @@ impl Session {
         let mut components = Vec::new();
         let mut rerun = format!("certify run --sidecar {url}");
         let mut add = |name: &str, type_name: &str, claims: BTreeSet<Claim>| {
+            // `--features` lists the claims of every component given; each keeps its block's.
+            let block = Block::of_type(type_name);
+            let claims: BTreeSet<Claim> =
+                claims.into_iter().filter(|c| block.is_some_and(|b| c.blocks().contains(&b))).collect();
             targets.push(Target {
                 component: name.to_owned(),
                 type_name: type_name.into(),
@@ -292,6 +299,14 @@ impl Session {
             add(name, "pubsub.sidecar", claims.clone());
             all_claims.extend(claims);
             rerun.push_str(&format!(" --pubsub {name} --app-port {port}"));
+        }
+        if let Some(name) = &secrets {
+            let store = HttpSecretStore::connect(&url, name, token.clone()).await?;
+            let claims = claims.clone().unwrap_or_default();
+            drivers.secrets.insert((name.clone(), DriverKind::Http), Arc::new(store));
+            add(name, "secretstores.sidecar", claims.clone());
+            all_claims.extend(claims);
+            rerun.push_str(&format!(" --secrets {name}"));
         }
         let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
         rerun.push_str(&format!(" --features {features}"));
@@ -383,6 +398,9 @@ impl Session {
                 Some(Component::PubSub(broker)) => {
                     drivers.pubsub.insert(key, Arc::clone(broker));
                 }
+                Some(Component::Secrets(store)) => {
+                    drivers.secrets.insert(key, Arc::clone(store));
+                }
                 _ => {}
             }
             if wants_http && entry.drivers.contains(&DriverKind::Http) {
@@ -435,6 +453,10 @@ impl Session {
                         drivers
                             .lock
                             .insert(key, Arc::new(HttpLockStore::connect(&url, &entry.manifest.name, None).await?));
+                    }
+                    Some(Block::SecretStores) => {
+                        let store = HttpSecretStore::connect(&url, &entry.manifest.name, None).await?;
+                        drivers.secrets.insert(key, Arc::new(store));
                     }
                     Some(Block::PubSub) => {
                         let pubsub = HttpPubSub::connect(&url, &entry.manifest.name, None, app.clone()).await?;

@@ -258,9 +258,16 @@ impl Spec {
                     )));
                 }
             };
-            let [manifest] = <[ComponentManifest; 1]>::try_from(resources.components).map_err(|found| {
+            let [mut manifest] = <[ComponentManifest; 1]>::try_from(resources.components).map_err(|found| {
                 invalid(format!("field `{field}`: expected exactly one Component document, found {}", found.len()))
             })?;
+            // `${{spec.dir}}`: the spec's own folder, so fixtures beside it are found from anywhere.
+            let spec_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            for entry in &mut manifest.metadata {
+                if let contract::manifest::MetadataValue::Plain(value) = &mut entry.value {
+                    *value = value.replace("${{spec.dir}}", &spec_dir.to_string_lossy());
+                }
+            }
             if c.drivers.is_empty() {
                 return Err(invalid(format!("field `{field}.drivers`: list at least one of `in-process`, `http`")));
             }

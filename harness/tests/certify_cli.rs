@@ -188,3 +188,65 @@ fn list_prints_every_case() {
     let out = certify(&["types"]);
     assert!(out.stdout.lines().any(|l| l == "state.in-memory"));
 }
+
+#[test]
+fn a_sidecars_pubsub_and_secret_store_are_certified_black_box() {
+    // The sidecar delivers to an app port where certify, started afterwards, serves the app.
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = rt.block_on(async {
+        let mut resources = reference_runtime::default_resources().expect("defaults");
+        let yaml = format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: fixture-secrets}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata:\n  - {{name: secretsFile, value: \"{fixture}\"}}\n  - {{name: multiValued, value: \"true\"}}\n"
+        );
+        let extra = contract::Resources::parse(Path::new("fixture-secrets.yaml"), &yaml).expect("component");
+        resources.components.extend(extra.components);
+        let components = reference_runtime::builtin_registry()
+            .build_all(&resources.components, Arc::new(contract::SystemClock))
+            .await
+            .expect("build");
+        let config = reference_runtime::sidecar::SidecarConfig {
+            app_id: "blackbox".into(),
+            app_port: Some(app_port),
+            ..Default::default()
+        };
+        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(sidecar.serve(listener, std::future::pending()));
+        url
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = app_port.to_string();
+    let args = [
+        "run",
+        "--sidecar",
+        &url,
+        "--pubsub",
+        "pubsub",
+        "--app-port",
+        &port,
+        "--secrets",
+        "fixture-secrets",
+        "--features",
+        "multiplekeyvaluespersecret,bulkpublish,bulksubscribe,ordering",
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+    ];
+    let out = certify(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: reports::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    let passed = |prefix: &str| {
+        report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
+    };
+    assert_eq!(passed("fixture-secrets@http::"), 5, "{}", out.stdout);
+    assert!(passed("pubsub@http::") >= 14, "{}", out.stdout);
+    let redelivered = report.cases.iter().find(|c| c.id == "pubsub.redelivery.retry-redelivered").expect("ran");
+    assert_eq!(redelivered.verdict, reports::Verdict::Pass);
+    // A missing store is named, with what the sidecar has.
+    let out = certify(&["run", "--sidecar", &url, "--secrets", "nope"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no secretstores store named `nope`"), "{}", out.stderr);
+}

@@ -9,8 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
 use contract::pubsub::{Handler, PublishRequest, SubscribeRequest, Subscription};
+use contract::secrets::{GetSecretRequest, SecretData};
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
-use contract::{Block, FeatureSet, LockStore, PubSub, PubSubFeature, StateFeature, StateStore};
+use contract::{
+    Block, FeatureSet, LockStore, PubSub, PubSubFeature, SecretFeature, SecretStore, StateFeature, StateStore,
+};
 
 use crate::pubsub::TopicSet;
 use futures::future::BoxFuture;
@@ -49,6 +52,9 @@ pub enum Claim {
     /// Pub/sub: messages with one `partitionKey` are handled in publish order.
     #[serde(rename = "ordering")]
     Ordering,
+    /// Secret stores: a secret may hold several key/value pairs.
+    #[serde(rename = "multiplekeyvaluespersecret")]
+    MultiKeySecrets,
 }
 
 impl Claim {
@@ -64,6 +70,7 @@ impl Claim {
         Claim::BulkPublish,
         Claim::BulkSubscribe,
         Claim::Ordering,
+        Claim::MultiKeySecrets,
     ];
 
     /// The spec name.
@@ -79,6 +86,7 @@ impl Claim {
             Claim::BulkPublish => "bulkpublish",
             Claim::BulkSubscribe => "bulksubscribe",
             Claim::Ordering => "ordering",
+            Claim::MultiKeySecrets => "multiplekeyvaluespersecret",
         }
     }
 
@@ -91,7 +99,11 @@ impl Claim {
             Claim::Query => Some(StateFeature::QueryApi),
             Claim::DeleteWithPrefix => Some(StateFeature::DeleteWithPrefix),
             Claim::KeysLike => Some(StateFeature::KeysLike),
-            Claim::FirstWrite | Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering => None,
+            Claim::FirstWrite
+            | Claim::BulkPublish
+            | Claim::BulkSubscribe
+            | Claim::Ordering
+            | Claim::MultiKeySecrets => None,
         }
     }
 
@@ -101,6 +113,7 @@ impl Claim {
         match self {
             Claim::Ttl => &[Block::State, Block::PubSub],
             Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering => &[Block::PubSub],
+            Claim::MultiKeySecrets => &[Block::SecretStores],
             _ => &[Block::State],
         }
     }
@@ -241,6 +254,8 @@ pub struct Ctx {
     pub lock: Arc<dyn LockStore>,
     /// The pub/sub component, through the driver ([`Absent`] when the target is not one).
     pub pubsub: Arc<dyn PubSub>,
+    /// The secret store, through the driver ([`Absent`] when the target is not one).
+    pub secrets: Arc<dyn SecretStore>,
     /// The topics this trial may use.
     pub topics: TopicSet,
     /// The driver.
@@ -338,6 +353,24 @@ impl PubSub for Absent {
 
     async fn subscribe(&self, _: SubscribeRequest, _: Handler) -> contract::Result<Subscription> {
         Err(absent("pubsub"))
+    }
+}
+
+#[async_trait]
+impl SecretStore for Absent {
+    fn features(&self) -> FeatureSet<SecretFeature> {
+        FeatureSet::new()
+    }
+
+    async fn get(&self, _: GetSecretRequest) -> contract::Result<SecretData> {
+        Err(absent("secrets"))
+    }
+
+    async fn bulk_get(
+        &self,
+        _: contract::Metadata,
+    ) -> contract::Result<std::collections::BTreeMap<String, SecretData>> {
+        Err(absent("secrets"))
     }
 }
 

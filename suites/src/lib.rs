@@ -8,6 +8,7 @@ pub mod history;
 pub mod linearizability;
 pub mod lock;
 pub mod pubsub;
+pub mod secrets;
 pub mod state;
 
 pub use case::{
@@ -19,5 +20,6 @@ pub fn all_cases() -> Vec<Case> {
     let mut all = state::cases();
     all.extend(lock::cases());
     all.extend(pubsub::cases());
+    all.extend(secrets::cases());
     all
 }

@@ -1,0 +1,117 @@
+//! The secret-store suite: every SS-rule of Dapr's suite and what it leaves out (a missing
+//! secret is an error, not an empty answer; multi-key secrets for stores that claim them).
+//!
+//! Like Dapr's suite, it reads secrets the store was seeded with: [`SEEDED`], and for stores
+//! that claim `multiplekeyvaluespersecret`, [`MULTI_KEY`] (`specs/fixtures/secrets.json` holds
+//! all of them for `secretstores.local.file`).
+
+use std::time::Duration;
+
+use contract::Metadata;
+use contract::secrets::{GetSecretRequest, SecretData};
+
+use crate::case::{Case, CaseResult, Claim, Ctx, Finding, Must, Requirement};
+use crate::{ensure, ensure_eq};
+
+/// Single-value secrets every certified store must hold: name and value (Dapr's
+/// `conftestsecret` and `secondsecret`).
+pub const SEEDED: [(&str, &str); 2] = [("conftestsecret", "abcd"), ("secondsecret", "efgh")];
+
+/// A secret with several keys, for stores that claim `multiplekeyvaluespersecret`.
+pub const MULTI_KEY: (&str, [(&str, &str); 2]) = ("multisecret", [("password", "s3cr3t"), ("user", "certify")]);
+
+macro_rules! secrets_case {
+    ($id:literal, $source:literal, $rule:literal, [$($req:expr),*], $body:path) => {
+        Case {
+            id: $id,
+            block: contract::Block::SecretStores,
+            rule: $rule,
+            source: $source,
+            requires: &[$($req),*],
+            tags: &[],
+            timeout: Duration::from_secs(15),
+            body: |ctx| Box::pin($body(ctx)),
+        }
+    };
+}
+
+/// Every secret-store case.
+pub fn cases() -> Vec<Case> {
+    vec![
+        secrets_case!("secrets.basic.ping", "SS3", "Ping MUST succeed against a reachable store.", [], ping),
+        secrets_case!(
+            "secrets.get.single-value",
+            "SS4",
+            "Reading a single-value secret MUST answer exactly one pair, keyed by the secret's name.",
+            [],
+            single_value
+        ),
+        secrets_case!(
+            "secrets.get.bulk",
+            "SS5",
+            "A bulk read MUST hold every seeded secret with its exact data (other secrets may be there too).",
+            [],
+            bulk
+        ),
+        secrets_case!(
+            "secrets.get.missing-is-an-error",
+            "certify",
+            "Reading a secret that does not exist MUST fail, not answer an empty secret.",
+            [],
+            missing
+        ),
+        secrets_case!(
+            "secrets.get.multi-key",
+            "certify",
+            "A multi-key secret MUST be read whole: every key with its value, and nothing else.",
+            [Requirement::Claimed(Claim::MultiKeySecrets)],
+            multi_key
+        ),
+    ]
+}
+
+fn seeded(name: &str, value: &str) -> SecretData {
+    SecretData::from([(name.to_owned(), value.to_owned())])
+}
+
+async fn ping(ctx: Ctx) -> CaseResult {
+    ctx.secrets.ping().await.must("ping")
+}
+
+async fn single_value(ctx: Ctx) -> CaseResult {
+    for (name, value) in SEEDED {
+        let data = ctx.secrets.get(GetSecretRequest::new(name)).await.must(&format!("reading `{name}`"))?;
+        ensure_eq!(data, seeded(name, value), "secret `{name}`");
+    }
+    Ok(())
+}
+
+async fn bulk(ctx: Ctx) -> CaseResult {
+    let all = ctx.secrets.bulk_get(Metadata::new()).await.must("bulk read")?;
+    for (name, value) in SEEDED {
+        let Some(data) = all.get(name) else {
+            return Err(Finding::Fail(format!(
+                "the bulk read lacks `{name}` (it holds {} secrets: {:?})",
+                all.len(),
+                all.keys().take(10).collect::<Vec<_>>()
+            )));
+        };
+        ensure_eq!(*data, seeded(name, value), "secret `{name}` in the bulk read");
+    }
+    Ok(())
+}
+
+async fn missing(ctx: Ctx) -> CaseResult {
+    let name = format!("{}-no-such-secret", ctx.namespace);
+    let answer = ctx.secrets.get(GetSecretRequest::new(&name)).await;
+    ensure!(answer.is_err(), "reading the missing secret `{name}` answered {answer:?} instead of an error");
+    Ok(())
+}
+
+async fn multi_key(ctx: Ctx) -> CaseResult {
+    let (name, pairs) = MULTI_KEY;
+    let data = ctx.secrets.get(GetSecretRequest::new(name)).await.must(&format!("reading `{name}`"))?;
+    let expected: SecretData = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    ensure_eq!(data, expected, "multi-key secret `{name}`");
+    Ok(())
+}
