@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use contract::{LockStore, PubSub, SecretStore, StateStore};
+use contract::{ConfigurationStore, ConfigurationUpdater, LockStore, PubSub, SecretStore, StateStore};
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
 use suites::pubsub::{NamespacedTopics, TopicSource};
@@ -45,6 +45,8 @@ pub struct Drivers {
     pub pubsub: HashMap<(String, DriverKind), Arc<dyn PubSub>>,
     /// Secret stores by name and driver.
     pub secrets: HashMap<(String, DriverKind), Arc<dyn SecretStore>>,
+    /// Configuration stores by name and driver, with the updater that writes behind them.
+    pub configuration: HashMap<(String, DriverKind), ConfigurationTarget>,
     /// Where pub/sub trials get their topics, when not named after the trial (over HTTP the
     /// topics are declared to the sidecar up front and leased).
     pub topics: HashMap<(String, DriverKind), Arc<dyn TopicSource>>,
@@ -63,11 +65,26 @@ pub struct Reach {
     pub topics: Option<Arc<dyn TopicSource>>,
     /// The secret store, if the component is one.
     pub secrets: Option<Arc<dyn SecretStore>>,
+    /// The configuration store, if the component is one.
+    pub configuration: Option<ConfigurationTarget>,
+}
+
+/// A configuration store and, when it has one, its updater.
+#[derive(Clone)]
+pub struct ConfigurationTarget {
+    /// The store, through the driver.
+    pub store: Arc<dyn ConfigurationStore>,
+    /// Writes items behind the store's back.
+    pub updater: Option<Arc<dyn ConfigurationUpdater>>,
 }
 
 impl Reach {
     fn is_empty(&self) -> bool {
-        self.state.is_none() && self.lock.is_none() && self.pubsub.is_none() && self.secrets.is_none()
+        self.state.is_none()
+            && self.lock.is_none()
+            && self.pubsub.is_none()
+            && self.secrets.is_none()
+            && self.configuration.is_none()
     }
 }
 
@@ -81,6 +98,7 @@ impl Drivers {
             pubsub: self.pubsub.get(&key).cloned(),
             topics: self.topics.get(&key).cloned(),
             secrets: self.secrets.get(&key).cloned(),
+            configuration: self.configuration.get(&key).cloned(),
         }
     }
 }
@@ -137,6 +155,12 @@ pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecor
                 lock: reach.lock.unwrap_or_else(|| Arc::new(suites::Absent)),
                 pubsub: reach.pubsub.unwrap_or_else(|| Arc::new(suites::Absent)),
                 secrets: reach.secrets.unwrap_or_else(|| Arc::new(suites::Absent)),
+                configuration: reach
+                    .configuration
+                    .as_ref()
+                    .map(|c| Arc::clone(&c.store))
+                    .unwrap_or_else(|| Arc::new(suites::Absent)),
+                config_updater: reach.configuration.as_ref().and_then(|c| c.updater.clone()),
                 topics,
                 driver: driver_info(trial.target.driver),
                 claims: trial.target.claims.clone(),

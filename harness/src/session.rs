@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::http_driver::{ConnectError, HttpLockStore, HttpSecretStore, HttpStateStore};
 use crate::http_pubsub::{HttpPubSub, TopicPool};
 use crate::plan::{Blocked, Target};
-use crate::runner::Drivers;
+use crate::runner::{ConfigurationTarget, Drivers};
 use crate::spec::{DriverKind, Spec};
 
 /// What is certified.
@@ -400,6 +400,10 @@ impl Session {
                 }
                 Some(Component::Secrets(store)) => {
                     drivers.secrets.insert(key, Arc::clone(store));
+                }
+                Some(Component::Configuration { store, updater }) => {
+                    let target = ConfigurationTarget { store: Arc::clone(store), updater: updater.clone() };
+                    drivers.configuration.insert(key, target);
                 }
                 _ => {}
             }

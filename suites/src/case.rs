@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use contract::configuration::{
+    ConfigurationItem, ConfigurationSubscription, GetConfigurationRequest, SubscribeConfigurationRequest,
+};
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
 use contract::pubsub::{Handler, PublishRequest, SubscribeRequest, Subscription};
 use contract::secrets::{GetSecretRequest, SecretData};
@@ -14,6 +17,7 @@ use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
 use contract::{
     Block, FeatureSet, LockStore, PubSub, PubSubFeature, SecretFeature, SecretStore, StateFeature, StateStore,
 };
+use contract::{ConfigurationStore, ConfigurationUpdater};
 
 use crate::pubsub::TopicSet;
 use futures::future::BoxFuture;
@@ -256,6 +260,10 @@ pub struct Ctx {
     pub pubsub: Arc<dyn PubSub>,
     /// The secret store, through the driver ([`Absent`] when the target is not one).
     pub secrets: Arc<dyn SecretStore>,
+    /// The configuration store, through the driver ([`Absent`] when the target is not one).
+    pub configuration: Arc<dyn ConfigurationStore>,
+    /// Writes configuration items behind the store's back, when the component has a way to.
+    pub config_updater: Option<Arc<dyn ConfigurationUpdater>>,
     /// The topics this trial may use.
     pub topics: TopicSet,
     /// The driver.
@@ -371,6 +379,24 @@ impl SecretStore for Absent {
         _: contract::Metadata,
     ) -> contract::Result<std::collections::BTreeMap<String, SecretData>> {
         Err(absent("secrets"))
+    }
+}
+
+#[async_trait]
+impl ConfigurationStore for Absent {
+    async fn get(
+        &self,
+        _: GetConfigurationRequest,
+    ) -> contract::Result<std::collections::BTreeMap<String, ConfigurationItem>> {
+        Err(absent("configuration"))
+    }
+
+    async fn subscribe(&self, _: SubscribeConfigurationRequest) -> contract::Result<ConfigurationSubscription> {
+        Err(absent("configuration"))
+    }
+
+    async fn unsubscribe(&self, _: &str) -> contract::Result<()> {
+        Err(absent("configuration"))
     }
 }
 

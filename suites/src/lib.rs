@@ -4,6 +4,7 @@
 //! [`case::Requirement`], so the planner skips with a reason instead of failing.
 
 pub mod case;
+pub mod configuration;
 pub mod history;
 pub mod linearizability;
 pub mod lock;
@@ -21,5 +22,6 @@ pub fn all_cases() -> Vec<Case> {
     all.extend(lock::cases());
     all.extend(pubsub::cases());
     all.extend(secrets::cases());
+    all.extend(configuration::cases());
     all
 }

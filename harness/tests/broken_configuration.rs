@@ -1,0 +1,103 @@
+//! Deliberately broken configuration stores in the test tree: one never sends updates, one
+//! keeps sending after an unsubscribe. The configuration suite must fail exactly those rules.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contract::configuration::{
+    ConfigurationItem, ConfigurationSubscription, GetConfigurationRequest, SubscribeConfigurationRequest,
+};
+use contract::{Component, ComponentContext, ConfigurationStore, Registry, Result};
+use harness::{Filter, Session, Source, Spec};
+use reference_runtime::components::configuration_memory::InMemoryConfigurationStore;
+use reports::Verdict;
+
+#[derive(Clone, Copy)]
+enum Defect {
+    NeverSendsUpdates,
+    IgnoresUnsubscribe,
+}
+
+struct Broken {
+    inner: Arc<InMemoryConfigurationStore>,
+    defect: Defect,
+}
+
+#[async_trait]
+impl ConfigurationStore for Broken {
+    async fn get(&self, request: GetConfigurationRequest) -> Result<BTreeMap<String, ConfigurationItem>> {
+        self.inner.get(request).await
+    }
+
+    async fn subscribe(&self, request: SubscribeConfigurationRequest) -> Result<ConfigurationSubscription> {
+        let subscription = self.inner.subscribe(request).await?;
+        match self.defect {
+            Defect::NeverSendsUpdates => {
+                // A live channel that nothing ever writes to.
+                let (tx, updates) = tokio::sync::mpsc::unbounded_channel();
+                std::mem::forget(tx);
+                Ok(ConfigurationSubscription { id: subscription.id, updates })
+            }
+            Defect::IgnoresUnsubscribe => Ok(subscription),
+        }
+    }
+
+    async fn unsubscribe(&self, id: &str) -> Result<()> {
+        match self.defect {
+            Defect::IgnoresUnsubscribe => Ok(()),
+            Defect::NeverSendsUpdates => self.inner.unsubscribe(id).await,
+        }
+    }
+}
+
+fn registry() -> Registry {
+    let mut registry = reference_runtime::builtin_registry();
+    for (type_name, defect) in [
+        ("configuration.broken-silent", Defect::NeverSendsUpdates),
+        ("configuration.broken-unsubscribe", Defect::IgnoresUnsubscribe),
+    ] {
+        registry.register(type_name, move |_ctx: ComponentContext| async move {
+            let inner = Arc::new(InMemoryConfigurationStore::new());
+            let updater: Arc<dyn contract::ConfigurationUpdater> = inner.clone();
+            Ok(Component::Configuration { store: Arc::new(Broken { inner, defect }), updater: Some(updater) })
+        });
+    }
+    registry
+}
+
+const SPEC: &str = r#"
+components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: silent}, spec: {type: configuration.broken-silent, version: v1}}
+    drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: sticky}, spec: {type: configuration.broken-unsubscribe, version: v1}}
+    drivers: [in-process]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_configuration_stores_are_caught() {
+    let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
+    let session =
+        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
+    let report = harness::certify(&session, &Filter::default(), 8, &mut |_| {}).await;
+    let verdict = |trial: &str| {
+        report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
+    };
+    for case in ["configuration.subscribe.updates", "configuration.subscribe.all-keys-sees-new-keys"] {
+        let record = verdict(&format!("silent::{case}"));
+        assert_eq!(record.verdict, Verdict::Fail, "{record:?}");
+        assert!(record.reason.as_deref().is_some_and(|r| r.contains("expected Some")), "{record:?}");
+    }
+    let sticky = verdict("sticky::configuration.subscribe.unsubscribe-stops-updates");
+    assert_eq!(sticky.verdict, Verdict::Fail, "{sticky:?}");
+    assert!(
+        sticky.reason.as_deref().is_some_and(|r| r.contains("unsubscribed subscriber still received")),
+        "{sticky:?}"
+    );
+    for case in ["configuration.get.listed-keys", "configuration.get.all-keys", "configuration.get.missing-keys"] {
+        assert_eq!(verdict(&format!("silent::{case}")).verdict, Verdict::Pass, "{case}");
+        assert_eq!(verdict(&format!("sticky::{case}")).verdict, Verdict::Pass, "{case}");
+    }
+    assert_eq!(verdict("sticky::configuration.subscribe.updates").verdict, Verdict::Pass);
+}
