@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use contract::Metadata;
+use contract::configuration::{ConfigurationItem, ConfigurationUpdate};
 use contract::pubsub::{BulkHandler, Handler, Message, Outcome};
 use serde_json::{Value, json};
 use suites::pubsub::{HANDLER_ERROR, NOT_FOUND, TopicSet};
@@ -44,10 +45,18 @@ struct Registered {
     token: u64,
 }
 
+/// Where configuration updates for one subscription id go; updates that arrive before the
+/// subscriber has its id (the sidecar may send them first) wait here.
+enum ConfigSink {
+    Waiting(Vec<ConfigurationUpdate>),
+    Open(tokio::sync::mpsc::UnboundedSender<ConfigurationUpdate>),
+}
+
 #[derive(Default)]
 struct Routes {
     by_topic: HashMap<(String, String), Registered>,
     next_token: u64,
+    configuration: HashMap<String, ConfigSink>,
 }
 
 /// The app: its declared subscriptions and the handlers registered on them now.
@@ -171,12 +180,36 @@ impl App {
         Some((*n, receiver))
     }
 
+    /// Delivers the configuration updates of subscription `id` to `updates`, starting with any
+    /// that arrived before. Kept after an unsubscribe, so a sidecar that goes on sending is
+    /// seen doing so.
+    pub fn register_configuration(&self, id: &str, updates: tokio::sync::mpsc::UnboundedSender<ConfigurationUpdate>) {
+        let mut routes = self.routes();
+        if let Some(ConfigSink::Waiting(early)) = routes.configuration.remove(id) {
+            for update in early {
+                let _ = updates.send(update);
+            }
+        }
+        routes.configuration.insert(id.to_owned(), ConfigSink::Open(updates));
+    }
+
+    fn configuration_update(&self, update: ConfigurationUpdate) {
+        let mut routes = self.routes();
+        match routes.configuration.entry(update.id.clone()).or_insert_with(|| ConfigSink::Waiting(Vec::new())) {
+            ConfigSink::Open(tx) => {
+                let _ = tx.send(update);
+            }
+            ConfigSink::Waiting(early) => early.push(update),
+        }
+    }
+
     /// The app's HTTP routes.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/dapr/subscribe", get(|State(app): State<App>| async move { axum::Json(app.declarations()) }))
             .route("/dapr/config", get(|| async { axum::Json(json!({})) }))
             .route("/certify/{pubsub}/{topic}", post(deliver))
+            .route("/configuration/{store}/{key}", post(configuration_update))
             .with_state(self.clone())
     }
 
@@ -193,6 +226,33 @@ impl App {
         tokio::spawn(async move { axum::serve(listener, router).await });
         Ok(addr)
     }
+}
+
+/// Configuration items as the Dapr HTTP API writes them: `{key: {value, version, metadata}}`.
+pub fn configuration_items(value: &Value) -> std::collections::BTreeMap<String, ConfigurationItem> {
+    let text = |v: &Value, field: &str| v.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, item)| {
+            let metadata = item
+                .get("metadata")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+                .unwrap_or_default();
+            (key.clone(), ConfigurationItem { value: text(item, "value"), version: text(item, "version"), metadata })
+        })
+        .collect()
+}
+
+/// `POST /configuration/{store}/{key}`: one configuration update from the sidecar.
+async fn configuration_update(State(app): State<App>, body: Bytes) -> StatusCode {
+    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else { return StatusCode::BAD_REQUEST };
+    let id = parsed.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let items = configuration_items(parsed.get("items").unwrap_or(&Value::Null));
+    app.configuration_update(ConfigurationUpdate { id, items });
+    StatusCode::OK
 }
 
 /// Headers that are transport, not message metadata.

@@ -15,7 +15,7 @@ use reports::{ComponentRecord, REDACTED};
 use suites::Claim;
 
 use crate::app::App;
-use crate::http_driver::{ConnectError, HttpLockStore, HttpSecretStore, HttpStateStore};
+use crate::http_driver::{ConnectError, HttpConfigurationStore, HttpLockStore, HttpSecretStore, HttpStateStore};
 use crate::http_pubsub::{HttpPubSub, TopicPool};
 use crate::plan::{Blocked, Target};
 use crate::runner::{ConfigurationTarget, Drivers};
@@ -428,12 +428,26 @@ impl Session {
                 .filter(|e| Block::of_type(&e.manifest.type_name) == Some(Block::PubSub))
                 .map(|e| e.manifest.name.clone())
                 .collect();
+            // Configuration subscriptions deliver to the app too.
+            let needs_app = !pubsubs.is_empty()
+                || spec.entries.iter().any(|e| {
+                    e.drivers.contains(&DriverKind::Http)
+                        && Block::of_type(&e.manifest.type_name) == Some(Block::Configuration)
+                });
             let app = App::new(pubsubs.clone());
-            let app_port = match pubsubs.is_empty() {
-                true => None,
-                false => Some(app.serve().await.map_err(SetupError::Sidecar)?.port()),
+            let app_port = match needs_app {
+                false => None,
+                true => Some(app.serve().await.map_err(SetupError::Sidecar)?.port()),
             };
             let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
+            let served_updaters: BTreeMap<String, Arc<dyn contract::ConfigurationUpdater>> = served
+                .by_name
+                .iter()
+                .filter_map(|(name, c)| match &c.component {
+                    Component::Configuration { updater: Some(u), .. } => Some((name.clone(), Arc::clone(u))),
+                    _ => None,
+                })
+                .collect();
             let runtime = Sidecar::new(config, served, Vec::new());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SetupError::Sidecar)?;
             let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
@@ -461,6 +475,13 @@ impl Session {
                     Some(Block::SecretStores) => {
                         let store = HttpSecretStore::connect(&url, &entry.manifest.name, None).await?;
                         drivers.secrets.insert(key, Arc::new(store));
+                    }
+                    Some(Block::Configuration) => {
+                        let store =
+                            HttpConfigurationStore::connect(&url, &entry.manifest.name, None, app.clone()).await?;
+                        // Items are written behind the store's back: through the served instance.
+                        let updater = served_updaters.get(&entry.manifest.name).cloned();
+                        drivers.configuration.insert(key, ConfigurationTarget { store: Arc::new(store), updater });
                     }
                     Some(Block::PubSub) => {
                         let pubsub = HttpPubSub::connect(&url, &entry.manifest.name, None, app.clone()).await?;

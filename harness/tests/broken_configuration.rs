@@ -1,5 +1,6 @@
 //! Deliberately broken configuration stores in the test tree: one never sends updates, one
-//! keeps sending after an unsubscribe. The configuration suite must fail exactly those rules.
+//! keeps sending after an unsubscribe. The configuration suite must fail exactly those rules,
+//! in-process and over HTTP (where certify is the app the sidecar sends updates to).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -70,9 +71,7 @@ fn registry() -> Registry {
 const SPEC: &str = r#"
 components:
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: silent}, spec: {type: configuration.broken-silent, version: v1}}
-    drivers: [in-process]
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: sticky}, spec: {type: configuration.broken-unsubscribe, version: v1}}
-    drivers: [in-process]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
