@@ -56,7 +56,8 @@ enum ConfigSink {
 struct Routes {
     by_topic: HashMap<(String, String), Registered>,
     next_token: u64,
-    configuration: HashMap<String, ConfigSink>,
+    /// By store and subscription id (ids are only unique within a store).
+    configuration: HashMap<(String, String), ConfigSink>,
 }
 
 /// The app: its declared subscriptions and the handlers registered on them now.
@@ -183,19 +184,26 @@ impl App {
     /// Delivers the configuration updates of subscription `id` to `updates`, starting with any
     /// that arrived before. Kept after an unsubscribe, so a sidecar that goes on sending is
     /// seen doing so.
-    pub fn register_configuration(&self, id: &str, updates: tokio::sync::mpsc::UnboundedSender<ConfigurationUpdate>) {
+    pub fn register_configuration(
+        &self,
+        store: &str,
+        id: &str,
+        updates: tokio::sync::mpsc::UnboundedSender<ConfigurationUpdate>,
+    ) {
+        let key = (store.to_owned(), id.to_owned());
         let mut routes = self.routes();
-        if let Some(ConfigSink::Waiting(early)) = routes.configuration.remove(id) {
+        if let Some(ConfigSink::Waiting(early)) = routes.configuration.remove(&key) {
             for update in early {
                 let _ = updates.send(update);
             }
         }
-        routes.configuration.insert(id.to_owned(), ConfigSink::Open(updates));
+        routes.configuration.insert(key, ConfigSink::Open(updates));
     }
 
-    fn configuration_update(&self, update: ConfigurationUpdate) {
+    fn configuration_update(&self, store: String, update: ConfigurationUpdate) {
         let mut routes = self.routes();
-        match routes.configuration.entry(update.id.clone()).or_insert_with(|| ConfigSink::Waiting(Vec::new())) {
+        let key = (store, update.id.clone());
+        match routes.configuration.entry(key).or_insert_with(|| ConfigSink::Waiting(Vec::new())) {
             ConfigSink::Open(tx) => {
                 let _ = tx.send(update);
             }
@@ -247,11 +255,15 @@ pub fn configuration_items(value: &Value) -> std::collections::BTreeMap<String, 
 }
 
 /// `POST /configuration/{store}/{key}`: one configuration update from the sidecar.
-async fn configuration_update(State(app): State<App>, body: Bytes) -> StatusCode {
+async fn configuration_update(
+    State(app): State<App>,
+    Path((store, _key)): Path<(String, String)>,
+    body: Bytes,
+) -> StatusCode {
     let Ok(parsed) = serde_json::from_slice::<Value>(&body) else { return StatusCode::BAD_REQUEST };
     let id = parsed.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let items = configuration_items(parsed.get("items").unwrap_or(&Value::Null));
-    app.configuration_update(ConfigurationUpdate { id, items });
+    app.configuration_update(store, ConfigurationUpdate { id, items });
     StatusCode::OK
 }
 

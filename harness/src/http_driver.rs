@@ -539,7 +539,7 @@ impl contract::ConfigurationStore for HttpConfigurationStore {
             .ok_or_else(|| Error::Backend(format!("the subscribe answer has no id: {body}")))?
             .to_owned();
         let (tx, updates) = tokio::sync::mpsc::unbounded_channel();
-        self.app.register_configuration(&id, tx);
+        self.app.register_configuration(&self.store, &id, tx);
         Ok(contract::configuration::ConfigurationSubscription { id, updates })
     }
 

@@ -3,7 +3,6 @@
 //! key, one hands every member of a consumer group every message. The harness must report the cases of those rules failed, through both drivers (the
 //! HTTP one with certify as the sidecar's app), with reasons that name what went wrong.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +10,11 @@ use async_trait::async_trait;
 use contract::pubsub::{Handler, Message, Outcome, PARTITION_KEY, PublishRequest, SubscribeRequest, Subscription};
 use contract::{Component, ComponentContext, FeatureSet, PubSub, PubSubFeature, Registry, Result};
 use futures::FutureExt;
-use harness::{Filter, Session, Source, Spec};
+use harness::Filter;
 use reference_runtime::components::pubsub_memory::{DeliveryConfig, InMemoryPubSub};
 use reports::Verdict;
+
+mod common;
 
 #[derive(Clone, Copy)]
 enum Defect {
@@ -106,37 +107,30 @@ components:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_brokers_are_caught_through_both_drivers() {
-    let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
-    let session =
-        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
     let patterns = ["redelivery", "ordering", "all-delivered", "groups"].map(String::from).to_vec();
-    let filter = Filter { patterns, ..Filter::default() };
-    let report = harness::certify(&session, &filter, 16, &mut |_| {}).await;
-    let verdict = |trial: &str| {
-        report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
-    };
-    let expect_fail = |trial: &str, reason_part: &str| {
-        let record = verdict(trial);
-        assert_eq!(record.verdict, Verdict::Fail, "{trial}: {record:?}");
-        let reason = record.reason.clone().unwrap_or_default();
-        assert!(reason.contains(reason_part), "{trial}: reason `{reason}` lacks `{reason_part}`");
-    };
+    let report = common::certify(&registry(), SPEC, &Filter { patterns, ..Filter::default() }).await;
+    let verdict = |trial: &str| common::record(&report, trial).verdict;
     for prefix in ["", "@http"] {
         let t = |component: &str, case: &str| format!("{component}{prefix}::{case}");
         for broken in ["early-ack", "drops-retry"] {
-            expect_fail(&t(broken, "pubsub.redelivery.retry-redelivered"), "never delivered again");
-            expect_fail(&t(broken, "pubsub.redelivery.error-redelivered"), "never delivered again");
-            expect_fail(
+            common::expect_fail(&report, &t(broken, "pubsub.redelivery.retry-redelivered"), "never delivered again");
+            common::expect_fail(&report, &t(broken, "pubsub.redelivery.error-redelivered"), "never delivered again");
+            common::expect_fail(
+                &report,
                 &t(broken, "pubsub.redelivery.dead-letter-after-max-attempts"),
                 "never reached the dead-letter topic",
             );
             // What they do not break still passes.
-            assert_eq!(verdict(&t(broken, "pubsub.delivery.all-delivered")).verdict, Verdict::Pass);
+            assert_eq!(verdict(&t(broken, "pubsub.delivery.all-delivered")), Verdict::Pass);
         }
-        expect_fail(&t("reorders", "pubsub.ordering.per-partition-key"), "was delivered before message");
-        assert_eq!(verdict(&t("reorders", "pubsub.redelivery.retry-redelivered")).verdict, Verdict::Pass);
+        common::expect_fail(
+            &report,
+            &t("reorders", "pubsub.ordering.per-partition-key"),
+            "was delivered before message",
+        );
+        assert_eq!(verdict(&t("reorders", "pubsub.redelivery.retry-redelivered")), Verdict::Pass);
     }
-    expect_fail("no-groups::pubsub.groups.competing-consumers", "fans out instead of competing");
-    assert_eq!(verdict("no-groups::pubsub.groups.fan-out").verdict, Verdict::Pass);
+    common::expect_fail(&report, "no-groups::pubsub.groups.competing-consumers", "fans out instead of competing");
+    assert_eq!(verdict("no-groups::pubsub.groups.fan-out"), Verdict::Pass);
     assert!(!report.summary.ok());
 }

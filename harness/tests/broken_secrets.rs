@@ -11,9 +11,11 @@ use contract::secrets::{GetSecretRequest, SecretData};
 use contract::{
     Component, ComponentContext, Error, FeatureSet, Metadata, Registry, Result, SecretFeature, SecretStore,
 };
-use harness::{Filter, Session, Source, Spec};
+use harness::Filter;
 use reference_runtime::components::secrets_local::LocalFileSecretStore;
 use reports::Verdict;
+
+mod common;
 
 #[derive(Clone, Copy)]
 enum Defect {
@@ -81,13 +83,7 @@ components:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_secret_stores_are_caught_through_both_drivers() {
-    let spec = Spec::parse("broken.yaml", Path::new("."), SPEC).expect("spec");
-    let session =
-        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
-    let report = harness::certify(&session, &Filter::default(), 8, &mut |_| {}).await;
-    let verdict = |trial: &str| {
-        report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
-    };
+    let report = common::certify(&registry(), SPEC, &Filter::default()).await;
     for prefix in ["", "@http"] {
         let t = |component: &str, case: &str| format!("{component}{prefix}::{case}");
         for (component, broken, reason) in [
@@ -95,13 +91,12 @@ async fn broken_secret_stores_are_caught_through_both_drivers() {
             ("partial-bulk", "secrets.get.bulk", "lacks `secondsecret`"),
             ("one-key", "secrets.get.multi-key", "multi-key secret `multisecret`"),
         ] {
-            let record = verdict(&t(component, broken));
-            assert_eq!(record.verdict, Verdict::Fail, "{record:?}");
-            assert!(record.reason.as_deref().is_some_and(|r| r.contains(reason)), "{record:?}");
+            common::expect_fail(&report, &t(component, broken), reason);
             // Everything else it does not break passes.
             for other in ["secrets.get.single-value", "secrets.get.bulk", "secrets.get.missing-is-an-error"] {
                 if other != broken {
-                    assert_eq!(verdict(&t(component, other)).verdict, Verdict::Pass, "{component} {other}");
+                    let verdict = common::record(&report, &t(component, other)).verdict;
+                    assert_eq!(verdict, Verdict::Pass, "{component} {other}");
                 }
             }
         }

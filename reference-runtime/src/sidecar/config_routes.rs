@@ -111,10 +111,22 @@ async fn subscribe(
             let body = delivery::configuration_update_body(&update).to_string().into_bytes();
             // One POST per key, on the key's own path.
             let key = update.items.keys().next().cloned().unwrap_or_default();
-            match app.post(&format!("/configuration/{store_name}/{key}"), "application/json", &[], body).await {
-                Ok(r) if r.status == StatusCode::OK => {}
-                Ok(r) => tracing::warn!(status = %r.status, %key, "the app did not accept a configuration update"),
-                Err(e) => tracing::warn!(error = %e, %key, "configuration update not delivered"),
+            // A transport failure (say, a pooled connection the app just closed) is retried: an
+            // update is sent once, and losing it would leave the app's view stale for good.
+            let path = format!("/configuration/{store_name}/{key}");
+            for attempt in 1..=3 {
+                match app.post(&path, "application/json", &[], body.clone()).await {
+                    Ok(r) if r.status == StatusCode::OK => break,
+                    Ok(r) => {
+                        tracing::warn!(status = %r.status, %key, "the app did not accept a configuration update");
+                        break;
+                    }
+                    Err(e) if attempt < 3 => {
+                        tracing::debug!(error = %e, %key, attempt, "configuration update not delivered; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, %key, "configuration update not delivered"),
+                }
             }
         }
     });
