@@ -76,22 +76,31 @@ fn the_example_spec_runs_and_filters_select_trials() {
     assert!(none.stderr.contains("no case matched"), "{}", none.stderr);
 }
 
+/// Starts a reference runtime on loopback over the default in-memory components plus the
+/// Component YAML `extra`, delivering to `app_port`; answers its URL.
+async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {
+    let mut resources = reference_runtime::default_resources().expect("defaults");
+    if let Some(yaml) = extra {
+        let parsed = contract::Resources::parse(Path::new("extra.yaml"), yaml).expect("component");
+        resources.components.extend(parsed.components);
+    }
+    let components = reference_runtime::builtin_registry()
+        .build_all(&resources.components, Arc::new(contract::SystemClock))
+        .await
+        .expect("build");
+    let config =
+        reference_runtime::sidecar::SidecarConfig { app_id: "blackbox".into(), app_port, ..Default::default() };
+    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(sidecar.serve(listener, std::future::pending()));
+    url
+}
+
 #[test]
 fn a_running_sidecar_is_certified_black_box() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let url = rt.block_on(async {
-        let resources = reference_runtime::default_resources().expect("defaults");
-        let components = reference_runtime::builtin_registry()
-            .build_all(&resources.components, Arc::new(contract::SystemClock))
-            .await
-            .expect("build");
-        let config = reference_runtime::sidecar::SidecarConfig { app_id: "blackbox".into(), ..Default::default() };
-        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(sidecar.serve(listener, std::future::pending()));
-        url
-    });
+    let url = rt.block_on(start_sidecar(None, None));
     let dir = tempfile::tempdir().expect("tempdir");
     let out = certify(&[
         "run",
@@ -194,29 +203,11 @@ fn a_sidecars_pubsub_and_secret_store_are_certified_black_box() {
     // The sidecar delivers to an app port where certify, started afterwards, serves the app.
     let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
+    let yaml = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: fixture-secrets}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata:\n  - {{name: secretsFile, value: \"{fixture}\"}}\n  - {{name: multiValued, value: \"true\"}}\n"
+    );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let url = rt.block_on(async {
-        let mut resources = reference_runtime::default_resources().expect("defaults");
-        let yaml = format!(
-            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: fixture-secrets}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata:\n  - {{name: secretsFile, value: \"{fixture}\"}}\n  - {{name: multiValued, value: \"true\"}}\n"
-        );
-        let extra = contract::Resources::parse(Path::new("fixture-secrets.yaml"), &yaml).expect("component");
-        resources.components.extend(extra.components);
-        let components = reference_runtime::builtin_registry()
-            .build_all(&resources.components, Arc::new(contract::SystemClock))
-            .await
-            .expect("build");
-        let config = reference_runtime::sidecar::SidecarConfig {
-            app_id: "blackbox".into(),
-            app_port: Some(app_port),
-            ..Default::default()
-        };
-        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(sidecar.serve(listener, std::future::pending()));
-        url
-    });
+    let url = rt.block_on(start_sidecar(Some(app_port), Some(&yaml)));
     let dir = tempfile::tempdir().expect("tempdir");
     let port = app_port.to_string();
     let args = [
