@@ -67,6 +67,9 @@ struct RunArgs {
     /// `secondsecret=efgh` (and `multisecret` when claiming multiplekeyvaluespersecret).
     #[arg(long, requires = "sidecar")]
     secrets: Option<String>,
+    /// The sidecar's lock store to certify.
+    #[arg(long, requires = "sidecar")]
+    lock: Option<String>,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists).
     #[arg(long, requires = "sidecar", value_delimiter = ',')]
     features: Option<Vec<String>>,
@@ -184,9 +187,9 @@ async fn run(args: RunArgs) -> ExitCode {
         ExitCode::from(2)
     };
     let (source, concurrency) = if let Some(url) = &args.sidecar {
-        if args.state.is_none() && args.pubsub.is_none() && args.secrets.is_none() {
+        if args.state.is_none() && args.pubsub.is_none() && args.secrets.is_none() && args.lock.is_none() {
             return fail(
-                "--sidecar needs a component to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME"
+                "--sidecar needs a component to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME"
                     .into(),
             );
         }
@@ -195,15 +198,16 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(e),
         };
         let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
-        let source = Source::Sidecar {
+        let source = Source::Sidecar(harness::session::SidecarTarget {
             url: url.clone(),
             state: args.state.clone(),
             pubsub: args.pubsub.clone(),
             app_port: args.app_port,
             secrets: args.secrets.clone(),
+            lock: args.lock.clone(),
             claims,
             token,
-        };
+        });
         (source, 8)
     } else {
         let spec = match &args.spec {

@@ -23,27 +23,32 @@ use crate::spec::{DriverKind, Spec};
 
 /// What is certified.
 #[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant, reason = "made once per run; boxing would only add noise at every call")]
 pub enum Source {
     /// A spec (the built-in one, or a file).
     Spec(Spec),
     /// A running sidecar, black-box.
-    Sidecar {
-        /// Its base URL, e.g. `http://127.0.0.1:3500`.
-        url: String,
-        /// The state store to certify.
-        state: Option<String>,
-        /// The pub/sub component to certify; deliveries come to certify on `app_port`.
-        pubsub: Option<String>,
-        /// The port the sidecar delivers to (its `--app-port`); certify serves the app there.
-        app_port: Option<u16>,
-        /// The secret store to certify (seeded with `suites::secrets::SEEDED`).
-        secrets: Option<String>,
-        /// The claims; `None` takes them from the capabilities the sidecar advertises.
-        claims: Option<BTreeSet<Claim>>,
-        /// `DAPR_API_TOKEN`, if the sidecar wants one.
-        token: Option<String>,
-    },
+    Sidecar(SidecarTarget),
+}
+
+/// A running sidecar and which of its components to certify.
+#[derive(Debug, Clone, Default)]
+pub struct SidecarTarget {
+    /// Its base URL, e.g. `http://127.0.0.1:3500`.
+    pub url: String,
+    /// The state store to certify.
+    pub state: Option<String>,
+    /// The pub/sub component to certify; deliveries come to certify on `app_port`.
+    pub pubsub: Option<String>,
+    /// The port the sidecar delivers to (its `--app-port`); certify serves the app there.
+    pub app_port: Option<u16>,
+    /// The secret store to certify (seeded with `suites::secrets::SEEDED`).
+    pub secrets: Option<String>,
+    /// The lock store to certify.
+    pub lock: Option<String>,
+    /// The claims; `None` takes them from the capabilities the sidecar advertises.
+    pub claims: Option<BTreeSet<Claim>>,
+    /// `DAPR_API_TOKEN`, if the sidecar wants one.
+    pub token: Option<String>,
 }
 
 /// Setting a run up failed.
@@ -232,22 +237,13 @@ impl Session {
     /// Builds the components and drivers of `source`.
     pub async fn open(source: Source, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
         match source {
-            Source::Sidecar { url, state, pubsub, app_port, secrets, claims, token } => {
-                Self::open_sidecar(url, state, pubsub, app_port, secrets, claims, token).await
-            }
+            Source::Sidecar(target) => Self::open_sidecar(target).await,
             Source::Spec(spec) => Self::open_spec(spec, registry, options).await,
         }
     }
 
-    async fn open_sidecar(
-        url: String,
-        state: Option<String>,
-        pubsub: Option<String>,
-        app_port: Option<u16>,
-        secrets: Option<String>,
-        claims: Option<BTreeSet<Claim>>,
-        token: Option<String>,
-    ) -> Result<Session, SetupError> {
+    async fn open_sidecar(target: SidecarTarget) -> Result<Session, SetupError> {
+        let SidecarTarget { url, state, pubsub, app_port, secrets, lock, claims, token } = target;
         let mut drivers = Drivers::default();
         let mut targets = Vec::new();
         let mut components = Vec::new();
@@ -307,6 +303,12 @@ impl Session {
             add(name, "secretstores.sidecar", claims.clone());
             all_claims.extend(claims);
             rerun.push_str(&format!(" --secrets {name}"));
+        }
+        if let Some(name) = &lock {
+            let store = HttpLockStore::connect(&url, name, token.clone()).await?;
+            drivers.lock.insert((name.clone(), DriverKind::Http), Arc::new(store));
+            add(name, "lock.sidecar", BTreeSet::new());
+            rerun.push_str(&format!(" --lock {name}"));
         }
         let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
         rerun.push_str(&format!(" --features {features}"));

@@ -199,7 +199,7 @@ fn list_prints_every_case() {
 }
 
 #[test]
-fn a_sidecars_pubsub_and_secret_store_are_certified_black_box() {
+fn a_sidecars_pubsub_secret_and_lock_stores_are_certified_black_box() {
     // The sidecar delivers to an app port where certify, started afterwards, serves the app.
     let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
@@ -220,6 +220,8 @@ fn a_sidecars_pubsub_and_secret_store_are_certified_black_box() {
         &port,
         "--secrets",
         "fixture-secrets",
+        "--lock",
+        "lockstore",
         "--features",
         "multiplekeyvaluespersecret,bulkpublish,bulksubscribe,ordering",
         "--report-dir",
@@ -233,6 +235,7 @@ fn a_sidecars_pubsub_and_secret_store_are_certified_black_box() {
         report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
     };
     assert_eq!(passed("fixture-secrets@http::"), 5, "{}", out.stdout);
+    assert_eq!(passed("lockstore@http::"), 9, "{}", out.stdout);
     assert!(passed("pubsub@http::") >= 14, "{}", out.stdout);
     let redelivered = report.cases.iter().find(|c| c.id == "pubsub.redelivery.retry-redelivered").expect("ran");
     assert_eq!(redelivered.verdict, reports::Verdict::Pass);
