@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
-use contract::{Error, LockStore, Result};
+use contract::{LockStore, Result};
 use redis::aio::ConnectionManager;
 
 use crate::state_redis::{RedisSettings, backend, open};
@@ -43,28 +43,17 @@ impl RedisLockStore {
     }
 }
 
-fn key(resource: &str) -> Result<String> {
-    if resource.is_empty() {
-        return Err(Error::InvalidArgument("the resource id must not be empty".into()));
-    }
-    Ok(format!("lock||{resource}"))
+fn key(resource: &str) -> String {
+    format!("lock||{resource}")
 }
 
 #[async_trait]
 impl LockStore for RedisLockStore {
     async fn try_lock(&self, request: TryLockRequest) -> Result<bool> {
-        if request.expiry_in_seconds <= 0 {
-            return Err(Error::InvalidArgument(format!(
-                "expiryInSeconds must be positive, got {}",
-                request.expiry_in_seconds
-            )));
-        }
-        if request.lock_owner.is_empty() {
-            return Err(Error::InvalidArgument("the lock owner must not be empty".into()));
-        }
+        request.validate()?;
         let mut conn = self.conn.clone();
         let taken: Option<String> = redis::cmd("SET")
-            .arg(key(&request.resource_id)?)
+            .arg(key(&request.resource_id))
             .arg(&request.lock_owner)
             .arg("NX")
             .arg("PX")
@@ -76,10 +65,11 @@ impl LockStore for RedisLockStore {
     }
 
     async fn unlock(&self, request: UnlockRequest) -> Result<UnlockStatus> {
+        request.validate()?;
         let mut conn = self.conn.clone();
         let result: i64 = self
             .unlock
-            .key(key(&request.resource_id)?)
+            .key(key(&request.resource_id))
             .arg(&request.lock_owner)
             .invoke_async(&mut conn)
             .await

@@ -24,6 +24,35 @@ pub struct UnlockRequest {
     pub lock_owner: String,
 }
 
+fn require(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(crate::Error::InvalidArgument(format!("{field} must not be empty")));
+    }
+    Ok(())
+}
+
+impl TryLockRequest {
+    /// Checks what every lock store rejects: an empty resource or owner, a non-positive expiry.
+    pub fn validate(&self) -> Result<()> {
+        if self.expiry_in_seconds <= 0 {
+            return Err(crate::Error::InvalidArgument(format!(
+                "expiryInSeconds must be positive, got {}",
+                self.expiry_in_seconds
+            )));
+        }
+        require("resourceId", &self.resource_id)?;
+        require("lockOwner", &self.lock_owner)
+    }
+}
+
+impl UnlockRequest {
+    /// Checks what every lock store rejects: an empty resource or owner.
+    pub fn validate(&self) -> Result<()> {
+        require("resourceId", &self.resource_id)?;
+        require("lockOwner", &self.lock_owner)
+    }
+}
+
 /// What an unlock did; the numbers are Dapr's wire values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnlockStatus {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use contract::clock::SharedClock;
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
-use contract::{Error, LockStore, Result};
+use contract::{LockStore, Result};
 
 /// The in-memory lock store.
 #[derive(Debug)]
@@ -23,24 +23,10 @@ impl InMemoryLockStore {
     }
 }
 
-fn require(field: &str, value: &str) -> Result<()> {
-    if value.is_empty() {
-        return Err(Error::InvalidArgument(format!("{field} must not be empty")));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl LockStore for InMemoryLockStore {
     async fn try_lock(&self, request: TryLockRequest) -> Result<bool> {
-        if request.expiry_in_seconds <= 0 {
-            return Err(Error::InvalidArgument(format!(
-                "expiryInSeconds must be positive, got {}",
-                request.expiry_in_seconds
-            )));
-        }
-        require("resourceId", &request.resource_id)?;
-        require("lockOwner", &request.lock_owner)?;
+        request.validate()?;
         let now = self.clock.now();
         let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         if leases.get(&request.resource_id).is_some_and(|(_, until)| *until > now) {
@@ -52,8 +38,7 @@ impl LockStore for InMemoryLockStore {
     }
 
     async fn unlock(&self, request: UnlockRequest) -> Result<UnlockStatus> {
-        require("resourceId", &request.resource_id)?;
-        require("lockOwner", &request.lock_owner)?;
+        request.validate()?;
         let now = self.clock.now();
         let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         match leases.get(&request.resource_id) {
