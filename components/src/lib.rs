@@ -3,6 +3,8 @@
 //! `pubsub.kafka`. They know nothing of the harness; the registry builds them from
 //! Component YAML like any other component.
 
+pub mod bindings_postgres;
+pub mod bindings_redis;
 pub mod lock_redis;
 #[cfg(feature = "kafka")]
 pub mod pubsub_kafka;
@@ -38,6 +40,15 @@ pub fn register(registry: &mut Registry) {
     registry.register("pubsub.rabbitmq", |ctx: ComponentContext| async move {
         let settings = pubsub_rabbitmq::RabbitSettings::from_properties(&ctx.properties)?;
         Ok(Component::PubSub(Arc::new(pubsub_rabbitmq::RabbitPubSub::connect(settings).await?)))
+    });
+    registry.register("bindings.redis", |ctx: ComponentContext| async move {
+        let settings = state_redis::RedisSettings::from_properties(&ctx.properties)?;
+        let binding = Arc::new(bindings_redis::RedisBinding::connect(&settings).await?);
+        Ok(Component::Binding { input: None, output: Some(binding) })
+    });
+    registry.register("bindings.postgresql", |ctx: ComponentContext| async move {
+        let binding = Arc::new(bindings_postgres::PostgresBinding::connect(&ctx.properties).await?);
+        Ok(Component::Binding { input: None, output: Some(binding) })
     });
     registry.register("state.postgresql", |ctx: ComponentContext| async move {
         let settings = state_postgres::PostgresSettings::from_properties(&ctx.properties)?;

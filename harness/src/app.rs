@@ -16,9 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use contract::Metadata;
+use contract::bindings::BindingEvent;
 use contract::configuration::{ConfigurationItem, ConfigurationUpdate};
 use contract::pubsub::{BulkHandler, Handler, Message, Outcome};
 use serde_json::{Value, json};
+use suites::bindings::BindingInbox;
 use suites::pubsub::{HANDLER_ERROR, NOT_FOUND, TopicSet};
 
 /// Topic sets declared per pub/sub component: how many pub/sub trials run at once over HTTP.
@@ -58,6 +60,8 @@ struct Routes {
     next_token: u64,
     /// By store and subscription id (ids are only unique within a store).
     configuration: HashMap<(String, String), ConfigSink>,
+    /// Input bindings by name (their route).
+    bindings: HashMap<String, Arc<BindingInbox>>,
 }
 
 /// The app: its declared subscriptions and the handlers registered on them now.
@@ -211,6 +215,16 @@ impl App {
         }
     }
 
+    /// Takes the input events of binding `name` (posted to `/{name}`, the binding's default
+    /// route) into the returned inbox.
+    pub fn add_binding(&self, name: &str) -> Arc<BindingInbox> {
+        Arc::clone(self.routes().bindings.entry(name.to_owned()).or_default())
+    }
+
+    fn binding(&self, name: &str) -> Option<Arc<BindingInbox>> {
+        self.routes().bindings.get(name).cloned()
+    }
+
     /// The app's HTTP routes.
     pub fn router(&self) -> Router {
         Router::new()
@@ -218,6 +232,7 @@ impl App {
             .route("/dapr/config", get(|| async { axum::Json(json!({})) }))
             .route("/certify/{pubsub}/{topic}", post(deliver))
             .route("/configuration/{store}/{key}", post(configuration_update))
+            .route("/{binding}", post(binding_event).options(binding_wanted))
             .with_state(self.clone())
     }
 
@@ -265,6 +280,34 @@ async fn configuration_update(
     let items = configuration_items(parsed.get("items").unwrap_or(&Value::Null));
     app.configuration_update(store, ConfigurationUpdate { id, items });
     StatusCode::OK
+}
+
+/// `OPTIONS /{binding}`: a sidecar asks whether the app wants a binding's events.
+async fn binding_wanted(State(app): State<App>, Path(name): Path<String>) -> StatusCode {
+    match app.binding(&name) {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+/// `POST /{binding}`: one input event.
+async fn binding_event(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(inbox) = app.binding(&name) else { return StatusCode::NOT_FOUND };
+    inbox.deliver(BindingEvent { data: body.to_vec(), metadata: header_metadata(&headers) });
+    StatusCode::OK
+}
+
+fn header_metadata(headers: &HeaderMap) -> Metadata {
+    headers
+        .iter()
+        .filter(|(k, _)| !TRANSPORT_HEADERS.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 /// Headers that are transport, not message metadata.
@@ -334,11 +377,7 @@ async fn deliver(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let metadata: Metadata = headers
-        .iter()
-        .filter(|(k, _)| !TRANSPORT_HEADERS.contains(&k.as_str()))
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let metadata = header_metadata(&headers);
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Some(entries) = parsed.get("entries").and_then(Value::as_array) {
         return deliver_bulk(&app, &pubsub, &topic, entries).await;

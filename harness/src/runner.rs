@@ -6,9 +6,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use contract::{ConfigurationStore, ConfigurationUpdater, LockStore, PubSub, SecretStore, StateStore};
+use contract::pubsub::Subscription;
+use contract::{ConfigurationStore, ConfigurationUpdater, LockStore, OutputBinding, PubSub, SecretStore, StateStore};
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
+use suites::bindings::BindingInbox;
 use suites::pubsub::{NamespacedTopics, TopicSource};
 use suites::{Ctx, Evidence, Finding};
 
@@ -50,6 +52,8 @@ pub struct Drivers {
     /// Where pub/sub trials get their topics, when not named after the trial (over HTTP the
     /// topics are declared to the sidecar up front and leased).
     pub topics: HashMap<(String, DriverKind), Arc<dyn TopicSource>>,
+    /// Bindings by name and driver.
+    pub bindings: HashMap<(String, DriverKind), BindingTarget>,
 }
 
 /// What one trial's body is given: whichever stores its component serves.
@@ -67,6 +71,19 @@ pub struct Reach {
     pub secrets: Option<Arc<dyn SecretStore>>,
     /// The configuration store, if the component is one.
     pub configuration: Option<ConfigurationTarget>,
+    /// The binding, if the component is one.
+    pub binding: Option<BindingTarget>,
+}
+
+/// A binding's two sides, as a driver reaches them.
+#[derive(Clone, Default)]
+pub struct BindingTarget {
+    /// The output side.
+    pub output: Option<Arc<dyn OutputBinding>>,
+    /// Where the input side's events arrive.
+    pub inbox: Option<Arc<BindingInbox>>,
+    /// The in-process driver's reading of the input side; reading stops when the last clone goes.
+    pub reading: Option<Arc<Subscription>>,
 }
 
 /// A configuration store and, when it has one, its updater.
@@ -85,6 +102,7 @@ impl Reach {
             && self.pubsub.is_none()
             && self.secrets.is_none()
             && self.configuration.is_none()
+            && self.binding.is_none()
     }
 }
 
@@ -99,6 +117,7 @@ impl Drivers {
             topics: self.topics.get(&key).cloned(),
             secrets: self.secrets.get(&key).cloned(),
             configuration: self.configuration.get(&key).cloned(),
+            binding: self.bindings.get(&key).cloned(),
         }
     }
 }
@@ -161,6 +180,8 @@ pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecor
                     .map(|c| Arc::clone(&c.store))
                     .unwrap_or_else(|| Arc::new(suites::Absent)),
                 config_updater: reach.configuration.as_ref().and_then(|c| c.updater.clone()),
+                binding: reach.binding.as_ref().and_then(|b| b.output.clone()),
+                binding_inbox: reach.binding.as_ref().and_then(|b| b.inbox.clone()),
                 topics,
                 driver: driver_info(trial.target.driver),
                 claims: trial.target.claims.clone(),

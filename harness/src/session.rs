@@ -13,12 +13,15 @@ use contract::{Block, Component, ComponentManifest, Registry, SystemClock};
 use reference_runtime::sidecar::{Sidecar, SidecarConfig};
 use reports::{ComponentRecord, REDACTED};
 use suites::Claim;
+use suites::bindings::BindingInbox;
 
 use crate::app::App;
-use crate::http_driver::{ConnectError, HttpConfigurationStore, HttpLockStore, HttpSecretStore, HttpStateStore};
+use crate::http_driver::{
+    ConnectError, HttpConfigurationStore, HttpLockStore, HttpOutputBinding, HttpSecretStore, HttpStateStore,
+};
 use crate::http_pubsub::{HttpPubSub, TopicPool};
 use crate::plan::{Blocked, Target};
-use crate::runner::{ConfigurationTarget, Drivers};
+use crate::runner::{BindingTarget, ConfigurationTarget, Drivers};
 use crate::spec::{DriverKind, Spec};
 
 /// What is certified.
@@ -407,6 +410,26 @@ impl Session {
                     let target = ConfigurationTarget { store: Arc::clone(store), updater: updater.clone() };
                     drivers.configuration.insert(key, target);
                 }
+                Some(Component::Binding { input, output }) => {
+                    let mut target = BindingTarget { output: output.clone(), ..BindingTarget::default() };
+                    if let Some(input) = input {
+                        // One reader for the run, as a sidecar has; trials listen to its inbox.
+                        let inbox = Arc::new(BindingInbox::default());
+                        match input.read(inbox.handler()).await {
+                            Ok(reading) => {
+                                target.inbox = Some(inbox);
+                                target.reading = Some(Arc::new(reading));
+                            }
+                            Err(e) => {
+                                blocked.insert(
+                                    name.clone(),
+                                    Blocked::SetupFailed(format!("the input binding could not start reading: {e}")),
+                                );
+                            }
+                        }
+                    }
+                    drivers.bindings.insert(key, target);
+                }
                 _ => {}
             }
             if wants_http && entry.drivers.contains(&DriverKind::Http) {
@@ -430,13 +453,19 @@ impl Session {
                 .filter(|e| Block::of_type(&e.manifest.type_name) == Some(Block::PubSub))
                 .map(|e| e.manifest.name.clone())
                 .collect();
-            // Configuration subscriptions deliver to the app too.
+            // Configuration subscriptions and input bindings deliver to the app too.
             let needs_app = !pubsubs.is_empty()
                 || spec.entries.iter().any(|e| {
                     e.drivers.contains(&DriverKind::Http)
-                        && Block::of_type(&e.manifest.type_name) == Some(Block::Configuration)
+                        && matches!(Block::of_type(&e.manifest.type_name), Some(Block::Configuration | Block::Bindings))
                 });
             let app = App::new(pubsubs.clone());
+            let mut inboxes = BTreeMap::new();
+            for entry in spec.entries.iter().filter(|e| {
+                e.drivers.contains(&DriverKind::Http) && Block::of_type(&e.manifest.type_name) == Some(Block::Bindings)
+            }) {
+                inboxes.insert(entry.manifest.name.clone(), app.add_binding(&entry.manifest.name));
+            }
             let app_port = match needs_app {
                 false => None,
                 true => Some(app.serve().await.map_err(SetupError::Sidecar)?.port()),
@@ -450,6 +479,8 @@ impl Session {
                     _ => None,
                 })
                 .collect();
+            let sidecar_components: BTreeMap<String, Component> =
+                served.by_name.iter().map(|(name, c)| (name.clone(), c.component.clone())).collect();
             let runtime = Sidecar::new(config, served, Vec::new());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SetupError::Sidecar)?;
             let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
@@ -484,6 +515,17 @@ impl Session {
                         // Items are written behind the store's back: through the served instance.
                         let updater = served_updaters.get(&entry.manifest.name).cloned();
                         drivers.configuration.insert(key, ConfigurationTarget { store: Arc::new(store), updater });
+                    }
+                    Some(Block::Bindings) => {
+                        let name = &entry.manifest.name;
+                        let output = HttpOutputBinding::connect(&url, name, None).await?;
+                        // The sidecar reads an input side only if the component has one.
+                        let has_input =
+                            matches!(sidecar_components.get(name), Some(Component::Binding { input: Some(_), .. }));
+                        let inbox = inboxes.get(name).filter(|_| has_input).cloned();
+                        drivers
+                            .bindings
+                            .insert(key, BindingTarget { output: Some(Arc::new(output)), inbox, reading: None });
                     }
                     Some(Block::PubSub) => {
                         let pubsub = HttpPubSub::connect(&url, &entry.manifest.name, None, app.clone()).await?;

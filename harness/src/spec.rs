@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn the_builtin_spec_is_valid() {
         let spec = Spec::builtin().expect("valid");
-        assert_eq!(spec.entries.len(), 4);
+        assert_eq!(spec.entries.len(), 5);
         let state_claims = Claim::ALL.iter().filter(|c| c.blocks().contains(&contract::Block::State)).count();
         assert_eq!(spec.entries[0].claims.len(), state_claims);
     }

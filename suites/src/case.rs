@@ -59,6 +59,21 @@ pub enum Claim {
     /// Secret stores: a secret may hold several key/value pairs.
     #[serde(rename = "multiplekeyvaluespersecret")]
     MultiKeySecrets,
+    /// Output bindings: the `create` operation.
+    #[serde(rename = "create")]
+    Create,
+    /// Output bindings: the `get` operation (reads back what `create` wrote).
+    #[serde(rename = "get")]
+    Get,
+    /// Output bindings: the `delete` operation.
+    #[serde(rename = "delete")]
+    Delete,
+    /// Output bindings: the `exec` operation (SQL statements).
+    #[serde(rename = "exec")]
+    Exec,
+    /// Bindings: an input binding that delivers what the output binding sends.
+    #[serde(rename = "read")]
+    Read,
 }
 
 impl Claim {
@@ -75,6 +90,11 @@ impl Claim {
         Claim::BulkSubscribe,
         Claim::Ordering,
         Claim::MultiKeySecrets,
+        Claim::Create,
+        Claim::Get,
+        Claim::Delete,
+        Claim::Exec,
+        Claim::Read,
     ];
 
     /// The spec name.
@@ -91,6 +111,11 @@ impl Claim {
             Claim::BulkSubscribe => "bulksubscribe",
             Claim::Ordering => "ordering",
             Claim::MultiKeySecrets => "multiplekeyvaluespersecret",
+            Claim::Create => "create",
+            Claim::Get => "get",
+            Claim::Delete => "delete",
+            Claim::Exec => "exec",
+            Claim::Read => "read",
         }
     }
 
@@ -107,15 +132,23 @@ impl Claim {
             | Claim::BulkPublish
             | Claim::BulkSubscribe
             | Claim::Ordering
-            | Claim::MultiKeySecrets => None,
+            | Claim::MultiKeySecrets
+            | Claim::Create
+            | Claim::Get
+            | Claim::Delete
+            | Claim::Exec
+            | Claim::Read => None,
         }
     }
 
     /// The building blocks this claim means something for (`ttl` is item expiry for state
-    /// stores and message expiry for pub/sub).
+    /// stores and message expiry for pub/sub; `query` is the state query API and a binding's
+    /// SQL `query` operation).
     pub fn blocks(self) -> &'static [Block] {
         match self {
             Claim::Ttl => &[Block::State, Block::PubSub],
+            Claim::Query => &[Block::State, Block::Bindings],
+            Claim::Create | Claim::Get | Claim::Delete | Claim::Exec | Claim::Read => &[Block::Bindings],
             Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering => &[Block::PubSub],
             Claim::MultiKeySecrets => &[Block::SecretStores],
             _ => &[Block::State],
@@ -172,6 +205,8 @@ pub enum DriverCapability {
     CloudEvents,
     /// The app answers deliveries with HTTP status codes (404, 500).
     AppStatusCodes,
+    /// A binding's list of operations can be read (the Dapr HTTP API has no call for it).
+    ListsOperations,
 }
 
 /// How cases reach the component.
@@ -196,6 +231,7 @@ impl DriverInfo {
                 DriverCapability::TypedUnsupported,
                 DriverCapability::ConsumerGroups,
                 DriverCapability::Unsubscribe,
+                DriverCapability::ListsOperations,
             ]
             .into(),
         }
@@ -221,9 +257,17 @@ pub struct Settings {
     /// given, a message always retried must be delivered exactly this often.
     #[serde(default)]
     pub max_delivery_attempts: Option<u32>,
-    /// Pub/sub: how long published messages may take to arrive.
+    /// Pub/sub and input bindings: how long sent messages may take to arrive.
     #[serde(default = "default_delivery_timeout")]
     pub delivery_timeout_seconds: u64,
+    /// Output bindings: the request metadata naming the item (`key` for Redis, `fileName`
+    /// for local storage).
+    #[serde(default = "default_binding_key")]
+    pub binding_key: String,
+}
+
+fn default_binding_key() -> String {
+    "key".into()
 }
 
 fn default_delivery_timeout() -> u64 {
@@ -245,6 +289,7 @@ impl Default for Settings {
             ttl_slack_seconds: default_ttl_slack(),
             max_delivery_attempts: None,
             delivery_timeout_seconds: default_delivery_timeout(),
+            binding_key: default_binding_key(),
         }
     }
 }
@@ -264,6 +309,10 @@ pub struct Ctx {
     pub configuration: Arc<dyn ConfigurationStore>,
     /// Writes configuration items behind the store's back, when the component has a way to.
     pub config_updater: Option<Arc<dyn ConfigurationUpdater>>,
+    /// The output binding, through the driver (`None` when the target has no output side).
+    pub binding: Option<Arc<dyn contract::OutputBinding>>,
+    /// Events of the input binding, through the driver (`None` when it has no input side).
+    pub binding_inbox: Option<Arc<crate::bindings::BindingInbox>>,
     /// The topics this trial may use.
     pub topics: TopicSet,
     /// The driver.

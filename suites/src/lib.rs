@@ -3,6 +3,7 @@
 //! HTTP API). A case never knows which driver runs it; what a driver cannot express is a
 //! [`case::Requirement`], so the planner skips with a reason instead of failing.
 
+pub mod bindings;
 pub mod case;
 pub mod configuration;
 pub mod history;
@@ -23,5 +24,6 @@ pub fn all_cases() -> Vec<Case> {
     all.extend(pubsub::cases());
     all.extend(secrets::cases());
     all.extend(configuration::cases());
+    all.extend(bindings::cases());
     all
 }
