@@ -3,7 +3,10 @@
 //! `pubsub.kafka`. They know nothing of the harness; the registry builds them from
 //! Component YAML like any other component.
 
+#[cfg(feature = "kafka")]
+pub mod bindings_kafka;
 pub mod bindings_postgres;
+pub mod bindings_rabbitmq;
 pub mod bindings_redis;
 pub mod lock_redis;
 #[cfg(feature = "kafka")]
@@ -45,6 +48,18 @@ pub fn register(registry: &mut Registry) {
         let settings = state_redis::RedisSettings::from_properties(&ctx.properties)?;
         let binding = Arc::new(bindings_redis::RedisBinding::connect(&settings).await?);
         Ok(Component::Binding { input: None, output: Some(binding) })
+    });
+    registry.register("bindings.rabbitmq", |ctx: ComponentContext| async move {
+        let settings = bindings_rabbitmq::RabbitBindingSettings::from_properties(&ctx.properties)?;
+        let binding = Arc::new(bindings_rabbitmq::RabbitBinding::connect(settings).await?);
+        Ok(Component::Binding { input: Some(binding.clone()), output: Some(binding) })
+    });
+    #[cfg(feature = "kafka")]
+    registry.register("bindings.kafka", |ctx: ComponentContext| async move {
+        let settings = bindings_kafka::KafkaBindingSettings::from_properties(&ctx.properties)?;
+        let binding = Arc::new(bindings_kafka::KafkaBinding::connect(settings).await?);
+        let input: Option<Arc<dyn contract::InputBinding>> = binding.reads().then(|| binding.clone() as _);
+        Ok(Component::Binding { input, output: Some(binding) })
     });
     registry.register("bindings.postgresql", |ctx: ComponentContext| async move {
         let binding = Arc::new(bindings_postgres::PostgresBinding::connect(&ctx.properties).await?);

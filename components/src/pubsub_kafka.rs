@@ -89,7 +89,7 @@ impl std::fmt::Debug for KafkaPubSub {
     }
 }
 
-fn backend(what: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn backend(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Backend(format!("kafka: {what}: {e}"))
 }
 
@@ -114,7 +114,7 @@ impl KafkaPubSub {
     }
 
     /// Creates `topic` once per broker instance; one that exists already is fine.
-    async fn ensure_topic(&self, topic: &str) -> Result<()> {
+    pub(crate) async fn ensure_topic(&self, topic: &str) -> Result<()> {
         if topic.is_empty() {
             return Err(Error::InvalidArgument("the topic must not be empty".into()));
         }
@@ -134,7 +134,7 @@ impl KafkaPubSub {
         Ok(())
     }
 
-    async fn produce(&self, request: &PublishRequest, expires_at: Option<SystemTime>) -> Result<()> {
+    pub(crate) async fn produce(&self, request: &PublishRequest, expires_at: Option<SystemTime>) -> Result<()> {
         self.ensure_topic(&request.topic).await?;
         let mut headers = OwnedHeaders::new();
         if let Some(ct) = &request.content_type {
@@ -163,7 +163,7 @@ impl KafkaPubSub {
 /// A consumer's context: librdkafka's log lines go to `tracing`, except once the consumer is
 /// closing, when a broker that went away is expected and not worth a line.
 #[derive(Clone, Default)]
-struct ConsumerLog {
+pub(crate) struct ConsumerLog {
     closing: Arc<AtomicBool>,
 }
 
@@ -193,7 +193,22 @@ impl ConsumerContext for ConsumerLog {}
 /// A consumer that leaves its group on a thread of its own when dropped: librdkafka's close
 /// blocks until the broker answers (for ever, if it is gone), and must never block the
 /// async runtime or the process's exit.
-struct Detached(Option<StreamConsumer<ConsumerLog>>, ConsumerLog);
+pub(crate) struct Detached(Option<StreamConsumer<ConsumerLog>>, ConsumerLog);
+
+impl Detached {
+    /// The consumer (present until dropped).
+    pub(crate) fn get(&self) -> Option<&StreamConsumer<ConsumerLog>> {
+        self.0.as_ref()
+    }
+
+    /// Subscribes to `topics`.
+    pub(crate) fn subscribe(&self, topics: &[&str]) -> Result<()> {
+        match &self.0 {
+            Some(c) => c.subscribe(topics).map_err(|e| backend("subscribe", e)),
+            None => Err(Error::Backend("kafka: the consumer is closed".into())),
+        }
+    }
+}
 
 impl Drop for Detached {
     fn drop(&mut self) {
@@ -205,7 +220,7 @@ impl Drop for Detached {
 }
 
 /// The message of a record, with its expiry.
-fn message_of(record: &rdkafka::message::BorrowedMessage<'_>) -> (Message, Option<u64>) {
+pub(crate) fn message_of(record: &rdkafka::message::BorrowedMessage<'_>) -> (Message, Option<u64>) {
     let mut message = Message {
         id: format!("{}-{}-{}", record.topic(), record.partition(), record.offset()),
         topic: record.topic().to_owned(),
@@ -233,6 +248,25 @@ fn message_of(record: &rdkafka::message::BorrowedMessage<'_>) -> (Message, Optio
 }
 
 impl KafkaPubSub {
+    /// A consumer in group `group_id` subscribed to nothing yet, starting where
+    /// `auto.offset.reset` says when the group has no committed offset.
+    pub(crate) fn consumer(&self, group_id: &str, offset_reset: &str) -> Result<Detached> {
+        let log = ConsumerLog::default();
+        let consumer: StreamConsumer<ConsumerLog> = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", offset_reset)
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500")
+            .set("fetch.max.bytes", (self.settings.max_message_bytes * 2).to_string())
+            .set("max.partition.fetch.bytes", (self.settings.max_message_bytes * 2).to_string())
+            .create_with_context(log.clone())
+            .map_err(|e| backend("cannot create a consumer", e))?;
+        Ok(Detached(Some(consumer), log))
+    }
+
     /// Handles one record until it is settled: retried in place, so nothing behind it in its
     /// partition overtakes it.
     async fn settle(&self, mut message: Message, expires_at: Option<u64>, handler: &Handler, dlq: Option<&str>) {
@@ -308,25 +342,12 @@ impl PubSub for KafkaPubSub {
         }
         let group =
             request.metadata.get(CONSUMER_ID).cloned().unwrap_or_else(|| self.settings.delivery.default_group.clone());
-        let log = ConsumerLog::default();
-        let consumer: StreamConsumer<ConsumerLog> = ClientConfig::new()
-            .set("bootstrap.servers", &self.settings.brokers)
-            .set("group.id", format!("{group}-{}", request.topic))
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "latest")
-            .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "500")
-            .set("fetch.max.bytes", (self.settings.max_message_bytes * 2).to_string())
-            .set("max.partition.fetch.bytes", (self.settings.max_message_bytes * 2).to_string())
-            .create_with_context(log.clone())
-            .map_err(|e| backend("cannot create a consumer", e))?;
-        consumer.subscribe(&[request.topic.as_str()]).map_err(|e| backend("subscribe", e))?;
-        let consumer = Detached(Some(consumer), log);
+        let consumer = self.consumer(&format!("{group}-{}", request.topic), "latest")?;
+        consumer.subscribe(&[request.topic.as_str()])?;
         let broker = self.clone();
         let topic = request.topic.clone();
         let task = tokio::spawn(async move {
-            let Some(consumer) = consumer.0.as_ref() else { return };
+            let Some(consumer) = consumer.get() else { return };
             loop {
                 match consumer.recv().await {
                     Ok(record) => {

@@ -75,11 +75,11 @@ impl std::fmt::Debug for RabbitPubSub {
     }
 }
 
-fn backend(what: &str, e: lapin::Error) -> Error {
+pub(crate) fn backend(what: &str, e: lapin::Error) -> Error {
     Error::Backend(format!("rabbitmq: {what}: {e}"))
 }
 
-fn text(value: &AMQPValue) -> Option<String> {
+pub(crate) fn text(value: &AMQPValue) -> Option<String> {
     match value {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
@@ -94,13 +94,7 @@ fn text(value: &AMQPValue) -> Option<String> {
 impl RabbitPubSub {
     /// Connects, opens a confirming publish channel, and checks the broker answers.
     pub async fn connect(settings: RabbitSettings) -> Result<Self> {
-        let connect = Connection::connect(&settings.url, ConnectionProperties::default());
-        let connection = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
-            .await
-            .map_err(|_| Error::Backend("rabbitmq: the broker did not answer within 10 s".into()))?
-            .map_err(|e| backend("cannot connect", e))?;
-        let publisher = connection.create_channel().await.map_err(|e| backend("cannot open a channel", e))?;
-        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| backend("confirm.select", e))?;
+        let (connection, publisher) = open(&settings.url).await?;
         Ok(Self { connection: Arc::new(connection), publisher, declared: Arc::default(), settings })
     }
 
@@ -123,20 +117,39 @@ impl RabbitPubSub {
 
     async fn send(&self, topic: &str, data: &[u8], properties: BasicProperties) -> Result<()> {
         self.exchange(&self.publisher, topic).await?;
-        let confirm = self
+        let publish = self
             .publisher
             .basic_publish(topic.into(), "".into(), BasicPublishOptions::default(), data, properties)
-            .await
-            .map_err(|e| backend("basic.publish", e))?
-            .await
-            .map_err(|e| backend("publisher confirm", e))?;
-        match confirm {
-            Confirmation::Ack(_) => Ok(()),
-            Confirmation::Nack(_) => {
-                Err(Error::Backend(format!("rabbitmq: the broker refused the message to `{topic}`")))
-            }
-            Confirmation::NotRequested => Err(Error::Backend("rabbitmq: publisher confirms are off".into())),
+            .await;
+        confirmed(publish, topic).await
+    }
+}
+
+/// Connects to `url` and opens a channel with publisher confirms.
+pub(crate) async fn open(url: &str) -> Result<(Connection, Channel)> {
+    let connect = Connection::connect(url, ConnectionProperties::default());
+    let connection = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
+        .await
+        .map_err(|_| Error::Backend("rabbitmq: the broker did not answer within 10 s".into()))?
+        .map_err(|e| backend("cannot connect", e))?;
+    let publisher = connection.create_channel().await.map_err(|e| backend("cannot open a channel", e))?;
+    publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| backend("confirm.select", e))?;
+    Ok((connection, publisher))
+}
+
+/// Waits for the broker's publisher confirm of one publish.
+pub(crate) async fn confirmed(
+    publish: std::result::Result<lapin::PublisherConfirm, lapin::Error>,
+    destination: &str,
+) -> Result<()> {
+    let confirm =
+        publish.map_err(|e| backend("basic.publish", e))?.await.map_err(|e| backend("publisher confirm", e))?;
+    match confirm {
+        Confirmation::Ack(_) => Ok(()),
+        Confirmation::Nack(_) => {
+            Err(Error::Backend(format!("rabbitmq: the broker refused the message to `{destination}`")))
         }
+        Confirmation::NotRequested => Err(Error::Backend("rabbitmq: publisher confirms are off".into())),
     }
 }
 

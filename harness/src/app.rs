@@ -298,8 +298,10 @@ async fn binding_event(
     body: Bytes,
 ) -> StatusCode {
     let Some(inbox) = app.binding(&name) else { return StatusCode::NOT_FOUND };
-    inbox.deliver(BindingEvent { data: body.to_vec(), metadata: header_metadata(&headers) });
-    StatusCode::OK
+    match inbox.deliver(BindingEvent { data: body.to_vec(), metadata: header_metadata(&headers) }) {
+        Ok(()) => StatusCode::OK,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 fn header_metadata(headers: &HeaderMap) -> Metadata {

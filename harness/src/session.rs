@@ -412,7 +412,9 @@ impl Session {
                 }
                 Some(Component::Binding { input, output }) => {
                     let mut target = BindingTarget { output: output.clone(), ..BindingTarget::default() };
-                    if let Some(input) = input {
+                    // Only when certified in-process: a reader nobody listens to would compete
+                    // with the sidecar's for the same events.
+                    if let Some(input) = input.as_ref().filter(|_| entry.drivers.contains(&DriverKind::InProcess)) {
                         // One reader for the run, as a sidecar has; trials listen to its inbox.
                         let inbox = Arc::new(BindingInbox::default());
                         match input.read(inbox.handler()).await {

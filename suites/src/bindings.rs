@@ -25,7 +25,12 @@ use crate::{ensure, ensure_eq};
 #[derive(Debug, Default)]
 pub struct BindingInbox {
     listeners: Mutex<Vec<mpsc::UnboundedSender<BindingEvent>>>,
+    /// Payloads whose next delivery the app fails on purpose.
+    fail_next: Mutex<BTreeSet<Vec<u8>>>,
 }
+
+/// The app's answer to an event it was told to fail.
+pub const FAILED_ON_PURPOSE: &str = "certify failed this delivery on purpose";
 
 impl BindingInbox {
     /// Starts receiving every event delivered from now on.
@@ -35,17 +40,28 @@ impl BindingInbox {
         rx
     }
 
-    /// Hands `event` to every listener (and forgets listeners that stopped).
-    pub fn deliver(&self, event: BindingEvent) {
-        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).retain(|l| l.send(event.clone()).is_ok());
+    /// Makes the next delivery of exactly `data` fail, so the binding has to deliver it again.
+    pub fn fail_next_delivery_of(&self, data: Vec<u8>) {
+        self.fail_next.lock().unwrap_or_else(PoisonError::into_inner).insert(data);
     }
 
-    /// A handler for an input binding that delivers here and always succeeds.
+    /// Hands `event` to every listener (and forgets listeners that stopped); the app's
+    /// answer is an error only for an event it was told to fail.
+    pub fn deliver(&self, event: BindingEvent) -> Result<(), String> {
+        let fail = self.fail_next.lock().unwrap_or_else(PoisonError::into_inner).remove(&event.data);
+        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).retain(|l| l.send(event.clone()).is_ok());
+        match fail {
+            true => Err(FAILED_ON_PURPOSE.into()),
+            false => Ok(()),
+        }
+    }
+
+    /// A handler for an input binding that delivers here.
     pub fn handler(self: &Arc<Self>) -> BindingHandler {
         let inbox = Arc::clone(self);
         Arc::new(move |event| {
-            inbox.deliver(event);
-            Box::pin(async { Ok(Vec::new()) })
+            let answer = inbox.deliver(event).map(|()| Vec::new());
+            Box::pin(async move { answer })
         })
     }
 }
@@ -128,6 +144,14 @@ pub fn cases() -> Vec<Case> {
             [Claimed(Create), Claimed(Read)],
             60,
             read_every_event
+        ),
+        binding_case!(
+            "bindings.read.failed-event-redelivered",
+            "certify",
+            "An event the app failed to handle MUST be delivered again.",
+            [Claimed(Create), Claimed(Read)],
+            60,
+            read_redelivers_failed
         ),
         binding_case!(
             "bindings.sql.exec-and-query",
@@ -298,6 +322,31 @@ async fn read_delivers_created(ctx: Ctx) -> CaseResult {
 
 async fn read_every_event(ctx: Ctx) -> CaseResult {
     send_and_collect(&ctx, 20).await
+}
+
+async fn read_redelivers_failed(ctx: Ctx) -> CaseResult {
+    let mut events = listen(&ctx)?;
+    let inbox = ctx.binding_inbox.as_ref().ok_or_else(|| Finding::Fail("no input binding".into()))?;
+    let data = payload(&ctx, 1);
+    inbox.fail_next_delivery_of(data.clone());
+    let key = ctx.key("redelivered");
+    output(&ctx)?.invoke(keyed(&ctx, "create", data.clone(), &key)).await.must("create")?;
+    let deadline = Instant::now() + Duration::from_secs(ctx.settings.delivery_timeout_seconds);
+    let mut deliveries = 0;
+    while deliveries < 2 {
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline.into(), events.recv()).await else { break };
+        if event.data == data {
+            deliveries += 1;
+        }
+    }
+    ctx.evidence.set(json!({"deliveries": deliveries}));
+    ensure!(deliveries > 0, "the event was never delivered within {} s", ctx.settings.delivery_timeout_seconds);
+    ensure!(
+        deliveries > 1,
+        "the app failed the event's delivery, and it was not delivered again within {} s",
+        ctx.settings.delivery_timeout_seconds
+    );
+    Ok(())
 }
 
 fn sql(statement: &str, params: Value) -> InvokeRequest {
