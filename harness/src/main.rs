@@ -60,8 +60,9 @@ struct RunArgs {
     /// The sidecar's pub/sub component to certify (certify serves the app on --app-port).
     #[arg(long, requires_all = ["sidecar", "app_port"])]
     pubsub: Option<String>,
-    /// The port the sidecar was started with as its app port (`daprd --app-port`).
-    #[arg(long, requires = "pubsub")]
+    /// The port the sidecar was started with as its app port (`daprd --app-port`); certify
+    /// serves the app there (pub/sub deliveries, input binding events).
+    #[arg(long, requires = "sidecar")]
     app_port: Option<u16>,
     /// The sidecar's secret store to certify; it must hold `conftestsecret=abcd` and
     /// `secondsecret=efgh` (and `multisecret` when claiming multiplekeyvaluespersecret).
@@ -70,6 +71,10 @@ struct RunArgs {
     /// The sidecar's lock store to certify.
     #[arg(long, requires = "sidecar")]
     lock: Option<String>,
+    /// The sidecar's binding to certify; with the `read` claim its input events come to
+    /// certify on --app-port, at the route `/NAME`.
+    #[arg(long, requires = "sidecar")]
+    binding: Option<String>,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists).
     #[arg(long, requires = "sidecar", value_delimiter = ',')]
     features: Option<Vec<String>>,
@@ -187,9 +192,9 @@ async fn run(args: RunArgs) -> ExitCode {
         ExitCode::from(2)
     };
     let (source, concurrency) = if let Some(url) = &args.sidecar {
-        if args.state.is_none() && args.pubsub.is_none() && args.secrets.is_none() && args.lock.is_none() {
+        if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding].iter().all(|c| c.is_none()) {
             return fail(
-                "--sidecar needs a component to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME"
+                "--sidecar needs a component to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME"
                     .into(),
             );
         }
@@ -197,6 +202,15 @@ async fn run(args: RunArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
+        if args.binding.is_some()
+            && args.app_port.is_none()
+            && claims.as_ref().is_some_and(|c| c.contains(&suites::Claim::Read))
+        {
+            return fail(
+                "--binding with the `read` claim needs --app-port PORT: the sidecar's app port, where certify receives the binding's input events"
+                    .into(),
+            );
+        }
         let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
         let source = Source::Sidecar(harness::session::SidecarTarget {
             url: url.clone(),
@@ -205,6 +219,7 @@ async fn run(args: RunArgs) -> ExitCode {
             app_port: args.app_port,
             secrets: args.secrets.clone(),
             lock: args.lock.clone(),
+            binding: args.binding.clone(),
             claims,
             token,
         });

@@ -48,6 +48,8 @@ pub struct SidecarTarget {
     pub secrets: Option<String>,
     /// The lock store to certify.
     pub lock: Option<String>,
+    /// The binding to certify; its input events come to the app on `app_port`.
+    pub binding: Option<String>,
     /// The claims; `None` takes them from the capabilities the sidecar advertises.
     pub claims: Option<BTreeSet<Claim>>,
     /// `DAPR_API_TOKEN`, if the sidecar wants one.
@@ -246,7 +248,7 @@ impl Session {
     }
 
     async fn open_sidecar(target: SidecarTarget) -> Result<Session, SetupError> {
-        let SidecarTarget { url, state, pubsub, app_port, secrets, lock, claims, token } = target;
+        let SidecarTarget { url, state, pubsub, app_port, secrets, lock, binding, claims, token } = target;
         let mut drivers = Drivers::default();
         let mut targets = Vec::new();
         let mut components = Vec::new();
@@ -282,14 +284,19 @@ impl Session {
             all_claims.extend(claims);
             rerun.push_str(&format!(" --state {state}"));
         }
-        if let Some(name) = &pubsub {
+        // Certify plays the app when the sidecar has something to deliver to it.
+        let app = App::new(pubsub.iter().cloned().collect());
+        let binding_inbox = binding.as_ref().filter(|_| app_port.is_some()).map(|name| app.add_binding(name));
+        if pubsub.is_some() || binding_inbox.is_some() {
             let port = app_port.unwrap_or(0);
-            let app = App::new(vec![name.clone()]);
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
                 .map_err(|source| SetupError::AppPort { port, source })?;
             app.serve_on(listener).map_err(|source| SetupError::AppPort { port, source })?;
-            let broker = HttpPubSub::connect(&url, name, token.clone(), app).await?;
+        }
+        if let Some(name) = &pubsub {
+            let port = app_port.unwrap_or(0);
+            let broker = HttpPubSub::connect(&url, name, token.clone(), app.clone()).await?;
             // The sidecar reads the app's subscriptions once the app listens.
             wait_for_app_subscriptions(&url).await?;
             let claims = claims.clone().unwrap_or_else(|| pubsub_claims(&contract::PubSub::features(&broker)));
@@ -312,6 +319,20 @@ impl Session {
             drivers.lock.insert((name.clone(), DriverKind::Http), Arc::new(store));
             add(name, "lock.sidecar", BTreeSet::new());
             rerun.push_str(&format!(" --lock {name}"));
+        }
+        if let Some(name) = &binding {
+            let output = HttpOutputBinding::connect(&url, name, token.clone()).await?;
+            let claims = claims.clone().unwrap_or_default();
+            let target = BindingTarget { output: Some(Arc::new(output)), inbox: binding_inbox, reading: None };
+            drivers.bindings.insert((name.clone(), DriverKind::Http), target);
+            add(name, "bindings.sidecar", claims.clone());
+            all_claims.extend(claims);
+            rerun.push_str(&format!(" --binding {name}"));
+            if pubsub.is_none()
+                && let Some(port) = app_port
+            {
+                rerun.push_str(&format!(" --app-port {port}"));
+            }
         }
         let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
         rerun.push_str(&format!(" --features {features}"));

@@ -199,12 +199,12 @@ fn list_prints_every_case() {
 }
 
 #[test]
-fn a_sidecars_pubsub_secret_and_lock_stores_are_certified_black_box() {
+fn a_sidecars_pubsub_secret_lock_and_binding_components_are_certified_black_box() {
     // The sidecar delivers to an app port where certify, started afterwards, serves the app.
     let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
     let yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: fixture-secrets}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata:\n  - {{name: secretsFile, value: \"{fixture}\"}}\n  - {{name: multiValued, value: \"true\"}}\n"
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: fixture-secrets}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata:\n  - {{name: secretsFile, value: \"{fixture}\"}}\n  - {{name: multiValued, value: \"true\"}}\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: queue}}\nspec: {{type: bindings.in-memory, version: v1}}\n"
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let url = rt.block_on(start_sidecar(Some(app_port), Some(&yaml)));
@@ -222,8 +222,10 @@ fn a_sidecars_pubsub_secret_and_lock_stores_are_certified_black_box() {
         "fixture-secrets",
         "--lock",
         "lockstore",
+        "--binding",
+        "queue",
         "--features",
-        "multiplekeyvaluespersecret,bulkpublish,bulksubscribe,ordering",
+        "multiplekeyvaluespersecret,bulkpublish,bulksubscribe,ordering,create,read",
         "--report-dir",
         dir.path().to_str().expect("utf8"),
     ];
@@ -236,6 +238,8 @@ fn a_sidecars_pubsub_secret_and_lock_stores_are_certified_black_box() {
     };
     assert_eq!(passed("fixture-secrets@http::"), 5, "{}", out.stdout);
     assert_eq!(passed("lockstore@http::"), 9, "{}", out.stdout);
+    // ping, unknown operation, create, and its input events (delivered, every one, redelivered).
+    assert_eq!(passed("queue@http::"), 6, "{}", out.stdout);
     assert!(passed("pubsub@http::") >= 14, "{}", out.stdout);
     let redelivered = report.cases.iter().find(|c| c.id == "pubsub.redelivery.retry-redelivered").expect("ran");
     assert_eq!(redelivered.verdict, reports::Verdict::Pass);
@@ -243,4 +247,8 @@ fn a_sidecars_pubsub_secret_and_lock_stores_are_certified_black_box() {
     let out = certify(&["run", "--sidecar", &url, "--secrets", "nope"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no secretstores store named `nope`"), "{}", out.stderr);
+    // Reading a binding's events needs the app port.
+    let out = certify(&["run", "--sidecar", &url, "--binding", "queue", "--features", "create,read"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("needs --app-port"), "{}", out.stderr);
 }
