@@ -1,6 +1,7 @@
 //! Components on real backends, with Dapr's metadata names: `state.redis`,
-//! `state.postgresql`, `lock.redis`, `pubsub.redis`, `pubsub.rabbitmq` and (feature `kafka`)
-//! `pubsub.kafka`. They know nothing of the harness; the registry builds them from
+//! `state.postgresql`, `lock.redis`, `pubsub.redis`, `pubsub.rabbitmq`, `configuration.redis`,
+//! `configuration.postgresql`, `bindings.redis`, `bindings.postgresql`, `bindings.rabbitmq`,
+//! and (feature `kafka`) `pubsub.kafka` and `bindings.kafka`. They know nothing of the harness; the registry builds them from
 //! Component YAML like any other component.
 
 #[cfg(feature = "kafka")]
@@ -8,6 +9,8 @@ pub mod bindings_kafka;
 pub mod bindings_postgres;
 pub mod bindings_rabbitmq;
 pub mod bindings_redis;
+pub mod configuration_postgres;
+pub mod configuration_redis;
 pub mod lock_redis;
 #[cfg(feature = "kafka")]
 pub mod pubsub_kafka;
@@ -64,6 +67,16 @@ pub fn register(registry: &mut Registry) {
     registry.register("bindings.postgresql", |ctx: ComponentContext| async move {
         let binding = Arc::new(bindings_postgres::PostgresBinding::connect(&ctx.properties).await?);
         Ok(Component::Binding { input: None, output: Some(binding) })
+    });
+    registry.register("configuration.redis", |ctx: ComponentContext| async move {
+        let settings = state_redis::RedisSettings::from_properties(&ctx.properties)?;
+        let store = Arc::new(configuration_redis::RedisConfigurationStore::connect(&settings).await?);
+        Ok(Component::Configuration { store: store.clone(), updater: Some(store) })
+    });
+    registry.register("configuration.postgresql", |ctx: ComponentContext| async move {
+        let settings = configuration_postgres::PostgresConfigSettings::from_properties(&ctx.properties)?;
+        let store = Arc::new(configuration_postgres::PostgresConfigurationStore::connect(settings).await?);
+        Ok(Component::Configuration { store: store.clone(), updater: Some(store) })
     });
     registry.register("state.postgresql", |ctx: ComponentContext| async move {
         let settings = state_postgres::PostgresSettings::from_properties(&ctx.properties)?;

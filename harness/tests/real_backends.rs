@@ -92,7 +92,7 @@ fn real_backend_components_pass_every_claimed_case_through_both_drivers() {
             assert!(passed >= at_least, "{component} through {driver}: only {passed} passed\n{stdout}");
         }
     }
-    // Bindings: each claimed case passes (exit code 0 says none failed); these counts say
+    // Bindings and configuration stores: each claimed case passes (exit code 0 says none failed); these counts say
     // the claimed ones ran rather than being skipped.
     for (component, driver, at_least) in [
         ("redis-binding", "in-process", 7),
@@ -103,6 +103,10 @@ fn real_backend_components_pass_every_claimed_case_through_both_drivers() {
         ("rabbitmq-binding-http", "http", 6),
         ("kafka-binding", "in-process", 7),
         ("kafka-binding-http", "http", 6),
+        ("redis-config", "in-process", 7),
+        ("redis-config", "http", 7),
+        ("postgres-config", "in-process", 7),
+        ("postgres-config", "http", 7),
     ] {
         let passed = report
             .cases
