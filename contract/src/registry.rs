@@ -35,12 +35,22 @@ pub enum Block {
     Configuration,
     /// `lock.*`
     Lock,
+    /// Service invocation: the sidecar's app-to-app API. No component type has this prefix;
+    /// it is certified black-box, with certify as the app.
+    Invocation,
 }
 
 impl Block {
     /// Every block.
-    pub const ALL: &'static [Block] =
-        &[Block::State, Block::PubSub, Block::Bindings, Block::SecretStores, Block::Configuration, Block::Lock];
+    pub const ALL: &'static [Block] = &[
+        Block::State,
+        Block::PubSub,
+        Block::Bindings,
+        Block::SecretStores,
+        Block::Configuration,
+        Block::Lock,
+        Block::Invocation,
+    ];
 
     /// The `spec.type` prefix, e.g. `state`.
     pub fn prefix(self) -> &'static str {
@@ -51,6 +61,7 @@ impl Block {
             Block::SecretStores => "secretstores",
             Block::Configuration => "configuration",
             Block::Lock => "lock",
+            Block::Invocation => "invocation",
         }
     }
 

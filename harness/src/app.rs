@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use base64::Engine;
 use contract::Metadata;
 use contract::bindings::BindingEvent;
@@ -21,6 +21,7 @@ use contract::configuration::{ConfigurationItem, ConfigurationUpdate};
 use contract::pubsub::{BulkHandler, Handler, Message, Outcome};
 use serde_json::{Value, json};
 use suites::bindings::BindingInbox;
+use suites::invocation::{ECHO_MODE, ECHO_PREFIX, ECHO_REPLY, ECHO_REPLY_WITH, ECHO_STATUS, Echoed};
 use suites::pubsub::{HANDLER_ERROR, NOT_FOUND, TopicSet};
 
 /// Topic sets declared per pub/sub component: how many pub/sub trials run at once over HTTP.
@@ -233,6 +234,7 @@ impl App {
             .route("/certify/{pubsub}/{topic}", post(deliver))
             .route("/configuration/{store}/{key}", post(configuration_update))
             .route("/{binding}", post(binding_event).options(binding_wanted))
+            .route(&format!("{ECHO_PREFIX}/{{*method}}"), any(echo))
             .with_state(self.clone())
     }
 
@@ -280,6 +282,36 @@ async fn configuration_update(
     let items = configuration_items(parsed.get("items").unwrap_or(&Value::Null));
     app.configuration_update(store, ConfigurationUpdate { id, items });
     StatusCode::OK
+}
+
+/// Any call under the echo route: answers with what arrived (or the body itself), with the
+/// status and reply header the call asks for.
+async fn echo(method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let status = headers
+        .get(ECHO_STATUS)
+        .and_then(|v| v.to_str().ok()?.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut reply = HeaderMap::new();
+    if let Some(v) = headers.get(ECHO_REPLY_WITH) {
+        reply.insert(ECHO_REPLY, v.clone());
+    }
+    if headers.get(ECHO_MODE).is_some_and(|m| m == "body") {
+        return (status, reply, body).into_response();
+    }
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for (k, v) in &headers {
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        seen.entry(k.as_str().to_owned()).and_modify(|all| *all = format!("{all}, {v}")).or_insert(v);
+    }
+    let echoed = Echoed {
+        verb: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: seen,
+        body_len: body.len(),
+    };
+    (status, reply, axum::Json(echoed)).into_response()
 }
 
 /// `OPTIONS /{binding}`: a sidecar asks whether the app wants a binding's events.

@@ -101,14 +101,8 @@ fn options_json(options: &StateOptions) -> Value {
 }
 
 impl Sidecar {
-    /// Reads `/v1.0/metadata` and finds the component `name` of `block`; fails within seconds
-    /// when nothing listens.
-    pub async fn find(
-        base: &str,
-        block: &'static str,
-        name: &str,
-        token: Option<String>,
-    ) -> std::result::Result<(Sidecar, Value), ConnectError> {
+    /// Reads `/v1.0/metadata`; fails within seconds when nothing listens.
+    pub async fn metadata(base: &str, token: Option<String>) -> std::result::Result<(Sidecar, Value), ConnectError> {
         let base = base.trim_end_matches('/').to_owned();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -128,6 +122,19 @@ impl Sidecar {
             url: base.clone(),
             reason: format!("status {status}, body is not JSON ({e})"),
         })?;
+        Ok((Sidecar { client, base, token }, body))
+    }
+
+    /// Reads `/v1.0/metadata` and finds the component `name` of `block`; fails within seconds
+    /// when nothing listens.
+    pub async fn find(
+        base: &str,
+        block: &'static str,
+        name: &str,
+        token: Option<String>,
+    ) -> std::result::Result<(Sidecar, Value), ConnectError> {
+        let (sidecar, body) = Sidecar::metadata(base, token).await?;
+        let Sidecar { client, base, token } = sidecar;
         let components = body["components"].as_array().cloned().unwrap_or_default();
         let prefix = format!("{block}.");
         let of_block: Vec<&Value> =
@@ -171,6 +178,11 @@ impl Sidecar {
     /// A POST to `path`.
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.post(self.url(path))
+    }
+
+    /// A request of `path` with any verb.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
     }
 
     /// A DELETE of `path`.
@@ -672,6 +684,68 @@ impl contract::OutputBinding for HttpOutputBinding {
             ),
         };
         Ok(contract::bindings::InvokeResponse { data, metadata, content_type })
+    }
+}
+
+/// Service invocation through a sidecar, to the app it fronts (certify, serving the echo).
+#[derive(Debug, Clone)]
+pub struct HttpInvoker {
+    sidecar: Sidecar,
+    app_id: String,
+}
+
+impl HttpInvoker {
+    /// Connects to the sidecar at `base` and learns its app id from `/v1.0/metadata`.
+    pub async fn connect(base: &str, token: Option<String>) -> std::result::Result<Self, ConnectError> {
+        let (sidecar, metadata) = Sidecar::metadata(base, token).await?;
+        let app_id = match metadata["id"].as_str() {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => {
+                return Err(ConnectError::NotASidecar {
+                    url: base.to_owned(),
+                    reason: "its metadata names no app id (`id`), so there is no app to invoke".into(),
+                });
+            }
+        };
+        Ok(Self { sidecar, app_id })
+    }
+
+    /// The app id the sidecar serves.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+}
+
+#[async_trait]
+impl suites::invocation::Invoker for HttpInvoker {
+    async fn call(&self, call: suites::invocation::MethodCall) -> Result<suites::invocation::MethodReply> {
+        use suites::invocation::Addressing;
+        let verb = reqwest::Method::from_bytes(call.verb.as_bytes())
+            .map_err(|_| Error::InvalidArgument(format!("`{}` is not an HTTP verb", call.verb)))?;
+        let mut path = match call.addressing {
+            Addressing::Path => format!("/v1.0/invoke/{}/method/{}", encode(&self.app_id), call.method),
+            Addressing::Header | Addressing::None => format!("/{}", call.method),
+        };
+        if let Some(q) = &call.query {
+            path.push('?');
+            path.push_str(q);
+        }
+        let mut request = self.sidecar.request(verb, &path).body(call.body);
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
+        }
+        if call.addressing == Addressing::Header {
+            request = request.header("dapr-app-id", &self.app_id);
+        }
+        let response = self.sidecar.send(request).await?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body = response.bytes().await.map_err(|e| Error::Backend(format!("reading the answer: {e}")))?.to_vec();
+        Ok(suites::invocation::MethodReply { status, headers, body })
     }
 }
 

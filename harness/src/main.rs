@@ -75,6 +75,10 @@ struct RunArgs {
     /// certify on --app-port, at the route `/NAME`.
     #[arg(long, requires = "sidecar")]
     binding: Option<String>,
+    /// Certify the sidecar's service invocation: certify serves the app on --app-port and
+    /// calls its methods through the sidecar.
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    invoke: bool,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists).
     #[arg(long, requires = "sidecar", value_delimiter = ',')]
     features: Option<Vec<String>>,
@@ -192,9 +196,11 @@ async fn run(args: RunArgs) -> ExitCode {
         ExitCode::from(2)
     };
     let (source, concurrency) = if let Some(url) = &args.sidecar {
-        if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding].iter().all(|c| c.is_none()) {
+        if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding].iter().all(|c| c.is_none())
+            && !args.invoke
+        {
             return fail(
-                "--sidecar needs a component to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME"
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME, --invoke --app-port PORT"
                     .into(),
             );
         }
@@ -220,6 +226,7 @@ async fn run(args: RunArgs) -> ExitCode {
             secrets: args.secrets.clone(),
             lock: args.lock.clone(),
             binding: args.binding.clone(),
+            invoke: args.invoke,
             claims,
             token,
         });

@@ -11,6 +11,7 @@ use contract::{ConfigurationStore, ConfigurationUpdater, LockStore, OutputBindin
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
 use suites::bindings::BindingInbox;
+use suites::invocation::Invoker;
 use suites::pubsub::{NamespacedTopics, TopicSource};
 use suites::{Ctx, Evidence, Finding};
 
@@ -54,6 +55,8 @@ pub struct Drivers {
     pub topics: HashMap<(String, DriverKind), Arc<dyn TopicSource>>,
     /// Bindings by name and driver.
     pub bindings: HashMap<(String, DriverKind), BindingTarget>,
+    /// Service invocation through a sidecar, by target name.
+    pub invokers: HashMap<(String, DriverKind), Arc<dyn Invoker>>,
 }
 
 /// What one trial's body is given: whichever stores its component serves.
@@ -73,6 +76,8 @@ pub struct Reach {
     pub configuration: Option<ConfigurationTarget>,
     /// The binding, if the component is one.
     pub binding: Option<BindingTarget>,
+    /// The invoker, if the target is service invocation.
+    pub invoker: Option<Arc<dyn Invoker>>,
 }
 
 /// A binding's two sides, as a driver reaches them.
@@ -103,6 +108,7 @@ impl Reach {
             && self.secrets.is_none()
             && self.configuration.is_none()
             && self.binding.is_none()
+            && self.invoker.is_none()
     }
 }
 
@@ -118,6 +124,7 @@ impl Drivers {
             secrets: self.secrets.get(&key).cloned(),
             configuration: self.configuration.get(&key).cloned(),
             binding: self.bindings.get(&key).cloned(),
+            invoker: self.invokers.get(&key).cloned(),
         }
     }
 }
@@ -182,6 +189,7 @@ pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecor
                 config_updater: reach.configuration.as_ref().and_then(|c| c.updater.clone()),
                 binding: reach.binding.as_ref().and_then(|b| b.output.clone()),
                 binding_inbox: reach.binding.as_ref().and_then(|b| b.inbox.clone()),
+                invoker: reach.invoker.clone(),
                 topics,
                 driver: driver_info(trial.target.driver),
                 claims: trial.target.claims.clone(),

@@ -17,7 +17,8 @@ use suites::bindings::BindingInbox;
 
 use crate::app::App;
 use crate::http_driver::{
-    ConnectError, HttpConfigurationStore, HttpLockStore, HttpOutputBinding, HttpSecretStore, HttpStateStore,
+    ConnectError, HttpConfigurationStore, HttpInvoker, HttpLockStore, HttpOutputBinding, HttpSecretStore,
+    HttpStateStore,
 };
 use crate::http_pubsub::{HttpPubSub, TopicPool};
 use crate::plan::{Blocked, Target};
@@ -50,6 +51,9 @@ pub struct SidecarTarget {
     pub lock: Option<String>,
     /// The binding to certify; its input events come to the app on `app_port`.
     pub binding: Option<String>,
+    /// Certify service invocation: calls go through the sidecar to its app, which certify
+    /// serves on `app_port`.
+    pub invoke: bool,
     /// The claims; `None` takes them from the capabilities the sidecar advertises.
     pub claims: Option<BTreeSet<Claim>>,
     /// `DAPR_API_TOKEN`, if the sidecar wants one.
@@ -248,7 +252,7 @@ impl Session {
     }
 
     async fn open_sidecar(target: SidecarTarget) -> Result<Session, SetupError> {
-        let SidecarTarget { url, state, pubsub, app_port, secrets, lock, binding, claims, token } = target;
+        let SidecarTarget { url, state, pubsub, app_port, secrets, lock, binding, invoke, claims, token } = target;
         let mut drivers = Drivers::default();
         let mut targets = Vec::new();
         let mut components = Vec::new();
@@ -287,7 +291,7 @@ impl Session {
         // Certify plays the app when the sidecar has something to deliver to it.
         let app = App::new(pubsub.iter().cloned().collect());
         let binding_inbox = binding.as_ref().filter(|_| app_port.is_some()).map(|name| app.add_binding(name));
-        if pubsub.is_some() || binding_inbox.is_some() {
+        if pubsub.is_some() || binding_inbox.is_some() || (invoke && app_port.is_some()) {
             let port = app_port.unwrap_or(0);
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
@@ -329,6 +333,19 @@ impl Session {
             all_claims.extend(claims);
             rerun.push_str(&format!(" --binding {name}"));
             if pubsub.is_none()
+                && let Some(port) = app_port
+            {
+                rerun.push_str(&format!(" --app-port {port}"));
+            }
+        }
+        if invoke {
+            let invoker = HttpInvoker::connect(&url, token.clone()).await?;
+            let name = invoker.app_id().to_owned();
+            drivers.invokers.insert((name.clone(), DriverKind::Http), Arc::new(invoker));
+            add(&name, "invocation.sidecar", BTreeSet::new());
+            rerun.push_str(" --invoke");
+            if pubsub.is_none()
+                && binding.is_none()
                 && let Some(port) = app_port
             {
                 rerun.push_str(&format!(" --app-port {port}"));

@@ -199,7 +199,7 @@ fn list_prints_every_case() {
 }
 
 #[test]
-fn a_sidecars_pubsub_secret_lock_and_binding_components_are_certified_black_box() {
+fn a_sidecars_components_and_service_invocation_are_certified_black_box() {
     // The sidecar delivers to an app port where certify, started afterwards, serves the app.
     let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
@@ -224,6 +224,7 @@ fn a_sidecars_pubsub_secret_lock_and_binding_components_are_certified_black_box(
         "lockstore",
         "--binding",
         "queue",
+        "--invoke",
         "--features",
         "multiplekeyvaluespersecret,bulkpublish,bulksubscribe,ordering,create,read",
         "--report-dir",
@@ -240,6 +241,8 @@ fn a_sidecars_pubsub_secret_lock_and_binding_components_are_certified_black_box(
     assert_eq!(passed("lockstore@http::"), 9, "{}", out.stdout);
     // ping, unknown operation, create, and its input events (delivered, every one, redelivered).
     assert_eq!(passed("queue@http::"), 6, "{}", out.stdout);
+    // Service invocation, to certify as the app `blackbox`.
+    assert_eq!(passed("blackbox@http::invocation."), 9, "{}", out.stdout);
     assert!(passed("pubsub@http::") >= 14, "{}", out.stdout);
     let redelivered = report.cases.iter().find(|c| c.id == "pubsub.redelivery.retry-redelivered").expect("ran");
     assert_eq!(redelivered.verdict, reports::Verdict::Pass);
@@ -251,4 +254,87 @@ fn a_sidecars_pubsub_secret_lock_and_binding_components_are_certified_black_box(
     let out = certify(&["run", "--sidecar", &url, "--binding", "queue", "--features", "create,read"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("needs --app-port"), "{}", out.stderr);
+}
+
+/// A proxy in front of a sidecar that mangles service invocation: it drops query strings,
+/// turns every 5xx into 500, and drops the app's `x-certify-*` reply headers.
+async fn start_mangling_proxy(upstream: String) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    let client = reqwest::Client::new();
+    let forward = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let invoking = uri.path().starts_with("/v1.0/invoke/");
+            let path = match (invoking, uri.query()) {
+                (false, Some(q)) => format!("{}?{q}", uri.path()),
+                _ => uri.path().to_owned(),
+            };
+            let mut request = client.request(method, format!("{upstream}{path}")).body(body);
+            for (k, v) in headers.iter().filter(|(k, _)| *k != "host" && *k != "content-length") {
+                request = request.header(k, v);
+            }
+            let response = request.send().await.expect("upstream answers");
+            let mut status = response.status();
+            if invoking && status.is_server_error() {
+                status = StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            let mut out = HeaderMap::new();
+            for (k, v) in response.headers() {
+                let mangled = invoking && k.as_str().starts_with("x-certify-");
+                if !mangled && k != "content-length" && k != "transfer-encoding" {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            (status, out, response.bytes().await.expect("body")).into_response()
+        }
+    };
+    use axum::response::IntoResponse;
+    let router = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[test]
+fn a_sidecar_that_mangles_invocations_is_caught() {
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let proxy = rt.block_on(async {
+        let url = start_sidecar(Some(app_port), None).await;
+        start_mangling_proxy(url).await
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = app_port.to_string();
+    let out = certify(&[
+        "run",
+        "--sidecar",
+        &proxy,
+        "--invoke",
+        "--app-port",
+        &port,
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report: reports::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    let verdict = |id: &str| {
+        let case = report.cases.iter().find(|c| c.id == id).expect("ran");
+        (case.verdict, case.reason.clone().unwrap_or_default())
+    };
+    for (id, reason) in [
+        ("invocation.query.verbatim", "the query string the app received"),
+        ("invocation.status.passed-through", "the status the caller saw: expected 503, saw 500"),
+        ("invocation.reply-headers.passed-through", "`x-certify-reply` header at the caller"),
+    ] {
+        let (v, r) = verdict(id);
+        assert_eq!(v, reports::Verdict::Fail, "{id}: {r}");
+        assert!(r.contains(reason), "{id}: `{r}` lacks `{reason}`");
+    }
+    // What it leaves alone passes.
+    for id in ["invocation.verbs.passed-through", "invocation.body.byte-exact", "invocation.headers.forwarded"] {
+        assert_eq!(verdict(id).0, reports::Verdict::Pass, "{id}: {}", verdict(id).1);
+    }
 }

@@ -313,6 +313,8 @@ pub struct Ctx {
     pub binding: Option<Arc<dyn contract::OutputBinding>>,
     /// Events of the input binding, through the driver (`None` when it has no input side).
     pub binding_inbox: Option<Arc<crate::bindings::BindingInbox>>,
+    /// Calls app methods through the sidecar (service-invocation targets only).
+    pub invoker: Option<Arc<dyn crate::invocation::Invoker>>,
     /// The topics this trial may use.
     pub topics: TopicSet,
     /// The driver.

@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod case;
 pub mod configuration;
 pub mod history;
+pub mod invocation;
 pub mod linearizability;
 pub mod lock;
 pub mod pubsub;
@@ -25,5 +26,6 @@ pub fn all_cases() -> Vec<Case> {
     all.extend(secrets::cases());
     all.extend(configuration::cases());
     all.extend(bindings::cases());
+    all.extend(invocation::cases());
     all
 }

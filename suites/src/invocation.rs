@@ -1,0 +1,301 @@
+//! The service-invocation suite: a sidecar must pass a call to the app unchanged (verb,
+//! cleaned method path, query string, headers, body) and the app's answer back unchanged
+//! (status, headers, body), whether the target is named in the URL or by the `dapr-app-id`
+//! header. Dapr's conformance suite does not cover service invocation at all.
+//!
+//! The app is certify: it serves [`ECHO_PREFIX`], which answers a [`MethodCall`] with what it
+//! received, and lets the call choose the status, a reply header and whether the body is
+//! echoed raw (see the `ECHO_*` header names).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Case, CaseResult, Ctx, Finding, Must};
+use crate::{ensure, ensure_eq};
+
+/// The app's echo route: every method under it answers with what it received.
+pub const ECHO_PREFIX: &str = "/certify-echo";
+/// Request header: the status the echo answers with.
+pub const ECHO_STATUS: &str = "x-certify-status";
+/// Request header: a value the echo sends back in the [`ECHO_REPLY`] response header.
+pub const ECHO_REPLY_WITH: &str = "x-certify-reply-with";
+/// Response header carrying [`ECHO_REPLY_WITH`]'s value.
+pub const ECHO_REPLY: &str = "x-certify-reply";
+/// Request header: `body` makes the echo answer with the request body itself.
+pub const ECHO_MODE: &str = "x-certify-echo";
+
+/// How the call names its target app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// `/v1.0/invoke/{app}/method/{method}`.
+    Path,
+    /// The `dapr-app-id` header on the method's own path.
+    Header,
+    /// Neither: a path no route matches, without the header.
+    None,
+}
+
+/// One call of an app method through a sidecar.
+#[derive(Debug, Clone)]
+pub struct MethodCall {
+    /// The HTTP verb.
+    pub verb: String,
+    /// The method path, without a leading `/` (e.g. `certify-echo/api/v1/add`).
+    pub method: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    /// Request headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// How the target is named.
+    pub addressing: Addressing,
+}
+
+impl MethodCall {
+    /// A call of `method` under the echo route with `verb`.
+    pub fn echo(verb: &str, method: &str) -> Self {
+        Self {
+            verb: verb.to_owned(),
+            method: format!("{}/{method}", ECHO_PREFIX.trim_start_matches('/')),
+            query: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+            addressing: Addressing::Path,
+        }
+    }
+
+    /// The same call with one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// The answer, as the caller sees it.
+#[derive(Debug, Clone, Default)]
+pub struct MethodReply {
+    /// The status code.
+    pub status: u16,
+    /// Response headers, names lower-case.
+    pub headers: BTreeMap<String, String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What the echo received, as it answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Echoed {
+    /// The verb.
+    pub verb: String,
+    /// The path.
+    pub path: String,
+    /// The raw query string.
+    pub query: Option<String>,
+    /// The headers, names lower-case (repeated ones joined with `, `).
+    pub headers: BTreeMap<String, String>,
+    /// The body's length.
+    pub body_len: usize,
+}
+
+/// Calls app methods through a sidecar.
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    /// Makes one call.
+    async fn call(&self, call: MethodCall) -> contract::Result<MethodReply>;
+}
+
+macro_rules! invoke_case {
+    ($id:literal, $rule:literal, $body:path) => {
+        Case {
+            id: $id,
+            block: contract::Block::Invocation,
+            rule: $rule,
+            source: "certify",
+            requires: &[],
+            tags: &[],
+            timeout: Duration::from_secs(20),
+            body: |ctx| Box::pin($body(ctx)),
+        }
+    };
+}
+
+/// Every service-invocation case.
+pub fn cases() -> Vec<Case> {
+    vec![
+        invoke_case!("invocation.verbs.passed-through", "Every HTTP verb MUST reach the app as sent.", verbs),
+        invoke_case!(
+            "invocation.method.path-cleaned",
+            "The method path MUST reach the app cleaned of empty, `.` and `..` segments, and otherwise unchanged.",
+            paths
+        ),
+        invoke_case!("invocation.query.verbatim", "The query string MUST reach the app verbatim.", query),
+        invoke_case!(
+            "invocation.headers.forwarded",
+            "Request headers MUST reach the app, `dapr-caller-app-id` MUST be added, and values a caller forges for it MUST be replaced.",
+            headers
+        ),
+        invoke_case!(
+            "invocation.body.byte-exact",
+            "A binary request body MUST reach the app byte for byte, and the app's body MUST come back byte for byte.",
+            body
+        ),
+        invoke_case!(
+            "invocation.status.passed-through",
+            "The app's status code and body MUST reach the caller unchanged, errors included.",
+            statuses
+        ),
+        invoke_case!(
+            "invocation.reply-headers.passed-through",
+            "The app's response headers MUST reach the caller.",
+            reply_headers
+        ),
+        invoke_case!(
+            "invocation.header-addressing",
+            "A call naming its app by the `dapr-app-id` header MUST reach the app at its own path, without that header.",
+            header_addressing
+        ),
+        invoke_case!(
+            "invocation.no-app-id-rejected",
+            "A call that names no app MUST be answered 404 with `ERR_DIRECT_INVOKE`.",
+            no_app_id
+        ),
+    ]
+}
+
+fn invoker(ctx: &Ctx) -> Result<&Arc<dyn Invoker>, Finding> {
+    ctx.invoker.as_ref().ok_or_else(|| Finding::Fail("no invoker for this target".into()))
+}
+
+/// Makes `call` and reads what the echo received.
+async fn echoed(ctx: &Ctx, call: MethodCall) -> Result<(MethodReply, Echoed), Finding> {
+    let what = format!("{} {}", call.verb, call.method);
+    let reply = invoker(ctx)?.call(call).await.must(&what)?;
+    ensure!(reply.status == 200, "{what} answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body));
+    let seen = serde_json::from_slice(&reply.body).map_err(|e| {
+        Finding::Fail(format!(
+            "{what}: the app's echo came back altered ({e}): {:?}",
+            String::from_utf8_lossy(&reply.body)
+        ))
+    })?;
+    Ok((reply, seen))
+}
+
+async fn verbs(ctx: Ctx) -> CaseResult {
+    for verb in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let (_, seen) = echoed(&ctx, MethodCall::echo(verb, "verbs")).await?;
+        ensure_eq!(seen.verb, verb, "the verb the app received");
+    }
+    Ok(())
+}
+
+async fn paths(ctx: Ctx) -> CaseResult {
+    for (method, expected) in [
+        ("api/v1/add", "/certify-echo/api/v1/add"),
+        ("a//b/./c/../d", "/certify-echo/a/b/d"),
+        ("with-dash_and.dot~tilde", "/certify-echo/with-dash_and.dot~tilde"),
+    ] {
+        let (_, seen) = echoed(&ctx, MethodCall::echo("GET", method)).await?;
+        ensure_eq!(seen.path, expected, "the path the app received for method `{method}`");
+    }
+    Ok(())
+}
+
+async fn query(ctx: Ctx) -> CaseResult {
+    let raw = "a=1&b=two%20words&a=3&empty=&flag";
+    let mut call = MethodCall::echo("GET", "query");
+    call.query = Some(raw.to_owned());
+    let (_, seen) = echoed(&ctx, call).await?;
+    ensure_eq!(seen.query.as_deref(), Some(raw), "the query string the app received");
+    Ok(())
+}
+
+async fn headers(ctx: Ctx) -> CaseResult {
+    let probe = format!("{}-probe", ctx.namespace);
+    let call = MethodCall::echo("POST", "headers")
+        .header("x-certify-probe", &probe)
+        .header("content-type", "application/x-certify")
+        .header("dapr-caller-app-id", "forged");
+    let (_, seen) = echoed(&ctx, call).await?;
+    ensure_eq!(seen.headers.get("x-certify-probe"), Some(&probe), "header `x-certify-probe` at the app");
+    ensure_eq!(
+        seen.headers.get("content-type").map(String::as_str),
+        Some("application/x-certify"),
+        "header `content-type` at the app"
+    );
+    let caller = seen.headers.get("dapr-caller-app-id");
+    ensure!(caller.is_some(), "the app received no `dapr-caller-app-id` (headers: {:?})", seen.headers);
+    ensure!(caller.is_some_and(|c| c != "forged"), "the caller's forged `dapr-caller-app-id` reached the app");
+    Ok(())
+}
+
+async fn body(ctx: Ctx) -> CaseResult {
+    let mut sent: Vec<u8> = (0..=255u8).collect();
+    sent.extend(ctx.namespace.bytes());
+    sent.extend((0..64 * 1024).map(|i| (i * 31 % 251) as u8));
+    let mut call =
+        MethodCall::echo("POST", "body").header(ECHO_MODE, "body").header("content-type", "application/octet-stream");
+    call.body = sent.clone();
+    let reply = invoker(&ctx)?.call(call).await.must("POST with a binary body")?;
+    ensure_eq!(reply.status, 200, "the status");
+    ensure!(
+        reply.body == sent,
+        "the body came back altered: {} bytes sent, {} received{}",
+        sent.len(),
+        reply.body.len(),
+        sent.iter()
+            .zip(&reply.body)
+            .position(|(a, b)| a != b)
+            .map(|i| format!(", first difference at byte {i}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+async fn statuses(ctx: Ctx) -> CaseResult {
+    for status in [201u16, 202, 400, 404, 409, 500, 503] {
+        let call = MethodCall::echo("POST", "status").header(ECHO_STATUS, &status.to_string());
+        let reply = invoker(&ctx)?.call(call).await.must(&format!("a call answered {status}"))?;
+        ensure_eq!(reply.status, status, "the status the caller saw");
+        let seen: Result<Echoed, _> = serde_json::from_slice(&reply.body);
+        ensure!(
+            seen.is_ok_and(|e| e.path == "/certify-echo/status"),
+            "the app's body for status {status} did not come back: {:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    Ok(())
+}
+
+async fn reply_headers(ctx: Ctx) -> CaseResult {
+    let value = format!("{}-reply", ctx.namespace);
+    let (reply, _) = echoed(&ctx, MethodCall::echo("GET", "reply").header(ECHO_REPLY_WITH, &value)).await?;
+    ensure_eq!(reply.headers.get(ECHO_REPLY), Some(&value), "the app's `{ECHO_REPLY}` header at the caller");
+    Ok(())
+}
+
+async fn header_addressing(ctx: Ctx) -> CaseResult {
+    let mut call = MethodCall::echo("PUT", "by-header");
+    call.addressing = Addressing::Header;
+    call.query = Some("q=1".into());
+    let (_, seen) = echoed(&ctx, call).await?;
+    ensure_eq!(seen.path, "/certify-echo/by-header", "the path the app received");
+    ensure_eq!(seen.query.as_deref(), Some("q=1"), "the query the app received");
+    ensure_eq!(seen.verb, "PUT", "the verb the app received");
+    ensure!(!seen.headers.contains_key("dapr-app-id"), "the `dapr-app-id` header reached the app");
+    Ok(())
+}
+
+async fn no_app_id(ctx: Ctx) -> CaseResult {
+    let mut call = MethodCall::echo("GET", "nobody");
+    call.addressing = Addressing::None;
+    let reply = invoker(&ctx)?.call(call).await.must("a call without an app id")?;
+    ensure_eq!(reply.status, 404, "the status");
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    ensure_eq!(body["errorCode"].as_str(), Some("ERR_DIRECT_INVOKE"), "the error code");
+    Ok(())
+}
