@@ -79,6 +79,14 @@ struct RunArgs {
     /// calls its methods through the sidecar.
     #[arg(long, requires_all = ["sidecar", "app_port"])]
     invoke: bool,
+    /// The sidecar's configuration store to certify (certify serves the app on --app-port,
+    /// where updates arrive).
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    configuration: Option<String>,
+    /// A Component YAML of the same store the sidecar's configuration store uses: certify
+    /// builds it to write items behind the sidecar (without it the cases that write skip).
+    #[arg(long, requires = "configuration")]
+    configuration_writer: Option<PathBuf>,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists).
     #[arg(long, requires = "sidecar", value_delimiter = ',')]
     features: Option<Vec<String>>,
@@ -196,11 +204,13 @@ async fn run(args: RunArgs) -> ExitCode {
         ExitCode::from(2)
     };
     let (source, concurrency) = if let Some(url) = &args.sidecar {
-        if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding].iter().all(|c| c.is_none())
+        if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding, &args.configuration]
+            .iter()
+            .all(|c| c.is_none())
             && !args.invoke
         {
             return fail(
-                "--sidecar needs something to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME, --invoke --app-port PORT"
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT"
                     .into(),
             );
         }
@@ -227,6 +237,8 @@ async fn run(args: RunArgs) -> ExitCode {
             lock: args.lock.clone(),
             binding: args.binding.clone(),
             invoke: args.invoke,
+            configuration: args.configuration.clone(),
+            configuration_writer: args.configuration_writer.clone(),
             claims,
             token,
         });

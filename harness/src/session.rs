@@ -54,6 +54,11 @@ pub struct SidecarTarget {
     /// Certify service invocation: calls go through the sidecar to its app, which certify
     /// serves on `app_port`.
     pub invoke: bool,
+    /// The configuration store to certify; updates come to the app on `app_port`.
+    pub configuration: Option<String>,
+    /// A Component YAML of the same store as the sidecar's configuration store: certify builds
+    /// it to write items behind the sidecar's back.
+    pub configuration_writer: Option<std::path::PathBuf>,
     /// The claims; `None` takes them from the capabilities the sidecar advertises.
     pub claims: Option<BTreeSet<Claim>>,
     /// `DAPR_API_TOKEN`, if the sidecar wants one.
@@ -83,6 +88,14 @@ pub enum SetupError {
     /// A backend is required (`CERTIFY_REQUIRE_BACKENDS=1`) but unavailable.
     #[error("{0} (CERTIFY_REQUIRE_BACKENDS=1 makes this an error instead of skipping its cases)")]
     Backend(BackendError),
+    /// The configuration writer's Component YAML is unusable.
+    #[error("--configuration-writer {path}: {message}")]
+    Writer {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A placeholder in a component's metadata is malformed.
     #[error("component `{component}`: metadata field `{field}`: {message}")]
     Placeholder {
@@ -246,13 +259,26 @@ impl Session {
     /// Builds the components and drivers of `source`.
     pub async fn open(source: Source, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
         match source {
-            Source::Sidecar(target) => Self::open_sidecar(target).await,
+            Source::Sidecar(target) => Self::open_sidecar(target, registry).await,
             Source::Spec(spec) => Self::open_spec(spec, registry, options).await,
         }
     }
 
-    async fn open_sidecar(target: SidecarTarget) -> Result<Session, SetupError> {
-        let SidecarTarget { url, state, pubsub, app_port, secrets, lock, binding, invoke, claims, token } = target;
+    async fn open_sidecar(target: SidecarTarget, registry: &Registry) -> Result<Session, SetupError> {
+        let SidecarTarget {
+            url,
+            state,
+            pubsub,
+            app_port,
+            secrets,
+            lock,
+            binding,
+            invoke,
+            configuration,
+            configuration_writer,
+            claims,
+            token,
+        } = target;
         let mut drivers = Drivers::default();
         let mut targets = Vec::new();
         let mut components = Vec::new();
@@ -291,7 +317,8 @@ impl Session {
         // Certify plays the app when the sidecar has something to deliver to it.
         let app = App::new(pubsub.iter().cloned().collect());
         let binding_inbox = binding.as_ref().filter(|_| app_port.is_some()).map(|name| app.add_binding(name));
-        if pubsub.is_some() || binding_inbox.is_some() || (invoke && app_port.is_some()) {
+        let wants_app = pubsub.is_some() || configuration.is_some() || invoke;
+        if binding_inbox.is_some() || (wants_app && app_port.is_some()) || pubsub.is_some() {
             let port = app_port.unwrap_or(0);
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
@@ -332,10 +359,19 @@ impl Session {
             add(name, "bindings.sidecar", claims.clone());
             all_claims.extend(claims);
             rerun.push_str(&format!(" --binding {name}"));
-            if pubsub.is_none()
-                && let Some(port) = app_port
-            {
-                rerun.push_str(&format!(" --app-port {port}"));
+        }
+        if let Some(name) = &configuration {
+            let store = HttpConfigurationStore::connect(&url, name, token.clone(), app.clone()).await?;
+            let updater = match &configuration_writer {
+                None => None,
+                Some(path) => Some(configuration_writer_from(path, registry).await?),
+            };
+            let target = ConfigurationTarget { store: Arc::new(store), updater };
+            drivers.configuration.insert((name.clone(), DriverKind::Http), target);
+            add(name, "configuration.sidecar", BTreeSet::new());
+            rerun.push_str(&format!(" --configuration {name}"));
+            if let Some(path) = &configuration_writer {
+                rerun.push_str(&format!(" --configuration-writer {}", path.display()));
             }
         }
         if invoke {
@@ -344,12 +380,11 @@ impl Session {
             drivers.invokers.insert((name.clone(), DriverKind::Http), Arc::new(invoker));
             add(&name, "invocation.sidecar", BTreeSet::new());
             rerun.push_str(" --invoke");
-            if pubsub.is_none()
-                && binding.is_none()
-                && let Some(port) = app_port
-            {
-                rerun.push_str(&format!(" --app-port {port}"));
-            }
+        }
+        if pubsub.is_none()
+            && let Some(port) = app_port
+        {
+            rerun.push_str(&format!(" --app-port {port}"));
         }
         let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
         rerun.push_str(&format!(" --features {features}"));
@@ -609,6 +644,35 @@ impl Session {
         };
         let backends = backends.into_values().filter_map(Result::ok).collect();
         Ok(Session { source: spec.source.clone(), targets, drivers, components, rerun_prefix, sidecar, backends })
+    }
+}
+
+/// The updater of the configuration store described by the Component YAML at `path`.
+async fn configuration_writer_from(
+    path: &std::path::Path,
+    registry: &Registry,
+) -> Result<Arc<dyn contract::ConfigurationUpdater>, SetupError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SetupError::Writer {
+        path: path.display().to_string(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    let resources = contract::Resources::parse(path, &text)?;
+    let [manifest] = resources.components.as_slice() else {
+        return Err(SetupError::Writer {
+            path: path.display().to_string(),
+            message: format!("it must hold exactly one Component, it holds {}", resources.components.len()),
+        });
+    };
+    let built = registry.build_all(std::slice::from_ref(manifest), Arc::new(SystemClock)).await?;
+    match built.by_name.get(&manifest.name).map(|c| &c.component) {
+        Some(Component::Configuration { updater: Some(updater), .. }) => Ok(Arc::clone(updater)),
+        _ => Err(SetupError::Writer {
+            path: path.display().to_string(),
+            message: format!(
+                "`{}` ({}) is not a configuration store certify can write to",
+                manifest.name, manifest.type_name
+            ),
+        }),
     }
 }
 

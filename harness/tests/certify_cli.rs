@@ -338,3 +338,53 @@ fn a_sidecar_that_mangles_invocations_is_caught() {
         assert_eq!(verdict(id).0, reports::Verdict::Pass, "{id}: {}", verdict(id).1);
     }
 }
+
+#[test]
+fn a_sidecars_redis_configuration_store_is_certified_black_box() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let options = fixtures::Options {
+        ready_timeout: Duration::from_secs(30),
+        run_id: "blackbox-config".into(),
+        settings: Default::default(),
+    };
+    let redis =
+        match rt.block_on(fixtures::provision(fixtures::BackendKind::Redis, fixtures::Provider::Process, &options)) {
+            Ok(r) => r,
+            Err(e) if std::env::var("CERTIFY_REQUIRE_BACKENDS").is_err() => {
+                eprintln!("skipped: {e}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+    let component = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: settings}}\nspec:\n  type: configuration.redis\n  version: v1\n  metadata:\n  - {{name: redisHost, value: \"{}\"}}\n",
+        redis.endpoint.host
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = dir.path().join("writer.yaml");
+    std::fs::write(&writer, &component).expect("write");
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let url = rt.block_on(start_sidecar(Some(app_port), Some(&component)));
+    let port = app_port.to_string();
+    let report_dir = dir.path().join("report");
+    let base = ["run", "--sidecar", &url, "--configuration", "settings", "--app-port", &port, "--report-dir"];
+    let mut args = base.to_vec();
+    args.extend([report_dir.to_str().expect("utf8"), "--configuration-writer", writer.to_str().expect("utf8")]);
+    let out = certify(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("7 passed, 0 failed"), "{}", out.stdout);
+    // Without a writer, the cases that write say how to give one.
+    let mut args = base.to_vec();
+    args.push(report_dir.to_str().expect("utf8"));
+    let out = certify(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("give --configuration-writer"), "{}", out.stdout);
+    // A writer that is not a configuration store is named.
+    std::fs::write(&writer, component.replace("configuration.redis", "state.redis")).expect("write");
+    let mut args = base.to_vec();
+    args.extend([report_dir.to_str().expect("utf8"), "--configuration-writer", writer.to_str().expect("utf8")]);
+    let out = certify(&args);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is not a configuration store certify can write to"), "{}", out.stderr);
+    drop(redis);
+}

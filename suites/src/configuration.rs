@@ -94,7 +94,9 @@ fn items(ctx: &Ctx, group: &str, n: usize, round: u32) -> BTreeMap<String, Confi
 
 async fn write(ctx: &Ctx, items: &BTreeMap<String, ConfigurationItem>) -> CaseResult {
     let Some(updater) = &ctx.config_updater else {
-        return Err(Finding::Skip("the component has no updater to write items with".into()));
+        return Err(Finding::Skip(
+            "certify has no way to write items into this store (black-box: give --configuration-writer)".into(),
+        ));
     };
     updater.set(items.clone()).await.must("writing items through the updater")
 }
@@ -204,7 +206,9 @@ async fn subscribe_new_keys(ctx: Ctx) -> CaseResult {
 
 async fn subscribe_deletes(ctx: Ctx) -> CaseResult {
     let Some(updater) = ctx.config_updater.clone() else {
-        return Err(Finding::Skip("the component has no updater to delete items with".into()));
+        return Err(Finding::Skip(
+            "certify has no way to delete items from this store (black-box: give --configuration-writer)".into(),
+        ));
     };
     let written = items(&ctx, "doomed", 2, 0);
     write(&ctx, &written).await?;
