@@ -1,5 +1,7 @@
-//! A lock store in the test tree whose check-and-set is not atomic (check, pause, take): it
-//! must fail mutual exclusion and the one-winner race in 20 runs out of 20.
+//! Broken lock stores in the test tree. One whose check-and-set is not atomic (check, pause,
+//! take) must fail mutual exclusion and the one-winner race in 20 runs out of 20. One whose
+//! unlock ignores the owner, and one whose leases end at half their expiry, must fail exactly
+//! the rules they break, through both drivers.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,9 +14,88 @@ use contract::{Component, ComponentContext, LockStore, Result};
 use harness::{Filter, Session, Source, Spec};
 use reports::Verdict;
 
+mod common;
+
 #[derive(Default)]
 struct RacyLock {
     leases: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Defect {
+    UnlockIgnoresOwner,
+    HalfLease,
+}
+
+/// An atomic lock store with one defect.
+struct Flawed {
+    leases: Mutex<HashMap<String, (String, Instant)>>,
+    defect: Defect,
+}
+
+#[async_trait]
+impl LockStore for Flawed {
+    async fn try_lock(&self, request: TryLockRequest) -> Result<bool> {
+        request.validate()?;
+        let mut leases = self.leases.lock().expect("lock");
+        if leases.get(&request.resource_id).is_some_and(|(_, until)| *until > Instant::now()) {
+            return Ok(false);
+        }
+        let mut lease = Duration::from_secs(request.expiry_in_seconds as u64);
+        if self.defect == Defect::HalfLease {
+            lease /= 2;
+        }
+        leases.insert(request.resource_id, (request.lock_owner, Instant::now() + lease));
+        Ok(true)
+    }
+
+    async fn unlock(&self, request: UnlockRequest) -> Result<UnlockStatus> {
+        let mut leases = self.leases.lock().expect("lock");
+        leases.retain(|_, (_, until)| *until > Instant::now());
+        Ok(match leases.get(&request.resource_id) {
+            None => UnlockStatus::LockDoesNotExist,
+            Some((owner, _)) if *owner != request.lock_owner && self.defect != Defect::UnlockIgnoresOwner => {
+                UnlockStatus::LockBelongsToOthers
+            }
+            Some(_) => {
+                leases.remove(&request.resource_id);
+                UnlockStatus::Success
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlock_that_ignores_the_owner_and_a_short_lease_are_caught() {
+    let mut registry = reference_runtime::builtin_registry();
+    for (type_name, defect) in
+        [("lock.broken-unlock", Defect::UnlockIgnoresOwner), ("lock.broken-lease", Defect::HalfLease)]
+    {
+        registry.register(type_name, move |_ctx: ComponentContext| async move {
+            Ok(Component::Lock(Arc::new(Flawed { leases: Mutex::default(), defect })))
+        });
+    }
+    let spec = "components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: any-unlock}, spec: {type: lock.broken-unlock, version: v1}}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: short-lease}, spec: {type: lock.broken-lease, version: v1}}
+";
+    let filter = Filter { skip: vec!["lock.concurrency.".into()], ..Filter::default() };
+    let report = common::certify(&registry, spec, &filter).await;
+    for prefix in ["", "@http"] {
+        let t = |component: &str, case: &str| format!("{component}{prefix}::{case}");
+        common::expect_fail(&report, &t("any-unlock", "lock.basic.unlock-by-other-owner"), "unlock by another owner");
+        common::expect_fail(&report, &t("short-lease", "lock.expiry.precise"), "earlier than the tolerance");
+        common::expect_fail(&report, &t("short-lease", "lock.expiry.lease-expires"), "granted to another owner");
+        for (component, case) in [
+            ("any-unlock", "lock.expiry.precise"),
+            ("any-unlock", "lock.basic.acquire-and-release"),
+            ("short-lease", "lock.basic.unlock-by-other-owner"),
+            ("short-lease", "lock.basic.not-reentrant"),
+        ] {
+            let record = common::record(&report, &t(component, case));
+            assert_eq!(record.verdict, Verdict::Pass, "{record:?}");
+        }
+    }
 }
 
 #[async_trait]

@@ -264,6 +264,13 @@ pub struct Settings {
     /// for local storage).
     #[serde(default = "default_binding_key")]
     pub binding_key: String,
+    /// Locks: how far from its expiry a lock may be freed, in milliseconds.
+    #[serde(default = "default_lock_tolerance")]
+    pub lock_expiry_tolerance_ms: u64,
+}
+
+fn default_lock_tolerance() -> u64 {
+    200
 }
 
 fn default_binding_key() -> String {
@@ -290,6 +297,7 @@ impl Default for Settings {
             max_delivery_attempts: None,
             delivery_timeout_seconds: default_delivery_timeout(),
             binding_key: default_binding_key(),
+            lock_expiry_tolerance_ms: default_lock_tolerance(),
         }
     }
 }

@@ -78,6 +78,14 @@ pub fn cases() -> Vec<Case> {
             lease_expires
         ),
         lock_case!(
+            "lock.expiry.precise",
+            "certify",
+            "A lock MUST be free within the stated tolerance (setting `lockExpiryToleranceMs`) of its expiry, and not before.",
+            ["slow"],
+            15,
+            expiry_precise
+        ),
+        lock_case!(
             "lock.validation.invalid-expiry-rejected",
             "certify",
             "A lock request with a zero or negative expiry MUST be rejected.",
@@ -185,6 +193,42 @@ async fn lease_expires(ctx: Ctx) -> CaseResult {
             return Err(Finding::Fail(format!("the 2 s lease still held after {:?}", taken.elapsed())));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn expiry_precise(ctx: Ctx) -> CaseResult {
+    const POLL: Duration = Duration::from_millis(10);
+    let tolerance = Duration::from_millis(ctx.settings.lock_expiry_tolerance_ms);
+    let r = ctx.key("precise");
+    let sent = Instant::now();
+    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 1)).await.must("try-lock")?, "a free lock was not granted");
+    let granted = Instant::now();
+    // The lease ends 1 s after the store took the lock: between `sent` and `granted`.
+    let (earliest, latest) = (sent + Duration::from_secs(1), granted + Duration::from_secs(1));
+    loop {
+        let asked = Instant::now();
+        let free = ctx.lock.try_lock(lock(&r, "owner-b", 5)).await.must("try-lock")?;
+        if free {
+            let freed = asked.duration_since(sent);
+            ctx.evidence.set(serde_json::json!({
+                "expiry_ms": 1000,
+                "freed_after_ms": freed.as_secs_f64() * 1000.0,
+                "tolerance_ms": tolerance.as_millis() as u64,
+            }));
+            // Granted on a try that started at `asked`: the lock was free by the time it answered.
+            ensure!(
+                Instant::now() + tolerance >= earliest,
+                "the 1 s lease was granted to another owner {:?} after it was taken, earlier than the tolerance of {tolerance:?} allows",
+                freed
+            );
+            return Ok(());
+        }
+        ensure!(
+            asked <= latest + tolerance,
+            "the 1 s lease was still held {:?} after it was taken (tolerance {tolerance:?})",
+            asked.duration_since(sent)
+        );
+        tokio::time::sleep(POLL).await;
     }
 }
 
