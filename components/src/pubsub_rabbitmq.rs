@@ -31,6 +31,12 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 
+/// How long one publish may wait for the broker's confirm before it fails.
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a subscription waits between attempts to consume again after losing the broker.
+const RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Header carrying the expiry (Unix milliseconds), checked again at delivery.
 const EXPIRES_AT: &str = "x-certify-expires-at";
 
@@ -60,11 +66,56 @@ impl RabbitSettings {
     }
 }
 
+/// The connection to the broker and its publishing channel, opened again after the broker
+/// went away (a restart, a cut network).
+pub(crate) struct Link {
+    url: String,
+    current: tokio::sync::Mutex<Option<(Arc<Connection>, Channel)>>,
+}
+
+impl Link {
+    /// Connects to `url`.
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let (connection, publisher) = open(url).await?;
+        Ok(Self { url: url.to_owned(), current: tokio::sync::Mutex::new(Some((Arc::new(connection), publisher))) })
+    }
+
+    /// The live connection and publishing channel, reconnecting when they are gone.
+    pub(crate) async fn get(&self) -> Result<(Arc<Connection>, Channel)> {
+        let mut current = self.current.lock().await;
+        if let Some((connection, channel)) = current.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok((Arc::clone(connection), channel.clone()));
+        }
+        *current = None;
+        let (connection, channel) = open(&self.url).await?;
+        let fresh = (Arc::new(connection), channel);
+        *current = Some(fresh.clone());
+        tracing::info!("rabbitmq: connected to the broker again");
+        Ok(fresh)
+    }
+
+    /// Drops the connection, so the next call opens another.
+    pub(crate) async fn forget(&self) {
+        if let Some((connection, _)) = self.current.lock().await.take() {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(PUBLISH_TIMEOUT, connection.close(200, "presumed dead".into())).await;
+            });
+        }
+    }
+
+    /// True when the connection is open now.
+    pub(crate) async fn connected(&self) -> bool {
+        self.current.lock().await.as_ref().is_some_and(|(c, _)| c.status().connected())
+    }
+}
+
 /// The RabbitMQ broker.
 #[derive(Clone)]
 pub struct RabbitPubSub {
-    connection: Arc<Connection>,
-    publisher: Channel,
+    link: Arc<Link>,
     declared: Arc<Mutex<HashSet<String>>>,
     settings: RabbitSettings,
 }
@@ -94,8 +145,8 @@ pub(crate) fn text(value: &AMQPValue) -> Option<String> {
 impl RabbitPubSub {
     /// Connects, opens a confirming publish channel, and checks the broker answers.
     pub async fn connect(settings: RabbitSettings) -> Result<Self> {
-        let (connection, publisher) = open(&settings.url).await?;
-        Ok(Self { connection: Arc::new(connection), publisher, declared: Arc::default(), settings })
+        let link = Arc::new(Link::open(&settings.url).await?);
+        Ok(Self { link, declared: Arc::default(), settings })
     }
 
     /// Declares `topic`'s exchange once per broker instance.
@@ -115,13 +166,71 @@ impl RabbitPubSub {
         Ok(())
     }
 
+    /// Declares the group's queue (bound to the topic, dead-lettering to `dlq`) on a fresh
+    /// channel and starts consuming it as `tag`.
+    async fn consume(
+        &self,
+        topic: &str,
+        dlq: Option<&str>,
+        queue: &str,
+        tag: &str,
+    ) -> Result<(Channel, lapin::Consumer)> {
+        let (connection, _) = self.link.get().await?;
+        let channel = connection.create_channel().await.map_err(|e| backend("cannot open a channel", e))?;
+        self.exchange(&channel, topic).await?;
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        if let Some(dlq) = dlq {
+            self.exchange(&channel, dlq).await?;
+            arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlq.into()));
+        }
+        let options = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+        channel.queue_declare(queue.into(), options, arguments).await.map_err(|e| {
+            backend(
+                &format!("declaring queue `{queue}` (an earlier declaration with another dead-letter topic conflicts)"),
+                e,
+            )
+        })?;
+        channel
+            .queue_bind(queue.into(), topic.into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+            .await
+            .map_err(|e| backend("queue.bind", e))?;
+        channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|e| backend("basic.qos", e))?;
+        let consumer = channel
+            .basic_consume(queue.into(), tag.into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(|e| backend("basic.consume", e))?;
+        Ok((channel, consumer))
+    }
+
     async fn send(&self, topic: &str, data: &[u8], properties: BasicProperties) -> Result<()> {
-        self.exchange(&self.publisher, topic).await?;
-        let publish = self
-            .publisher
-            .basic_publish(topic.into(), "".into(), BasicPublishOptions::default(), data, properties)
-            .await;
-        confirmed(publish, topic).await
+        // One retry on a fresh connection: the broker may have restarted since the last call.
+        let mut last = None;
+        for _ in 0..2 {
+            let (_, publisher) = self.link.get().await?;
+            let attempt = async {
+                self.exchange(&publisher, topic).await?;
+                let publish = publisher
+                    .basic_publish(topic.into(), "".into(), BasicPublishOptions::default(), data, properties.clone())
+                    .await;
+                confirmed(publish, topic).await
+            };
+            match tokio::time::timeout(PUBLISH_TIMEOUT, attempt).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => {
+                    // No confirm in time: the connection is presumed dead; the next call opens another.
+                    self.link.forget().await;
+                    last = Some(Error::Backend(format!(
+                        "rabbitmq: the broker did not confirm a publish to `{topic}` within {PUBLISH_TIMEOUT:?}"
+                    )));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Backend("rabbitmq: publishing failed".into())))
     }
 }
 
@@ -234,7 +343,7 @@ impl PubSub for RabbitPubSub {
     }
 
     async fn ping(&self) -> Result<()> {
-        if self.connection.status().connected() {
+        if self.link.connected().await {
             Ok(())
         } else {
             Err(Error::Backend("rabbitmq: the connection to the broker is not open".into()))
@@ -254,58 +363,38 @@ impl PubSub for RabbitPubSub {
         let topic = request.topic.clone();
         let group =
             request.metadata.get(CONSUMER_ID).cloned().unwrap_or_else(|| self.settings.delivery.default_group.clone());
-        let channel = self.connection.create_channel().await.map_err(|e| backend("cannot open a channel", e))?;
-        self.exchange(&channel, &topic).await?;
-        let mut arguments = FieldTable::default();
-        arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        if let Some(dlq) = request.dead_letter_topic.as_deref().filter(|d| !d.is_empty()) {
-            self.exchange(&channel, dlq).await?;
-            arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlq.into()));
-        }
+        let dlq = request.dead_letter_topic.clone().filter(|d| !d.is_empty());
         let queue = format!("{group}-{topic}");
-        let options = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-        channel.queue_declare(queue.as_str().into(), options, arguments).await.map_err(|e| {
-            backend(
-                &format!("declaring queue `{queue}` (an earlier declaration with another dead-letter topic conflicts)"),
-                e,
-            )
-        })?;
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                topic.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| backend("queue.bind", e))?;
-        channel
-            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(|e| backend("basic.qos", e))?;
         let tag = format!("certify-{}", uuid::Uuid::new_v4());
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| backend("basic.consume", e))?;
-        let config = self.settings.delivery.clone();
+        let (channel, mut consumer) = self.consume(&topic, dlq.as_deref(), &queue, &tag).await?;
+        let current = Arc::new(Mutex::new(Some(channel)));
+        let (config, this, live, consumer_tag) =
+            (self.settings.delivery.clone(), self.clone(), Arc::clone(&current), tag.clone());
         let task = tokio::spawn(async move {
-            while let Some(next) = consumer.next().await {
-                match next {
-                    Ok(delivery) => {
-                        let (handler, config, topic) = (Arc::clone(&handler), config.clone(), topic.clone());
-                        // Concurrent handling, bounded by the prefetch count.
-                        tokio::spawn(async move { deliver(delivery, &topic, &handler, &config).await });
+            loop {
+                while let Some(next) = consumer.next().await {
+                    match next {
+                        Ok(delivery) => {
+                            let (handler, config, topic) = (Arc::clone(&handler), config.clone(), topic.clone());
+                            // Concurrent handling, bounded by the prefetch count.
+                            tokio::spawn(async move { deliver(delivery, &topic, &handler, &config).await });
+                        }
+                        Err(e) => {
+                            tracing::warn!(%topic, error = %e, "rabbitmq pubsub: the consumer stopped; consuming again once the broker is back");
+                            break;
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(%topic, error = %e, "rabbitmq pubsub: the consumer stopped");
-                        break;
+                }
+                // The connection or channel went away: consume again when the broker is back.
+                loop {
+                    tokio::time::sleep(RECONNECT_WAIT).await;
+                    match this.consume(&topic, dlq.as_deref(), &queue, &consumer_tag).await {
+                        Ok((channel, fresh)) => {
+                            *live.lock().unwrap_or_else(PoisonError::into_inner) = Some(channel);
+                            consumer = fresh;
+                            break;
+                        }
+                        Err(e) => tracing::debug!(%topic, error = %e, "rabbitmq pubsub: not consuming yet"),
                     }
                 }
             }
@@ -313,10 +402,12 @@ impl PubSub for RabbitPubSub {
         Ok(Subscription::new(tag.clone(), move || {
             task.abort();
             // Cancel, then close: deliveries not yet acknowledged go back to the queue.
-            tokio::spawn(async move {
-                let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
-                let _ = channel.close(200, "unsubscribed".into()).await;
-            });
+            if let Some(channel) = current.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                tokio::spawn(async move {
+                    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                    let _ = channel.close(200, "unsubscribed".into()).await;
+                });
+            }
         }))
     }
 

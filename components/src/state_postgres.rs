@@ -158,6 +158,14 @@ impl PostgresStateStore {
         Ok(Self { _cleanup: cleanup, ..store })
     }
 
+    /// Runs one call within the configured timeout: a server that stops answering (a network
+    /// black hole) makes the call fail instead of hanging.
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| Error::Backend(format!("PostgreSQL did not answer within {:?}", self.timeout)))?
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         tokio::time::timeout(self.timeout, self.pool.get())
             .await
@@ -286,87 +294,103 @@ impl StateStore for PostgresStateStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.client().await?.execute("SELECT 1", &[]).await.map(|_| ()).map_err(backend)
+        self.bounded(async move { self.client().await?.execute("SELECT 1", &[]).await.map(|_| ()).map_err(backend) })
+            .await
     }
 
     async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
-        let sql = format!(
-            "SELECT value, etag, expires_at FROM {} WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
-            self.table
-        );
-        let client = self.client().await?;
-        let row = client.query_opt(&prepared(&client, &sql).await?, &[&request.key]).await.map_err(backend)?;
-        Ok(row.map(|row| {
-            let mut metadata = contract::Metadata::new();
-            if let Some(at) = row.get::<_, Option<SystemTime>>(2) {
-                metadata.insert(state::TTL_EXPIRE_TIME.to_owned(), rfc3339(at));
-            }
-            Item { data: row.get(0), etag: Some(row.get(1)), metadata, content_type: None }
-        }))
+        self.bounded(async move {
+            let sql = format!(
+                "SELECT value, etag, expires_at FROM {} WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
+                self.table
+            );
+            let client = self.client().await?;
+            let row = client.query_opt(&prepared(&client, &sql).await?, &[&request.key]).await.map_err(backend)?;
+            Ok(row.map(|row| {
+                let mut metadata = contract::Metadata::new();
+                if let Some(at) = row.get::<_, Option<SystemTime>>(2) {
+                    metadata.insert(state::TTL_EXPIRE_TIME.to_owned(), rfc3339(at));
+                }
+                Item { data: row.get(0), etag: Some(row.get(1)), metadata, content_type: None }
+            }))
+        })
+        .await
     }
 
     async fn set(&self, request: SetRequest) -> Result<()> {
-        let client = self.client().await?;
-        self.set_in(&client, &request).await
+        self.bounded(async move {
+            let client = self.client().await?;
+            self.set_in(&client, &request).await
+        })
+        .await
     }
 
     async fn delete(&self, request: DeleteRequest) -> Result<()> {
-        let client = self.client().await?;
-        self.delete_in(&client, &request).await
+        self.bounded(async move {
+            let client = self.client().await?;
+            self.delete_in(&client, &request).await
+        })
+        .await
     }
 
     async fn transact(&self, request: TransactionRequest) -> Result<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        for op in &request.operations {
-            // Dropping `tx` on an error rolls everything back.
-            match op {
-                TransactionOperation::Set(s) => self.set_in(&tx, s).await?,
-                TransactionOperation::Delete(d) => self.delete_in(&tx, d).await?,
+        self.bounded(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(backend)?;
+            for op in &request.operations {
+                // Dropping `tx` on an error rolls everything back.
+                match op {
+                    TransactionOperation::Set(s) => self.set_in(&tx, s).await?,
+                    TransactionOperation::Delete(d) => self.delete_in(&tx, d).await?,
+                }
             }
-        }
-        tx.commit().await.map_err(backend)
+            tx.commit().await.map_err(backend)
+        })
+        .await
     }
 
     async fn query(&self, request: QueryRequest) -> Result<QueryResponse> {
-        let query = &request.query;
-        let mut params: Params = Vec::new();
-        let filter = query.filter.as_ref().map_or("TRUE".to_owned(), |f| filter_sql(f, &mut params));
-        let mut order: Vec<String> = query
-            .sort
-            .iter()
-            .map(|s| {
-                params.push(Box::new(s.key.split('.').map(str::to_owned).collect::<Vec<String>>()));
-                let dir = if s.order == Order::Desc { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
-                format!("(value_json #> ${}::text[]) {dir}", params.len())
-            })
-            .collect();
-        order.push("key COLLATE \"C\" ASC".to_owned());
-        let offset: i64 = match &query.page.token {
-            None => 0,
-            Some(t) => t
-                .parse()
-                .map_err(|_| Error::InvalidArgument(format!("page token `{t}` was not issued by this store")))?,
-        };
-        let limit = query.page.limit.map(|l| l as i64);
-        let sql = format!(
-            "SELECT key, value, etag FROM {} WHERE value_json IS NOT NULL AND (expires_at IS NULL OR expires_at > now()) AND {filter} \
-             ORDER BY {} OFFSET {offset} LIMIT {}",
-            self.table,
-            order.join(", "),
-            limit.map_or("ALL".to_owned(), |l| (l + 1).to_string())
-        );
-        let rows = self.client().await?.query(sql.as_str(), &refs(&params)).await.map_err(backend)?;
-        let mut results: Vec<QueryItem> = rows
-            .iter()
-            .map(|r| QueryItem { key: r.get(0), data: r.get(1), etag: Some(r.get(2)), error: None })
-            .collect();
-        let more = limit.is_some_and(|l| results.len() as i64 > l);
-        if let Some(l) = limit {
-            results.truncate(l as usize);
-        }
-        let token = more.then(|| (offset + results.len() as i64).to_string());
-        Ok(QueryResponse { results, token, metadata: Default::default() })
+        self.bounded(async move {
+            let query = &request.query;
+            let mut params: Params = Vec::new();
+            let filter = query.filter.as_ref().map_or("TRUE".to_owned(), |f| filter_sql(f, &mut params));
+            let mut order: Vec<String> = query
+                .sort
+                .iter()
+                .map(|s| {
+                    params.push(Box::new(s.key.split('.').map(str::to_owned).collect::<Vec<String>>()));
+                    let dir = if s.order == Order::Desc { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
+                    format!("(value_json #> ${}::text[]) {dir}", params.len())
+                })
+                .collect();
+            order.push("key COLLATE \"C\" ASC".to_owned());
+            let offset: i64 = match &query.page.token {
+                None => 0,
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("page token `{t}` was not issued by this store")))?,
+            };
+            let limit = query.page.limit.map(|l| l as i64);
+            let sql = format!(
+                "SELECT key, value, etag FROM {} WHERE value_json IS NOT NULL AND (expires_at IS NULL OR expires_at > now()) AND {filter} \
+                 ORDER BY {} OFFSET {offset} LIMIT {}",
+                self.table,
+                order.join(", "),
+                limit.map_or("ALL".to_owned(), |l| (l + 1).to_string())
+            );
+            let rows = self.client().await?.query(sql.as_str(), &refs(&params)).await.map_err(backend)?;
+            let mut results: Vec<QueryItem> = rows
+                .iter()
+                .map(|r| QueryItem { key: r.get(0), data: r.get(1), etag: Some(r.get(2)), error: None })
+                .collect();
+            let more = limit.is_some_and(|l| results.len() as i64 > l);
+            if let Some(l) = limit {
+                results.truncate(l as usize);
+            }
+            let token = more.then(|| (offset + results.len() as i64).to_string());
+            Ok(QueryResponse { results, token, metadata: Default::default() })
+        })
+        .await
     }
 }
 

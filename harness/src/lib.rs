@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod faults;
 pub mod http_driver;
 pub mod http_pubsub;
 pub mod plan;

@@ -54,6 +54,7 @@ pub fn trial_name(component: &str, driver: DriverKind, case_id: &str) -> String 
     match driver {
         DriverKind::InProcess => format!("{component}::{case_id}"),
         DriverKind::Http => format!("{component}@http::{case_id}"),
+        DriverKind::Faults => format!("{component}@faults::{case_id}"),
     }
 }
 
@@ -62,6 +63,7 @@ pub fn driver_info(driver: DriverKind) -> DriverInfo {
     match driver {
         DriverKind::InProcess => DriverInfo::in_process(),
         DriverKind::Http => http_driver_info(),
+        DriverKind::Faults => DriverInfo::faults(),
     }
 }
 
@@ -92,7 +94,9 @@ pub fn plan(targets: &[Target], cases: &[Case], filter: &Filter) -> Vec<Trial> {
     for target in targets {
         let block = Block::of_type(&target.type_name);
         let info = driver_info(target.driver);
-        for case in cases.iter().filter(|c| Some(c.block) == block) {
+        // Fault scenarios run only through the faults driver, and it runs nothing else.
+        let faults = target.driver == DriverKind::Faults;
+        for case in cases.iter().filter(|c| Some(c.block) == block && c.tags.contains(&"faults") == faults) {
             let name = trial_name(&target.component, target.driver, case.id);
             if !filter.keeps(&name) {
                 continue;

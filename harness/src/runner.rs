@@ -11,6 +11,7 @@ use contract::{ConfigurationStore, ConfigurationUpdater, LockStore, OutputBindin
 use futures::{FutureExt, StreamExt};
 use reports::{CaseRecord, Verdict};
 use suites::bindings::BindingInbox;
+use suites::faults::FaultControl;
 use suites::invocation::Invoker;
 use suites::pubsub::{NamespacedTopics, TopicSource};
 use suites::{Ctx, Evidence, Finding};
@@ -57,6 +58,8 @@ pub struct Drivers {
     pub bindings: HashMap<(String, DriverKind), BindingTarget>,
     /// Service invocation through a sidecar, by target name.
     pub invokers: HashMap<(String, DriverKind), Arc<dyn Invoker>>,
+    /// Fault control of each component under the faults driver.
+    pub faults: HashMap<String, Arc<dyn FaultControl>>,
 }
 
 /// What one trial's body is given: whichever stores its component serves.
@@ -78,6 +81,8 @@ pub struct Reach {
     pub binding: Option<BindingTarget>,
     /// The invoker, if the target is service invocation.
     pub invoker: Option<Arc<dyn Invoker>>,
+    /// Control over the network and backends, for the faults driver.
+    pub faults: Option<Arc<dyn FaultControl>>,
 }
 
 /// A binding's two sides, as a driver reaches them.
@@ -125,6 +130,7 @@ impl Drivers {
             configuration: self.configuration.get(&key).cloned(),
             binding: self.bindings.get(&key).cloned(),
             invoker: self.invokers.get(&key).cloned(),
+            faults: (driver == DriverKind::Faults).then(|| self.faults.get(component).cloned()).flatten(),
         }
     }
 }
@@ -142,21 +148,26 @@ pub async fn execute(
 ) -> Vec<CaseRecord> {
     let total = trials.len();
     on_event(Event::Started { total });
-    let runs = trials.into_iter().enumerate().map(|(index, trial)| {
-        let reach = drivers.reach(&trial.target.component, trial.target.driver);
-        let namespace = format!("certify-{run_id}-{index}");
-        async move { (index, run_one(trial, reach, namespace).await) }
-    });
+    // Fault scenarios stop backends and cut networks: they run after everything else, alone.
+    let (faults, others): (Vec<_>, Vec<_>) =
+        trials.into_iter().enumerate().partition(|(_, t)| t.target.driver == DriverKind::Faults);
     let mut results: Vec<Option<CaseRecord>> = vec![None; total];
-    let mut stream = futures::stream::iter(runs).buffer_unordered(concurrency.max(1));
     let mut done = 0;
-    while let Some((index, mut record)) = stream.next().await {
-        done += 1;
-        if record.verdict != Verdict::Pass {
-            record.rerun = Some(rerun(&record.trial));
+    for (phase, width) in [(others, concurrency.max(1)), (faults, 1)] {
+        let runs = phase.into_iter().map(|(index, trial)| {
+            let reach = drivers.reach(&trial.target.component, trial.target.driver);
+            let namespace = format!("certify-{run_id}-{index}");
+            async move { (index, run_one(trial, reach, namespace).await) }
+        });
+        let mut stream = futures::stream::iter(runs).buffer_unordered(width);
+        while let Some((index, mut record)) = stream.next().await {
+            done += 1;
+            if record.verdict != Verdict::Pass {
+                record.rerun = Some(rerun(&record.trial));
+            }
+            on_event(Event::Finished { done, total, record: &record });
+            results[index] = Some(record);
         }
-        on_event(Event::Finished { done, total, record: &record });
-        results[index] = Some(record);
     }
     results.into_iter().flatten().collect()
 }
@@ -190,6 +201,7 @@ pub async fn run_one(trial: Trial, reach: Reach, namespace: String) -> CaseRecor
                 binding: reach.binding.as_ref().and_then(|b| b.output.clone()),
                 binding_inbox: reach.binding.as_ref().and_then(|b| b.inbox.clone()),
                 invoker: reach.invoker.clone(),
+                faults: reach.faults.clone(),
                 topics,
                 driver: driver_info(trial.target.driver),
                 claims: trial.target.claims.clone(),

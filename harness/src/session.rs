@@ -16,6 +16,7 @@ use suites::Claim;
 use suites::bindings::BindingInbox;
 
 use crate::app::App;
+use crate::faults::ProxiedBackends;
 use crate::http_driver::{
     ConnectError, HttpConfigurationStore, HttpInvoker, HttpLockStore, HttpOutputBinding, HttpSecretStore,
     HttpStateStore,
@@ -168,7 +169,7 @@ pub struct Session {
     pub rerun_prefix: String,
     sidecar: Option<(Arc<Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>)>,
     // Declared last: servers stop after everything that talks to them.
-    backends: Vec<Backend>,
+    backends: Vec<Arc<Backend>>,
 }
 
 impl Session {
@@ -410,9 +411,9 @@ impl Session {
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let fixture_options =
             fixtures::Options { ready_timeout: options.backend_timeout, run_id, settings: spec.backends.settings() };
-        let mut backends: BTreeMap<BackendKind, Result<Backend, BackendError>> = BTreeMap::new();
+        let mut backends: BTreeMap<BackendKind, Result<Arc<Backend>, BackendError>> = BTreeMap::new();
         for kind in wanted {
-            let provided = fixtures::provision(kind, options.provider, &fixture_options).await;
+            let provided = fixtures::provision(kind, options.provider, &fixture_options).await.map(Arc::new);
             if let Err(e @ BackendError::Unavailable { .. }) = &provided
                 && options.require_backends
             {
@@ -434,7 +435,7 @@ impl Session {
                 Some(b) => {
                     blocked.insert(name.clone(), b);
                 }
-                None => ready.push((index, substitute(&entry.manifest, &backends))),
+                None => ready.push((index, substitute(&entry.manifest, &backend_values(&backends)))),
             }
         }
         let secret_stores: Vec<ComponentManifest> = ready
@@ -517,6 +518,55 @@ impl Session {
                     }
                 }
             }
+        }
+        // The faults driver: another instance of each such component, connected through a
+        // fault proxy per backend it uses.
+        for (index, _) in &ready {
+            let entry = &spec.entries[*index];
+            let name = &entry.manifest.name;
+            if !entry.drivers.contains(&DriverKind::Faults) || blocked.contains_key(name) {
+                continue;
+            }
+            let mut proxies = Vec::new();
+            let mut values = BTreeMap::new();
+            let mut used = Vec::new();
+            for kind in &needs[name] {
+                let Some(Ok(backend)) = backends.get(kind) else { continue };
+                let proxy = match fixtures::FaultProxy::start(&backend.endpoint.host).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        blocked.insert(name.clone(), Blocked::SetupFailed(format!("no fault proxy: {e}")));
+                        break;
+                    }
+                };
+                let via = proxy.addr().to_string();
+                values.insert((*kind, "host"), via.clone());
+                values.insert((*kind, "url"), backend.endpoint.url.replace(&backend.endpoint.host, &via));
+                proxies.push((*kind, proxy));
+                used.push(Arc::clone(backend));
+            }
+            if blocked.contains_key(name) {
+                continue;
+            }
+            let key = (name.clone(), DriverKind::Faults);
+            match build(substitute(&entry.manifest, &values))
+                .await
+                .map(|b| b.by_name.get(name).map(|c| c.component.clone()))
+            {
+                Ok(Some(Component::State(store))) => {
+                    drivers.state.insert(key, store);
+                }
+                Ok(Some(Component::PubSub(broker))) => {
+                    drivers.pubsub.insert(key, broker);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let reason = format!("the component could not start through its fault proxy: {e}");
+                    blocked.insert(name.clone(), Blocked::SetupFailed(reason));
+                    continue;
+                }
+            }
+            drivers.faults.insert(name.clone(), Arc::new(ProxiedBackends { proxies, backends: used }));
         }
         let mut sidecar = None;
         if wants_http {
@@ -735,22 +785,32 @@ fn placeholders(manifest: &ComponentManifest) -> Result<Vec<(BackendKind, String
     Ok(found)
 }
 
-/// The manifest with every placeholder replaced by its backend's value.
+/// Each provisioned backend's placeholder values: `(kind, field)` → value.
+fn backend_values(
+    backends: &BTreeMap<BackendKind, Result<Arc<Backend>, BackendError>>,
+) -> BTreeMap<(BackendKind, &'static str), String> {
+    let mut values = BTreeMap::new();
+    for (kind, backend) in backends {
+        let Ok(backend) = backend else { continue };
+        for field in ["host", "url"] {
+            if let Some(v) = backend.placeholder(field) {
+                values.insert((*kind, field), v.to_owned());
+            }
+        }
+    }
+    values
+}
+
+/// The manifest with every placeholder replaced by its value.
 fn substitute(
     manifest: &ComponentManifest,
-    backends: &BTreeMap<BackendKind, Result<Backend, BackendError>>,
+    values: &BTreeMap<(BackendKind, &'static str), String>,
 ) -> ComponentManifest {
     let mut out = manifest.clone();
     for entry in &mut out.metadata {
         if let MetadataValue::Plain(value) = &mut entry.value {
-            for (kind, backend) in backends {
-                let Ok(backend) = backend else { continue };
-                for field in ["host", "url"] {
-                    let placeholder = format!("${{{{{}.{field}}}}}", kind.name());
-                    if let Some(v) = backend.placeholder(field) {
-                        *value = value.replace(&placeholder, v);
-                    }
-                }
+            for ((kind, field), v) in values {
+                *value = value.replace(&format!("${{{{{}.{field}}}}}", kind.name()), v);
             }
         }
     }

@@ -20,6 +20,10 @@ pub enum DriverKind {
     InProcess,
     /// A Dapr-compatible sidecar's HTTP API.
     Http,
+    /// The component in this process, connected to its backends through fault proxies, with
+    /// control over the backends: runs only the cases tagged `faults`, after every other
+    /// trial, one at a time.
+    Faults,
 }
 
 impl DriverKind {
@@ -28,6 +32,7 @@ impl DriverKind {
         match self {
             DriverKind::InProcess => "in-process",
             DriverKind::Http => "http",
+            DriverKind::Faults => "faults",
         }
     }
 }

@@ -115,6 +115,19 @@ fn real_backend_components_pass_every_claimed_case_through_both_drivers() {
             .count();
         assert!(passed >= at_least, "{component} through {driver}: only {passed} passed\n{stdout}");
     }
+    // Fault scenarios, after everything else: restarts and network faults through a proxy.
+    for (component, passed) in [("redis-state", 4), ("postgres-state", 4), ("redis-pubsub", 2), ("rabbitmq-pubsub", 2)]
+    {
+        let seen = report.cases.iter().filter(|c| c.component == component && c.driver == "faults");
+        let verdicts: Vec<_> = seen.map(|c| (c.id.clone(), c.verdict)).collect();
+        assert_eq!(verdicts.iter().filter(|(_, v)| *v == Verdict::Pass).count(), passed, "{component}: {verdicts:?}");
+    }
+    // Kafka through tansu keeps nothing across a restart, and its clients go around a proxy:
+    // skipped, each with the reason.
+    for case in report.cases.iter().filter(|c| c.component == "kafka-pubsub" && c.driver == "faults") {
+        assert_eq!(case.verdict, Verdict::Skipped, "{case:?}");
+        assert!(case.reason.as_deref().is_some_and(|r| r.contains("restart") || r.contains("proxy")), "{case:?}");
+    }
     assert!(
         stdout.contains("Backend redis (process) at 127.0.0.1:")
             && stdout.contains("Backend postgres (process) at 127.0.0.1:")

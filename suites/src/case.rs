@@ -207,6 +207,8 @@ pub enum DriverCapability {
     AppStatusCodes,
     /// A binding's list of operations can be read (the Dapr HTTP API has no call for it).
     ListsOperations,
+    /// The network to the backend can be faulted and the backend restarted.
+    Faults,
 }
 
 /// How cases reach the component.
@@ -237,6 +239,14 @@ impl DriverInfo {
         }
     }
 
+    /// The faults driver: in-process, through fault proxies, with control over the backends.
+    pub fn faults() -> Self {
+        let mut info = Self::in_process();
+        info.name = "faults".into();
+        info.capabilities.insert(DriverCapability::Faults);
+        info
+    }
+
     /// True when the driver can do `capability`.
     pub fn can(&self, capability: DriverCapability) -> bool {
         self.capabilities.contains(&capability)
@@ -264,9 +274,23 @@ pub struct Settings {
     /// for local storage).
     #[serde(default = "default_binding_key")]
     pub binding_key: String,
+    /// Fault scenarios: how long a component may take to work again after a fault ends.
+    #[serde(default = "default_recovery_budget")]
+    pub recovery_budget_seconds: u64,
+    /// Fault scenarios: how long one call may take to fail while the network is broken.
+    #[serde(default = "default_fault_call_timeout")]
+    pub fault_call_timeout_seconds: u64,
     /// Locks: how far from its expiry a lock may be freed, in milliseconds.
     #[serde(default = "default_lock_tolerance")]
     pub lock_expiry_tolerance_ms: u64,
+}
+
+fn default_recovery_budget() -> u64 {
+    15
+}
+
+fn default_fault_call_timeout() -> u64 {
+    30
 }
 
 fn default_lock_tolerance() -> u64 {
@@ -298,6 +322,8 @@ impl Default for Settings {
             delivery_timeout_seconds: default_delivery_timeout(),
             binding_key: default_binding_key(),
             lock_expiry_tolerance_ms: default_lock_tolerance(),
+            recovery_budget_seconds: default_recovery_budget(),
+            fault_call_timeout_seconds: default_fault_call_timeout(),
         }
     }
 }
@@ -323,6 +349,8 @@ pub struct Ctx {
     pub binding_inbox: Option<Arc<crate::bindings::BindingInbox>>,
     /// Calls app methods through the sidecar (service-invocation targets only).
     pub invoker: Option<Arc<dyn crate::invocation::Invoker>>,
+    /// Faults the network to the backend and restarts it (the faults driver only).
+    pub faults: Option<Arc<dyn crate::faults::FaultControl>>,
     /// The topics this trial may use.
     pub topics: TopicSet,
     /// The driver.

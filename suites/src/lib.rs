@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod case;
 pub mod configuration;
+pub mod faults;
 pub mod history;
 pub mod invocation;
 pub mod linearizability;
@@ -27,5 +28,6 @@ pub fn all_cases() -> Vec<Case> {
     all.extend(configuration::cases());
     all.extend(bindings::cases());
     all.extend(invocation::cases());
+    all.extend(faults::cases());
     all
 }

@@ -18,6 +18,7 @@ use crate::case::{Case, Claim, Ctx, DriverCapability, Finding, Requirement};
 pub use inbox::{
     Delivery, HANDLER_ERROR, Inbox, NOT_FOUND, NamespacedTopics, Policy, TopicSet, TopicSource, always_succeed,
 };
+pub(crate) use inbox::{published, settle};
 
 macro_rules! pubsub_case {
     ($id:literal, $source:literal, $rule:literal, [$($req:expr),*], [$($tag:literal),*], $secs:expr, $body:path) => {
@@ -235,12 +236,17 @@ pub fn cases() -> Vec<Case> {
 }
 
 /// How long deliveries may take.
-fn patience(ctx: &Ctx) -> Duration {
+pub(crate) fn patience(ctx: &Ctx) -> Duration {
     Duration::from_secs(ctx.settings.delivery_timeout_seconds.max(1))
 }
 
 /// Subscribes `handler` to `topic` (with the trial's dead-letter topic when it is `main`).
-async fn subscribe(ctx: &Ctx, topic: &str, group: Option<&str>, handler: Handler) -> Result<Subscription, Finding> {
+pub(crate) async fn subscribe(
+    ctx: &Ctx,
+    topic: &str,
+    group: Option<&str>,
+    handler: Handler,
+) -> Result<Subscription, Finding> {
     let mut request = SubscribeRequest::new(topic);
     if topic == ctx.topics.main {
         request.dead_letter_topic = Some(ctx.topics.dead_letter.clone());
@@ -255,6 +261,9 @@ async fn subscribe(ctx: &Ctx, topic: &str, group: Option<&str>, handler: Handler
 }
 
 /// The numbers in `expected` that `handled` lacks, for a failure message.
-fn missing(expected: impl IntoIterator<Item = u64>, handled: &std::collections::BTreeMap<u64, u32>) -> Vec<u64> {
+pub(crate) fn missing(
+    expected: impl IntoIterator<Item = u64>,
+    handled: &std::collections::BTreeMap<u64, u32>,
+) -> Vec<u64> {
     expected.into_iter().filter(|n| !handled.contains_key(n)).collect()
 }
