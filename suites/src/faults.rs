@@ -99,6 +99,15 @@ pub fn cases() -> Vec<Case> {
             "While connections to the backend are cut, calls MUST fail within `faultCallTimeoutSeconds`, and work again within the recovery budget after.",
             state_cut
         ),
+        Case {
+            requires: &[Requirement::Driver(DriverCapability::Faults), Requirement::Claimed(crate::Claim::Etag)],
+            ..fault_case!(
+                "faults.state.linearizable-under-cuts",
+                State,
+                "Concurrent clients' histories MUST stay linearizable while connections are cut and restored (failed calls count as indeterminate).",
+                state_linearizable_under_cuts
+            )
+        },
         fault_case!(
             "faults.pubsub.acknowledged-publishes-delivered-across-restart",
             PubSub,
@@ -278,6 +287,30 @@ async fn state_black_hole(ctx: Ctx) -> CaseResult {
 
 async fn state_cut(ctx: Ctx) -> CaseResult {
     state_under(ctx, NetworkFault::Cut).await
+}
+
+async fn state_linearizable_under_cuts(ctx: Ctx) -> CaseResult {
+    let faults = control(&ctx)?;
+    working(&ctx, &ctx.key("hot-probe")).await?;
+    // Cut twice while the clients run; each call during a cut is indeterminate.
+    let schedule = async {
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _ = faults.network(Some(NetworkFault::Cut));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = faults.network(None);
+        }
+    };
+    let indeterminate = crate::state::concurrency::check_clients(&ctx, schedule).await;
+    faults.network(None)?;
+    let indeterminate = indeterminate?;
+    ctx.evidence.set(json!({"indeterminate": indeterminate}));
+    if indeterminate == 0 {
+        return Err(Finding::Inconclusive(
+            "no operation overlapped a cut (the clients finished first), so the faults were not exercised".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Publishes message `seq` of series `tag`, retrying until acknowledged within the budget.

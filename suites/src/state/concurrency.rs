@@ -168,19 +168,26 @@ async fn client(ctx: Ctx, recorder: Arc<Recorder>, id: usize, keys: Arc<Vec<Stri
 }
 
 async fn linearizable(ctx: Ctx) -> CaseResult {
+    check_clients(&ctx, async {}).await.map(drop)
+}
+
+/// Runs the concurrent clients while `during` runs beside them (a fault schedule), checks
+/// their history, and answers how many operations ended indeterminate.
+pub(crate) async fn check_clients(ctx: &Ctx, during: impl std::future::Future<Output = ()>) -> Result<usize, Finding> {
     let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| ctx.key(&format!("hot-{i}"))).collect());
     let recorder = Arc::new(Recorder::new());
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|id| tokio::spawn(client(ctx.clone(), Arc::clone(&recorder), id, Arc::clone(&keys))))
         .collect();
+    during.await;
     for task in tasks {
         task.await.map_err(|e| Finding::Fail(format!("a client task failed: {e}")))?;
     }
     let history = recorder.history();
     let verdict = check(&history, Duration::from_secs(20));
-    let indeterminate = history.operations.iter().filter(|o| o.complete_ns.is_none()).count();
+    let indeterminate = history.operations.iter().filter(|o| matches!(o.output, Output::Indeterminate { .. })).count();
     match verdict {
-        Verdict::Linearizable => Ok(()),
+        Verdict::Linearizable => Ok(indeterminate),
         Verdict::Inconclusive { reason } => Err(Finding::Inconclusive(reason)),
         Verdict::NotLinearizable { key, reason, minimal } => {
             ctx.evidence.set(serde_json::json!({

@@ -4,7 +4,7 @@
 //! same bytes come back through the in-process driver and through the Dapr HTTP API, which
 //! re-serialises JSON values.
 
-mod concurrency;
+pub(crate) mod concurrency;
 mod crud;
 mod etag;
 mod features;
