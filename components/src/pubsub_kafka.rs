@@ -102,6 +102,9 @@ impl KafkaPubSub {
             .set("linger.ms", "0")
             .set("acks", "all")
             .set("enable.idempotence", "false")
+            // A broker that stops answering fails a publish after this, instead of librdkafka's
+            // five minutes.
+            .set("message.timeout.ms", "10000")
             .create()
             .map_err(|e| backend("cannot create a producer", e))?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -258,7 +261,7 @@ impl KafkaPubSub {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", offset_reset)
             .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "6000")
+            .set("session.timeout.ms", "30000")
             .set("heartbeat.interval.ms", "500")
             .set("fetch.max.bytes", (self.settings.max_message_bytes * 2).to_string())
             .set("max.partition.fetch.bytes", (self.settings.max_message_bytes * 2).to_string())

@@ -17,11 +17,20 @@ pub struct ProxiedBackends {
 
 #[async_trait]
 impl FaultControl for ProxiedBackends {
-    fn network(&self, fault: Option<NetworkFault>) -> Result<(), FaultError> {
-        if self.proxies.iter().any(|(kind, _)| *kind == BackendKind::Kafka) {
-            return Err(FaultError::Unsupported(
-                "Kafka clients connect to the brokers the bootstrap server advertises, around a proxy in front of it; network faults for Kafka need a broker that advertises the proxy".into(),
-            ));
+    async fn network(&self, fault: Option<NetworkFault>) -> Result<(), FaultError> {
+        // Kafka clients connect to the brokers the bootstrap server advertises, around a proxy
+        // in front of it: a black hole is the broker frozen instead, and a cut cannot be had.
+        if let Some(kafka) = self.backends.iter().find(|b| b.kind == BackendKind::Kafka) {
+            let control = match fault {
+                Some(NetworkFault::Cut) => {
+                    return Err(FaultError::Unsupported(
+                        "Kafka clients connect to the brokers the bootstrap server advertises, around a proxy in front of it, so their connections cannot be cut".into(),
+                    ));
+                }
+                Some(NetworkFault::BlackHole) => kafka.pause().await,
+                None => kafka.resume().await,
+            };
+            return control.map_err(|e| FaultError::Failed(e.to_string()));
         }
         let fault = match fault {
             None => Fault::None,

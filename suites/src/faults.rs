@@ -41,7 +41,7 @@ pub enum FaultError {
 #[async_trait]
 pub trait FaultControl: Send + Sync {
     /// Applies `fault` to the component's network, or heals it (`None`).
-    fn network(&self, fault: Option<NetworkFault>) -> Result<(), FaultError>;
+    async fn network(&self, fault: Option<NetworkFault>) -> Result<(), FaultError>;
 
     /// Restarts the backend cleanly; it is ready again when this returns.
     async fn restart(&self) -> Result<(), FaultError>;
@@ -242,7 +242,7 @@ async fn state_under(ctx: Ctx, fault: NetworkFault) -> CaseResult {
     let faults = control(&ctx)?;
     let key = ctx.key("net");
     working(&ctx, &key).await?;
-    faults.network(Some(fault))?;
+    faults.network(Some(fault)).await?;
     let outcome = async {
         let mut failed_in = Vec::new();
         for (what, call) in [("a write", true), ("a read", false)] {
@@ -271,7 +271,7 @@ async fn state_under(ctx: Ctx, fault: NetworkFault) -> CaseResult {
         Ok(failed_in)
     }
     .await;
-    faults.network(None)?;
+    faults.network(None).await?;
     let failed_in = outcome?;
     let took = recover(&ctx, "the store", || write_read(&ctx, &key, b"after")).await?;
     ctx.evidence.set(json!({
@@ -296,13 +296,13 @@ async fn state_linearizable_under_cuts(ctx: Ctx) -> CaseResult {
     let schedule = async {
         for _ in 0..2 {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            let _ = faults.network(Some(NetworkFault::Cut));
+            let _ = faults.network(Some(NetworkFault::Cut)).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let _ = faults.network(None);
+            let _ = faults.network(None).await;
         }
     };
     let indeterminate = crate::state::concurrency::check_clients(&ctx, schedule).await;
-    faults.network(None)?;
+    faults.network(None).await?;
     let indeterminate = indeterminate?;
     ctx.evidence.set(json!({"indeterminate": indeterminate}));
     if indeterminate == 0 {
@@ -352,14 +352,14 @@ async fn pubsub_black_hole(ctx: Ctx) -> CaseResult {
     let inbox = Inbox::new(&ctx.topics);
     let _sub = subscribed(&ctx, &inbox).await?;
     settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    faults.network(Some(NetworkFault::BlackHole))?;
+    faults.network(Some(NetworkFault::BlackHole)).await?;
     let started = Instant::now();
     let during = tokio::time::timeout(
         bound(&ctx),
         ctx.pubsub.publish(PublishRequest::new(&ctx.topics.main, ctx.topics.payload("during", 1))),
     )
     .await;
-    faults.network(None)?;
+    faults.network(None).await?;
     let failed_in = started.elapsed();
     match during {
         Err(_) => {
