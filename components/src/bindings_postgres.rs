@@ -9,19 +9,23 @@
 //! integer column takes a JSON number and one compared with text takes a string.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use contract::bindings::{InvokeRequest, InvokeResponse};
 use contract::clock::rfc3339;
 use contract::registry::FactoryError;
 use contract::{Error, Metadata, MetadataError, OutputBinding, Properties, Result};
-use deadpool_postgres::{Pool, Runtime};
+use deadpool_postgres::Pool;
 use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
+use tokio_postgres::{Row, SimpleQueryMessage};
+
+use crate::postgres_common::{backend, client, pool};
 
 const OPERATIONS: [&str; 3] = ["exec", "query", "close"];
+/// The longest one operation may take: a server that stops answering fails the call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The PostgreSQL output binding.
 pub struct PostgresBinding {
@@ -35,13 +39,6 @@ impl std::fmt::Debug for PostgresBinding {
     }
 }
 
-fn backend(e: tokio_postgres::Error) -> Error {
-    match e.as_db_error() {
-        Some(db) => Error::Backend(format!("postgres: {}: {}", db.code().code(), db.message())),
-        None => Error::Backend(format!("postgres: {e}")),
-    }
-}
-
 impl PostgresBinding {
     /// Connects and checks PostgreSQL answers.
     pub async fn connect(p: &Properties) -> std::result::Result<Self, FactoryError> {
@@ -52,12 +49,7 @@ impl PostgresBinding {
                 return Err(MetadataError::Missing { field: "connectionString".into(), hint }.into());
             }
         };
-        let mut config = deadpool_postgres::Config::new();
-        config.url = Some(url);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
-            .map_err(|e| Error::Backend(format!("invalid connectionString: {e}")))?;
-        let binding = Self { pool, closed: AtomicBool::new(false) };
+        let binding = Self { pool: pool(&url)?, closed: AtomicBool::new(false) };
         binding.ping().await?;
         Ok(binding)
     }
@@ -66,7 +58,7 @@ impl PostgresBinding {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Backend("bindings.postgresql: the component is closed".into()));
         }
-        self.pool.get().await.map_err(|e| Error::Backend(format!("postgres: no connection: {e}")))
+        client(&self.pool, CALL_TIMEOUT).await
     }
 }
 
@@ -143,6 +135,19 @@ impl OutputBinding for PostgresBinding {
     }
 
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        tokio::time::timeout(CALL_TIMEOUT, self.run(request))
+            .await
+            .map_err(|_| Error::Backend(format!("PostgreSQL did not answer within {CALL_TIMEOUT:?}")))?
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client().await?.simple_query("SELECT 1").await.map(drop).map_err(backend)
+    }
+}
+
+impl PostgresBinding {
+    /// One operation, unbounded.
+    async fn run(&self, request: InvokeRequest) -> Result<InvokeResponse> {
         let operation = request.operation.to_ascii_lowercase();
         if operation == "close" {
             self.closed.store(true, Ordering::Release);
@@ -212,9 +217,5 @@ impl OutputBinding for PostgresBinding {
         metadata.insert("end-time".into(), rfc3339(SystemTime::now()));
         metadata.insert("duration".into(), format!("{:?}", started.1.elapsed()));
         Ok(InvokeResponse { data, metadata, content_type: None })
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.client().await?.simple_query("SELECT 1").await.map(drop).map_err(backend)
     }
 }

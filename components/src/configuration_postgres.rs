@@ -17,13 +17,14 @@ use contract::configuration::{
     ConfigurationItem, ConfigurationSubscription, ConfigurationUpdate, DELETED, GetConfigurationRequest,
     SubscribeConfigurationRequest,
 };
-use contract::{ConfigurationStore, ConfigurationUpdater, Error, Metadata, MetadataError, Properties, Result};
-use deadpool_postgres::{Pool, Runtime};
+use contract::{ConfigurationStore, ConfigurationUpdater, Metadata, MetadataError, Properties, Result};
+use deadpool_postgres::Pool;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::configuration_redis::Listeners;
+use crate::postgres_common::{backend, client, create_once, pool};
 
 /// Subscription metadata naming the channel to listen on (Dapr's name).
 pub const NOTIFY_CHANNEL: &str = "pgNotifyChannel";
@@ -69,13 +70,6 @@ impl std::fmt::Debug for PostgresConfigurationStore {
     }
 }
 
-fn backend(e: tokio_postgres::Error) -> Error {
-    match e.as_db_error() {
-        Some(db) => Error::Backend(format!("postgres: {}: {}", db.code().code(), db.message())),
-        None => Error::Backend(format!("postgres: {e}")),
-    }
-}
-
 /// `"name"`, quoted for SQL.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -113,12 +107,7 @@ fn change_of(payload: &str) -> Option<(String, ConfigurationItem)> {
 impl PostgresConfigurationStore {
     /// Connects, and creates the table and its notifying trigger when missing.
     pub async fn connect(settings: PostgresConfigSettings) -> Result<Self> {
-        let mut config = deadpool_postgres::Config::new();
-        config.url = Some(settings.connection_string.clone());
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
-            .map_err(|e| Error::Backend(format!("invalid connectionString: {e}")))?;
-        let store = Self { pool, settings, subscriptions: Arc::default() };
+        let store = Self { pool: pool(&settings.connection_string)?, settings, subscriptions: Arc::default() };
         let table = quoted(&store.settings.table);
         let function = quoted(&format!("{}_notify", store.settings.table));
         let channel = store.settings.table.replace('\'', "''");
@@ -134,24 +123,12 @@ impl PostgresConfigurationStore {
              DROP TRIGGER IF EXISTS {function} ON {table};
              CREATE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {function}();"
         );
-        let init = async {
-            let mut client = store.client().await?;
-            let tx = client.transaction().await.map_err(backend)?;
-            // Concurrent first starts would race on the DDL; serialise them.
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&store.settings.table])
-                .await
-                .map_err(backend)?;
-            tx.batch_execute(&ddl).await.map_err(backend)?;
-            tx.commit().await.map_err(backend)
-        };
-        tokio::time::timeout(Duration::from_secs(20), init)
-            .await
-            .map_err(|_| Error::Backend("PostgreSQL did not answer within 20 s".into()))??;
+        create_once(&store.pool, &store.settings.table, &ddl, Duration::from_secs(20)).await?;
         Ok(store)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| Error::Backend(format!("postgres: no connection: {e}")))
+        client(&self.pool, Duration::from_secs(20)).await
     }
 }
 

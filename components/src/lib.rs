@@ -12,6 +12,7 @@ pub mod bindings_redis;
 pub mod configuration_postgres;
 pub mod configuration_redis;
 pub mod lock_redis;
+mod postgres_common;
 #[cfg(feature = "kafka")]
 pub mod pubsub_kafka;
 pub mod pubsub_rabbitmq;

@@ -17,10 +17,11 @@ use contract::state::{
 };
 use contract::state_query::{Filter, Order};
 use contract::{Error, FeatureSet, MetadataError, Properties, Result, StateFeature, StateStore};
-use deadpool_postgres::{GenericClient, Pool, Runtime};
+use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
-use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
+
+use crate::postgres_common::{backend, client, create_once, pool};
 
 /// How the store reaches PostgreSQL.
 #[derive(Debug, Clone)]
@@ -94,13 +95,6 @@ impl std::fmt::Debug for PostgresStateStore {
     }
 }
 
-fn backend(e: tokio_postgres::Error) -> Error {
-    match e.as_db_error() {
-        Some(db) => Error::Backend(format!("postgres: {}: {}", db.code().code(), db.message())),
-        None => Error::Backend(format!("postgres: {e}")),
-    }
-}
-
 /// Prepares `sql` once per pooled connection, so the hot statements skip a parse-and-plan round
 /// trip on every call.
 async fn prepared<C: GenericClient + Sync>(c: &C, sql: &str) -> Result<tokio_postgres::Statement> {
@@ -116,28 +110,14 @@ fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
 impl PostgresStateStore {
     /// Connects, creates the table if missing, and starts the cleanup of expired rows.
     pub async fn connect(settings: PostgresSettings) -> Result<Self> {
-        let mut config = deadpool_postgres::Config::new();
-        config.url = Some(settings.connection_string.clone());
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
-            .map_err(|e| Error::Backend(format!("invalid connectionString: {e}")))?;
+        let pool = pool(&settings.connection_string)?;
         let store = Self { pool, table: settings.table.clone(), timeout: settings.timeout, _cleanup: None };
         let table = &settings.table;
         let ddl = format!(
             "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BYTEA NOT NULL, value_json JSONB, \
              etag TEXT NOT NULL, expires_at TIMESTAMPTZ, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         );
-        let init = async {
-            let mut client = store.client().await?;
-            let tx = client.transaction().await.map_err(backend)?;
-            // Concurrent first starts would race on CREATE TABLE; serialise them.
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[table]).await.map_err(backend)?;
-            tx.execute(ddl.as_str(), &[]).await.map_err(backend)?;
-            tx.commit().await.map_err(backend)
-        };
-        tokio::time::timeout(settings.timeout, init)
-            .await
-            .map_err(|_| Error::Backend(format!("PostgreSQL did not answer within {:?}", settings.timeout)))??;
+        create_once(&store.pool, table, &ddl, settings.timeout).await?;
         let cleanup = settings.cleanup_interval.map(|every| {
             let (pool, sql) = (
                 store.pool.clone(),
@@ -167,10 +147,7 @@ impl PostgresStateStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        tokio::time::timeout(self.timeout, self.pool.get())
-            .await
-            .map_err(|_| Error::Backend(format!("no PostgreSQL connection within {:?}", self.timeout)))?
-            .map_err(|e| Error::Backend(format!("cannot connect to PostgreSQL: {e}")))
+        client(&self.pool, self.timeout).await
     }
 
     async fn set_in<C: GenericClient + Sync>(&self, c: &C, r: &SetRequest) -> Result<()> {
