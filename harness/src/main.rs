@@ -87,8 +87,17 @@ struct RunArgs {
     /// builds it to write items behind the sidecar (without it the cases that write skip).
     #[arg(long, requires = "configuration")]
     configuration_writer: Option<PathBuf>,
-    /// The claims, comma-separated (default: from the capabilities the sidecar lists).
-    #[arg(long, requires = "sidecar", value_delimiter = ',')]
+    /// Certify a pluggable component listening on this Unix socket, through its gRPC API
+    /// (dapr.proto.components.v1; the blocks come from gRPC reflection).
+    #[arg(long, conflicts_with_all = ["spec", "sidecar"])]
+    pluggable: Option<PathBuf>,
+    /// With --pluggable: the instance name sent as `x-component-instance` (default: the
+    /// socket's file name without its extension, as daprd names it).
+    #[arg(long, requires = "pluggable")]
+    component: Option<String>,
+    /// The claims, comma-separated (default: from the capabilities the sidecar lists, or the
+    /// pluggable component's `Features`).
+    #[arg(long, value_delimiter = ',')]
     features: Option<Vec<String>>,
     /// Where report.json, junit.xml and summary.md go.
     #[arg(long, default_value = "certify-report")]
@@ -203,7 +212,22 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: {message}");
         ExitCode::from(2)
     };
-    let (source, concurrency) = if let Some(url) = &args.sidecar {
+    if args.features.is_some() && args.sidecar.is_none() && args.pluggable.is_none() {
+        return fail("--features goes with --sidecar or --pluggable; a spec gives claims per component".into());
+    }
+    let (source, concurrency) = if let Some(socket) = &args.pluggable {
+        let claims = match args.features.as_deref().map(parse_claims).transpose() {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let target = harness::session::PluggableTarget {
+            socket: socket.clone(),
+            component: args.component.clone(),
+            metadata: Default::default(),
+            claims,
+        };
+        (Source::Pluggable(target), 8)
+    } else if let Some(url) = &args.sidecar {
         if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding, &args.configuration]
             .iter()
             .all(|c| c.is_none())

@@ -55,6 +55,7 @@ pub fn trial_name(component: &str, driver: DriverKind, case_id: &str) -> String 
         DriverKind::InProcess => format!("{component}::{case_id}"),
         DriverKind::Http => format!("{component}@http::{case_id}"),
         DriverKind::Faults => format!("{component}@faults::{case_id}"),
+        DriverKind::Grpc => format!("{component}@grpc::{case_id}"),
     }
 }
 
@@ -64,6 +65,7 @@ pub fn driver_info(driver: DriverKind) -> DriverInfo {
         DriverKind::InProcess => DriverInfo::in_process(),
         DriverKind::Http => http_driver_info(),
         DriverKind::Faults => DriverInfo::faults(),
+        DriverKind::Grpc => DriverInfo::grpc(),
     }
 }
 

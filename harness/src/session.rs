@@ -33,6 +33,22 @@ pub enum Source {
     Spec(Spec),
     /// A running sidecar, black-box.
     Sidecar(SidecarTarget),
+    /// A pluggable component on a Unix socket, through the gRPC driver.
+    Pluggable(PluggableTarget),
+}
+
+/// A pluggable component to certify over gRPC.
+#[derive(Debug, Clone, Default)]
+pub struct PluggableTarget {
+    /// Its socket.
+    pub socket: std::path::PathBuf,
+    /// The instance name (`x-component-instance`); default: the socket's file name without its
+    /// extension, as daprd names it.
+    pub component: Option<String>,
+    /// The Component metadata sent with `Init`.
+    pub metadata: BTreeMap<String, String>,
+    /// The claims; `None` takes them from the component's `Features`.
+    pub claims: Option<BTreeSet<Claim>>,
 }
 
 /// A running sidecar and which of its components to certify.
@@ -75,6 +91,17 @@ pub enum SetupError {
     /// The sidecar cannot be reached or lacks the store.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// The pluggable component cannot be reached or discovered.
+    #[error(transparent)]
+    Pluggable(#[from] pluggable::socket::SocketError),
+    /// The pluggable component refused `Init` or `Features`.
+    #[error("the pluggable component `{component}` failed to initialise: {reason}")]
+    PluggableInit {
+        /// The instance.
+        component: String,
+        /// What it answered.
+        reason: String,
+    },
     /// The reference runtime for the HTTP driver could not start.
     #[error("cannot start the reference runtime for the http driver: {0}")]
     Sidecar(std::io::Error),
@@ -262,6 +289,7 @@ impl Session {
         match source {
             Source::Sidecar(target) => Self::open_sidecar(target, registry).await,
             Source::Spec(spec) => Self::open_spec(spec, registry, options).await,
+            Source::Pluggable(target) => Self::open_pluggable(target).await,
         }
     }
 
@@ -391,6 +419,84 @@ impl Session {
         rerun.push_str(&format!(" --features {features}"));
         Ok(Session {
             source: url,
+            targets,
+            drivers,
+            components,
+            rerun_prefix: rerun,
+            sidecar: None,
+            backends: Vec::new(),
+        })
+    }
+
+    async fn open_pluggable(target: PluggableTarget) -> Result<Session, SetupError> {
+        let PluggableTarget { socket, component, metadata, claims } = target;
+        let name = component.unwrap_or_else(|| {
+            socket.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pluggable".into())
+        });
+        let channel = pluggable::socket::dial(&socket).await?;
+        let services = pluggable::socket::services(&socket, channel.clone()).await?;
+        let mut drivers = Drivers::default();
+        let (mut targets, mut components) = (Vec::new(), Vec::new());
+        let mut rerun = format!("certify run --pluggable {} --component {name}", socket.display());
+        let mut all_claims = BTreeSet::new();
+        for service in &services {
+            let (type_name, blocked) = match service.as_str() {
+                pluggable::services::STATE => ("state.pluggable", None),
+                pluggable::services::PUBSUB => ("pubsub.pluggable", Some("pub/sub")),
+                pluggable::services::INPUT_BINDING | pluggable::services::OUTPUT_BINDING => {
+                    ("bindings.pluggable", Some("bindings"))
+                }
+                pluggable::services::SECRET_STORE => ("secretstores.pluggable", Some("secret stores")),
+                _ => continue,
+            };
+            if targets.iter().any(|t: &Target| t.type_name == type_name) {
+                continue;
+            }
+            let mut component_claims = BTreeSet::new();
+            if blocked.is_none() {
+                let store = pluggable::state::PluggableStateStore::init(channel.clone(), &name, metadata.clone())
+                    .await
+                    .map_err(|e| SetupError::PluggableInit { component: name.clone(), reason: e.to_string() })?;
+                if !store.unknown_features.is_empty() {
+                    tracing::warn!(features = ?store.unknown_features, "the component lists features certify does not know");
+                }
+                component_claims =
+                    claims.clone().unwrap_or_else(|| claims_from_features(&contract::StateStore::features(&store)));
+                component_claims.retain(|c| c.blocks().contains(&Block::State));
+                drivers.state.insert((name.clone(), DriverKind::Grpc), Arc::new(store));
+            }
+            all_claims.extend(component_claims.clone());
+            targets.push(Target {
+                component: name.clone(),
+                type_name: type_name.into(),
+                driver: DriverKind::Grpc,
+                claims: component_claims.clone(),
+                settings: Default::default(),
+                blocked: blocked.map(|what| {
+                    Blocked::Unavailable(format!("the gRPC driver does not drive pluggable {what} yet ({service})"))
+                }),
+            });
+            components.push(ComponentRecord {
+                name: name.clone(),
+                type_name: format!("{type_name} ({})", socket.display()),
+                claims: component_claims.iter().map(|c| c.as_str().to_owned()).collect(),
+                drivers: vec!["grpc".into()],
+                metadata: metadata.clone(),
+            });
+        }
+        if targets.is_empty() {
+            return Err(SetupError::PluggableInit {
+                component: name,
+                reason: format!(
+                    "it serves none of dapr.proto.components.v1's services through reflection (it lists: {})",
+                    services.join(", ")
+                ),
+            });
+        }
+        let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
+        rerun.push_str(&format!(" --features {features}"));
+        Ok(Session {
+            source: socket.display().to_string(),
             targets,
             drivers,
             components,

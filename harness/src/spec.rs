@@ -24,6 +24,8 @@ pub enum DriverKind {
     /// control over the backends: runs only the cases tagged `faults`, after every other
     /// trial, one at a time.
     Faults,
+    /// A pluggable component's gRPC API on its Unix socket.
+    Grpc,
 }
 
 impl DriverKind {
@@ -33,6 +35,7 @@ impl DriverKind {
             DriverKind::InProcess => "in-process",
             DriverKind::Http => "http",
             DriverKind::Faults => "faults",
+            DriverKind::Grpc => "grpc",
         }
     }
 }

@@ -26,3 +26,16 @@ pub const DEFAULT_COMPONENTS_YAML: &str = include_str!("default-components.yaml"
 pub fn default_resources() -> Result<Resources, LoadError> {
     Resources::parse(Path::new("<built-in default components>"), DEFAULT_COMPONENTS_YAML)
 }
+
+/// Serves a fresh in-memory state store per instance as a pluggable component on `socket`
+/// (gRPC, `dapr.proto.components.v1.StateStore` with reflection) until `shutdown` resolves.
+pub async fn serve_pluggable_state(
+    socket: &std::path::Path,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let make: pluggable::state::StoreFactory = std::sync::Arc::new(|_| {
+        let store = components::state_memory::InMemoryStateStore::new(contract::system_clock());
+        Ok(std::sync::Arc::new(store) as std::sync::Arc<dyn contract::StateStore>)
+    });
+    pluggable::state::serve(socket, pluggable::state::StateService::new(make), shutdown).await
+}

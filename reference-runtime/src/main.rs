@@ -36,6 +36,9 @@ struct Args {
     /// The largest request body, e.g. `4Mi`, `16Mi`, or a number of bytes.
     #[arg(long = "max-body-size", default_value = "4Mi", value_parser = parse_size)]
     max_body_size: usize,
+    /// Also serve the in-memory state store as a pluggable component (gRPC) on this Unix socket.
+    #[arg(long = "pluggable-socket")]
+    pluggable_socket: Option<PathBuf>,
     /// debug, info, warn or error.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -99,6 +102,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_body_size: args.max_body_size,
         ..SidecarConfig::default()
     };
+    if let Some(socket) = args.pluggable_socket.clone() {
+        tracing::info!(socket = %socket.display(), "serving the in-memory state store as a pluggable component");
+        tokio::spawn(async move {
+            if let Err(e) = reference_runtime::serve_pluggable_state(&socket, std::future::pending()).await {
+                tracing::error!(socket = %socket.display(), error = %e, "the pluggable component stopped");
+            }
+        });
+    }
     let addr = SocketAddr::new(args.listen_address, args.dapr_http_port);
     let sidecar = Sidecar::new(config, components, declarative);
     sidecar::run(sidecar, addr).await.with_context(|| format!("cannot serve the HTTP API on {addr}"))

@@ -247,6 +247,16 @@ impl DriverInfo {
         info
     }
 
+    /// The gRPC driver of pluggable components: the protocol carries what the contract does,
+    /// except delete-with-prefix and keys-like, which it has no calls for.
+    pub fn grpc() -> Self {
+        let mut info = Self::in_process();
+        info.name = "grpc".into();
+        info.capabilities.remove(&DriverCapability::DeleteWithPrefix);
+        info.capabilities.remove(&DriverCapability::KeysLike);
+        info
+    }
+
     /// True when the driver can do `capability`.
     pub fn can(&self, capability: DriverCapability) -> bool {
         self.capabilities.contains(&capability)

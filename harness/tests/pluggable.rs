@@ -1,0 +1,247 @@
+//! Pluggable components over gRPC: the reference runtime's in-memory state store served on a
+//! Unix socket passes the state suite through the gRPC driver; broken pluggable components
+//! are caught with the rule or convention they break; and sockets that are missing, not gRPC,
+//! or without reflection are named within seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use contract::state::{DeleteRequest, GetRequest, Item, SetRequest, TransactionRequest};
+use contract::{FeatureSet, Result, StateFeature, StateStore, system_clock};
+use pluggable::proto::components as pb;
+use pluggable::state::{StateService, StoreFactory};
+use reference_runtime::components::state_memory::InMemoryStateStore;
+use reports::{Report, Verdict};
+use tonic::{Request, Response, Status};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    report: Option<Report>,
+}
+
+fn certify(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_certify"))
+        .args(args)
+        .args(["--report-dir", dir.path().to_str().expect("utf8")])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    let report =
+        std::fs::read_to_string(dir.path().join("report.json")).ok().map(|t| serde_json::from_str(&t).expect("json"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report,
+    }
+}
+
+fn socket(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.sock"))
+}
+
+/// Serves `service` (with reflection) on `path` in the background.
+fn serve(runtime: &tokio::runtime::Runtime, path: &Path, service: StateService) {
+    let served = path.to_owned();
+    runtime.spawn(async move { pluggable::state::serve(&served, service, std::future::pending()).await });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "the server did not bind");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn in_memory() -> Arc<dyn StateStore> {
+    Arc::new(InMemoryStateStore::new(system_clock()))
+}
+
+#[test]
+fn the_reference_pluggable_state_store_passes_through_the_grpc_driver() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = socket(dir.path(), "memstate");
+    let shutdown_path = path.clone();
+    runtime
+        .spawn(async move { reference_runtime::serve_pluggable_state(&shutdown_path, std::future::pending()).await });
+    while !path.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let run = certify(&["run", "--pluggable", path.to_str().expect("utf8")]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    let passed = report.cases.iter().filter(|c| c.verdict == Verdict::Pass).count();
+    assert!(passed >= 50, "{}", run.stdout);
+    assert!(report.cases.iter().all(|c| c.trial.starts_with("memstate@grpc::")), "named after the socket");
+    assert!(
+        report.components[0].claims.iter().any(|c| c == "transaction"),
+        "claims from Features: {:?}",
+        report.components[0].claims
+    );
+}
+
+/// A store whose `Features` claim TTL while it ignores `ttlInSeconds`.
+struct ClaimsTtl(Arc<dyn StateStore>);
+
+#[async_trait]
+impl StateStore for ClaimsTtl {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        [StateFeature::Etag, StateFeature::Ttl].into()
+    }
+
+    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
+        self.0.get(request).await
+    }
+
+    async fn set(&self, mut request: SetRequest) -> Result<()> {
+        request.metadata.remove(contract::state::TTL_IN_SECONDS);
+        self.0.set(request).await
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> Result<()> {
+        self.0.delete(request).await
+    }
+
+    async fn transact(&self, request: TransactionRequest) -> Result<()> {
+        self.0.transact(request).await
+    }
+}
+
+/// A state service that reports ETag conflicts as a bare FAILED_PRECONDITION, without the
+/// `BadRequest` detail Dapr's convention requires.
+#[derive(Clone)]
+struct BareEtagErrors(StateService);
+
+fn bare(status: Status) -> Status {
+    match status.code() {
+        tonic::Code::FailedPrecondition => Status::failed_precondition(status.message().to_owned()),
+        _ => status,
+    }
+}
+
+type Answer<T> = std::result::Result<Response<T>, Status>;
+
+#[async_trait]
+impl pb::state_store_server::StateStore for BareEtagErrors {
+    async fn init(&self, r: Request<pb::InitRequest>) -> Answer<pb::InitResponse> {
+        pb::state_store_server::StateStore::init(&self.0, r).await
+    }
+    async fn features(&self, r: Request<pb::FeaturesRequest>) -> Answer<pb::FeaturesResponse> {
+        pb::state_store_server::StateStore::features(&self.0, r).await
+    }
+    async fn delete(&self, r: Request<pb::DeleteRequest>) -> Answer<pb::DeleteResponse> {
+        pb::state_store_server::StateStore::delete(&self.0, r).await.map_err(bare)
+    }
+    async fn get(&self, r: Request<pb::GetRequest>) -> Answer<pb::GetResponse> {
+        pb::state_store_server::StateStore::get(&self.0, r).await
+    }
+    async fn set(&self, r: Request<pb::SetRequest>) -> Answer<pb::SetResponse> {
+        pb::state_store_server::StateStore::set(&self.0, r).await.map_err(bare)
+    }
+    async fn ping(&self, r: Request<pb::PingRequest>) -> Answer<pb::PingResponse> {
+        pb::state_store_server::StateStore::ping(&self.0, r).await
+    }
+    async fn bulk_delete(&self, r: Request<pb::BulkDeleteRequest>) -> Answer<pb::BulkDeleteResponse> {
+        pb::state_store_server::StateStore::bulk_delete(&self.0, r).await.map_err(bare)
+    }
+    async fn bulk_get(&self, r: Request<pb::BulkGetRequest>) -> Answer<pb::BulkGetResponse> {
+        pb::state_store_server::StateStore::bulk_get(&self.0, r).await
+    }
+    async fn bulk_set(&self, r: Request<pb::BulkSetRequest>) -> Answer<pb::BulkSetResponse> {
+        pb::state_store_server::StateStore::bulk_set(&self.0, r).await.map_err(bare)
+    }
+}
+
+fn trial(report: &Report, id: &str) -> (Verdict, String) {
+    let case = report.cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}"));
+    (case.verdict, case.reason.clone().unwrap_or_default())
+}
+
+#[test]
+fn broken_pluggable_state_stores_are_caught_naming_the_rule_or_convention() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Features claim TTL, but items never expire.
+    let ttl = socket(dir.path(), "claims-ttl");
+    let make: StoreFactory = Arc::new(|_| Ok(Arc::new(ClaimsTtl(in_memory())) as Arc<dyn StateStore>));
+    serve(&runtime, &ttl, StateService::new(make));
+    let run = certify(&["run", "--pluggable", ttl.to_str().expect("utf8"), "state.ttl"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    let (verdict, reason) = trial(&report, "state.ttl.item-expires");
+    assert_eq!(verdict, Verdict::Fail, "{reason}");
+
+    // ETag conflicts answered without the convention's detail.
+    let bare_path = socket(dir.path(), "bare-etag");
+    let make: StoreFactory = Arc::new(|_| Ok(in_memory()));
+    let service = BareEtagErrors(StateService::new(make));
+    let path = bare_path.clone();
+    runtime.spawn(async move {
+        let incoming = pluggable::socket::bind(&path).expect("bind");
+        tonic::transport::Server::builder()
+            .add_service(pb::state_store_server::StateStoreServer::new(service))
+            .add_service(pluggable::socket::reflection().expect("reflection"))
+            .serve_with_incoming(incoming)
+            .await
+    });
+    while !bare_path.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let run = certify(&["run", "--pluggable", bare_path.to_str().expect("utf8"), "state.etag.stale-write-rejected"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let (verdict, reason) = trial(&run.report.expect("report"), "state.etag.stale-write-rejected");
+    assert_eq!(verdict, Verdict::Fail);
+    assert!(reason.contains("without one `google.rpc.BadRequest` detail naming field `etag`"), "{reason}");
+}
+
+#[test]
+fn missing_non_grpc_and_reflectionless_sockets_are_named_within_seconds() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+
+    let missing = socket(dir.path(), "missing");
+    let run = certify(&["run", "--pluggable", missing.to_str().expect("utf8")]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no socket at"), "{}", run.stderr);
+
+    // A Unix socket whose server speaks no HTTP/2.
+    let garbage = socket(dir.path(), "garbage");
+    let listener = std::os::unix::net::UnixListener::bind(&garbage).expect("bind");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            use std::io::Write;
+            let mut stream = stream;
+            let _ = stream.write_all(b"hello, this is not gRPC\n");
+        }
+    });
+    let run = certify(&["run", "--pluggable", garbage.to_str().expect("utf8")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("does not answer as a gRPC server"), "{}", run.stderr);
+
+    // gRPC, but without reflection.
+    let bare = socket(dir.path(), "no-reflection");
+    let make: StoreFactory = Arc::new(|_| Ok(in_memory()));
+    let service = StateService::new(make);
+    let path = bare.clone();
+    runtime.spawn(async move {
+        let incoming = pluggable::socket::bind(&path).expect("bind");
+        tonic::transport::Server::builder()
+            .add_service(pb::state_store_server::StateStoreServer::new(service))
+            .serve_with_incoming(incoming)
+            .await
+    });
+    while !bare.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let run = certify(&["run", "--pluggable", bare.to_str().expect("utf8")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("serves no gRPC reflection"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "each answered within seconds: {:?}", started.elapsed());
+}
