@@ -99,3 +99,44 @@ async fn broken_configuration_stores_are_caught() {
         assert_eq!(updates.verdict, Verdict::Pass, "{updates:?}");
     }
 }
+
+/// Subscription ids are only unique within a store: a sidecar serving two stores must not end
+/// one store's subscription when the other's with the same id is unsubscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribing_in_one_store_leaves_another_stores_same_id_alone() {
+    use contract::configuration::ConfigurationUpdater;
+    use harness::http_driver::HttpConfigurationStore;
+    let (a, b) = (Arc::new(InMemoryConfigurationStore::new()), Arc::new(InMemoryConfigurationStore::new()));
+    let mut components = contract::Components::default();
+    for (name, store) in [("a", &a), ("b", &b)] {
+        let updater: Arc<dyn ConfigurationUpdater> = store.clone();
+        let component = Component::Configuration { store: store.clone(), updater: Some(updater) };
+        let manifest = contract::Resources::parse(
+            std::path::Path::new("x.yaml"),
+            &format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: configuration.in-memory, version: v1}}\n"),
+        )
+        .expect("yaml")
+        .components
+        .remove(0);
+        components.by_name.insert(name.into(), contract::registry::LoadedComponent { manifest, component });
+    }
+    let app = harness::app::App::new(Vec::new());
+    let app_port = app.serve().await.expect("app").port();
+    let config = reference_runtime::sidecar::SidecarConfig { app_port: Some(app_port), ..Default::default() };
+    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(sidecar.serve(listener, std::future::pending()));
+    let over_http = |name: &'static str| HttpConfigurationStore::connect(&url, name, None, app.clone());
+    let (in_a, in_b) = (over_http("a").await.expect("a"), over_http("b").await.expect("b"));
+    let watch = SubscribeConfigurationRequest { keys: vec!["k".into()], metadata: Default::default() };
+    let sub_a = in_a.subscribe(watch.clone()).await.expect("subscribe a");
+    let mut sub_b = in_b.subscribe(watch).await.expect("subscribe b");
+    assert_eq!(sub_a.id, sub_b.id, "the same id in two stores is the point of this test");
+    in_a.unsubscribe(&sub_a.id).await.expect("unsubscribe a");
+    let item = ConfigurationItem { value: "v".into(), version: "1".into(), metadata: Default::default() };
+    b.set(BTreeMap::from([("k".to_owned(), item.clone())])).await.expect("write b");
+    let update = tokio::time::timeout(std::time::Duration::from_secs(5), sub_b.updates.recv()).await;
+    let update = update.expect("b's subscriber still hears of b's changes").expect("open");
+    assert_eq!(update.items.get("k"), Some(&item));
+}

@@ -130,7 +130,8 @@ async fn subscribe(
             }
         }
     });
-    locked(&sc.config_subscriptions).insert(id.clone(), task);
+    // Ids are only unique within a store: a subscription is known by both.
+    locked(&sc.config_subscriptions).insert((name.clone(), id.clone()), task);
     Ok(axum::Json(serde_json::json!({ "id": id })).into_response())
 }
 
@@ -138,7 +139,7 @@ async fn unsubscribe(State(sc): State<Arc<Sidecar>>, Path((name, id)): Path<(Str
     let s = store(&sc, &name)?;
     match s.unsubscribe(&id).await {
         Ok(()) => {
-            if let Some(task) = locked(&sc.config_subscriptions).remove(&id) {
+            if let Some(task) = locked(&sc.config_subscriptions).remove(&(name.clone(), id.clone())) {
                 task.abort();
             }
             Ok(axum::Json(serde_json::json!({ "ok": true })).into_response())

@@ -165,7 +165,7 @@ pub struct Sidecar {
     declarative: Vec<SubscriptionSpec>,
     active: Mutex<Vec<(SubscriptionSpec, Subscription)>>,
     input_bindings: Mutex<Vec<Subscription>>,
-    config_subscriptions: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    config_subscriptions: Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
     extended: Mutex<BTreeMap<String, String>>,
     app_ready: AtomicBool,
     /// Deliveries to the app in flight.
