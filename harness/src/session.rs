@@ -415,17 +415,21 @@ impl Session {
         {
             rerun.push_str(&format!(" --app-port {port}"));
         }
-        let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
+        Ok(Session::black_box(url, targets, drivers, components, rerun, &all_claims))
+    }
+
+    /// A session over something certify did not start: the rerun command ends with the claims.
+    fn black_box(
+        source: String,
+        targets: Vec<Target>,
+        drivers: Drivers,
+        components: Vec<ComponentRecord>,
+        mut rerun: String,
+        claims: &BTreeSet<Claim>,
+    ) -> Session {
+        let features = claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
         rerun.push_str(&format!(" --features {features}"));
-        Ok(Session {
-            source: url,
-            targets,
-            drivers,
-            components,
-            rerun_prefix: rerun,
-            sidecar: None,
-            backends: Vec::new(),
-        })
+        Session { source, targets, drivers, components, rerun_prefix: rerun, sidecar: None, backends: Vec::new() }
     }
 
     async fn open_pluggable(target: PluggableTarget) -> Result<Session, SetupError> {
@@ -437,7 +441,7 @@ impl Session {
         let services = pluggable::socket::services(&socket, channel.clone()).await?;
         let mut drivers = Drivers::default();
         let (mut targets, mut components) = (Vec::new(), Vec::new());
-        let mut rerun = format!("certify run --pluggable {} --component {name}", socket.display());
+        let rerun = format!("certify run --pluggable {} --component {name}", socket.display());
         let mut all_claims = BTreeSet::new();
         for service in &services {
             let (type_name, blocked) = match service.as_str() {
@@ -493,17 +497,7 @@ impl Session {
                 ),
             });
         }
-        let features = all_claims.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(",");
-        rerun.push_str(&format!(" --features {features}"));
-        Ok(Session {
-            source: socket.display().to_string(),
-            targets,
-            drivers,
-            components,
-            rerun_prefix: rerun,
-            sidecar: None,
-            backends: Vec::new(),
-        })
+        Ok(Session::black_box(socket.display().to_string(), targets, drivers, components, rerun, &all_claims))
     }
 
     async fn open_spec(spec: Spec, registry: &Registry, options: &SessionOptions) -> Result<Session, SetupError> {
