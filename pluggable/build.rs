@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/dapr/proto/components/v1/common.proto",
         "proto/dapr/proto/components/v1/state.proto",
+        "proto/dapr/proto/components/v1/pubsub.proto",
+        "proto/dapr/proto/components/v1/bindings.proto",
+        "proto/dapr/proto/components/v1/secretstore.proto",
         "proto/google/rpc/error_details.proto",
     ];
     for f in &files {

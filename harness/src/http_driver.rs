@@ -20,7 +20,12 @@ use suites::{DriverCapability, DriverInfo};
 pub fn http_driver_info() -> DriverInfo {
     DriverInfo {
         name: "http".into(),
-        capabilities: [DriverCapability::CloudEvents, DriverCapability::AppStatusCodes].into(),
+        capabilities: [
+            DriverCapability::CloudEvents,
+            DriverCapability::AppStatusCodes,
+            DriverCapability::DeadLetterTopics,
+        ]
+        .into(),
     }
 }
 

@@ -95,6 +95,9 @@ struct RunArgs {
     /// socket's file name without its extension, as daprd names it).
     #[arg(long, requires = "pluggable")]
     component: Option<String>,
+    /// With --pluggable: Component metadata sent with `Init`, as KEY=VALUE (repeatable).
+    #[arg(long = "metadata", requires = "pluggable", value_parser = parse_key_value)]
+    metadata: Vec<(String, String)>,
     /// The claims, comma-separated (default: from the capabilities the sidecar lists, or the
     /// pluggable component's `Features`).
     #[arg(long, value_delimiter = ',')]
@@ -207,6 +210,13 @@ fn parse_claims(names: &[String]) -> Result<BTreeSet<Claim>, String> {
         .collect()
 }
 
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
 async fn run(args: RunArgs) -> ExitCode {
     let fail = |message: String| {
         eprintln!("error: {message}");
@@ -223,7 +233,7 @@ async fn run(args: RunArgs) -> ExitCode {
         let target = harness::session::PluggableTarget {
             socket: socket.clone(),
             component: args.component.clone(),
-            metadata: Default::default(),
+            metadata: args.metadata.iter().cloned().collect(),
             claims,
         };
         (Source::Pluggable(target), 8)

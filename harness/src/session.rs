@@ -433,62 +433,24 @@ impl Session {
     }
 
     async fn open_pluggable(target: PluggableTarget) -> Result<Session, SetupError> {
+        use pluggable::services as svc;
         let PluggableTarget { socket, component, metadata, claims } = target;
         let name = component.unwrap_or_else(|| {
             socket.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pluggable".into())
         });
         let channel = pluggable::socket::dial(&socket).await?;
         let services = pluggable::socket::services(&socket, channel.clone()).await?;
-        let mut drivers = Drivers::default();
-        let (mut targets, mut components) = (Vec::new(), Vec::new());
-        let rerun = format!("certify run --pluggable {} --component {name}", socket.display());
-        let mut all_claims = BTreeSet::new();
-        for service in &services {
-            let (type_name, blocked) = match service.as_str() {
-                pluggable::services::STATE => ("state.pluggable", None),
-                pluggable::services::PUBSUB => ("pubsub.pluggable", Some("pub/sub")),
-                pluggable::services::INPUT_BINDING | pluggable::services::OUTPUT_BINDING => {
-                    ("bindings.pluggable", Some("bindings"))
-                }
-                pluggable::services::SECRET_STORE => ("secretstores.pluggable", Some("secret stores")),
-                _ => continue,
-            };
-            if targets.iter().any(|t: &Target| t.type_name == type_name) {
-                continue;
-            }
-            let mut component_claims = BTreeSet::new();
-            if blocked.is_none() {
-                let store = pluggable::state::PluggableStateStore::init(channel.clone(), &name, metadata.clone())
-                    .await
-                    .map_err(|e| SetupError::PluggableInit { component: name.clone(), reason: e.to_string() })?;
-                if !store.unknown_features.is_empty() {
-                    tracing::warn!(features = ?store.unknown_features, "the component lists features certify does not know");
-                }
-                component_claims =
-                    claims.clone().unwrap_or_else(|| claims_from_features(&contract::StateStore::features(&store)));
-                component_claims.retain(|c| c.blocks().contains(&Block::State));
-                drivers.state.insert((name.clone(), DriverKind::Grpc), Arc::new(store));
-            }
-            all_claims.extend(component_claims.clone());
-            targets.push(Target {
-                component: name.clone(),
-                type_name: type_name.into(),
-                driver: DriverKind::Grpc,
-                claims: component_claims.clone(),
-                settings: Default::default(),
-                blocked: blocked.map(|what| {
-                    Blocked::Unavailable(format!("the gRPC driver does not drive pluggable {what} yet ({service})"))
-                }),
-            });
-            components.push(ComponentRecord {
-                name: name.clone(),
-                type_name: format!("{type_name} ({})", socket.display()),
-                claims: component_claims.iter().map(|c| c.as_str().to_owned()).collect(),
-                drivers: vec!["grpc".into()],
-                metadata: metadata.clone(),
-            });
-        }
-        if targets.is_empty() {
+        let has = |service: &str| services.iter().any(|s| s == service);
+        let blocks: Vec<Block> = [
+            (has(svc::STATE), Block::State),
+            (has(svc::PUBSUB), Block::PubSub),
+            (has(svc::INPUT_BINDING) || has(svc::OUTPUT_BINDING), Block::Bindings),
+            (has(svc::SECRET_STORE), Block::SecretStores),
+        ]
+        .into_iter()
+        .filter_map(|(served, block)| served.then_some(block))
+        .collect();
+        if blocks.is_empty() {
             return Err(SetupError::PluggableInit {
                 component: name,
                 reason: format!(
@@ -496,6 +458,124 @@ impl Session {
                     services.join(", ")
                 ),
             });
+        }
+        // Each block is a component of its own, as each has its own Component resource; on a
+        // socket serving several, the instances are told apart by a suffix.
+        let several = blocks.len() > 1;
+        let instance = |block: Block| match several {
+            false => name.clone(),
+            true => format!("{name}-{}", block.prefix()),
+        };
+        let failed = |instance: &str| {
+            let instance = instance.to_owned();
+            move |e: contract::Error| SetupError::PluggableInit { component: instance.clone(), reason: e.to_string() }
+        };
+        let warn_unknown = |instance: &str, unknown: &[String]| {
+            if !unknown.is_empty() {
+                tracing::warn!(%instance, features = ?unknown, "the component lists features certify does not know");
+            }
+        };
+        let mut drivers = Drivers::default();
+        let mut found: Vec<(Block, String, BTreeSet<Claim>)> = Vec::new();
+        for block in blocks {
+            let instance = instance(block);
+            let key = (instance.clone(), DriverKind::Grpc);
+            let listed = match block {
+                Block::State => {
+                    let store =
+                        pluggable::state::PluggableStateStore::init(channel.clone(), &instance, metadata.clone())
+                            .await
+                            .map_err(failed(&instance))?;
+                    warn_unknown(&instance, &store.unknown_features);
+                    let listed = claims_from_features(&contract::StateStore::features(&store));
+                    drivers.state.insert(key, Arc::new(store));
+                    listed
+                }
+                Block::PubSub => {
+                    let broker = pluggable::pubsub::PluggablePubSub::init(channel.clone(), &instance, metadata.clone())
+                        .await
+                        .map_err(failed(&instance))?;
+                    warn_unknown(&instance, &broker.unknown_features);
+                    let listed = pubsub_claims(&contract::PubSub::features(&broker));
+                    drivers.pubsub.insert(key, Arc::new(broker));
+                    listed
+                }
+                Block::Bindings => {
+                    let mut target = BindingTarget::default();
+                    let mut listed = BTreeSet::new();
+                    if has(svc::OUTPUT_BINDING) {
+                        let output = pluggable::bindings::PluggableOutputBinding::init(
+                            channel.clone(),
+                            &instance,
+                            metadata.clone(),
+                        )
+                        .await
+                        .map_err(failed(&instance))?;
+                        let operations = contract::OutputBinding::operations(&output);
+                        listed.extend(Claim::ALL.iter().copied().filter(|c| {
+                            c.blocks().contains(&Block::Bindings) && operations.iter().any(|op| op == c.as_str())
+                        }));
+                        target.output = Some(Arc::new(output));
+                    }
+                    if has(svc::INPUT_BINDING) {
+                        let input = pluggable::bindings::PluggableInputBinding::init(
+                            channel.clone(),
+                            &instance,
+                            metadata.clone(),
+                        )
+                        .await
+                        .map_err(failed(&instance))?;
+                        // One reader for the run, as daprd has; trials listen to its inbox.
+                        let inbox = Arc::new(BindingInbox::default());
+                        let reading =
+                            contract::InputBinding::read(&input, inbox.handler()).await.map_err(failed(&instance))?;
+                        target.inbox = Some(inbox);
+                        target.reading = Some(Arc::new(reading));
+                        listed.insert(Claim::Read);
+                    }
+                    drivers.bindings.insert(key, target);
+                    listed
+                }
+                Block::SecretStores => {
+                    let store =
+                        pluggable::secrets::PluggableSecretStore::init(channel.clone(), &instance, metadata.clone())
+                            .await
+                            .map_err(failed(&instance))?;
+                    warn_unknown(&instance, &store.unknown_features);
+                    let multi = contract::SecretStore::features(&store)
+                        .contains(&contract::SecretFeature::MultipleKeyValuesPerSecret);
+                    drivers.secrets.insert(key, Arc::new(store));
+                    multi.then_some(Claim::MultiKeySecrets).into_iter().collect()
+                }
+                _ => continue,
+            };
+            let mut block_claims = claims.clone().unwrap_or(listed);
+            block_claims.retain(|c| c.blocks().contains(&block));
+            found.push((block, instance, block_claims));
+        }
+        let (mut targets, mut components, mut all_claims) = (Vec::new(), Vec::new(), BTreeSet::new());
+        for (block, instance, block_claims) in found {
+            let type_name = format!("{}.pluggable", block.prefix());
+            targets.push(Target {
+                component: instance.clone(),
+                type_name: type_name.clone(),
+                driver: DriverKind::Grpc,
+                claims: block_claims.clone(),
+                settings: Default::default(),
+                blocked: None,
+            });
+            components.push(ComponentRecord {
+                name: instance,
+                type_name: format!("{type_name} ({})", socket.display()),
+                claims: block_claims.iter().map(|c| c.as_str().to_owned()).collect(),
+                drivers: vec!["grpc".into()],
+                metadata: metadata.clone(),
+            });
+            all_claims.extend(block_claims);
+        }
+        let mut rerun = format!("certify run --pluggable {} --component {name}", socket.display());
+        for (key, value) in &metadata {
+            rerun.push_str(&format!(" --metadata {key}={value}"));
         }
         Ok(Session::black_box(socket.display().to_string(), targets, drivers, components, rerun, &all_claims))
     }

@@ -1,7 +1,7 @@
-//! Pluggable components over gRPC: the reference runtime's in-memory state store served on a
-//! Unix socket passes the state suite through the gRPC driver; broken pluggable components
-//! are caught with the rule or convention they break; and sockets that are missing, not gRPC,
-//! or without reflection are named within seconds.
+//! Pluggable components over gRPC: the reference runtime's in-memory state store, broker,
+//! binding and secret store served on one Unix socket pass their suites through the gRPC
+//! driver; broken pluggable components are caught with the rule or convention they break; and
+//! sockets that are missing, not gRPC, or without reflection are named within seconds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,10 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use contract::pubsub::{Handler, Outcome, PublishRequest, SubscribeRequest, Subscription};
+use contract::pubsub_delivery::DeliveryConfig;
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest, TransactionRequest};
-use contract::{FeatureSet, Result, StateFeature, StateStore, system_clock};
+use contract::{FeatureSet, PubSub, PubSubFeature, Result, StateFeature, StateStore, system_clock};
+use pluggable::Services;
 use pluggable::proto::components as pb;
+use pluggable::pubsub::{BrokerFactory, PubSubService};
 use pluggable::state::{StateService, StoreFactory};
+use reference_runtime::components::pubsub_memory::InMemoryPubSub;
 use reference_runtime::components::state_memory::InMemoryStateStore;
 use reports::{Report, Verdict};
 use tonic::{Request, Response, Status};
@@ -46,10 +51,10 @@ fn socket(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.sock"))
 }
 
-/// Serves `service` (with reflection) on `path` in the background.
-fn serve(runtime: &tokio::runtime::Runtime, path: &Path, service: StateService) {
+/// Serves `services` (with reflection) on `path` in the background.
+fn serve(runtime: &tokio::runtime::Runtime, path: &Path, services: Services) {
     let served = path.to_owned();
-    runtime.spawn(async move { pluggable::state::serve(&served, service, std::future::pending()).await });
+    runtime.spawn(async move { pluggable::serve(&served, services, std::future::pending()).await });
     let deadline = Instant::now() + Duration::from_secs(5);
     while !path.exists() {
         assert!(Instant::now() < deadline, "the server did not bind");
@@ -61,28 +66,49 @@ fn in_memory() -> Arc<dyn StateStore> {
     Arc::new(InMemoryStateStore::new(system_clock()))
 }
 
+fn state_only(make: fn() -> Arc<dyn StateStore>) -> StateService {
+    let factory: StoreFactory = Arc::new(move |_| Box::pin(async move { Ok(make()) }));
+    StateService::new(factory)
+}
+
+fn secrets_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/fixtures/secrets.json")
+}
+
+fn passed(report: &Report, component: &str) -> usize {
+    report.cases.iter().filter(|c| c.component == component && c.verdict == Verdict::Pass).count()
+}
+
 #[test]
-fn the_reference_pluggable_state_store_passes_through_the_grpc_driver() {
+fn the_reference_pluggable_components_pass_through_the_grpc_driver() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = socket(dir.path(), "memstate");
-    let shutdown_path = path.clone();
-    runtime
-        .spawn(async move { reference_runtime::serve_pluggable_state(&shutdown_path, std::future::pending()).await });
-    while !path.exists() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let path = socket(dir.path(), "memref");
+    serve(&runtime, &path, reference_runtime::pluggable_services(Some(secrets_file())));
     let run = certify(&["run", "--pluggable", path.to_str().expect("utf8")]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.report.expect("report");
-    let passed = report.cases.iter().filter(|c| c.verdict == Verdict::Pass).count();
-    assert!(passed >= 50, "{}", run.stdout);
-    assert!(report.cases.iter().all(|c| c.trial.starts_with("memstate@grpc::")), "named after the socket");
-    assert!(
-        report.components[0].claims.iter().any(|c| c == "transaction"),
-        "claims from Features: {:?}",
-        report.components[0].claims
-    );
+    // One component per block the socket serves, named after it.
+    for (component, at_least) in
+        [("memref-state", 50), ("memref-pubsub", 15), ("memref-bindings", 5), ("memref-secretstores", 4)]
+    {
+        let n = passed(&report, component);
+        assert!(n >= at_least, "{component}: {n} passed\n{}", run.stdout);
+    }
+    let claims =
+        |name: &str| report.components.iter().find(|c| c.name == name).map(|c| c.claims.clone()).unwrap_or_default();
+    assert!(claims("memref-state").iter().any(|c| c == "transaction"), "claims from Features");
+    assert!(claims("memref-pubsub").iter().any(|c| c == "bulkpublish"), "claims from Features");
+    assert!(claims("memref-bindings").iter().any(|c| c == "create"), "claims from ListOperations");
+    assert!(claims("memref-bindings").iter().any(|c| c == "read"), "the input side reads");
+    assert!(claims("memref-secretstores").iter().any(|c| c == "multiplekeyvaluespersecret"));
+    let dead_letter = report
+        .cases
+        .iter()
+        .find(|c| c.id == "pubsub.redelivery.dead-letter-after-max-attempts")
+        .expect("the dead-letter case is listed");
+    assert_eq!(dead_letter.verdict, Verdict::Skipped);
+    assert!(dead_letter.reason.as_deref().unwrap_or("").contains("dead-letter-topics"), "{:?}", dead_letter.reason);
 }
 
 /// A store whose `Features` claim TTL while it ignores `ttlInSeconds`.
@@ -169,8 +195,8 @@ fn broken_pluggable_state_stores_are_caught_naming_the_rule_or_convention() {
 
     // Features claim TTL, but items never expire.
     let ttl = socket(dir.path(), "claims-ttl");
-    let make: StoreFactory = Arc::new(|_| Ok(Arc::new(ClaimsTtl(in_memory())) as Arc<dyn StateStore>));
-    serve(&runtime, &ttl, StateService::new(make));
+    let state = state_only(|| Arc::new(ClaimsTtl(in_memory())));
+    serve(&runtime, &ttl, Services { state: Some(state), ..Services::default() });
     let run = certify(&["run", "--pluggable", ttl.to_str().expect("utf8"), "state.ttl"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let report = run.report.expect("report");
@@ -179,14 +205,13 @@ fn broken_pluggable_state_stores_are_caught_naming_the_rule_or_convention() {
 
     // ETag conflicts answered without the convention's detail.
     let bare_path = socket(dir.path(), "bare-etag");
-    let make: StoreFactory = Arc::new(|_| Ok(in_memory()));
-    let service = BareEtagErrors(StateService::new(make));
+    let service = BareEtagErrors(state_only(in_memory));
     let path = bare_path.clone();
     runtime.spawn(async move {
         let incoming = pluggable::socket::bind(&path).expect("bind");
         tonic::transport::Server::builder()
             .add_service(pb::state_store_server::StateStoreServer::new(service))
-            .add_service(pluggable::socket::reflection().expect("reflection"))
+            .add_service(pluggable::socket::reflection(&[pluggable::services::STATE]).expect("reflection"))
             .serve_with_incoming(incoming)
             .await
     });
@@ -227,8 +252,7 @@ fn missing_non_grpc_and_reflectionless_sockets_are_named_within_seconds() {
 
     // gRPC, but without reflection.
     let bare = socket(dir.path(), "no-reflection");
-    let make: StoreFactory = Arc::new(|_| Ok(in_memory()));
-    let service = StateService::new(make);
+    let service = state_only(in_memory);
     let path = bare.clone();
     runtime.spawn(async move {
         let incoming = pluggable::socket::bind(&path).expect("bind");
@@ -244,4 +268,52 @@ fn missing_non_grpc_and_reflectionless_sockets_are_named_within_seconds() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("serves no gRPC reflection"), "{}", run.stderr);
     assert!(started.elapsed() < Duration::from_secs(30), "each answered within seconds: {:?}", started.elapsed());
+}
+
+/// A broker that acknowledges each message as soon as it is handed to the subscriber, before
+/// the handler has answered: a failed handler's message is never delivered again.
+struct AcksBeforeHandling(Arc<dyn PubSub>);
+
+#[async_trait]
+impl PubSub for AcksBeforeHandling {
+    fn features(&self) -> FeatureSet<PubSubFeature> {
+        self.0.features()
+    }
+
+    async fn publish(&self, request: PublishRequest) -> Result<()> {
+        self.0.publish(request).await
+    }
+
+    async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
+        let eager: Handler = Arc::new(move |message| {
+            let handler = Arc::clone(&handler);
+            Box::pin(async move {
+                tokio::spawn(handler(message));
+                Outcome::Success
+            })
+        });
+        self.0.subscribe(request, eager).await
+    }
+}
+
+#[test]
+fn a_pluggable_broker_that_acks_before_handling_is_caught() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = socket(dir.path(), "eager-acks");
+    let make: BrokerFactory = Arc::new(|_| {
+        Box::pin(async {
+            let broker = InMemoryPubSub::new(DeliveryConfig::default(), system_clock());
+            Ok(Arc::new(AcksBeforeHandling(Arc::new(broker))) as Arc<dyn PubSub>)
+        })
+    });
+    serve(&runtime, &path, Services { pubsub: Some(PubSubService::new(make)), ..Services::default() });
+    let run = certify(&["run", "--pluggable", path.to_str().expect("utf8"), "pubsub.redelivery"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    for id in ["pubsub.redelivery.retry-redelivered", "pubsub.redelivery.error-redelivered"] {
+        let (verdict, reason) = trial(&report, id);
+        assert_eq!(verdict, Verdict::Fail, "{id}: {reason}");
+        assert!(reason.contains("never delivered again"), "{id}: {reason}");
+    }
 }

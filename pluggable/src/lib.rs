@@ -22,12 +22,50 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/components_descriptor.bin"));
 }
 
+pub mod bindings;
 pub mod conventions;
+pub mod instances;
+pub mod pubsub;
+pub mod secrets;
+pub mod server;
 pub mod socket;
 pub mod state;
 
+pub use server::{Services, serve};
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
 /// The gRPC metadata naming the component instance a call is for.
 pub const INSTANCE_HEADER: &str = "x-component-instance";
+
+/// `message` for instance `instance`.
+pub(crate) fn with_instance<T>(instance: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = instance.parse() {
+        request.metadata_mut().insert(INSTANCE_HEADER, value);
+    }
+    request
+}
+
+/// The Component metadata as `Init` carries it.
+pub(crate) fn metadata_request(properties: BTreeMap<String, String>) -> Option<proto::components::MetadataRequest> {
+    Some(proto::components::MetadataRequest { properties: properties.into_iter().collect() })
+}
+
+/// The features a component listed: those this build knows, and the names of the others.
+pub(crate) fn features_of<F: FromStr + Ord>(listed: Vec<String>) -> (contract::FeatureSet<F>, Vec<String>) {
+    let (mut known, mut unknown) = (contract::FeatureSet::new(), Vec::new());
+    for name in listed {
+        match F::from_str(&name) {
+            Ok(feature) => {
+                known.insert(feature);
+            }
+            Err(_) => unknown.push(name),
+        }
+    }
+    (known, unknown)
+}
 
 /// The fully qualified names of the services daprd recognises.
 pub mod services {

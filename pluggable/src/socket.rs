@@ -99,14 +99,19 @@ pub async fn services(socket: &Path, channel: Channel) -> Result<Vec<String>, So
     }
 }
 
-/// The reflection service for everything this crate serves.
-pub fn reflection() -> Result<
+/// The reflection service listing `services` (fully qualified names) with their descriptors.
+pub fn reflection(
+    services: &[&str],
+) -> Result<
     tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
     tonic_reflection::server::Error,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET);
+    for name in services {
+        builder = builder.with_service_name(*name);
+    }
+    builder.build_v1alpha()
 }
 
 /// Binds `socket` (replacing a stale socket file left by an earlier run).

@@ -2,9 +2,8 @@
 //! contract `StateStore` (how certify drives one), and [`StateService`] serves contract stores
 //! as a pluggable component, one per instance that calls `Init`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use contract::state::{
@@ -17,9 +16,10 @@ use serde_json::Value;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::INSTANCE_HEADER;
 use crate::conventions::{from_status, to_status};
+use crate::instances::{Factory, Instances};
 use crate::proto::components as pb;
+use crate::{features_of, metadata_request, with_instance};
 use pb::queriable_state_store_client::QueriableStateStoreClient;
 use pb::state_store_client::StateStoreClient;
 use pb::transactional_state_store_client::TransactionalStateStoreClient;
@@ -32,14 +32,6 @@ pub struct PluggableStateStore {
     features: FeatureSet<StateFeature>,
     /// Feature names the component listed that this build does not know.
     pub unknown_features: Vec<String>,
-}
-
-fn with_instance<T>(instance: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Ok(value) = instance.parse() {
-        request.metadata_mut().insert(INSTANCE_HEADER, value);
-    }
-    request
 }
 
 fn etag(etag: Option<&str>) -> Option<pb::Etag> {
@@ -153,8 +145,7 @@ impl PluggableStateStore {
     /// metadata) and reads its features, as daprd does.
     pub async fn init(channel: Channel, instance: &str, properties: BTreeMap<String, String>) -> Result<Self> {
         let mut client = StateStoreClient::new(channel.clone());
-        let init =
-            pb::InitRequest { metadata: Some(pb::MetadataRequest { properties: properties.into_iter().collect() }) };
+        let init = pb::InitRequest { metadata: metadata_request(properties) };
         client.init(with_instance(instance, init)).await.map_err(|s| from_status("", s))?;
         let listed = client
             .features(with_instance(instance, pb::FeaturesRequest {}))
@@ -162,15 +153,7 @@ impl PluggableStateStore {
             .map_err(|s| from_status("", s))?
             .into_inner()
             .features;
-        let (mut features, mut unknown_features) = (FeatureSet::new(), Vec::new());
-        for name in listed {
-            match StateFeature::from_str(&name) {
-                Ok(f) => {
-                    features.insert(f);
-                }
-                Err(_) => unknown_features.push(name),
-            }
-        }
+        let (features, unknown_features) = features_of(listed);
         Ok(Self { channel, instance: instance.to_owned(), features, unknown_features })
     }
 
@@ -275,31 +258,23 @@ impl StateStore for PluggableStateStore {
 }
 
 /// Builds a store for an instance from its Component metadata.
-pub type StoreFactory = Arc<dyn Fn(&BTreeMap<String, String>) -> Result<Arc<dyn StateStore>> + Send + Sync>;
+pub type StoreFactory = Factory<Arc<dyn StateStore>>;
 
 /// Serves contract stores as a pluggable state store: `Init` builds one per instance (the
 /// `x-component-instance` metadata), and every other call goes to the caller's instance.
 #[derive(Clone)]
 pub struct StateService {
-    make: StoreFactory,
-    stores: Arc<Mutex<HashMap<String, Arc<dyn StateStore>>>>,
+    instances: Arc<Instances<Arc<dyn StateStore>>>,
 }
 
 impl StateService {
     /// A service building stores with `make`.
     pub fn new(make: StoreFactory) -> Self {
-        Self { make, stores: Arc::default() }
-    }
-
-    fn instance<T>(request: &Request<T>) -> String {
-        request.metadata().get(INSTANCE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+        Self { instances: Arc::new(Instances::new(make)) }
     }
 
     fn store<T>(&self, request: &Request<T>) -> std::result::Result<Arc<dyn StateStore>, Status> {
-        let instance = Self::instance(request);
-        self.stores.lock().unwrap_or_else(PoisonError::into_inner).get(&instance).cloned().ok_or_else(|| {
-            Status::failed_precondition(format!("instance `{instance}` was not initialised (call Init)"))
-        })
+        self.instances.get(request)
     }
 }
 
@@ -344,11 +319,8 @@ type Answer<T> = std::result::Result<Response<T>, Status>;
 #[async_trait]
 impl pb::state_store_server::StateStore for StateService {
     async fn init(&self, request: Request<pb::InitRequest>) -> Answer<pb::InitResponse> {
-        let instance = Self::instance(&request);
-        let properties: BTreeMap<String, String> =
-            request.into_inner().metadata.map(|m| m.properties.into_iter().collect()).unwrap_or_default();
-        let store = (self.make)(&properties).map_err(|e| to_status(&e))?;
-        self.stores.lock().unwrap_or_else(PoisonError::into_inner).insert(instance, store);
+        let metadata = request.get_ref().metadata.clone();
+        self.instances.init(&request, metadata, false).await?;
         Ok(Response::new(pb::InitResponse {}))
     }
 
@@ -493,22 +465,4 @@ impl pb::transactional_store_multi_max_size_server::TransactionalStoreMultiMaxSi
     async fn multi_max_size(&self, _: Request<pb::MultiMaxSizeRequest>) -> Answer<pb::MultiMaxSizeResponse> {
         Ok(Response::new(pb::MultiMaxSizeResponse { max_size: -1 }))
     }
-}
-
-/// Serves `service` (and reflection) on `socket` until `shutdown` resolves.
-pub async fn serve(
-    socket: &std::path::Path,
-    service: StateService,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let incoming = crate::socket::bind(socket)?;
-    tonic::transport::Server::builder()
-        .add_service(pb::state_store_server::StateStoreServer::new(service.clone()))
-        .add_service(pb::transactional_state_store_server::TransactionalStateStoreServer::new(service.clone()))
-        .add_service(pb::queriable_state_store_server::QueriableStateStoreServer::new(service.clone()))
-        .add_service(pb::transactional_store_multi_max_size_server::TransactionalStoreMultiMaxSizeServer::new(service))
-        .add_service(crate::socket::reflection()?)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
-    Ok(())
 }

@@ -5,9 +5,11 @@
 pub mod components;
 pub mod sidecar;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use contract::{LoadError, Registry, Resources};
+use contract::{ComponentManifest, LoadError, Registry, Resources};
 
 /// A registry holding every component type this build has: the in-memory ones and those on
 /// real backends (`state.redis`, `state.postgresql`).
@@ -27,15 +29,72 @@ pub fn default_resources() -> Result<Resources, LoadError> {
     Resources::parse(Path::new("<built-in default components>"), DEFAULT_COMPONENTS_YAML)
 }
 
-/// Serves a fresh in-memory state store per instance as a pluggable component on `socket`
-/// (gRPC, `dapr.proto.components.v1.StateStore` with reflection) until `shutdown` resolves.
-pub async fn serve_pluggable_state(
-    socket: &std::path::Path,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let make: pluggable::state::StoreFactory = std::sync::Arc::new(|_| {
-        let store = components::state_memory::InMemoryStateStore::new(contract::system_clock());
-        Ok(std::sync::Arc::new(store) as std::sync::Arc<dyn contract::StateStore>)
+/// The in-memory components as one pluggable component (gRPC, `dapr.proto.components.v1`):
+/// a state store, a pub/sub broker and an input/output binding, and, given `secrets_file`, a
+/// secret store reading that file. Every instance that calls `Init` gets fresh components
+/// built from its metadata, as they would be from a Component resource.
+pub fn pluggable_services(secrets_file: Option<PathBuf>) -> pluggable::Services {
+    use contract::Component;
+    let state: pluggable::state::StoreFactory = Arc::new(|properties| {
+        Box::pin(async move {
+            match build("state.in-memory", properties).await? {
+                Component::State(store) => Ok(store),
+                _ => Err(contract::Error::Backend("state.in-memory built no state store".into())),
+            }
+        })
     });
-    pluggable::state::serve(socket, pluggable::state::StateService::new(make), shutdown).await
+    let pubsub: pluggable::pubsub::BrokerFactory = Arc::new(|properties| {
+        Box::pin(async move {
+            match build("pubsub.in-memory", properties).await? {
+                Component::PubSub(broker) => Ok(broker),
+                _ => Err(contract::Error::Backend("pubsub.in-memory built no broker".into())),
+            }
+        })
+    });
+    let bindings: pluggable::bindings::BindingFactory = Arc::new(|properties| {
+        Box::pin(async move {
+            match build("bindings.in-memory", properties).await? {
+                Component::Binding { input, output } => Ok(pluggable::bindings::BindingPair { input, output }),
+                _ => Err(contract::Error::Backend("bindings.in-memory built no binding".into())),
+            }
+        })
+    });
+    let secrets = secrets_file.map(|file| {
+        let make: pluggable::secrets::SecretStoreFactory = Arc::new(move |mut properties| {
+            properties.entry("secretsFile".into()).or_insert_with(|| file.display().to_string());
+            properties.entry("multiValued".into()).or_insert_with(|| "true".into());
+            Box::pin(async move {
+                match build("secretstores.local.file", properties).await? {
+                    Component::Secrets(store) => Ok(store),
+                    _ => Err(contract::Error::Backend("secretstores.local.file built no secret store".into())),
+                }
+            })
+        });
+        pluggable::secrets::SecretService::new(make)
+    });
+    pluggable::Services {
+        state: Some(pluggable::state::StateService::new(state)),
+        pubsub: Some(pluggable::pubsub::PubSubService::new(pubsub)),
+        bindings: Some(pluggable::bindings::BindingService::new(bindings, true)),
+        secrets,
+    }
+}
+
+/// Builds a component of `type_name` from `Init` properties, through the builtin registry.
+async fn build(type_name: &str, properties: BTreeMap<String, String>) -> contract::Result<contract::Component> {
+    let manifest = ComponentManifest {
+        source: PathBuf::from("<pluggable Init>"),
+        name: type_name.to_owned(),
+        namespace: None,
+        type_name: type_name.to_owned(),
+        version: "v1".into(),
+        metadata: Vec::new(),
+        secret_store: None,
+        ignore_errors: false,
+        scopes: Vec::new(),
+    };
+    builtin_registry()
+        .build(&manifest, contract::Properties::new(properties), contract::system_clock())
+        .await
+        .map_err(|e| contract::Error::InvalidArgument(e.to_string()))
 }

@@ -36,9 +36,14 @@ struct Args {
     /// The largest request body, e.g. `4Mi`, `16Mi`, or a number of bytes.
     #[arg(long = "max-body-size", default_value = "4Mi", value_parser = parse_size)]
     max_body_size: usize,
-    /// Also serve the in-memory state store as a pluggable component (gRPC) on this Unix socket.
+    /// Also serve the in-memory state store, pub/sub broker and binding as one pluggable
+    /// component (gRPC, dapr.proto.components.v1) on this Unix socket.
     #[arg(long = "pluggable-socket")]
     pluggable_socket: Option<PathBuf>,
+    /// With --pluggable-socket: also serve a secret store reading this JSON file (as
+    /// secretstores.local.file, multi-valued unless `Init` says otherwise).
+    #[arg(long = "pluggable-secrets", requires = "pluggable_socket")]
+    pluggable_secrets: Option<PathBuf>,
     /// debug, info, warn or error.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -103,9 +108,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..SidecarConfig::default()
     };
     if let Some(socket) = args.pluggable_socket.clone() {
-        tracing::info!(socket = %socket.display(), "serving the in-memory state store as a pluggable component");
+        tracing::info!(socket = %socket.display(), "serving the in-memory components as a pluggable component");
+        let services = reference_runtime::pluggable_services(args.pluggable_secrets.clone());
         tokio::spawn(async move {
-            if let Err(e) = reference_runtime::serve_pluggable_state(&socket, std::future::pending()).await {
+            if let Err(e) = pluggable::serve(&socket, services, std::future::pending()).await {
                 tracing::error!(socket = %socket.display(), error = %e, "the pluggable component stopped");
             }
         });

@@ -209,6 +209,9 @@ pub enum DriverCapability {
     ListsOperations,
     /// The network to the backend can be faulted and the backend restarted.
     Faults,
+    /// A subscription's dead-letter topic reaches the component (the pluggable protocol has
+    /// none: daprd dead-letters itself).
+    DeadLetterTopics,
 }
 
 /// How cases reach the component.
@@ -234,6 +237,7 @@ impl DriverInfo {
                 DriverCapability::ConsumerGroups,
                 DriverCapability::Unsubscribe,
                 DriverCapability::ListsOperations,
+                DriverCapability::DeadLetterTopics,
             ]
             .into(),
         }
@@ -248,12 +252,14 @@ impl DriverInfo {
     }
 
     /// The gRPC driver of pluggable components: the protocol carries what the contract does,
-    /// except delete-with-prefix and keys-like, which it has no calls for.
+    /// except delete-with-prefix and keys-like, which it has no calls for, and dead-letter
+    /// topics, which daprd handles itself.
     pub fn grpc() -> Self {
         let mut info = Self::in_process();
         info.name = "grpc".into();
         info.capabilities.remove(&DriverCapability::DeleteWithPrefix);
         info.capabilities.remove(&DriverCapability::KeysLike);
+        info.capabilities.remove(&DriverCapability::DeadLetterTopics);
         info
     }
 

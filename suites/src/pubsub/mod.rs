@@ -101,7 +101,7 @@ pub fn cases() -> Vec<Case> {
             "pubsub.redelivery.dead-letter-after-max-attempts",
             "certify",
             "A message retried until its attempts are used up MUST go to the dead-letter topic, after exactly the configured attempts.",
-            [],
+            [Requirement::Driver(DriverCapability::DeadLetterTopics)],
             ["redelivery"],
             120,
             delivery::dead_letter
