@@ -317,3 +317,104 @@ fn a_pluggable_broker_that_acks_before_handling_is_caught() {
         assert!(reason.contains("never delivered again"), "{id}: {reason}");
     }
 }
+
+/// Component resources using the pluggable component `memref` for every block it serves.
+const PLUGGABLE_RESOURCES: &str = "apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: plugstate}
+spec: {type: state.memref, version: v1}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: plugpubsub}
+spec:
+  type: pubsub.memref
+  version: v1
+  metadata:
+  - {name: maxDeliveryAttempts, value: \"3\"}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: plugbinding}
+spec: {type: bindings.memref, version: v1}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: plugsecrets}
+spec: {type: secretstores.memref, version: v1}
+";
+
+#[test]
+fn the_reference_sidecar_discovers_pluggable_components_and_they_pass_over_http() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sockets = tempfile::tempdir().expect("tempdir");
+    let path = socket(sockets.path(), "memref");
+    serve(&runtime, &path, reference_runtime::pluggable_services(Some(secrets_file())));
+    // Not a socket, and a sub-folder: both skipped, as daprd skips them.
+    std::fs::write(sockets.path().join("README"), "not a socket").expect("write");
+    std::fs::create_dir(sockets.path().join("nested")).expect("mkdir");
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let url = runtime.block_on(async {
+        let (registry, found) = reference_runtime::registry_with_pluggables(sockets.path()).await.expect("discovery");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].types, ["state.memref", "pubsub.memref", "bindings.memref", "secretstores.memref"]);
+        let resources = contract::Resources::parse(Path::new("pluggable.yaml"), PLUGGABLE_RESOURCES).expect("yaml");
+        let components = registry.build_all(&resources.components, system_clock()).await.expect("build");
+        let config = reference_runtime::sidecar::SidecarConfig {
+            app_id: "plugapp".into(),
+            app_port: Some(app_port),
+            ..Default::default()
+        };
+        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(sidecar.serve(listener, std::future::pending()));
+        url
+    });
+    let port = app_port.to_string();
+    let run = certify(&[
+        "run",
+        "--sidecar",
+        &url,
+        "--state",
+        "plugstate",
+        "--pubsub",
+        "plugpubsub",
+        "--app-port",
+        &port,
+        "--binding",
+        "plugbinding",
+        "--secrets",
+        "plugsecrets",
+        "--features",
+        "etag,first-write,transaction,ttl,query,delete-with-prefix,keyslike,bulkpublish,bulksubscribe,ordering,multiplekeyvaluespersecret,create,read",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    for (component, at_least) in [("plugstate", 45), ("plugpubsub", 15), ("plugbinding", 5), ("plugsecrets", 5)] {
+        let n = passed(&report, component);
+        assert!(n >= at_least, "{component}: {n} passed\n{}", run.stdout);
+    }
+    // The sidecar dead-letters for the pluggable broker, as daprd does.
+    let (verdict, reason) = trial(&report, "pubsub.redelivery.dead-letter-after-max-attempts");
+    assert_eq!(verdict, Verdict::Pass, "{reason}");
+}
+
+#[test]
+fn a_stale_socket_in_the_sockets_folder_is_named() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sockets = tempfile::tempdir().expect("tempdir");
+    let stale = socket(sockets.path(), "gone");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    let started = Instant::now();
+    let error = runtime
+        .block_on(reference_runtime::registry_with_pluggables(sockets.path()))
+        .err()
+        .expect("a socket nobody listens on is an error");
+    assert!(error.to_string().contains("gone.sock"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let (_, found) = runtime
+        .block_on(reference_runtime::registry_with_pluggables(&sockets.path().join("missing")))
+        .expect("a missing folder holds no components");
+    assert!(found.is_empty());
+}

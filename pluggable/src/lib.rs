@@ -24,6 +24,7 @@ pub mod proto {
 
 pub mod bindings;
 pub mod conventions;
+pub mod discovery;
 pub mod instances;
 pub mod pubsub;
 pub mod secrets;

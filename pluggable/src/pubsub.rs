@@ -35,9 +35,20 @@ pub struct PluggablePubSub {
     features: FeatureSet<PubSubFeature>,
     /// Feature names the component listed that this build does not know.
     pub unknown_features: Vec<String>,
+    /// daprd's side of dead-lettering: after this many failed deliveries of a message, it
+    /// goes to the subscription's dead-letter topic and is acked. `None`: never (the gRPC
+    /// driver certifies the component alone, and dead letters are not the component's).
+    dead_letter_after: Option<u32>,
 }
 
 impl PluggablePubSub {
+    /// The same broker, with dead-letter topics honoured on daprd's side after `attempts`
+    /// failed deliveries (a sidecar's job, not the component's).
+    pub fn dead_lettering_after(mut self, attempts: u32) -> Self {
+        self.dead_letter_after = Some(attempts.max(1));
+        self
+    }
+
     /// Initialises instance `instance` with `properties` and reads its features, as daprd does.
     pub async fn init(channel: Channel, instance: &str, properties: BTreeMap<String, String>) -> Result<Self> {
         let mut client = PubSubClient::new(channel.clone());
@@ -50,7 +61,7 @@ impl PluggablePubSub {
             .into_inner()
             .features;
         let (features, unknown_features) = features_of(listed);
-        Ok(Self { channel, instance: instance.to_owned(), features, unknown_features })
+        Ok(Self { channel, instance: instance.to_owned(), features, unknown_features, dead_letter_after: None })
     }
 
     fn client(&self) -> PubSubClient<Channel> {
@@ -58,13 +69,39 @@ impl PluggablePubSub {
     }
 }
 
-/// The ack for a delivery the handler answered `outcome` for. As daprd's: a dropped message
-/// is acked, so never delivered again; dead-letter topics are daprd's business (after its own
-/// retries), not the component's, and the protocol does not carry them.
-fn ack_error(outcome: Outcome) -> Option<pb::AckMessageError> {
-    match outcome {
-        Outcome::Success | Outcome::Drop(_) => None,
-        Outcome::Retry(reason) => Some(pb::AckMessageError { message: reason }),
+/// A subscription's deliveries as daprd settles them.
+struct Settle {
+    broker: PluggablePubSub,
+    dead_letter_topic: Option<String>,
+}
+
+impl Settle {
+    /// The ack for `message`, which the handler answered `outcome` for. As daprd's: a dropped
+    /// message is acked, so never delivered again; a failed one is acked with its error, so the
+    /// component delivers it again, until (when dead-lettering) its attempts are used up and it
+    /// goes to the dead-letter topic instead.
+    async fn ack(&self, message: &Message, outcome: Outcome) -> Option<pb::AckMessageError> {
+        let reason = match outcome {
+            Outcome::Success | Outcome::Drop(_) => return None,
+            Outcome::Retry(reason) => reason,
+        };
+        let failed = Some(pb::AckMessageError { message: reason.clone() });
+        let (Some(after), Some(topic)) = (self.broker.dead_letter_after, self.dead_letter_topic.as_ref()) else {
+            return failed;
+        };
+        if message.attempt < after {
+            return failed;
+        }
+        let forward = PublishRequest {
+            topic: topic.clone(),
+            data: message.data.clone(),
+            metadata: message.metadata.clone(),
+            content_type: message.content_type.clone(),
+        };
+        match self.broker.publish(forward).await {
+            Ok(()) => None,
+            Err(e) => Some(pb::AckMessageError { message: format!("{reason}; forwarding to `{topic}` failed: {e}") }),
+        }
     }
 }
 
@@ -129,6 +166,7 @@ impl PubSub for PluggablePubSub {
             .await
             .map_err(|s| from_status("", s))?
             .into_inner();
+        let settle = Arc::new(Settle { broker: self.clone(), dead_letter_topic: request.dead_letter_topic });
         let topic = request.topic;
         let pulling = tokio::spawn(async move {
             // The protocol has no attempt count: daprd's side counts deliveries of each id.
@@ -152,11 +190,11 @@ impl PubSub for PluggablePubSub {
                     content_type: Some(delivery.content_type).filter(|c| !c.is_empty()),
                     attempt: *attempt,
                 };
-                let (handler, acks) = (Arc::clone(&handler), acks.clone());
+                let (handler, acks, settle) = (Arc::clone(&handler), acks.clone(), Arc::clone(&settle));
                 tokio::spawn(async move {
-                    let id = message.id.clone();
-                    let ack_error = ack_error(handler(message).await);
-                    let ack = pb::PullMessagesRequest { topic: None, ack_message_id: id, ack_error };
+                    let outcome = handler(message.clone()).await;
+                    let ack_error = settle.ack(&message, outcome).await;
+                    let ack = pb::PullMessagesRequest { topic: None, ack_message_id: message.id, ack_error };
                     // The stream is gone only when the subscription was closed.
                     let _ = acks.send(ack).await;
                 });

@@ -20,6 +20,17 @@ pub fn builtin_registry() -> Registry {
     registry
 }
 
+/// The builtin registry plus a component type for each block of each pluggable component
+/// whose socket is in `sockets_folder` (as daprd discovers them: `my-store.sock` serving the
+/// state protocol makes `state.my-store`).
+pub async fn registry_with_pluggables(
+    sockets_folder: &Path,
+) -> Result<(Registry, Vec<pluggable::discovery::Discovered>), pluggable::socket::SocketError> {
+    let mut registry = builtin_registry();
+    let found = pluggable::discovery::register_folder(&mut registry, sockets_folder).await?;
+    Ok((registry, found))
+}
+
 /// The Component YAML of the default set: `statestore`, `pubsub`, `lockstore`, `configstore`
 /// and `secretstore` (environment variables), all in memory.
 pub const DEFAULT_COMPONENTS_YAML: &str = include_str!("default-components.yaml");

@@ -97,8 +97,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Resources::load(&args.resources_path)?
     };
     let declarative = subscriptions::parse_declarative(&resources.others).map_err(anyhow::Error::msg)?;
-    let components =
-        reference_runtime::builtin_registry().build_all(&resources.components, Arc::new(SystemClock)).await?;
+    let folder = pluggable::discovery::sockets_folder();
+    let (registry, _) = reference_runtime::registry_with_pluggables(&folder).await.with_context(|| {
+        format!(
+            "cannot discover the pluggable components in {} (set {} to another folder, or remove stale sockets)",
+            folder.display(),
+            pluggable::discovery::SOCKETS_FOLDER_ENV
+        )
+    })?;
+    let components = registry.build_all(&resources.components, Arc::new(SystemClock)).await?;
     let config = SidecarConfig {
         app_id: args.app_id,
         app_port: args.app_port,
