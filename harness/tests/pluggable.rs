@@ -409,8 +409,7 @@ fn a_stale_socket_in_the_sockets_folder_is_named() {
     let started = Instant::now();
     let error = runtime
         .block_on(reference_runtime::registry_with_pluggables(sockets.path()))
-        .err()
-        .expect("a socket nobody listens on is an error");
+        .expect_err("a socket nobody listens on is an error");
     assert!(error.to_string().contains("gone.sock"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     let (_, found) = runtime
