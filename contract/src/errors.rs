@@ -48,6 +48,17 @@ pub enum Error {
     /// The backend failed (connection, timeout, server error).
     #[error("backend failure: {0}")]
     Backend(String),
+    /// The component chose the HTTP status and Dapr error code of its answer (a pluggable
+    /// component's "kit error"); a sidecar answers with exactly these.
+    #[error("{message} ({code}, HTTP {status})")]
+    Coded {
+        /// The HTTP status, 100–599.
+        status: u16,
+        /// The Dapr error code, e.g. `ERR_STATE_GET`.
+        code: String,
+        /// The message.
+        message: String,
+    },
 }
 
 /// One failed item of a bulk request.

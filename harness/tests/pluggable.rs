@@ -344,6 +344,24 @@ metadata: {name: plugsecrets}
 spec: {type: secretstores.memref, version: v1}
 ";
 
+/// Starts the reference sidecar over the pluggable components in `sockets` and the Component
+/// resources `yaml`, as `reference-runtime` does with `DAPR_COMPONENTS_SOCKETS_FOLDER`.
+fn start_sidecar(runtime: &tokio::runtime::Runtime, sockets: &Path, yaml: &str, app_port: Option<u16>) -> String {
+    runtime.block_on(async {
+        let (registry, found) = reference_runtime::registry_with_pluggables(sockets).await.expect("discovery");
+        assert_eq!(found.len(), 1, "{found:?}");
+        let resources = contract::Resources::parse(Path::new("pluggable.yaml"), yaml).expect("yaml");
+        let components = registry.build_all(&resources.components, system_clock()).await.expect("build");
+        let config =
+            reference_runtime::sidecar::SidecarConfig { app_id: "plugapp".into(), app_port, ..Default::default() };
+        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(sidecar.serve(listener, std::future::pending()));
+        url
+    })
+}
+
 #[test]
 fn the_reference_sidecar_discovers_pluggable_components_and_they_pass_over_http() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -354,23 +372,11 @@ fn the_reference_sidecar_discovers_pluggable_components_and_they_pass_over_http(
     std::fs::write(sockets.path().join("README"), "not a socket").expect("write");
     std::fs::create_dir(sockets.path().join("nested")).expect("mkdir");
     let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let url = runtime.block_on(async {
-        let (registry, found) = reference_runtime::registry_with_pluggables(sockets.path()).await.expect("discovery");
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].types, ["state.memref", "pubsub.memref", "bindings.memref", "secretstores.memref"]);
-        let resources = contract::Resources::parse(Path::new("pluggable.yaml"), PLUGGABLE_RESOURCES).expect("yaml");
-        let components = registry.build_all(&resources.components, system_clock()).await.expect("build");
-        let config = reference_runtime::sidecar::SidecarConfig {
-            app_id: "plugapp".into(),
-            app_port: Some(app_port),
-            ..Default::default()
-        };
-        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(sidecar.serve(listener, std::future::pending()));
-        url
-    });
+    let (registry, found) =
+        runtime.block_on(reference_runtime::registry_with_pluggables(sockets.path())).expect("discovery");
+    assert_eq!(found[0].types, ["state.memref", "pubsub.memref", "bindings.memref", "secretstores.memref"]);
+    assert!(registry.types().any(|t| t == "state.in-memory"), "the builtin types stay");
+    let url = start_sidecar(&runtime, sockets.path(), PLUGGABLE_RESOURCES, Some(app_port));
     let port = app_port.to_string();
     let run = certify(&[
         "run",
@@ -416,4 +422,51 @@ fn a_stale_socket_in_the_sockets_folder_is_named() {
         .block_on(reference_runtime::registry_with_pluggables(&sockets.path().join("missing")))
         .expect("a missing folder holds no components");
     assert!(found.is_empty());
+}
+
+/// A store whose reads of `teapot` fail with a kit error of its choosing.
+struct KitErrors(Arc<dyn StateStore>);
+
+#[async_trait]
+impl StateStore for KitErrors {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        self.0.features()
+    }
+
+    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
+        if request.key.ends_with("teapot") {
+            return Err(contract::Error::Coded {
+                status: 418,
+                code: "ERR_TEAPOT".into(),
+                message: "short and stout".into(),
+            });
+        }
+        self.0.get(request).await
+    }
+
+    async fn set(&self, request: SetRequest) -> Result<()> {
+        self.0.set(request).await
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> Result<()> {
+        self.0.delete(request).await
+    }
+}
+
+#[test]
+fn a_kit_error_reaches_the_http_caller_with_the_components_status_and_code() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sockets = tempfile::tempdir().expect("tempdir");
+    let state = state_only(|| Arc::new(KitErrors(in_memory())));
+    serve(&runtime, &socket(sockets.path(), "kit"), Services { state: Some(state), ..Services::default() });
+    let yaml = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: kitstate}\nspec: {type: state.kit, version: v1}\n";
+    let url = start_sidecar(&runtime, sockets.path(), yaml, None);
+    let (status, body) = runtime.block_on(async {
+        let answer = reqwest::get(format!("{url}/v1.0/state/kitstate/teapot")).await.expect("get");
+        (answer.status().as_u16(), answer.text().await.expect("body"))
+    });
+    assert_eq!(status, 418, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["errorCode"], "ERR_TEAPOT");
+    assert_eq!(body["message"], "short and stout");
 }

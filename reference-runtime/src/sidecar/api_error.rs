@@ -1,6 +1,8 @@
 //! Dapr's error responses: `{"errorCode": "ERR_…", "message": "…"}` with the status code of
 //! the runtime's table (dapr-http-api.md §13).
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -10,15 +12,28 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// Dapr's error code, e.g. `ERR_STATE_SAVE`.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     /// The message.
     pub message: String,
 }
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { status, code: code.into(), message: message.into() }
+    }
+
+    /// This error, unless the component chose its own status and code for `cause`
+    /// ([`contract::Error::Coded`], a pluggable component's kit error): then those, as daprd
+    /// answers.
+    pub fn unless_coded(self, cause: &contract::Error) -> Self {
+        match cause {
+            contract::Error::Coded { status, code, message } => match StatusCode::from_u16(*status) {
+                Ok(status) => Self::new(status, code.clone(), message.clone()),
+                Err(_) => self,
+            },
+            _ => self,
+        }
     }
 
     /// 400 `ERR_MALFORMED_REQUEST`.

@@ -85,7 +85,7 @@ fn store<'s>(sc: &'s Sidecar, name: String) -> ApiResult<Store<'s>> {
 
 /// Maps a store error on a write to Dapr's status: 409 mismatch, 400 invalid, else 500.
 fn write_error(code: &'static str, what: String, error: Error) -> ApiError {
-    match &error {
+    let answer = match &error {
         Error::EtagMismatch { .. } => ApiError::new(
             StatusCode::CONFLICT,
             code,
@@ -102,7 +102,8 @@ fn write_error(code: &'static str, what: String, error: Error) -> ApiError {
         // Bad input (a non-numeric TTL, an unknown concurrency) is the caller's mistake.
         Error::InvalidArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {error}")),
         _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, format!("{what}: {error}")),
-    }
+    };
+    answer.unless_coded(&error)
 }
 
 /// Metadata values arrive as strings; numbers and booleans are accepted and rendered.
@@ -204,6 +205,7 @@ async fn get_state(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params) -
             StatusCode::INTERNAL_SERVER_ERROR
         };
         ApiError::new(status, "ERR_STATE_GET", format!("fail to get {key} from state store {}: {e}", store.name))
+            .unless_coded(&e)
     })?;
     let Some(item) = item else {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -279,6 +281,7 @@ async fn bulk_get(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, Bo
             "ERR_STATE_BULK_GET",
             format!("failed bulk get from state store {}: {e}", store.name),
         )
+        .unless_coded(&e)
     })?;
     let answer: Vec<Value> = items
         .into_iter()
@@ -373,6 +376,7 @@ async fn transaction(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params,
                 "ERR_STATE_TRANSACTION",
                 format!("error while executing state transaction: {e}"),
             )
+            .unless_coded(&e)
         })?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -393,6 +397,7 @@ async fn query(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params, Body(
             "ERR_STATE_QUERY",
             format!("state store {} query failed: {e}", store.name),
         )
+        .unless_coded(&e)
     };
     let parsed = StateQuery::from_slice(&body).map_err(failed)?;
     let response =
