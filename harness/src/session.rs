@@ -623,6 +623,17 @@ impl Session {
             .map(|(_, m)| m.clone())
             .filter(|m| Block::of_type(&m.type_name) == Some(Block::SecretStores))
             .collect();
+        // Pluggable components: each socket's blocks become component types, as daprd
+        // discovers them; a socket that does not answer fails its components' cases.
+        let mut registry = registry.clone();
+        for entry in &spec.entries {
+            let Some(socket) = &entry.pluggable else { continue };
+            if let Err(e) = pluggable::discovery::register_socket(&mut registry, socket).await {
+                blocked.insert(entry.manifest.name.clone(), Blocked::SetupFailed(e.to_string()));
+                ready.retain(|(index, _)| spec.entries[*index].manifest.name != entry.manifest.name);
+            }
+        }
+        let registry = &registry;
         // 3. Build each component alone, so one that cannot start fails only its own cases.
         let build = |manifest: ComponentManifest| {
             let mut set: Vec<ComponentManifest> =
@@ -636,7 +647,13 @@ impl Session {
         for (index, manifest) in &ready {
             let entry = &spec.entries[*index];
             let name = manifest.name.clone();
-            let built = match build(manifest.clone()).await {
+            // A pluggable component's own driver is gRPC; its instance has a name of its own,
+            // so it does not share the sidecar's (each `Init` makes one per name).
+            let (driver, own) = match entry.pluggable {
+                Some(_) => (DriverKind::Grpc, ComponentManifest { name: format!("{name}-grpc"), ..manifest.clone() }),
+                None => (DriverKind::InProcess, manifest.clone()),
+            };
+            let built = match build(own.clone()).await {
                 Ok(b) => b,
                 // A component that is configured right but cannot start fails its own cases;
                 // a wrong type, field or value is a spec mistake and stops the run.
@@ -646,8 +663,8 @@ impl Session {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let key = (name.clone(), DriverKind::InProcess);
-            match built.by_name.get(&name).map(|c| &c.component) {
+            let key = (name.clone(), driver);
+            match built.by_name.get(&own.name).map(|c| &c.component) {
                 Some(Component::State(store)) => {
                     drivers.state.insert(key, Arc::clone(store));
                 }
@@ -668,7 +685,7 @@ impl Session {
                     let mut target = BindingTarget { output: output.clone(), ..BindingTarget::default() };
                     // Only when certified in-process: a reader nobody listens to would compete
                     // with the sidecar's for the same events.
-                    if let Some(input) = input.as_ref().filter(|_| entry.drivers.contains(&DriverKind::InProcess)) {
+                    if let Some(input) = input.as_ref().filter(|_| entry.drivers.contains(&driver)) {
                         // One reader for the run, as a sidecar has; trials listen to its inbox.
                         let inbox = Arc::new(BindingInbox::default());
                         match input.read(inbox.handler()).await {

@@ -24,8 +24,8 @@ pub enum DriverKind {
     /// control over the backends: runs only the cases tagged `faults`, after every other
     /// trial, one at a time.
     Faults,
-    /// A pluggable component's gRPC API on its Unix socket (`--pluggable`; not in specs yet).
-    #[serde(skip_deserializing)]
+    /// A pluggable component's gRPC API on its Unix socket (`--pluggable`, or a spec
+    /// component with `pluggable: {socket}`).
     Grpc,
 }
 
@@ -149,10 +149,19 @@ struct SpecComponent {
     claims: Vec<Claim>,
     #[serde(default)]
     settings: Settings,
-    #[serde(default = "both_drivers")]
-    drivers: Vec<DriverKind>,
+    #[serde(default)]
+    drivers: Option<Vec<DriverKind>>,
     #[serde(default)]
     budgets: BTreeMap<String, BudgetSpec>,
+    #[serde(default)]
+    pluggable: Option<PluggableSpec>,
+}
+
+/// Where a pluggable component listens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluggableSpec {
+    socket: PathBuf,
 }
 
 /// How the run is executed.
@@ -181,6 +190,9 @@ pub struct SpecEntry {
     pub settings: Settings,
     /// The drivers to run it through.
     pub drivers: Vec<DriverKind>,
+    /// For a pluggable component: its socket. Its type is `<block>.<socket name>`, as daprd
+    /// names it, and the drivers are `grpc` and `http` (through the reference sidecar).
+    pub pluggable: Option<PathBuf>,
 }
 
 /// A validated spec.
@@ -277,8 +289,46 @@ impl Spec {
                     *value = value.replace("${{spec.dir}}", &spec_dir.to_string_lossy());
                 }
             }
-            if c.drivers.is_empty() {
-                return Err(invalid(format!("field `{field}.drivers`: list at least one of `in-process`, `http`")));
+            let socket = c.pluggable.as_ref().map(|p| {
+                let text = p.socket.to_string_lossy().replace("${{spec.dir}}", &spec_dir.to_string_lossy());
+                dir.join(text)
+            });
+            let drivers = match (&socket, c.drivers) {
+                (_, Some(d)) => d,
+                (Some(_), None) => vec![DriverKind::Grpc, DriverKind::Http],
+                (None, None) => both_drivers(),
+            };
+            let allowed = match &socket {
+                Some(_) => "`grpc`, `http`",
+                None => "`in-process`, `http`, `faults`",
+            };
+            if drivers.is_empty() {
+                return Err(invalid(format!("field `{field}.drivers`: list at least one of {allowed}")));
+            }
+            let misplaced = |d: &&DriverKind| match socket {
+                Some(_) => !matches!(d, DriverKind::Grpc | DriverKind::Http),
+                None => **d == DriverKind::Grpc,
+            };
+            if let Some(wrong) = drivers.iter().find(misplaced) {
+                return Err(invalid(format!(
+                    "field `{field}.drivers`: `{}` does not apply to this component (it can use {allowed}; `grpc` is for components with `pluggable`)",
+                    wrong.as_str()
+                )));
+            }
+            if let Some(socket) = &socket {
+                let stem = socket.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let expected: Vec<String> = ["state", "pubsub", "bindings", "secretstores"]
+                    .iter()
+                    .map(|block| format!("{block}.{stem}"))
+                    .collect();
+                if !expected.contains(&manifest.type_name) {
+                    return Err(invalid(format!(
+                        "field `{field}.pluggable`: the component on {} has the type `<block>.{stem}` (daprd names it after the socket), e.g. `{}`; found `{}`",
+                        socket.display(),
+                        expected[0],
+                        manifest.type_name
+                    )));
+                }
             }
             if entries.iter().any(|e: &SpecEntry| e.manifest.name == manifest.name) {
                 return Err(invalid(format!("field `{field}`: component `{}` is listed twice", manifest.name)));
@@ -306,12 +356,13 @@ impl Spec {
                     if fits.is_empty() { "nothing".into() } else { fits.join(", ") }
                 )));
             }
-            let drivers: BTreeSet<DriverKind> = c.drivers.into_iter().collect();
+            let drivers: BTreeSet<DriverKind> = drivers.into_iter().collect();
             entries.push(SpecEntry {
                 manifest,
                 claims: c.claims.into_iter().collect(),
                 settings: c.settings,
                 drivers: drivers.into_iter().collect(),
+                pluggable: socket,
             });
         }
         Ok(Spec { source: source.to_owned(), entries, backends: file.backends, budgets, bench, profile: file.profile })
@@ -393,6 +444,27 @@ mod tests {
     }
 
     #[test]
+    fn pluggable_components_are_typed_after_their_socket_and_driven_over_grpc_and_http() {
+        let plug = "  component:\n    apiVersion: dapr.io/v1alpha1\n    kind: Component\n    metadata: {name: p}\n    spec: {type: state.my-store, version: v1}\n  pluggable: {socket: sockets/my-store.sock}\n";
+        let spec =
+            Spec::parse("spec.yaml", Path::new("/specs"), &format!("components:\n-{}", &plug[1..])).expect("valid");
+        assert_eq!(spec.entries[0].drivers, [DriverKind::Http, DriverKind::Grpc]);
+        assert_eq!(spec.entries[0].pluggable.as_deref(), Some(Path::new("/specs/sockets/my-store.sock")));
+        check(
+            &format!("components:\n-{}", plug[1..].replace("state.my-store", "state.redis")),
+            "the component on ./sockets/my-store.sock has the type `<block>.my-store`",
+        );
+        check(
+            &format!("components:\n-{}  drivers: [in-process]\n", &plug[1..]),
+            "`in-process` does not apply to this component (it can use `grpc`, `http`",
+        );
+        check(
+            &format!("components:\n-{}  drivers: [grpc]\n", &COMPONENT[1..]),
+            "`grpc` is for components with `pluggable`",
+        );
+    }
+
+    #[test]
     fn a_claim_of_another_block_is_a_spec_error() {
         check(
             &format!("components:\n-{}  claims: [etag, ordering]\n", &COMPONENT[1..]),
@@ -408,7 +480,6 @@ mod tests {
         );
         check(&format!("components:\n-{}  claims: [etag, acid]\n", &COMPONENT[1..]), "line 7");
         check(&format!("components:\n-{}  color: blue\n", &COMPONENT[1..]), "unknown field `color`");
-        check(&format!("components:\n-{}  drivers: [grpc]\n", &COMPONENT[1..]), "unknown variant `grpc`");
         check("components: []\n", "the spec certifies nothing");
         check("components:\n- claims: [etag]\n", "field `components[0]`: give exactly one of `component`");
         check("components:\n- file: nowhere.yaml\n", "cannot read `./nowhere.yaml`");

@@ -470,3 +470,72 @@ fn a_kit_error_reaches_the_http_caller_with_the_components_status_and_code() {
     assert_eq!(body["errorCode"], "ERR_TEAPOT");
     assert_eq!(body["message"], "short and stout");
 }
+
+/// A spec certifying every block of the pluggable component on `memref.sock` beside it,
+/// through the gRPC driver and through the reference sidecar.
+const PLUGGABLE_SPEC: &str = "components:
+  - component:
+      apiVersion: dapr.io/v1alpha1
+      kind: Component
+      metadata: {name: plugstate}
+      spec: {type: state.memref, version: v1}
+    pluggable: {socket: \"${{spec.dir}}/memref.sock\"}
+    claims: [etag, first-write, transaction, ttl, query, delete-with-prefix, keyslike]
+  - component:
+      apiVersion: dapr.io/v1alpha1
+      kind: Component
+      metadata: {name: plugpubsub}
+      spec:
+        type: pubsub.memref
+        version: v1
+        metadata:
+          - {name: maxDeliveryAttempts, value: \"3\"}
+    pluggable: {socket: memref.sock}
+    claims: [bulkpublish, bulksubscribe, ordering, ttl]
+    settings: {maxDeliveryAttempts: 3}
+  - component:
+      apiVersion: dapr.io/v1alpha1
+      kind: Component
+      metadata: {name: plugbinding}
+      spec: {type: bindings.memref, version: v1}
+    pluggable: {socket: memref.sock}
+    claims: [create, read]
+  - component:
+      apiVersion: dapr.io/v1alpha1
+      kind: Component
+      metadata: {name: plugsecrets}
+      spec: {type: secretstores.memref, version: v1}
+    pluggable: {socket: memref.sock}
+    claims: [multiplekeyvaluespersecret]
+";
+
+#[test]
+fn a_spec_certifies_pluggable_components_through_grpc_and_the_sidecar() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    serve(&runtime, &socket(dir.path(), "memref"), reference_runtime::pluggable_services(Some(secrets_file())));
+    let spec = dir.path().join("pluggable.yaml");
+    std::fs::write(&spec, PLUGGABLE_SPEC).expect("write");
+    let run = certify(&["run", "--spec", spec.to_str().expect("utf8")]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    let passed_via = |prefix: &str| {
+        report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == Verdict::Pass).count()
+    };
+    for (component, at_least) in [("plugstate", 45), ("plugpubsub", 14), ("plugbinding", 5), ("plugsecrets", 5)] {
+        for driver in ["grpc", "http"] {
+            let n = passed_via(&format!("{component}@{driver}::"));
+            assert!(n >= at_least, "{component} through {driver}: {n} passed\n{}", run.stdout);
+        }
+    }
+
+    // A socket nobody serves fails its component's cases, naming the socket.
+    let dead = PLUGGABLE_SPEC.replace("memref.sock", "gone.sock").replace(".memref", ".gone");
+    std::fs::write(&spec, dead).expect("write");
+    let run = certify(&["run", "--spec", spec.to_str().expect("utf8"), "plugstate@grpc::state.crud"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    let case = report.cases.first().expect("a case");
+    assert_eq!(case.verdict, Verdict::Fail);
+    assert!(case.reason.as_deref().unwrap_or("").contains("gone.sock"), "{:?}", case.reason);
+}

@@ -61,14 +61,19 @@ pub async fn register_folder(registry: &mut Registry, folder: &Path) -> Result<V
     sockets.sort();
     let mut found = Vec::new();
     for socket in sockets {
-        let channel = dial(&socket).await?;
-        let listed = crate::socket::services(&socket, channel.clone()).await?;
-        let name = socket.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let types = register(registry, &name, &listed, &channel);
-        tracing::info!(component = %name, socket = %socket.display(), ?types, "pluggable component discovered");
-        found.push(Discovered { name, socket, types });
+        found.push(register_socket(registry, &socket).await?);
     }
     Ok(found)
+}
+
+/// Registers a component type for each block the pluggable component on `socket` serves.
+pub async fn register_socket(registry: &mut Registry, socket: &Path) -> Result<Discovered, SocketError> {
+    let channel = dial(socket).await?;
+    let listed = crate::socket::services(socket, channel.clone()).await?;
+    let name = socket.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let types = register(registry, &name, &listed, &channel);
+    tracing::info!(component = %name, socket = %socket.display(), ?types, "pluggable component discovered");
+    Ok(Discovered { name, socket: socket.to_owned(), types })
 }
 
 fn init_failed(e: contract::Error) -> FactoryError {
