@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::conventions::{from_status, to_status};
 use crate::instances::{Factory, Instances};
 use crate::proto::components as pb;
-use crate::{metadata_request, with_instance};
+use crate::{Answer, metadata_request, with_instance};
 use pb::input_binding_client::InputBindingClient;
 use pb::output_binding_client::OutputBindingClient;
 
@@ -188,7 +188,6 @@ impl BindingService {
     }
 }
 
-type Answer<T> = std::result::Result<Response<T>, Status>;
 type Events = Pin<Box<dyn Stream<Item = std::result::Result<pb::ReadResponse, Status>> + Send>>;
 
 /// Events waiting for their acks, by message id.

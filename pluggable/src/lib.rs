@@ -54,6 +54,14 @@ pub(crate) fn metadata_request(properties: BTreeMap<String, String>) -> Option<p
     Some(proto::components::MetadataRequest { properties: properties.into_iter().collect() })
 }
 
+/// The answer of a server's call.
+pub(crate) type Answer<T> = Result<tonic::Response<T>, tonic::Status>;
+
+/// A contract component's features as `Features` lists them.
+pub(crate) fn feature_names<F: std::fmt::Display>(features: &contract::FeatureSet<F>) -> Vec<String> {
+    features.iter().map(ToString::to_string).collect()
+}
+
 /// The features a component listed: those this build knows, and the names of the others.
 pub(crate) fn features_of<F: FromStr + Ord>(listed: Vec<String>) -> (contract::FeatureSet<F>, Vec<String>) {
     let (mut known, mut unknown) = (contract::FeatureSet::new(), Vec::new());

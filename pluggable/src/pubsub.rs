@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::conventions::{from_status, to_status};
 use crate::instances::{Factory, Instances};
 use crate::proto::components as pb;
-use crate::{features_of, metadata_request, with_instance};
+use crate::{Answer, feature_names, features_of, metadata_request, with_instance};
 use pb::pub_sub_client::PubSubClient;
 
 /// How many deliveries may wait in a stream before the sender waits.
@@ -240,7 +240,6 @@ impl PubSubService {
 /// Deliveries waiting for their acks, by message id (a redelivery may overtake an ack).
 type Waiting = Arc<Mutex<HashMap<String, VecDeque<oneshot::Sender<Option<String>>>>>>;
 
-type Answer<T> = std::result::Result<Response<T>, Status>;
 type Deliveries = Pin<Box<dyn Stream<Item = std::result::Result<pb::PullMessagesResponse, Status>> + Send>>;
 
 #[async_trait]
@@ -253,7 +252,7 @@ impl pb::pub_sub_server::PubSub for PubSubService {
 
     async fn features(&self, request: Request<pb::FeaturesRequest>) -> Answer<pb::FeaturesResponse> {
         let broker = self.instances.get(&request)?;
-        let features = broker.features().iter().map(|f| f.as_str().to_owned()).collect();
+        let features = feature_names(&broker.features());
         Ok(Response::new(pb::FeaturesResponse { features }))
     }
 

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use contract::secrets::{GetSecretRequest, SecretData};
 use contract::{FeatureSet, Metadata, Result, SecretFeature, SecretStore};
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::conventions::{from_status, to_status};
 use crate::instances::{Factory, Instances};
 use crate::proto::components as pb;
-use crate::{features_of, metadata_request, with_instance};
+use crate::{Answer, feature_names, features_of, metadata_request, with_instance};
 use pb::secret_store_client::SecretStoreClient;
 
 /// A pluggable component's secret store, reached over its socket.
@@ -88,8 +88,6 @@ impl SecretService {
     }
 }
 
-type Answer<T> = std::result::Result<Response<T>, Status>;
-
 #[async_trait]
 impl pb::secret_store_server::SecretStore for SecretService {
     async fn init(&self, request: Request<pb::SecretStoreInitRequest>) -> Answer<pb::SecretStoreInitResponse> {
@@ -100,7 +98,7 @@ impl pb::secret_store_server::SecretStore for SecretService {
 
     async fn features(&self, request: Request<pb::FeaturesRequest>) -> Answer<pb::FeaturesResponse> {
         let store = self.instances.get(&request)?;
-        let features = store.features().iter().map(|f| f.as_str().to_owned()).collect();
+        let features = feature_names(&store.features());
         Ok(Response::new(pb::FeaturesResponse { features }))
     }
 

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::conventions::{from_status, to_status};
 use crate::instances::{Factory, Instances};
 use crate::proto::components as pb;
-use crate::{features_of, metadata_request, with_instance};
+use crate::{Answer, feature_names, features_of, metadata_request, with_instance};
 use pb::queriable_state_store_client::QueriableStateStoreClient;
 use pb::state_store_client::StateStoreClient;
 use pb::transactional_state_store_client::TransactionalStateStoreClient;
@@ -314,8 +314,6 @@ fn state_options(m: Option<pb::StateOptions>) -> StateOptions {
     }
 }
 
-type Answer<T> = std::result::Result<Response<T>, Status>;
-
 #[async_trait]
 impl pb::state_store_server::StateStore for StateService {
     async fn init(&self, request: Request<pb::InitRequest>) -> Answer<pb::InitResponse> {
@@ -326,7 +324,7 @@ impl pb::state_store_server::StateStore for StateService {
 
     async fn features(&self, request: Request<pb::FeaturesRequest>) -> Answer<pb::FeaturesResponse> {
         let store = self.store(&request)?;
-        let features = store.features().iter().map(|f| f.as_str().to_owned()).collect();
+        let features = feature_names(&store.features());
         Ok(Response::new(pb::FeaturesResponse { features }))
     }
 
