@@ -539,3 +539,51 @@ fn a_spec_certifies_pluggable_components_through_grpc_and_the_sidecar() {
     assert_eq!(case.verdict, Verdict::Fail);
     assert!(case.reason.as_deref().unwrap_or("").contains("gone.sock"), "{:?}", case.reason);
 }
+
+/// A store whose transactions hold at most two operations.
+struct TwoPerTransaction(Arc<dyn StateStore>);
+
+#[async_trait]
+impl StateStore for TwoPerTransaction {
+    fn features(&self) -> FeatureSet<StateFeature> {
+        self.0.features()
+    }
+
+    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
+        self.0.get(request).await
+    }
+
+    async fn set(&self, request: SetRequest) -> Result<()> {
+        self.0.set(request).await
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> Result<()> {
+        self.0.delete(request).await
+    }
+
+    fn multi_max_size(&self) -> Option<usize> {
+        Some(2)
+    }
+}
+
+#[test]
+fn the_transaction_limit_travels_through_multi_max_size() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limited = socket(dir.path(), "limited");
+    serve(
+        &runtime,
+        &limited,
+        Services { state: Some(state_only(|| Arc::new(TwoPerTransaction(in_memory())))), ..Services::default() },
+    );
+    let unlimited = socket(dir.path(), "unlimited");
+    serve(&runtime, &unlimited, Services { state: Some(state_only(in_memory)), ..Services::default() });
+    runtime.block_on(async {
+        for (path, expected) in [(&limited, Some(2)), (&unlimited, None)] {
+            let channel = pluggable::socket::dial(path).await.expect("dial");
+            let store =
+                pluggable::state::PluggableStateStore::init(channel, "s", Default::default()).await.expect("init");
+            assert_eq!(store.multi_max_size(), expected, "{}", path.display());
+        }
+    });
+}

@@ -23,6 +23,7 @@ use crate::{Answer, feature_names, features_of, metadata_request, with_instance}
 use pb::queriable_state_store_client::QueriableStateStoreClient;
 use pb::state_store_client::StateStoreClient;
 use pb::transactional_state_store_client::TransactionalStateStoreClient;
+use pb::transactional_store_multi_max_size_client::TransactionalStoreMultiMaxSizeClient;
 
 /// A pluggable component's state store, reached over its socket.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct PluggableStateStore {
     features: FeatureSet<StateFeature>,
     /// Feature names the component listed that this build does not know.
     pub unknown_features: Vec<String>,
+    /// The most operations a transaction may hold, as `MultiMaxSize` answered.
+    multi_max_size: Option<usize>,
 }
 
 fn etag(etag: Option<&str>) -> Option<pb::Etag> {
@@ -154,7 +157,14 @@ impl PluggableStateStore {
             .into_inner()
             .features;
         let (features, unknown_features) = features_of(listed);
-        Ok(Self { channel, instance: instance.to_owned(), features, unknown_features })
+        // As daprd: a store that cannot say has no limit.
+        let multi_max_size = TransactionalStoreMultiMaxSizeClient::new(channel.clone())
+            .multi_max_size(with_instance(instance, pb::MultiMaxSizeRequest {}))
+            .await
+            .ok()
+            .and_then(|answer| usize::try_from(answer.into_inner().max_size).ok())
+            .filter(|max| *max > 0);
+        Ok(Self { channel, instance: instance.to_owned(), features, unknown_features, multi_max_size })
     }
 
     fn client(&self) -> StateStoreClient<Channel> {
@@ -170,6 +180,10 @@ impl PluggableStateStore {
 impl StateStore for PluggableStateStore {
     fn features(&self) -> FeatureSet<StateFeature> {
         self.features.clone()
+    }
+
+    fn multi_max_size(&self) -> Option<usize> {
+        self.multi_max_size
     }
 
     async fn ping(&self) -> Result<()> {
@@ -460,7 +474,9 @@ impl pb::queriable_state_store_server::QueriableStateStore for StateService {
 
 #[async_trait]
 impl pb::transactional_store_multi_max_size_server::TransactionalStoreMultiMaxSize for StateService {
-    async fn multi_max_size(&self, _: Request<pb::MultiMaxSizeRequest>) -> Answer<pb::MultiMaxSizeResponse> {
-        Ok(Response::new(pb::MultiMaxSizeResponse { max_size: -1 }))
+    async fn multi_max_size(&self, request: Request<pb::MultiMaxSizeRequest>) -> Answer<pb::MultiMaxSizeResponse> {
+        let limit = self.store(&request)?.multi_max_size();
+        let max_size = limit.and_then(|max| i64::try_from(max).ok()).unwrap_or(-1);
+        Ok(Response::new(pb::MultiMaxSizeResponse { max_size }))
     }
 }
