@@ -771,6 +771,7 @@ mod tests {
         for cap in [
             DriverCapability::BinaryValues,
             DriverCapability::KeyedBulkErrors,
+            DriverCapability::KeyedStateBulkErrors,
             DriverCapability::DeleteWithPrefix,
             DriverCapability::KeysLike,
         ] {

@@ -55,6 +55,11 @@ pub fn to_status(error: &Error) -> Status {
         Error::NotFound { .. } => Status::not_found(error.to_string()),
         Error::Unsupported { .. } => Status::unimplemented(error.to_string()),
         Error::InvalidArgument(_) => Status::invalid_argument(error.to_string()),
+        // One status answers a whole bulk write: an ETag failure stays one, invalid first.
+        Error::Bulk(failures) if !failures.is_empty() && failures.iter().all(|f| f.error.is_etag_error()) => {
+            let first = failures.iter().find(|f| matches!(f.error, Error::EtagInvalid { .. })).unwrap_or(&failures[0]);
+            to_status(&first.error)
+        }
         Error::Bulk(_) | Error::Backend(_) => Status::internal(error.to_string()),
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use contract::state::{
-    Concurrency, Consistency, DeleteRequest, GetRequest, Item, QueryItem, QueryRequest, QueryResponse, SetRequest,
-    StateOptions, TransactionOperation, TransactionRequest,
+    BulkGetItem, Concurrency, Consistency, DeleteRequest, GetRequest, Item, QueryItem, QueryRequest, QueryResponse,
+    SetRequest, StateOptions, TransactionOperation, TransactionRequest,
 };
 use contract::state_query::Query;
 use contract::{Error, FeatureSet, Metadata, Result, StateFeature, StateStore};
@@ -71,6 +71,41 @@ fn delete_message(r: &DeleteRequest) -> pb::DeleteRequest {
         etag: etag(r.etag()),
         metadata: r.metadata.clone().into_iter().collect(),
         options: options(r.options),
+    }
+}
+
+fn get_message(r: GetRequest) -> pb::GetRequest {
+    let consistency = match r.consistency {
+        Consistency::Eventual => pb::state_options::StateConsistency::ConsistencyEventual,
+        Consistency::Strong => pb::state_options::StateConsistency::ConsistencyStrong,
+    };
+    pb::GetRequest { key: r.key, metadata: r.metadata.into_iter().collect(), consistency: consistency as i32 }
+}
+
+/// An answered item; by Dapr's pluggable state, no data and no ETag is an absent key.
+fn item_of(
+    data: Vec<u8>,
+    etag: Option<pb::Etag>,
+    metadata: std::collections::HashMap<String, String>,
+    content_type: String,
+) -> Option<Item> {
+    if data.is_empty() && etag.is_none() {
+        return None;
+    }
+    Some(Item {
+        data,
+        etag: etag.map(|e| e.value),
+        metadata: metadata.into_iter().collect(),
+        content_type: Some(content_type).filter(|c| !c.is_empty()),
+    })
+}
+
+/// The keys of a bulk write, to name in its error.
+fn keys_of<'a>(keys: impl Iterator<Item = &'a str>) -> String {
+    let keys: Vec<&str> = keys.collect();
+    match keys.as_slice() {
+        [one] => (*one).to_owned(),
+        _ => format!("one of {}", keys.join(", ")),
     }
 }
 
@@ -191,27 +226,10 @@ impl StateStore for PluggableStateStore {
     }
 
     async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
-        let consistency = match request.consistency {
-            Consistency::Eventual => pb::state_options::StateConsistency::ConsistencyEventual,
-            Consistency::Strong => pb::state_options::StateConsistency::ConsistencyStrong,
-        };
-        let message = pb::GetRequest {
-            key: request.key.clone(),
-            metadata: request.metadata.into_iter().collect(),
-            consistency: consistency as i32,
-        };
-        let answer =
-            self.client().get(self.request(message)).await.map_err(|s| from_status(&request.key, s))?.into_inner();
-        // Dapr's pluggable state: no data and no ETag is an absent key.
-        if answer.data.is_empty() && answer.etag.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Item {
-            data: answer.data,
-            etag: answer.etag.map(|e| e.value),
-            metadata: answer.metadata.into_iter().collect(),
-            content_type: Some(answer.content_type).filter(|c| !c.is_empty()),
-        }))
+        let key = request.key.clone();
+        let message = get_message(request);
+        let answer = self.client().get(self.request(message)).await.map_err(|s| from_status(&key, s))?.into_inner();
+        Ok(item_of(answer.data, answer.etag, answer.metadata, answer.content_type))
     }
 
     async fn set(&self, request: SetRequest) -> Result<()> {
@@ -222,6 +240,35 @@ impl StateStore for PluggableStateStore {
     async fn delete(&self, request: DeleteRequest) -> Result<()> {
         let message = delete_message(&request);
         self.client().delete(self.request(message)).await.map(drop).map_err(|s| from_status(&request.key, s))
+    }
+
+    async fn bulk_get(&self, requests: Vec<GetRequest>) -> Result<Vec<BulkGetItem>> {
+        let items = requests.into_iter().map(get_message).collect();
+        let message = pb::BulkGetRequest { items, options: None };
+        let answer = self.client().bulk_get(self.request(message)).await.map_err(|s| from_status("", s))?;
+        Ok(answer
+            .into_inner()
+            .items
+            .into_iter()
+            .map(|i| BulkGetItem {
+                item: item_of(i.data, i.etag, i.metadata, i.content_type),
+                key: i.key,
+                error: Some(i.error).filter(|e| !e.is_empty()),
+            })
+            .collect())
+    }
+
+    /// One call for the lot, as daprd makes it; the protocol answers one status for all.
+    async fn bulk_set(&self, requests: Vec<SetRequest>) -> Result<()> {
+        let keys = keys_of(requests.iter().map(|r| r.key.as_str()));
+        let message = pb::BulkSetRequest { items: requests.iter().map(set_message).collect(), options: None };
+        self.client().bulk_set(self.request(message)).await.map(drop).map_err(|s| from_status(&keys, s))
+    }
+
+    async fn bulk_delete(&self, requests: Vec<DeleteRequest>) -> Result<()> {
+        let keys = keys_of(requests.iter().map(|r| r.key.as_str()));
+        let message = pb::BulkDeleteRequest { items: requests.iter().map(delete_message).collect(), options: None };
+        self.client().bulk_delete(self.request(message)).await.map(drop).map_err(|s| from_status(&keys, s))
     }
 
     async fn transact(&self, request: TransactionRequest) -> Result<()> {

@@ -191,6 +191,9 @@ pub enum DriverCapability {
     BinaryValues,
     /// Bulk failures reported per key (state) or per entry (pub/sub).
     KeyedBulkErrors,
+    /// State bulk writes, in particular, report their failures per key (the pluggable
+    /// protocol's `BulkSet` and `BulkDelete` answer one status for the whole call).
+    KeyedStateBulkErrors,
     /// Delete-with-prefix is callable.
     DeleteWithPrefix,
     /// Keys-like is callable.
@@ -231,6 +234,7 @@ impl DriverInfo {
             capabilities: [
                 DriverCapability::BinaryValues,
                 DriverCapability::KeyedBulkErrors,
+                DriverCapability::KeyedStateBulkErrors,
                 DriverCapability::DeleteWithPrefix,
                 DriverCapability::KeysLike,
                 DriverCapability::TypedUnsupported,
@@ -252,14 +256,15 @@ impl DriverInfo {
     }
 
     /// The gRPC driver of pluggable components: the protocol carries what the contract does,
-    /// except delete-with-prefix and keys-like, which it has no calls for, and dead-letter
-    /// topics, which daprd handles itself.
+    /// except delete-with-prefix and keys-like, which it has no calls for, per-key failures
+    /// of state bulk writes, and dead-letter topics, which daprd handles itself.
     pub fn grpc() -> Self {
         let mut info = Self::in_process();
         info.name = "grpc".into();
         info.capabilities.remove(&DriverCapability::DeleteWithPrefix);
         info.capabilities.remove(&DriverCapability::KeysLike);
         info.capabilities.remove(&DriverCapability::DeadLetterTopics);
+        info.capabilities.remove(&DriverCapability::KeyedStateBulkErrors);
         info
     }
 

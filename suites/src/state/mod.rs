@@ -27,7 +27,7 @@ pub(crate) const QUERY: Requirement = Requirement::Claimed(Claim::Query);
 pub(crate) const PREFIX: Requirement = Requirement::Claimed(Claim::DeleteWithPrefix);
 pub(crate) const KEYS_LIKE: Requirement = Requirement::Claimed(Claim::KeysLike);
 pub(crate) const BINARY: Requirement = Requirement::Driver(DriverCapability::BinaryValues);
-pub(crate) const KEYED_BULK: Requirement = Requirement::Driver(DriverCapability::KeyedBulkErrors);
+pub(crate) const KEYED_BULK: Requirement = Requirement::Driver(DriverCapability::KeyedStateBulkErrors);
 pub(crate) const CALL_PREFIX: Requirement = Requirement::Driver(DriverCapability::DeleteWithPrefix);
 pub(crate) const CALL_KEYS_LIKE: Requirement = Requirement::Driver(DriverCapability::KeysLike);
 
