@@ -105,7 +105,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
             pluggable::discovery::SOCKETS_FOLDER_ENV
         )
     })?;
-    let components = registry.build_all(&resources.components, Arc::new(SystemClock)).await?;
+    let components = registry.build_all(&resources.components, Arc::new(SystemClock)).await.map_err(|e| {
+        // A type no builtin has may be a pluggable component whose socket is not where daprd looks.
+        let hint = match &e {
+            contract::LoadError::UnknownType { type_name, .. } => type_name.split_once('.').map(|(_, name)| {
+                format!(
+                    "; if it is a pluggable component, its socket `{name}.sock` must be in {} (set {})",
+                    folder.display(),
+                    pluggable::discovery::SOCKETS_FOLDER_ENV
+                )
+            }),
+            _ => None,
+        };
+        anyhow::anyhow!("{e}{}", hint.unwrap_or_default())
+    })?;
     let config = SidecarConfig {
         app_id: args.app_id,
         app_port: args.app_port,

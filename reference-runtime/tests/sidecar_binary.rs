@@ -82,6 +82,11 @@ fn bad_input_fails_fast_with_a_clear_message() {
         &["--resources-path", dir.to_str().expect("utf8")],
         "component `s`: field `spec.type`: unknown component type `state.nope`",
     );
+    // Perhaps a pluggable component whose socket is elsewhere: say where daprd looks.
+    fails_with(
+        &["--resources-path", dir.to_str().expect("utf8")],
+        "if it is a pluggable component, its socket `nope.sock` must be in",
+    );
     // The port is taken: a clear error, not a hang.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
