@@ -32,35 +32,42 @@ struct Batcher {
 
 impl Batcher {
     fn push(self: &Arc<Self>, pending: Pending) {
+        // A full batch is taken in the same critical section that filled it: taken later, a
+        // concurrent push could slip in and overfill it.
         let (full, first_generation) = {
             let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
             batch.pending.push(pending);
             let first = (batch.pending.len() == 1).then_some(batch.generation);
-            (batch.pending.len() >= self.config.max_messages_count.max(1), first)
+            let full = (batch.pending.len() >= self.config.max_messages_count.max(1)).then(|| batch.take());
+            (full, first)
         };
-        if full {
-            self.flush(None);
+        if let Some(full) = full {
+            self.dispatch(full);
         } else if let Some(generation) = first_generation {
             let this = Arc::clone(self);
             let wait = self.clock.sleep(self.config.max_await_duration);
             tokio::spawn(async move {
                 wait.await;
-                this.flush(Some(generation));
+                this.flush(generation);
             });
         }
     }
 
-    /// Sends the current batch to the handler. A timer passes the generation it was started
-    /// for, so it cannot flush a later batch early.
-    fn flush(self: &Arc<Self>, only_generation: Option<u64>) {
+    /// Sends the batch a timer was started for, unless it was already sent (the generation
+    /// moved on), so a timer cannot flush a later batch early.
+    fn flush(self: &Arc<Self>, generation: u64) {
         let taken = {
             let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
-            if only_generation.is_some_and(|g| g != batch.generation) || batch.pending.is_empty() {
+            if generation != batch.generation || batch.pending.is_empty() {
                 return;
             }
-            batch.generation += 1;
-            std::mem::take(&mut batch.pending)
+            batch.take()
         };
+        self.dispatch(taken);
+    }
+
+    /// Hands `taken` to the handler and each message its outcome.
+    fn dispatch(self: &Arc<Self>, taken: Vec<Pending>) {
         let handler = Arc::clone(&self.handler);
         tokio::spawn(async move {
             let messages = taken.iter().map(|p| p.message.clone()).collect();
@@ -73,6 +80,14 @@ impl Batcher {
                 let _ = pending.reply.send(outcome);
             }
         });
+    }
+}
+
+impl Batch {
+    /// Takes the batch, starting the next generation.
+    fn take(&mut self) -> Vec<Pending> {
+        self.generation += 1;
+        std::mem::take(&mut self.pending)
     }
 }
 
@@ -132,5 +147,30 @@ mod tests {
         clock.advance(Duration::from_millis(500));
         let outcome = tokio::time::timeout(Duration::from_secs(1), pending).await.expect("flushed").expect("task");
         assert_eq!(outcome, Outcome::Success);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_pushes_never_overfill_a_batch() {
+        let clock = ManualClock::new();
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&sizes);
+        let bulk: BulkHandler = Arc::new(move |batch: Vec<Message>| {
+            seen.lock().expect("lock").push(batch.len());
+            Box::pin(async move { batch.into_iter().map(|m| (m.id, Outcome::Success)).collect() })
+        });
+        let config = BulkSubscribeConfig { max_messages_count: 5, max_await_duration: Duration::from_secs(60) };
+        let handler = batching_handler(config, bulk, clock.shared());
+        let deliveries: Vec<_> = (0..400).map(|i| tokio::spawn(handler(message(&i.to_string())))).collect();
+        // An overfilled batch leaves a partial one that only a timer (never fired here) sends.
+        let all = async {
+            for delivery in deliveries {
+                assert_eq!(delivery.await.expect("task"), Outcome::Success);
+            }
+        };
+        let finished = tokio::time::timeout(Duration::from_secs(10), all).await.is_ok();
+        let sizes = sizes.lock().expect("lock").clone();
+        assert!(finished, "deliveries were left waiting; batch sizes {sizes:?}");
+        assert!(sizes.iter().all(|n| *n <= 5), "batch sizes {sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), 400);
     }
 }
