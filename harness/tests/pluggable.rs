@@ -17,6 +17,7 @@ use pluggable::Services;
 use pluggable::proto::components as pb;
 use pluggable::pubsub::{BrokerFactory, PubSubService};
 use pluggable::state::{StateService, StoreFactory};
+use reference_runtime::components::bindings_memory::InMemoryBinding;
 use reference_runtime::components::pubsub_memory::InMemoryPubSub;
 use reference_runtime::components::state_memory::InMemoryStateStore;
 use reports::{Report, Verdict};
@@ -586,4 +587,47 @@ fn the_transaction_limit_travels_through_multi_max_size() {
             assert_eq!(store.multi_max_size(), expected, "{}", path.display());
         }
     });
+}
+
+/// An input binding that reports each event handled as soon as it hands it over, before the
+/// app has answered: an event the app failed is never delivered again.
+struct AcksEventsEarly(Arc<dyn contract::InputBinding>);
+
+#[async_trait]
+impl contract::InputBinding for AcksEventsEarly {
+    async fn read(&self, handler: contract::bindings::BindingHandler) -> Result<Subscription> {
+        let eager: contract::bindings::BindingHandler = Arc::new(move |event| {
+            let handler = Arc::clone(&handler);
+            Box::pin(async move {
+                tokio::spawn(handler(event));
+                Ok(Vec::new())
+            })
+        });
+        self.0.read(eager).await
+    }
+}
+
+#[test]
+fn a_pluggable_input_binding_that_acks_before_the_app_answered_is_caught() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = socket(dir.path(), "early-acks");
+    let make: pluggable::bindings::BindingFactory = Arc::new(|_| {
+        Box::pin(async {
+            let binding = Arc::new(InMemoryBinding::new(system_clock()));
+            Ok(pluggable::bindings::BindingPair {
+                input: Some(Arc::new(AcksEventsEarly(binding.clone()))),
+                output: Some(binding),
+            })
+        })
+    });
+    let bindings = pluggable::bindings::BindingService::new(make, true);
+    serve(&runtime, &path, Services { bindings: Some(bindings), ..Services::default() });
+    let run = certify(&["run", "--pluggable", path.to_str().expect("utf8"), "bindings.read"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("report");
+    let (verdict, reason) = trial(&report, "bindings.read.failed-event-redelivered");
+    assert_eq!(verdict, Verdict::Fail, "{reason}");
+    // Events still arrive: only the redelivery rule is broken.
+    assert_eq!(trial(&report, "bindings.read.every-event").0, Verdict::Pass);
 }
