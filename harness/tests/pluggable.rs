@@ -67,8 +67,9 @@ fn in_memory() -> Arc<dyn StateStore> {
     Arc::new(InMemoryStateStore::new(system_clock()))
 }
 
-fn state_only(make: fn() -> Arc<dyn StateStore>) -> StateService {
-    let factory: StoreFactory = Arc::new(move |_| Box::pin(async move { Ok(make()) }));
+/// The in-memory store served as a pluggable one, a fresh store per instance.
+fn in_memory_service() -> StateService {
+    let factory: StoreFactory = Arc::new(|_| Box::pin(async { Ok(in_memory()) }));
     StateService::new(factory)
 }
 
@@ -112,30 +113,60 @@ fn the_reference_pluggable_components_pass_through_the_grpc_driver() {
     assert!(dead_letter.reason.as_deref().unwrap_or("").contains("dead-letter-topics"), "{:?}", dead_letter.reason);
 }
 
-/// A store whose `Features` claim TTL while it ignores `ttlInSeconds`.
-struct ClaimsTtl(Arc<dyn StateStore>);
+/// The in-memory store with one quirk, for the tests that need a store that is wrong, or
+/// unusual, in one way.
+#[derive(Clone, Copy, PartialEq)]
+enum Quirk {
+    /// `Features` claim TTL, but `ttlInSeconds` is ignored.
+    ClaimsTtl,
+    /// Reads of `teapot` fail with a kit error: HTTP 418, `ERR_TEAPOT`.
+    KitErrorOnTeapot,
+    /// Transactions hold at most two operations.
+    TwoPerTransaction,
+}
+
+struct Quirky(Quirk, Arc<dyn StateStore>);
+
+fn quirky(quirk: Quirk) -> StateService {
+    let factory: StoreFactory =
+        Arc::new(move |_| Box::pin(async move { Ok(Arc::new(Quirky(quirk, in_memory())) as _) }));
+    StateService::new(factory)
+}
 
 #[async_trait]
-impl StateStore for ClaimsTtl {
+impl StateStore for Quirky {
     fn features(&self) -> FeatureSet<StateFeature> {
-        [StateFeature::Etag, StateFeature::Ttl].into()
+        match self.0 {
+            Quirk::ClaimsTtl => [StateFeature::Etag, StateFeature::Ttl].into(),
+            _ => self.1.features(),
+        }
     }
 
     async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
-        self.0.get(request).await
+        if self.0 == Quirk::KitErrorOnTeapot && request.key.ends_with("teapot") {
+            let message = "short and stout".into();
+            return Err(contract::Error::Coded { status: 418, code: "ERR_TEAPOT".into(), message });
+        }
+        self.1.get(request).await
     }
 
     async fn set(&self, mut request: SetRequest) -> Result<()> {
-        request.metadata.remove(contract::state::TTL_IN_SECONDS);
-        self.0.set(request).await
+        if self.0 == Quirk::ClaimsTtl {
+            request.metadata.remove(contract::state::TTL_IN_SECONDS);
+        }
+        self.1.set(request).await
     }
 
     async fn delete(&self, request: DeleteRequest) -> Result<()> {
-        self.0.delete(request).await
+        self.1.delete(request).await
     }
 
     async fn transact(&self, request: TransactionRequest) -> Result<()> {
-        self.0.transact(request).await
+        self.1.transact(request).await
+    }
+
+    fn multi_max_size(&self) -> Option<usize> {
+        (self.0 == Quirk::TwoPerTransaction).then_some(2)
     }
 }
 
@@ -196,7 +227,7 @@ fn broken_pluggable_state_stores_are_caught_naming_the_rule_or_convention() {
 
     // Features claim TTL, but items never expire.
     let ttl = socket(dir.path(), "claims-ttl");
-    let state = state_only(|| Arc::new(ClaimsTtl(in_memory())));
+    let state = quirky(Quirk::ClaimsTtl);
     serve(&runtime, &ttl, Services { state: Some(state), ..Services::default() });
     let run = certify(&["run", "--pluggable", ttl.to_str().expect("utf8"), "state.ttl"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
@@ -206,7 +237,7 @@ fn broken_pluggable_state_stores_are_caught_naming_the_rule_or_convention() {
 
     // ETag conflicts answered without the convention's detail.
     let bare_path = socket(dir.path(), "bare-etag");
-    let service = BareEtagErrors(state_only(in_memory));
+    let service = BareEtagErrors(in_memory_service());
     let path = bare_path.clone();
     runtime.spawn(async move {
         let incoming = pluggable::socket::bind(&path).expect("bind");
@@ -253,7 +284,7 @@ fn missing_non_grpc_and_reflectionless_sockets_are_named_within_seconds() {
 
     // gRPC, but without reflection.
     let bare = socket(dir.path(), "no-reflection");
-    let service = state_only(in_memory);
+    let service = in_memory_service();
     let path = bare.clone();
     runtime.spawn(async move {
         let incoming = pluggable::socket::bind(&path).expect("bind");
@@ -425,40 +456,11 @@ fn a_stale_socket_in_the_sockets_folder_is_named() {
     assert!(found.is_empty());
 }
 
-/// A store whose reads of `teapot` fail with a kit error of its choosing.
-struct KitErrors(Arc<dyn StateStore>);
-
-#[async_trait]
-impl StateStore for KitErrors {
-    fn features(&self) -> FeatureSet<StateFeature> {
-        self.0.features()
-    }
-
-    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
-        if request.key.ends_with("teapot") {
-            return Err(contract::Error::Coded {
-                status: 418,
-                code: "ERR_TEAPOT".into(),
-                message: "short and stout".into(),
-            });
-        }
-        self.0.get(request).await
-    }
-
-    async fn set(&self, request: SetRequest) -> Result<()> {
-        self.0.set(request).await
-    }
-
-    async fn delete(&self, request: DeleteRequest) -> Result<()> {
-        self.0.delete(request).await
-    }
-}
-
 #[test]
 fn a_kit_error_reaches_the_http_caller_with_the_components_status_and_code() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let sockets = tempfile::tempdir().expect("tempdir");
-    let state = state_only(|| Arc::new(KitErrors(in_memory())));
+    let state = quirky(Quirk::KitErrorOnTeapot);
     serve(&runtime, &socket(sockets.path(), "kit"), Services { state: Some(state), ..Services::default() });
     let yaml = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: kitstate}\nspec: {type: state.kit, version: v1}\n";
     let url = start_sidecar(&runtime, sockets.path(), yaml, None);
@@ -541,44 +543,14 @@ fn a_spec_certifies_pluggable_components_through_grpc_and_the_sidecar() {
     assert!(case.reason.as_deref().unwrap_or("").contains("gone.sock"), "{:?}", case.reason);
 }
 
-/// A store whose transactions hold at most two operations.
-struct TwoPerTransaction(Arc<dyn StateStore>);
-
-#[async_trait]
-impl StateStore for TwoPerTransaction {
-    fn features(&self) -> FeatureSet<StateFeature> {
-        self.0.features()
-    }
-
-    async fn get(&self, request: GetRequest) -> Result<Option<Item>> {
-        self.0.get(request).await
-    }
-
-    async fn set(&self, request: SetRequest) -> Result<()> {
-        self.0.set(request).await
-    }
-
-    async fn delete(&self, request: DeleteRequest) -> Result<()> {
-        self.0.delete(request).await
-    }
-
-    fn multi_max_size(&self) -> Option<usize> {
-        Some(2)
-    }
-}
-
 #[test]
 fn the_transaction_limit_travels_through_multi_max_size() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let limited = socket(dir.path(), "limited");
-    serve(
-        &runtime,
-        &limited,
-        Services { state: Some(state_only(|| Arc::new(TwoPerTransaction(in_memory())))), ..Services::default() },
-    );
+    serve(&runtime, &limited, Services { state: Some(quirky(Quirk::TwoPerTransaction)), ..Services::default() });
     let unlimited = socket(dir.path(), "unlimited");
-    serve(&runtime, &unlimited, Services { state: Some(state_only(in_memory)), ..Services::default() });
+    serve(&runtime, &unlimited, Services { state: Some(in_memory_service()), ..Services::default() });
     runtime.block_on(async {
         for (path, expected) in [(&limited, Some(2)), (&unlimited, None)] {
             let channel = pluggable::socket::dial(path).await.expect("dial");
