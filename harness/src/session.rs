@@ -804,9 +804,7 @@ impl Session {
             let sidecar_components: BTreeMap<String, Component> =
                 served.by_name.iter().map(|(name, c)| (name.clone(), c.component.clone())).collect();
             let runtime = Sidecar::new(config, served, Vec::new());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SetupError::Sidecar)?;
-            let url = format!("http://{}", listener.local_addr().map_err(SetupError::Sidecar)?);
-            let serving = tokio::spawn(Arc::clone(&runtime).serve(listener, std::future::pending()));
+            let (url, serving) = Arc::clone(&runtime).serve_on_loopback().await.map_err(SetupError::Sidecar)?;
             if app_port.is_some() {
                 wait_for_app_subscriptions(&url).await?;
             }

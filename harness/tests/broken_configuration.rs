@@ -124,9 +124,7 @@ async fn unsubscribing_in_one_store_leaves_another_stores_same_id_alone() {
     let app_port = app.serve().await.expect("app").port();
     let config = reference_runtime::sidecar::SidecarConfig { app_port: Some(app_port), ..Default::default() };
     let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(sidecar.serve(listener, std::future::pending()));
+    let (url, _) = sidecar.serve_on_loopback().await.expect("serve");
     let over_http = |name: &'static str| HttpConfigurationStore::connect(&url, name, None, app.clone());
     let (in_a, in_b) = (over_http("a").await.expect("a"), over_http("b").await.expect("b"));
     let watch = SubscribeConfigurationRequest { keys: vec!["k".into()], metadata: Default::default() };

@@ -387,10 +387,7 @@ fn start_sidecar(runtime: &tokio::runtime::Runtime, sockets: &Path, yaml: &str, 
         let config =
             reference_runtime::sidecar::SidecarConfig { app_id: "plugapp".into(), app_port, ..Default::default() };
         let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(sidecar.serve(listener, std::future::pending()));
-        url
+        sidecar.serve_on_loopback().await.expect("serve").0
     })
 }
 

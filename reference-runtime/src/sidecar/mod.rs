@@ -222,6 +222,16 @@ impl Sidecar {
             .with_state(Arc::clone(self))
     }
 
+    /// Serves the API on a free loopback port until shutdown, in the background; answers the
+    /// base URL (`http://127.0.0.1:PORT`) and the serving task.
+    pub async fn serve_on_loopback(
+        self: Arc<Self>,
+    ) -> std::io::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        Ok((url, tokio::spawn(self.serve(listener, std::future::pending()))))
+    }
+
     /// Serves the API on `listener` until shutdown is asked for (by `/v1.0/shutdown`,
     /// [`Sidecar::shutdown`] or `signal`), then stops deliveries and waits for the ones in
     /// flight.

@@ -177,9 +177,7 @@ pub async fn start(subscriptions_json: Option<serde_json::Value>, extra_yaml: &s
         graceful_shutdown: Duration::from_secs(5),
     };
     let sidecar = Sidecar::new(config, components, declarative);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sidecar");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(Arc::clone(&sidecar).serve(listener, std::future::pending()));
+    let (base, server) = Arc::clone(&sidecar).serve_on_loopback().await.expect("serve sidecar");
     let http = reqwest::Client::new();
     // Ready once healthz answers 204 (after the app's subscriptions are in place).
     let mut ready = false;
