@@ -14,8 +14,11 @@ mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/nu
 mirror=${mirror:-http://deb.debian.org/debian}
 
 build() {
-  local name=$1 packages=$2 entrypoint=$3 extra=${4:-}
-  if docker image inspect "$name" >/dev/null 2>&1; then
+  local name=$1 packages=$2 entrypoint=$3 extra=${4:-} labels=${5:-}
+  # The recipe's digest is a label: an image built from an older recipe is built again.
+  local recipe
+  recipe=$(printf '%s\n' "$packages" "$entrypoint" "$labels" | sha256sum | cut -c1-16)
+  if [[ $(docker image inspect -f '{{index .Config.Labels "org.certify.recipe"}}' "$name" 2>/dev/null) == "$recipe" ]]; then
     echo "$name: present"
     return
   fi
@@ -27,7 +30,9 @@ build() {
   install -m 0755 /dev/stdin "$root/usr/local/bin/docker-entrypoint.sh" <<<"$entrypoint"
   [[ -z $extra ]] || install -m 0755 "$extra" "$root/usr/local/bin/"
   rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
-  tar -C "$root" -c . | docker import -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' - "$name" >/dev/null
+  local changes=(-c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c "LABEL org.certify.recipe=$recipe")
+  [[ -z $labels ]] || changes+=(-c "LABEL $labels")
+  tar -C "$root" -c . | docker import "${changes[@]}" - "$name" >/dev/null
   echo "$name: built"
 }
 
@@ -70,7 +75,8 @@ if [[ -x $tansu ]]; then
 set -e
 listen=$(echo "${KAFKA_LISTENERS:-PLAINTEXT://0.0.0.0:9092}" | tr , "\n" | sed -n "s|^PLAINTEXT://||p" | head -1)
 advertised=$(echo "${KAFKA_ADVERTISED_LISTENERS:-PLAINTEXT://localhost:9092}" | tr , "\n" | sed -n "s|^PLAINTEXT://||p" | head -1)
-exec tansu broker --listener-url "tcp://$listen" --advertised-listener-url "tcp://$advertised" --storage-engine memory://tansu/' "$tansu"
+exec tansu broker --listener-url "tcp://$listen" --advertised-listener-url "tcp://$advertised" --storage-engine memory://tansu/' \
+    "$tansu" 'org.certify.keeps-data=false'  # memory storage: certify skips restart scenarios
 else
   echo "certify-local/kafka:tansu: skipped (no tansu binary; cargo install tansu --features dynostore)"
 fi

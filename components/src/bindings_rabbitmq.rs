@@ -4,11 +4,13 @@
 //! `prefetchCount` and `contentType`.
 //!
 //! The queue is declared when the binding starts, so what is created before anyone reads is
-//! kept. Publishing waits for the broker's publisher confirm. An event is acknowledged after
-//! the handler succeeded; when it fails, the event is returned to the queue and delivered
-//! again, as Dapr's binding does.
+//! kept. Publishing waits for the broker's publisher confirm (at most 10 s). An event is
+//! acknowledged after the handler succeeded; when it fails, the event is returned to the queue
+//! and delivered again, as Dapr's binding does. After the broker went away (a restart, a cut
+//! network) the binding connects again: the next `create` on a fresh connection, the reader
+//! once the broker answers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,9 +23,9 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{BasicProperties, Channel};
 
-use crate::pubsub_rabbitmq::{backend, confirmed, open, text};
+use crate::pubsub_rabbitmq::{Link, PUBLISH_TIMEOUT, RECONNECT_WAIT, backend, confirmed, text};
 
 /// A failing event waits this long before it goes back to the queue, so a handler that
 /// always fails does not spin.
@@ -70,8 +72,7 @@ impl RabbitBindingSettings {
 /// The RabbitMQ binding.
 #[derive(Clone)]
 pub struct RabbitBinding {
-    connection: Arc<Connection>,
-    publisher: Channel,
+    link: Arc<Link>,
     settings: RabbitBindingSettings,
 }
 
@@ -84,10 +85,58 @@ impl std::fmt::Debug for RabbitBinding {
 impl RabbitBinding {
     /// Connects and declares the queue.
     pub async fn connect(settings: RabbitBindingSettings) -> Result<Self> {
-        let (connection, publisher) = open(&settings.url).await?;
-        let binding = Self { connection: Arc::new(connection), publisher, settings };
-        binding.declare(&binding.publisher).await?;
+        let link = Arc::new(Link::open(&settings.url).await?);
+        let binding = Self { link, settings };
+        let (_, publisher) = binding.link.get().await?;
+        binding.declare(&publisher).await?;
         Ok(binding)
+    }
+
+    /// Publishes one message to the queue and waits for its confirm; a publish on a connection
+    /// that died is tried once more on a fresh one.
+    async fn send(&self, data: &[u8], properties: BasicProperties) -> Result<()> {
+        let queue = self.settings.queue.as_str();
+        let mut last = None;
+        for _ in 0..2 {
+            let (_, publisher) = self.link.get().await?;
+            let attempt = async {
+                let publish = publisher
+                    .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), data, properties.clone())
+                    .await;
+                confirmed(publish, queue).await
+            };
+            match tokio::time::timeout(PUBLISH_TIMEOUT, attempt).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => {
+                    // No confirm in time: the connection is presumed dead; the next call opens another.
+                    self.link.forget().await;
+                    last = Some(Error::Backend(format!(
+                        "rabbitmq: the broker did not confirm a message to `{queue}` within {PUBLISH_TIMEOUT:?}"
+                    )));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Backend("rabbitmq: publishing failed".into())))
+    }
+
+    /// Declares the queue on a fresh channel and starts consuming it as `tag`.
+    async fn consume(&self, tag: &str) -> Result<(Channel, lapin::Consumer)> {
+        let (connection, _) = self.link.get().await?;
+        let channel = connection.create_channel().await.map_err(|e| backend("cannot open a channel", e))?;
+        self.declare(&channel).await?;
+        if self.settings.prefetch > 0 {
+            channel
+                .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+                .await
+                .map_err(|e| backend("basic.qos", e))?;
+        }
+        let queue = self.settings.queue.as_str();
+        let consumer = channel
+            .basic_consume(queue.into(), tag.into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(|e| backend("basic.consume", e))?;
+        Ok((channel, consumer))
     }
 
     async fn declare(&self, channel: &Channel) -> Result<()> {
@@ -150,23 +199,12 @@ impl OutputBinding for RabbitBinding {
         for (k, v) in request.metadata.iter().filter(|(k, _)| k.as_str() != contract::state::TTL_IN_SECONDS) {
             headers.insert(k.as_str().into(), AMQPValue::LongString(LongString::from(v.as_bytes())));
         }
-        let queue = self.settings.queue.as_str();
-        let publish = self
-            .publisher
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                &request.data,
-                properties.with_headers(headers),
-            )
-            .await;
-        confirmed(publish, queue).await?;
+        self.send(&request.data, properties.with_headers(headers)).await?;
         Ok(InvokeResponse::default())
     }
 
     async fn ping(&self) -> Result<()> {
-        match self.connection.status().connected() {
+        match self.link.connected().await {
             true => Ok(()),
             false => Err(Error::Backend("rabbitmq: the connection to the broker is not open".into())),
         }
@@ -176,55 +214,63 @@ impl OutputBinding for RabbitBinding {
 #[async_trait]
 impl InputBinding for RabbitBinding {
     async fn read(&self, handler: BindingHandler) -> Result<Subscription> {
-        let channel = self.connection.create_channel().await.map_err(|e| backend("cannot open a channel", e))?;
-        self.declare(&channel).await?;
-        if self.settings.prefetch > 0 {
-            channel
-                .basic_qos(self.settings.prefetch, BasicQosOptions::default())
-                .await
-                .map_err(|e| backend("basic.qos", e))?;
-        }
         let tag = format!("certify-binding-{}", uuid::Uuid::new_v4());
-        let queue = self.settings.queue.clone();
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| backend("basic.consume", e))?;
+        let (channel, mut consumer) = self.consume(&tag).await?;
+        let current = Arc::new(Mutex::new(Some(channel)));
+        let (this, live, consumer_tag, queue) =
+            (self.clone(), Arc::clone(&current), tag.clone(), self.settings.queue.clone());
         let task = tokio::spawn(async move {
-            // One event at a time, in queue order, as Dapr's binding handles them.
-            while let Some(next) = consumer.next().await {
-                let delivery = match next {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(%queue, error = %e, "rabbitmq binding: the consumer stopped");
-                        break;
+            loop {
+                // One event at a time, in queue order, as Dapr's binding handles them.
+                while let Some(next) = consumer.next().await {
+                    match next {
+                        Ok(delivery) => settle(delivery, &handler, &queue).await,
+                        Err(e) => {
+                            tracing::warn!(%queue, error = %e, "rabbitmq binding: the consumer stopped; reading again once the broker is back");
+                            break;
+                        }
                     }
-                };
-                let event = BindingEvent { data: delivery.data.clone(), metadata: metadata_of(&delivery) };
-                let settled = match handler(event).await {
-                    Ok(_) => delivery.ack(BasicAckOptions::default()).await,
-                    Err(reason) => {
-                        tracing::debug!(%queue, %reason, "rabbitmq binding: the handler failed; returning the event");
-                        tokio::time::sleep(RETURN_DELAY).await;
-                        delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await
+                }
+                // The connection or channel went away: consume again when the broker is back.
+                loop {
+                    tokio::time::sleep(RECONNECT_WAIT).await;
+                    match this.consume(&consumer_tag).await {
+                        Ok((channel, fresh)) => {
+                            *live.lock().unwrap_or_else(PoisonError::into_inner) = Some(channel);
+                            consumer = fresh;
+                            break;
+                        }
+                        Err(e) => tracing::debug!(%queue, error = %e, "rabbitmq binding: not reading yet"),
                     }
-                };
-                if let Err(e) = settled {
-                    tracing::warn!(%queue, error = %e, "rabbitmq binding: settling an event failed; the broker will redeliver");
                 }
             }
         });
         Ok(Subscription::new(tag.clone(), move || {
             task.abort();
-            tokio::spawn(async move {
-                let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
-                let _ = channel.close(200, "stopped reading".into()).await;
-            });
+            // Cancel, then close: events not yet acknowledged go back to the queue.
+            if let Some(channel) = current.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                tokio::spawn(async move {
+                    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                    let _ = channel.close(200, "stopped reading".into()).await;
+                });
+            }
         }))
+    }
+}
+
+/// Hands one event to the handler: acknowledged when it succeeded, returned to the queue
+/// (after a short delay) when it failed.
+async fn settle(delivery: lapin::message::Delivery, handler: &BindingHandler, queue: &str) {
+    let event = BindingEvent { data: delivery.data.clone(), metadata: metadata_of(&delivery) };
+    let settled = match handler(event).await {
+        Ok(_) => delivery.ack(BasicAckOptions::default()).await,
+        Err(reason) => {
+            tracing::debug!(%queue, %reason, "rabbitmq binding: the handler failed; returning the event");
+            tokio::time::sleep(RETURN_DELAY).await;
+            delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(%queue, error = %e, "rabbitmq binding: settling an event failed; the broker will redeliver");
     }
 }

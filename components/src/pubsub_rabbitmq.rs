@@ -32,10 +32,10 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 
 /// How long one publish may wait for the broker's confirm before it fails.
-const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a subscription waits between attempts to consume again after losing the broker.
-const RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+pub(crate) const RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Header carrying the expiry (Unix milliseconds), checked again at delivery.
 const EXPIRES_AT: &str = "x-certify-expires-at";

@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
     let trial = plan::plan(
         &session.targets,
         &cases,
-        &Filter { patterns: vec!["statestore::state.crud.ping".into()], exact: true, skip: vec![] },
+        &Filter { patterns: vec!["statestore::state.crud.ping".into()], exact: true, ..Filter::default() },
     )
     .pop()
     .expect("the ping trial");

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod cli;
 pub mod faults;
 pub mod http_driver;
 pub mod http_pubsub;
@@ -11,7 +12,9 @@ pub mod plan;
 pub mod runner;
 pub mod session;
 pub mod spec;
+pub mod supervise;
 pub mod terminal;
+pub mod worker;
 
 use std::time::{Instant, SystemTime};
 
@@ -23,12 +26,14 @@ pub use session::{Session, SessionOptions, SetupError, Source};
 pub use spec::Spec;
 
 /// Plans and runs every trial of `session` that `filter` keeps, reporting progress to
-/// `on_event`, and returns the report.
+/// `on_event` (and each trial's name to `on_begin` right before it runs), and returns the
+/// report.
 pub async fn certify(
     session: &Session,
     filter: &Filter,
     concurrency: usize,
     on_event: &mut dyn FnMut(Event<'_>),
+    on_begin: &(dyn Fn(&str) + Sync),
 ) -> Report {
     let started_at = contract::clock::rfc3339(SystemTime::now());
     let clock = Instant::now();
@@ -36,7 +41,7 @@ pub async fn certify(
     let trials = plan::plan(&session.targets, &suites::all_cases(), filter);
     let prefix = session.rerun_prefix.clone();
     let rerun = move |trial: &str| format!("{prefix} --exact '{trial}'");
-    let cases = runner::execute(trials, &session.drivers, concurrency, &seed, &rerun, on_event).await;
+    let cases = runner::execute(trials, &session.drivers, concurrency, &seed, &rerun, on_event, on_begin).await;
     Report {
         schema: reports::SCHEMA_VERSION.into(),
         spec: session.source.clone(),

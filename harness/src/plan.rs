@@ -79,6 +79,10 @@ pub struct Filter {
     pub exact: bool,
     /// Substrings that exclude.
     pub skip: Vec<String>,
+    /// A worker's share of a supervised run: only these trials, if given…
+    pub only: Option<BTreeSet<String>>,
+    /// …and none of these.
+    pub without: BTreeSet<String>,
 }
 
 impl Filter {
@@ -87,6 +91,8 @@ impl Filter {
         let hit = |p: &String| if self.exact { name == p } else { name.contains(p.as_str()) };
         (self.patterns.is_empty() || self.patterns.iter().any(hit))
             && !self.skip.iter().any(|s| name.contains(s.as_str()))
+            && self.only.as_ref().is_none_or(|only| only.contains(name))
+            && !self.without.contains(name)
     }
 }
 
@@ -119,11 +125,11 @@ mod tests {
 
     #[test]
     fn filters_work_like_cargo_test() {
-        let f = Filter { patterns: vec!["etag".into()], exact: false, skip: vec!["@http".into()] };
+        let f = Filter { patterns: vec!["etag".into()], skip: vec!["@http".into()], ..Filter::default() };
         assert!(f.keeps("s::state.etag.stale-write-rejected"));
         assert!(!f.keeps("s@http::state.etag.stale-write-rejected"));
         assert!(!f.keeps("s::state.crud.ping"));
-        let exact = Filter { patterns: vec!["s::state.crud.ping".into()], exact: true, skip: vec![] };
+        let exact = Filter { patterns: vec!["s::state.crud.ping".into()], exact: true, ..Filter::default() };
         assert!(exact.keeps("s::state.crud.ping") && !exact.keeps("s::state.crud.ping2"));
         assert!(Filter::default().keeps("anything"));
     }

@@ -22,10 +22,10 @@ use crate::spec::DriverKind;
 /// What the runner reports as it goes.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// The run begins with `total` trials.
+    /// The run begins.
     Started {
-        /// Trials planned.
-        total: usize,
+        /// The trials planned, in order.
+        trials: &'a [String],
     },
     /// A trial finished; `done` of `total` have.
     Finished {
@@ -135,9 +135,9 @@ impl Drivers {
     }
 }
 
-/// Runs `trials`, `concurrency` at a time, calling `on_event` as each finishes, and returns
-/// the records in plan order. `run_id` makes every trial's keys unique; `rerun` gives the
-/// command that reruns one trial.
+/// Runs `trials`, `concurrency` at a time, calling `on_begin` with each one's name right
+/// before it runs and `on_event` as each finishes, and returns the records in plan order.
+/// `run_id` makes every trial's keys unique; `rerun` gives the command that reruns one trial.
 pub async fn execute(
     trials: Vec<Trial>,
     drivers: &Drivers,
@@ -145,9 +145,11 @@ pub async fn execute(
     run_id: &str,
     rerun: &dyn Fn(&str) -> String,
     on_event: &mut dyn FnMut(Event<'_>),
+    on_begin: &(dyn Fn(&str) + Sync),
 ) -> Vec<CaseRecord> {
     let total = trials.len();
-    on_event(Event::Started { total });
+    let names: Vec<String> = trials.iter().map(|t| t.name.clone()).collect();
+    on_event(Event::Started { trials: &names });
     // Fault scenarios stop backends and cut networks: they run after everything else, alone.
     let (faults, others): (Vec<_>, Vec<_>) =
         trials.into_iter().enumerate().partition(|(_, t)| t.target.driver == DriverKind::Faults);
@@ -157,7 +159,11 @@ pub async fn execute(
         let runs = phase.into_iter().map(|(index, trial)| {
             let reach = drivers.reach(&trial.target.component, trial.target.driver);
             let namespace = format!("certify-{run_id}-{index}");
-            async move { (index, run_one(trial, reach, namespace).await) }
+            async move {
+                // Told before the body runs, so a crash is traced to the trials that were running.
+                on_begin(&trial.name);
+                (index, run_one(trial, reach, namespace).await)
+            }
         });
         let mut stream = futures::stream::iter(runs).buffer_unordered(width);
         while let Some((index, mut record)) = stream.next().await {

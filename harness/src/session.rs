@@ -756,6 +756,25 @@ impl Session {
                 Ok(Some(Component::PubSub(broker))) => {
                     drivers.pubsub.insert(key, broker);
                 }
+                Ok(Some(Component::Binding { input, output })) => {
+                    let mut target = BindingTarget { output, ..BindingTarget::default() };
+                    if let Some(input) = input {
+                        let inbox = Arc::new(BindingInbox::default());
+                        match input.read(inbox.handler()).await {
+                            Ok(reading) => {
+                                target.inbox = Some(inbox);
+                                target.reading = Some(Arc::new(reading));
+                            }
+                            Err(e) => {
+                                let reason =
+                                    format!("the input binding could not start reading through its fault proxy: {e}");
+                                blocked.insert(name.clone(), Blocked::SetupFailed(reason));
+                                continue;
+                            }
+                        }
+                    }
+                    drivers.bindings.insert(key, target);
+                }
                 Ok(_) => {}
                 Err(e) => {
                     let reason = format!("the component could not start through its fault proxy: {e}");

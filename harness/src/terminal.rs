@@ -59,8 +59,8 @@ impl<W: Write> Terminal<W> {
     /// Renders one event.
     pub fn event(&mut self, event: Event<'_>) {
         match event {
-            Event::Started { total } => {
-                let _ = writeln!(self.out, "{:>12} {total} cases", "Starting");
+            Event::Started { trials } => {
+                let _ = writeln!(self.out, "{:>12} {} cases", "Starting", trials.len());
             }
             Event::Finished { done, total, record } => {
                 let show = self.verbose || matches!(record.verdict, Verdict::Fail | Verdict::Inconclusive);
@@ -166,7 +166,8 @@ mod tests {
         let mut out = Vec::new();
         {
             let mut t = Terminal::plain(&mut out);
-            t.event(Event::Started { total: cases.len() });
+            let names: Vec<String> = cases.iter().map(|c| c.trial.clone()).collect();
+            t.event(Event::Started { trials: &names });
             for (i, c) in cases.iter().enumerate() {
                 t.event(Event::Finished { done: i + 1, total: cases.len(), record: c });
             }

@@ -1,12 +1,16 @@
-//! Broken state stores on a real Redis, under the faults driver: one that never reconnects
-//! after the server restarts, and one whose calls have no timeout, so they hang for ever while
-//! nothing gets through. Each must fail the scenario it breaks, with the reason.
+//! Broken components on a real Redis, under the faults driver: a state store that never
+//! reconnects after the server restarts, and one whose calls have no timeout, so they hang for
+//! ever while nothing gets through; an output binding with the same flaw. Each must fail the
+//! scenario it breaks, with the reason.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use contract::bindings::{InvokeRequest, InvokeResponse};
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
-use contract::{Component, ComponentContext, Error, FeatureSet, Registry, Result, StateFeature, StateStore};
+use contract::{
+    Component, ComponentContext, Error, FeatureSet, OutputBinding, Registry, Result, StateFeature, StateStore,
+};
 use harness::Filter;
 use reports::Verdict;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
@@ -81,11 +85,27 @@ impl StateStore for OneConnection {
     }
 }
 
+#[async_trait]
+impl OutputBinding for OneConnection {
+    fn operations(&self) -> Vec<String> {
+        vec!["create".into()]
+    }
+
+    async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        let key = request.metadata.get("key").cloned().unwrap_or_default();
+        self.call(&[b"SET", key.as_bytes(), &request.data]).await.map(|_| InvokeResponse::default())
+    }
+}
+
 fn registry() -> Registry {
     let mut registry = reference_runtime::builtin_registry();
     registry.register("state.broken-one-connection", |ctx: ComponentContext| async move {
         let host = ctx.properties.required("redisHost")?.to_owned();
         Ok(Component::State(Arc::new(OneConnection::connect(&host).await?)))
+    });
+    registry.register("bindings.broken-one-connection", |ctx: ComponentContext| async move {
+        let host = ctx.properties.required("redisHost")?.to_owned();
+        Ok(Component::Binding { input: None, output: Some(Arc::new(OneConnection::connect(&host).await?)) })
     });
     registry
 }
@@ -102,12 +122,23 @@ components:
         metadata: [{name: redisHost, value: "${{redis.host}}"}]
     settings: {recoveryBudgetSeconds: 3, faultCallTimeoutSeconds: 3}
     drivers: [faults]
+  - component:
+      apiVersion: dapr.io/v1alpha1
+      kind: Component
+      metadata: {name: stuck-binding}
+      spec:
+        type: bindings.broken-one-connection
+        version: v1
+        metadata: [{name: redisHost, value: "${{redis.host}}"}]
+    claims: [create]
+    settings: {recoveryBudgetSeconds: 3, faultCallTimeoutSeconds: 3}
+    drivers: [faults]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_reconnects_or_hangs_in_a_black_hole_is_caught() {
     // Each scenario on a fresh session: a restart ends every connection, the hanging one's too.
-    let only = |trial: &str| Filter { patterns: vec![trial.to_owned()], exact: true, skip: Vec::new() };
+    let only = |trial: &str| Filter { patterns: vec![trial.to_owned()], exact: true, ..Filter::default() };
     let restart = "stuck@faults::faults.state.recovers-after-restart";
     let report = common::certify(&registry(), SPEC, &only(restart)).await;
     let record = common::record(&report, restart);
@@ -119,4 +150,7 @@ async fn a_store_that_never_reconnects_or_hangs_in_a_black_hole_is_caught() {
     let hole = "stuck@faults::faults.state.black-hole-fails-fast";
     let report = common::certify(&registry(), SPEC, &only(hole)).await;
     common::expect_fail(&report, hole, "did not return within 3s: a call must fail, not hang");
+    let binding = "stuck-binding@faults::faults.bindings.black-hole-fails-fast";
+    let report = common::certify(&registry(), SPEC, &only(binding)).await;
+    common::expect_fail(&report, binding, "did not return within 3s: it must fail, not hang");
 }

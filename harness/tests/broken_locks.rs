@@ -144,7 +144,7 @@ async fn a_non_atomic_lock_fails_mutual_exclusion_every_time() {
         Session::open(Source::Spec(spec), &registry, &harness::SessionOptions::default()).await.expect("session");
     let filter = Filter { patterns: vec!["lock.concurrency.".into()], ..Filter::default() };
     for run in 0..20 {
-        let report = harness::certify(&session, &filter, 1, &mut |_| {}).await;
+        let report = harness::certify(&session, &filter, 1, &mut |_| {}, &|_| {}).await;
         assert_eq!(report.cases.len(), 4);
         for record in &report.cases {
             assert_eq!(record.verdict, Verdict::Fail, "run {run}: {} passed: {record:?}", record.trial);

@@ -176,17 +176,17 @@ fn operation(claim: Claim) -> Option<&'static str> {
     }
 }
 
-fn output(ctx: &Ctx) -> Result<&Arc<dyn OutputBinding>, Finding> {
+pub(crate) fn output(ctx: &Ctx) -> Result<&Arc<dyn OutputBinding>, Finding> {
     ctx.binding.as_ref().ok_or_else(|| Finding::Fail("the component has no output binding".into()))
 }
 
 /// A JSON payload naming the trial: compact with sorted keys, so a sidecar that re-encodes
 /// JSON (daprd does) passes it on byte-identical.
-fn payload(ctx: &Ctx, n: u64) -> Vec<u8> {
+pub(crate) fn payload(ctx: &Ctx, n: u64) -> Vec<u8> {
     json!({"certify": ctx.namespace, "n": n}).to_string().into_bytes()
 }
 
-fn keyed(ctx: &Ctx, operation: &str, data: Vec<u8>, key: &str) -> InvokeRequest {
+pub(crate) fn keyed(ctx: &Ctx, operation: &str, data: Vec<u8>, key: &str) -> InvokeRequest {
     InvokeRequest::new(operation, data).with_metadata(ctx.settings.binding_key.clone(), key)
 }
 
@@ -263,7 +263,7 @@ async fn delete_removes(ctx: Ctx) -> CaseResult {
 }
 
 /// Listens on the component's input side, or fails saying it has none.
-fn listen(ctx: &Ctx) -> Result<mpsc::UnboundedReceiver<BindingEvent>, Finding> {
+pub(crate) fn listen(ctx: &Ctx) -> Result<mpsc::UnboundedReceiver<BindingEvent>, Finding> {
     let inbox = ctx
         .binding_inbox
         .as_ref()

@@ -1,0 +1,276 @@
+//! `certify run`: a supervised run. The process a user starts supervises: it cleans up what
+//! earlier runs left, renders, and writes the report; the trials run in a worker process (this
+//! command again, told so by the environment), so a crash of a component's native library is
+//! a failed trial, not a dead run (see `supervise`).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use contract::Registry;
+use suites::Claim;
+
+use super::{backend_line, clean_leftovers, fail, interrupted, open_session, out, stopped};
+use crate::supervise::{self, Outcome};
+use crate::terminal::Terminal;
+use crate::worker::{Share, WorkerEvent};
+use crate::{Event, Filter, Source, Spec};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArgs {
+    /// Run only trials whose name contains one of these (like `cargo test`).
+    filters: Vec<String>,
+    /// Match trial names exactly.
+    #[arg(long)]
+    exact: bool,
+    /// Leave out trials whose name contains this; repeatable.
+    #[arg(long)]
+    skip: Vec<String>,
+    /// A certification spec (YAML).
+    #[arg(long, conflicts_with = "sidecar")]
+    spec: Option<PathBuf>,
+    /// Certify a running Dapr-compatible sidecar black-box, e.g. http://127.0.0.1:3500.
+    #[arg(long)]
+    sidecar: Option<String>,
+    /// The sidecar's state store to certify.
+    #[arg(long, requires = "sidecar")]
+    state: Option<String>,
+    /// The sidecar's pub/sub component to certify (certify serves the app on --app-port).
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    pubsub: Option<String>,
+    /// The port the sidecar was started with as its app port (`daprd --app-port`); certify
+    /// serves the app there (pub/sub deliveries, input binding events).
+    #[arg(long, requires = "sidecar")]
+    app_port: Option<u16>,
+    /// The sidecar's secret store to certify; it must hold `conftestsecret=abcd` and
+    /// `secondsecret=efgh` (and `multisecret` when claiming multiplekeyvaluespersecret).
+    #[arg(long, requires = "sidecar")]
+    secrets: Option<String>,
+    /// The sidecar's lock store to certify.
+    #[arg(long, requires = "sidecar")]
+    lock: Option<String>,
+    /// The sidecar's binding to certify; with the `read` claim its input events come to
+    /// certify on --app-port, at the route `/NAME`.
+    #[arg(long, requires = "sidecar")]
+    binding: Option<String>,
+    /// Certify the sidecar's service invocation: certify serves the app on --app-port and
+    /// calls its methods through the sidecar.
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    invoke: bool,
+    /// The sidecar's configuration store to certify (certify serves the app on --app-port,
+    /// where updates arrive).
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    configuration: Option<String>,
+    /// A Component YAML of the same store the sidecar's configuration store uses: certify
+    /// builds it to write items behind the sidecar (without it the cases that write skip).
+    #[arg(long, requires = "configuration")]
+    configuration_writer: Option<PathBuf>,
+    /// Certify a pluggable component listening on this Unix socket, through its gRPC API
+    /// (dapr.proto.components.v1; the blocks come from gRPC reflection).
+    #[arg(long, conflicts_with_all = ["spec", "sidecar"])]
+    pluggable: Option<PathBuf>,
+    /// With --pluggable: the instance name sent as `x-component-instance` (default: the
+    /// socket's file name without its extension, as daprd names it).
+    #[arg(long, requires = "pluggable")]
+    component: Option<String>,
+    /// With --pluggable: Component metadata sent with `Init`, as KEY=VALUE (repeatable).
+    #[arg(long = "metadata", requires = "pluggable", value_parser = parse_key_value)]
+    metadata: Vec<(String, String)>,
+    /// The claims, comma-separated (default: from the capabilities the sidecar lists, or the
+    /// pluggable component's `Features`).
+    #[arg(long, value_delimiter = ',')]
+    features: Option<Vec<String>>,
+    /// Where report.json, junit.xml and summary.md go.
+    #[arg(long, default_value = "certify-report")]
+    report_dir: PathBuf,
+    /// Cases running at once (default: the spec's profile).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Print only failing and inconclusive cases while running.
+    #[arg(long)]
+    failures_only: bool,
+    /// Where backends come from: auto, process or external (default: CERTIFY_BACKENDS, else auto).
+    #[arg(long)]
+    backends: Option<String>,
+}
+
+fn parse_claims(names: &[String]) -> Result<BTreeSet<Claim>, String> {
+    names
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| {
+            Claim::parse(n).ok_or_else(|| {
+                let known = Claim::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+                format!("--features: unknown feature `{n}` (known: {known})")
+            })
+        })
+        .collect()
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+/// What `args` certify, and how many trials at once by default.
+fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
+    if args.features.is_some() && args.sidecar.is_none() && args.pluggable.is_none() {
+        return Err(fail("--features goes with --sidecar or --pluggable; a spec gives claims per component"));
+    }
+    let chosen = if let Some(socket) = &args.pluggable {
+        let claims = match args.features.as_deref().map(parse_claims).transpose() {
+            Ok(c) => c,
+            Err(e) => return Err(fail(e)),
+        };
+        let target = crate::session::PluggableTarget {
+            socket: socket.clone(),
+            component: args.component.clone(),
+            metadata: args.metadata.iter().cloned().collect(),
+            claims,
+        };
+        (Source::Pluggable(target), 8)
+    } else if let Some(url) = &args.sidecar {
+        if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding, &args.configuration]
+            .iter()
+            .all(|c| c.is_none())
+            && !args.invoke
+        {
+            return Err(fail(
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT",
+            ));
+        }
+        let claims = match args.features.as_deref().map(parse_claims).transpose() {
+            Ok(c) => c,
+            Err(e) => return Err(fail(e)),
+        };
+        if args.binding.is_some()
+            && args.app_port.is_none()
+            && claims.as_ref().is_some_and(|c| c.contains(&suites::Claim::Read))
+        {
+            return Err(fail(
+                "--binding with the `read` claim needs --app-port PORT: the sidecar's app port, where certify receives the binding's input events",
+            ));
+        }
+        let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
+        let source = Source::Sidecar(crate::session::SidecarTarget {
+            url: url.clone(),
+            state: args.state.clone(),
+            pubsub: args.pubsub.clone(),
+            app_port: args.app_port,
+            secrets: args.secrets.clone(),
+            lock: args.lock.clone(),
+            binding: args.binding.clone(),
+            invoke: args.invoke,
+            configuration: args.configuration.clone(),
+            configuration_writer: args.configuration_writer.clone(),
+            claims,
+            token,
+        });
+        (source, 8)
+    } else {
+        let spec = match &args.spec {
+            Some(path) => Spec::load(path),
+            None => Spec::builtin(),
+        };
+        match spec {
+            Ok(spec) => {
+                let concurrency = spec.profile.concurrency;
+                (Source::Spec(spec), concurrency)
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    };
+    Ok(chosen)
+}
+
+/// Runs the cases of `args`: as the supervisor, or as its worker when the environment says so.
+pub(super) async fn run(args: RunArgs, registry: &Registry) -> ExitCode {
+    match crate::worker::share_from_env() {
+        Ok(None) => supervise(args).await,
+        Ok(Some(share)) => work(args, registry, share).await,
+        Err(e) => fail(e),
+    }
+}
+
+async fn supervise(args: RunArgs) -> ExitCode {
+    if !clean_leftovers().await {
+        eprintln!("warning: some leftovers of earlier runs could not be removed (see above)");
+    }
+    let mut interrupt = std::pin::pin!(interrupted());
+    let mut terminal = Terminal::stdout();
+    terminal.verbose = !args.failures_only;
+    let mut on_event = |e: Event<'_>| terminal.event(e);
+    let worker_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let outcome = supervise::run(worker_args, &mut interrupt, &mut on_event, &mut backend_line).await;
+    let report = match outcome {
+        Outcome::Report(report) => *report,
+        Outcome::SetupFailed(code) => return ExitCode::from(code),
+        Outcome::Interrupted => return stopped(),
+    };
+    terminal.summary(&report);
+    match reports::write_bundle(&report, &args.report_dir) {
+        Ok(paths) => out(&format!(
+            "{:>12} {}",
+            "Report",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )),
+        Err(e) => return fail(e),
+    }
+    if report.summary.total == 0 {
+        eprintln!("error: no case matched the filters");
+        return ExitCode::from(2);
+    }
+    if report.summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The worker: opens the session and runs its share of the trials, reporting events on stdout.
+async fn work(args: RunArgs, registry: &Registry, share: Share) -> ExitCode {
+    let (source, concurrency) = match source_of(&args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    // One listener for the whole run, so a signal between phases is not lost. A supervisor
+    // that died (even by SIGKILL) stops the worker as a signal would, so its backends go too.
+    let mut interrupt = std::pin::pin!(async {
+        tokio::select! {
+            () = interrupted() => {}
+            () = crate::worker::supervisor_gone() => {}
+        }
+    });
+    let session =
+        match open_session(source, registry, args.spec.as_deref(), args.backends.as_deref(), &mut interrupt).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+    for (kind, provider, host) in session.backends() {
+        WorkerEvent::Backend { kind: kind.to_string(), provider: provider.into(), host: host.into() }.emit();
+    }
+    let filter =
+        Filter { patterns: args.filters, exact: args.exact, skip: args.skip, only: share.only, without: share.without };
+    let jobs = share.jobs.or(args.jobs).unwrap_or(concurrency);
+    let on_begin = |trial: &str| WorkerEvent::Started { trial: trial.to_owned() }.emit();
+    let mut on_event = |e: Event<'_>| match e {
+        Event::Started { trials } => WorkerEvent::Planned {
+            trials: trials.to_vec(),
+            source: session.source.clone(),
+            components: session.components.clone(),
+            rerun_prefix: session.rerun_prefix.clone(),
+        }
+        .emit(),
+        Event::Finished { record, .. } => WorkerEvent::Finished { record: Box::new(record.clone()) }.emit(),
+    };
+    let report = tokio::select! {
+        report = crate::certify(&session, &filter, jobs, &mut on_event, &on_begin) => report,
+        () = &mut interrupt => {
+            // Dropping the session stops the reference runtime and every backend it started.
+            drop(session);
+            return stopped();
+        }
+    };
+    session.close().await;
+    let ok = report.summary.ok();
+    WorkerEvent::Done { report: Box::new(report) }.emit();
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
