@@ -6,7 +6,9 @@
 //! [`Registry`] that builds components from it. Nothing here knows any backend.
 
 pub mod bindings;
+pub mod block;
 pub mod clock;
+pub mod component;
 pub mod configuration;
 pub mod errors;
 pub mod features;
@@ -22,7 +24,9 @@ pub mod state;
 pub mod state_query;
 
 pub use bindings::{InputBinding, OutputBinding};
+pub use block::Block;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock};
+pub use component::{Component, Parts};
 pub use configuration::{ConfigurationStore, ConfigurationUpdater};
 pub use errors::{Error, KeyedError, LoadError, MetadataError, Result};
 pub use features::{FeatureSet, PubSubFeature, SecretFeature, StateFeature};
@@ -30,6 +34,6 @@ pub use lock::LockStore;
 pub use manifest::{ComponentManifest, Resources};
 pub use metadata::{Metadata, Properties};
 pub use pubsub::PubSub;
-pub use registry::{Block, Component, ComponentContext, Components, FactoryError, Registry};
+pub use registry::{ComponentContext, Components, FactoryError, Registry};
 pub use secrets::SecretStore;
 pub use state::StateStore;

@@ -9,149 +9,12 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::bindings::{InputBinding, OutputBinding};
 use crate::clock::SharedClock;
-use crate::configuration::{ConfigurationStore, ConfigurationUpdater};
 use crate::errors::{Error, LoadError, MetadataError};
-use crate::lock::LockStore;
 use crate::manifest::{ComponentManifest, MetadataValue};
 use crate::metadata::{Metadata, Properties};
-use crate::pubsub::PubSub;
-use crate::secrets::{GetSecretRequest, SecretStore};
-use crate::state::StateStore;
-
-/// The building blocks, named by the prefix of `spec.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Block {
-    /// `state.*`
-    State,
-    /// `pubsub.*`
-    PubSub,
-    /// `bindings.*`
-    Bindings,
-    /// `secretstores.*`
-    SecretStores,
-    /// `configuration.*`
-    Configuration,
-    /// `lock.*`
-    Lock,
-    /// Service invocation: the sidecar's app-to-app API. No component type has this prefix;
-    /// it is certified black-box, with certify as the app.
-    Invocation,
-}
-
-impl Block {
-    /// Every block.
-    pub const ALL: &'static [Block] = &[
-        Block::State,
-        Block::PubSub,
-        Block::Bindings,
-        Block::SecretStores,
-        Block::Configuration,
-        Block::Lock,
-        Block::Invocation,
-    ];
-
-    /// The `spec.type` prefix, e.g. `state`.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Block::State => "state",
-            Block::PubSub => "pubsub",
-            Block::Bindings => "bindings",
-            Block::SecretStores => "secretstores",
-            Block::Configuration => "configuration",
-            Block::Lock => "lock",
-            Block::Invocation => "invocation",
-        }
-    }
-
-    /// The block a `spec.type` belongs to.
-    pub fn of_type(type_name: &str) -> Option<Block> {
-        let prefix = type_name.split('.').next()?;
-        Block::ALL.iter().copied().find(|b| b.prefix() == prefix)
-    }
-}
-
-impl fmt::Display for Block {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.prefix())
-    }
-}
-
-/// A built component.
-#[derive(Clone)]
-pub enum Component {
-    /// A state store.
-    State(Arc<dyn StateStore>),
-    /// A pub/sub broker.
-    PubSub(Arc<dyn PubSub>),
-    /// A binding, in one or both directions.
-    Binding {
-        /// The input side, if any.
-        input: Option<Arc<dyn InputBinding>>,
-        /// The output side, if any.
-        output: Option<Arc<dyn OutputBinding>>,
-    },
-    /// A secret store.
-    Secrets(Arc<dyn SecretStore>),
-    /// A configuration store, and its updater when it has one.
-    Configuration {
-        /// The store.
-        store: Arc<dyn ConfigurationStore>,
-        /// Writes items behind the store's back, for suites.
-        updater: Option<Arc<dyn ConfigurationUpdater>>,
-    },
-    /// A lock store.
-    Lock(Arc<dyn LockStore>),
-}
-
-impl Component {
-    /// The block this component serves.
-    pub fn block(&self) -> Block {
-        match self {
-            Component::State(_) => Block::State,
-            Component::PubSub(_) => Block::PubSub,
-            Component::Binding { .. } => Block::Bindings,
-            Component::Secrets(_) => Block::SecretStores,
-            Component::Configuration { .. } => Block::Configuration,
-            Component::Lock(_) => Block::Lock,
-        }
-    }
-
-    /// The capability strings Dapr lists for this component in `/v1.0/metadata`.
-    pub fn capabilities(&self) -> Vec<String> {
-        use crate::features::StateFeature;
-        match self {
-            Component::State(store) => {
-                let features = store.features();
-                let mut caps: Vec<String> = features.iter().map(|f| f.as_str().to_owned()).collect();
-                if features.contains(&StateFeature::Etag) && features.contains(&StateFeature::Transactional) {
-                    caps.push("ACTOR".to_owned());
-                }
-                caps
-            }
-            Component::PubSub(p) => p.features().iter().map(|f| f.as_str().to_owned()).collect(),
-            Component::Binding { input, output } => {
-                let mut caps = Vec::new();
-                if input.is_some() {
-                    caps.push("INPUT_BINDING".to_owned());
-                }
-                if output.is_some() {
-                    caps.push("OUTPUT_BINDING".to_owned());
-                }
-                caps
-            }
-            Component::Secrets(s) => s.features().iter().map(|f| f.as_str().to_owned()).collect(),
-            Component::Configuration { .. } | Component::Lock(_) => Vec::new(),
-        }
-    }
-}
-
-impl fmt::Debug for Component {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Component::{:?}{:?}", self.block(), self.capabilities())
-    }
-}
+use crate::secrets::GetSecretRequest;
+use crate::{Block, Component};
 
 /// What a factory gets to build a component from.
 #[derive(Debug, Clone)]
@@ -263,7 +126,7 @@ impl Registry {
             }
         }
         let (secret_stores, others): (Vec<_>, Vec<_>) =
-            manifests.iter().partition(|m| Block::of_type(&m.type_name) == Some(Block::SecretStores));
+            manifests.iter().partition(|m| Block::SECRET_STORES.owns(&m.type_name));
         for manifest in secret_stores.into_iter().chain(others) {
             let properties = resolve_properties(manifest, &components).await?;
             match self.build(manifest, properties, clock.clone()).await {
@@ -338,7 +201,7 @@ async fn resolve_properties(manifest: &ComponentManifest, built: &Components) ->
                         entry.name
                     ))
                 })?;
-                let Some(Component::Secrets(store)) = built.get(store_name, Block::SecretStores) else {
+                let Some(store) = built.get(store_name, Block::SECRET_STORES).and_then(Component::as_secrets) else {
                     return Err(invalid(format!(
                         "`auth.secretStore` names `{store_name}`, which is not a loaded secret store"
                     )));

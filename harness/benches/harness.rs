@@ -13,13 +13,13 @@ fn bench(c: &mut Criterion) {
     let session = rt
         .block_on(Session::open(Source::Spec(spec), &reference_runtime::builtin_registry(), &SessionOptions::default()))
         .expect("session");
-    let cases = suites::all_cases();
+    let suites = session.catalogue.suites();
     c.bench_function("plan the built-in spec", |b| {
-        b.iter(|| plan::plan(&session.targets, &cases, &Filter::default()).len())
+        b.iter(|| plan::plan(&session.targets, suites, &Filter::default()).len())
     });
     let trial = plan::plan(
         &session.targets,
-        &cases,
+        suites,
         &Filter { patterns: vec!["statestore::state.crud.ping".into()], exact: true, ..Filter::default() },
     )
     .pop()
@@ -28,8 +28,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("run one in-process trial (state.crud.ping)", |b| {
         b.iter(|| {
             n += 1;
-            let reach = session.drivers.reach(&trial.target.component, trial.target.driver);
-            rt.block_on(harness::runner::run_one(trial.clone(), reach, format!("bench-{n}")))
+            rt.block_on(harness::runner::run_one(trial.clone(), format!("bench-{n}")))
         })
     });
 }

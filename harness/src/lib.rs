@@ -4,10 +4,10 @@
 
 pub mod app;
 pub mod bench;
+pub mod blocks;
 pub mod cli;
-pub mod faults;
-pub mod http_driver;
-pub mod http_pubsub;
+pub mod driver;
+pub mod http;
 pub mod plan;
 pub mod runner;
 pub mod session;
@@ -20,6 +20,7 @@ use std::time::{Instant, SystemTime};
 
 use reports::{Environment, Report, Summary};
 
+pub use blocks::Catalogue;
 pub use plan::Filter;
 pub use runner::Event;
 pub use session::{Session, SessionOptions, SetupError, Source};
@@ -27,21 +28,21 @@ pub use spec::Spec;
 
 /// Plans and runs every trial of `session` that `filter` keeps, reporting progress to
 /// `on_event` (and each trial's name to `on_begin` right before it runs), and returns the
-/// report.
+/// report; a trial that does not pass is rerun by `rerun_prefix --exact '<trial>'`.
 pub async fn certify(
     session: &Session,
     filter: &Filter,
     concurrency: usize,
+    rerun_prefix: &str,
     on_event: &mut dyn FnMut(Event<'_>),
     on_begin: &(dyn Fn(&str) + Sync),
 ) -> Report {
     let started_at = contract::clock::rfc3339(SystemTime::now());
     let clock = Instant::now();
     let seed = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let trials = plan::plan(&session.targets, &suites::all_cases(), filter);
-    let prefix = session.rerun_prefix.clone();
-    let rerun = move |trial: &str| format!("{prefix} --exact '{trial}'");
-    let cases = runner::execute(trials, &session.drivers, concurrency, &seed, &rerun, on_event, on_begin).await;
+    let trials = plan::plan(&session.targets, session.catalogue.suites(), filter);
+    let rerun = |trial: &str| format!("{rerun_prefix} --exact '{trial}'");
+    let cases = runner::execute(trials, concurrency, &seed, &rerun, on_event, on_begin).await;
     Report {
         schema: reports::SCHEMA_VERSION.into(),
         spec: session.source.clone(),

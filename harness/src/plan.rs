@@ -4,19 +4,20 @@
 
 use std::collections::BTreeSet;
 
-use contract::Block;
-use suites::{Case, Claim, DriverInfo, Settings};
+use contract::{Block, Parts};
+use suites::{Case, Claim, Prepare, Settings, Suite};
 
-use crate::http_driver::http_driver_info;
-use crate::spec::DriverKind;
+use crate::driver::DriverKind;
 
-/// What a component is certified as, through one driver.
+/// A component as certified through one driver, with the handles that driver gives it.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The component's name.
     pub component: String,
     /// Its `spec.type`.
     pub type_name: String,
+    /// Its block.
+    pub block: Block,
     /// The driver.
     pub driver: DriverKind,
     /// What it claims.
@@ -25,6 +26,8 @@ pub struct Target {
     pub settings: Settings,
     /// Why none of its cases can run, if so (a backend missing, or failing to start).
     pub blocked: Option<Blocked>,
+    /// What the driver gives its cases, by type.
+    pub handles: Parts,
 }
 
 /// Why a target's cases cannot run.
@@ -47,26 +50,8 @@ pub struct Trial {
     pub case: Case,
     /// Why it will not run, if it will not.
     pub skip: Option<String>,
-}
-
-/// The name of a trial.
-pub fn trial_name(component: &str, driver: DriverKind, case_id: &str) -> String {
-    match driver {
-        DriverKind::InProcess => format!("{component}::{case_id}"),
-        DriverKind::Http => format!("{component}@http::{case_id}"),
-        DriverKind::Faults => format!("{component}@faults::{case_id}"),
-        DriverKind::Grpc => format!("{component}@grpc::{case_id}"),
-    }
-}
-
-/// The driver's description.
-pub fn driver_info(driver: DriverKind) -> DriverInfo {
-    match driver {
-        DriverKind::InProcess => DriverInfo::in_process(),
-        DriverKind::Http => http_driver_info(),
-        DriverKind::Faults => DriverInfo::faults(),
-        DriverKind::Grpc => DriverInfo::grpc(),
-    }
+    /// Sets the trial up before its body runs (from its suite).
+    pub prepare: Option<Prepare>,
 }
 
 /// Which trials a run keeps: like `cargo test`, a trial runs when any filter is a substring of
@@ -96,24 +81,31 @@ impl Filter {
     }
 }
 
-/// Plans every case of `cases` against every target whose block it serves.
-pub fn plan(targets: &[Target], cases: &[Case], filter: &Filter) -> Vec<Trial> {
+/// Plans every case of `suites` against every target of its block.
+pub fn plan(targets: &[Target], suites: &[Suite], filter: &Filter) -> Vec<Trial> {
     let mut trials = Vec::new();
     for target in targets {
-        let block = Block::of_type(&target.type_name);
-        let info = driver_info(target.driver);
+        let info = target.driver.info();
         // Fault scenarios run only through the faults driver, and it runs nothing else.
         let faults = target.driver == DriverKind::Faults;
-        for case in cases.iter().filter(|c| Some(c.block) == block && c.tags.contains(&"faults") == faults) {
-            let name = trial_name(&target.component, target.driver, case.id);
-            if !filter.keeps(&name) {
-                continue;
+        for suite in suites.iter().filter(|s| s.block == target.block) {
+            let out_of_reach = suite.out_of_reach(info.name.as_str(), &target.handles);
+            for case in (suite.cases)().into_iter().filter(|c| c.tags.contains(&"faults") == faults) {
+                let name = target.driver.trial_name(&target.component, case.id);
+                if !filter.keeps(&name) {
+                    continue;
+                }
+                // A component that failed to start has no handles: its cases fail with the reason,
+                // except those its claims or driver rule out anyway.
+                let skip = match &target.blocked {
+                    Some(Blocked::Unavailable(reason)) => Some(reason.clone()),
+                    Some(Blocked::SetupFailed(_)) => case.skip_reason(&target.claims, &info, None),
+                    None => {
+                        out_of_reach.clone().or_else(|| case.skip_reason(&target.claims, &info, Some(&target.handles)))
+                    }
+                };
+                trials.push(Trial { name, target: target.clone(), case, skip, prepare: suite.prepare });
             }
-            let skip = match &target.blocked {
-                Some(Blocked::Unavailable(reason)) => Some(reason.clone()),
-                _ => case.skip_reason(&target.claims, &info),
-            };
-            trials.push(Trial { name, target: target.clone(), case: case.clone(), skip });
         }
     }
     trials

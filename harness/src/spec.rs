@@ -9,37 +9,11 @@ use contract::{ComponentManifest, Resources};
 use serde::Deserialize;
 use suites::{Claim, Settings};
 
+use crate::bench::profile::{BenchProfile, Operation};
+pub use crate::driver::DriverKind;
+
 /// The spec `certify run` uses without `--spec`: the in-memory store, every claim, both drivers.
 pub const BUILTIN_SPEC: &str = include_str!("builtin-spec.yaml");
-
-/// How cases reach a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DriverKind {
-    /// The component's trait object, in this process.
-    InProcess,
-    /// A Dapr-compatible sidecar's HTTP API.
-    Http,
-    /// The component in this process, connected to its backends through fault proxies, with
-    /// control over the backends: runs only the cases tagged `faults`, after every other
-    /// trial, one at a time.
-    Faults,
-    /// A pluggable component's gRPC API on its Unix socket (`--pluggable`, or a spec
-    /// component with `pluggable: {socket}`).
-    Grpc,
-}
-
-impl DriverKind {
-    /// The driver's name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriverKind::InProcess => "in-process",
-            DriverKind::Http => "http",
-            DriverKind::Faults => "faults",
-            DriverKind::Grpc => "grpc",
-        }
-    }
-}
 
 fn both_drivers() -> Vec<DriverKind> {
     vec![DriverKind::InProcess, DriverKind::Http]
@@ -56,7 +30,7 @@ struct SpecFile {
     #[serde(default)]
     backends: BackendsSpec,
     #[serde(default)]
-    profile: Profile,
+    profile: RunProfile,
     #[serde(default)]
     bench: Option<BenchSpec>,
 }
@@ -167,13 +141,13 @@ struct PluggableSpec {
 /// How the run is executed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Profile {
+pub struct RunProfile {
     /// Cases running at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
 }
 
-impl Default for Profile {
+impl Default for RunProfile {
     fn default() -> Self {
         Self { concurrency: default_concurrency() }
     }
@@ -207,9 +181,9 @@ pub struct Spec {
     /// Latency budgets by component and operation.
     pub budgets: BTreeMap<String, BTreeMap<String, reports::Budget>>,
     /// The benchmark profile.
-    pub bench: crate::bench::Profile,
+    pub bench: BenchProfile,
     /// The run profile.
-    pub profile: Profile,
+    pub profile: RunProfile,
 }
 
 /// A spec that cannot be used.
@@ -260,7 +234,7 @@ impl Spec {
         }
         let bench = match &file.bench {
             Some(b) => bench_profile(b).map_err(|m| invalid(format!("field `bench`: {m}")))?,
-            None => crate::bench::Profile::default(),
+            None => BenchProfile::default(),
         };
         let mut budgets = BTreeMap::new();
         let mut entries = Vec::new();
@@ -335,21 +309,20 @@ impl Spec {
             }
             let mut component_budgets = BTreeMap::new();
             for (op, b) in &c.budgets {
-                if crate::bench::Operation::parse(op).is_none() {
-                    let known = crate::bench::Operation::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ");
+                if Operation::parse(op).is_none() {
+                    let known = Operation::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ");
                     return Err(invalid(format!("field `{field}.budgets.{op}`: unknown operation (known: {known})")));
                 }
                 let budget = budget(b).map_err(|m| invalid(format!("field `{field}.budgets.{op}`: {m}")))?;
                 component_budgets.insert(op.clone(), budget);
             }
             budgets.insert(manifest.name.clone(), component_budgets);
-            let block = contract::Block::of_type(&manifest.type_name);
-            if let Some(wrong) = c.claims.iter().find(|claim| block.is_some_and(|b| !claim.blocks().contains(&b))) {
-                let fits: Vec<&str> = Claim::ALL
-                    .iter()
-                    .filter(|claim| block.is_some_and(|b| claim.blocks().contains(&b)))
-                    .map(|claim| claim.as_str())
-                    .collect();
+            // Claims are checked against the blocks claims know; a new block's are its own.
+            let fits = |claim: &Claim| claim.blocks().iter().any(|b| b.owns(&manifest.type_name));
+            let known_block = Claim::ALL.iter().any(fits);
+            if let Some(wrong) = c.claims.iter().find(|claim| known_block && !fits(claim)) {
+                let fits: Vec<&str> =
+                    Claim::ALL.iter().filter(|claim| fits(claim)).map(|claim| claim.as_str()).collect();
                 return Err(invalid(format!(
                     "field `{field}.claims`: `{wrong}` is not a claim a {} component can make (it can claim: {})",
                     manifest.type_name,
@@ -388,9 +361,9 @@ fn budget(b: &BudgetSpec) -> Result<reports::Budget, String> {
     })
 }
 
-fn bench_profile(b: &BenchSpec) -> Result<crate::bench::Profile, String> {
+fn bench_profile(b: &BenchSpec) -> Result<BenchProfile, String> {
     use crate::bench::load::Mode;
-    let d = crate::bench::Profile::default();
+    let d = BenchProfile::default();
     let duration = |field: &str, text: &Option<String>, default: std::time::Duration| match text {
         None => Ok(default),
         Some(t) => humantime::parse_duration(t.trim())
@@ -409,10 +382,10 @@ fn bench_profile(b: &BenchSpec) -> Result<crate::bench::Profile, String> {
         None => d.operations,
         Some(names) => names
             .iter()
-            .map(|n| crate::bench::Operation::parse(n).ok_or_else(|| format!("unknown operation `{n}`")))
+            .map(|n| Operation::parse(n).ok_or_else(|| format!("unknown operation `{n}`")))
             .collect::<Result<_, _>>()?,
     };
-    Ok(crate::bench::Profile {
+    Ok(BenchProfile {
         load: crate::bench::load::Load {
             mode,
             concurrency: b.concurrency.unwrap_or(d.load.concurrency).max(1),
@@ -439,7 +412,7 @@ mod tests {
     fn the_builtin_spec_is_valid() {
         let spec = Spec::builtin().expect("valid");
         assert_eq!(spec.entries.len(), 5);
-        let state_claims = Claim::ALL.iter().filter(|c| c.blocks().contains(&contract::Block::State)).count();
+        let state_claims = Claim::ALL.iter().filter(|c| c.blocks().contains(&contract::Block::STATE)).count();
         assert_eq!(spec.entries[0].claims.len(), state_claims);
     }
 

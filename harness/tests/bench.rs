@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
 use contract::{Component, ComponentContext, FeatureSet, Result, StateFeature, StateStore};
 use harness::{Filter, Session, Source, Spec};
-use reference_runtime::components::state_memory::InMemoryStateStore;
+use reference_runtime::in_memory::state_memory::InMemoryStateStore;
 use reports::Verdict;
 
 /// The in-memory store, 3 ms slower on every read.
@@ -58,7 +58,7 @@ bench:
 async fn a_slowed_component_breaks_its_budget_with_the_figure() {
     let mut registry = reference_runtime::builtin_registry();
     registry.register("state.slow", |ctx: ComponentContext| async move {
-        Ok(Component::State(Arc::new(Slow(InMemoryStateStore::new(ctx.clock)))))
+        Ok(Component::state(Arc::new(Slow(InMemoryStateStore::new(ctx.clock)))))
     });
     let spec = Spec::parse("budgets.yaml", Path::new("."), SPEC).expect("spec");
     let (budgets, profile) = (spec.budgets.clone(), spec.bench.clone());

@@ -13,7 +13,7 @@ use contract::bindings::{BindingHandler, InvokeRequest, InvokeResponse};
 use contract::pubsub::Subscription;
 use contract::{Component, ComponentContext, Error, InputBinding, OutputBinding, Registry, Result, system_clock};
 use harness::Filter;
-use reference_runtime::components::bindings_memory::InMemoryBinding;
+use reference_runtime::in_memory::bindings_memory::InMemoryBinding;
 use reports::Verdict;
 
 mod common;
@@ -113,7 +113,7 @@ fn registry() -> Registry {
     ] {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             let kv = Arc::new(Kv { items: Mutex::default(), defect });
-            Ok(Component::Binding { input: None, output: Some(kv) })
+            Ok(Component::binding(None, Some(kv)))
         });
     }
     for (type_name, defect) in
@@ -122,7 +122,7 @@ fn registry() -> Registry {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             let inner = InMemoryBinding::new(system_clock());
             let pair = Arc::new(Lossy { inner, defect, created: AtomicU64::new(0) });
-            Ok(Component::Binding { input: Some(pair.clone()), output: Some(pair) })
+            Ok(Component::binding(Some(pair.clone()), Some(pair)))
         });
     }
     registry

@@ -11,7 +11,7 @@ use contract::configuration::{
 };
 use contract::{Component, ComponentContext, ConfigurationStore, Registry, Result};
 use harness::Filter;
-use reference_runtime::components::configuration_memory::InMemoryConfigurationStore;
+use reference_runtime::in_memory::configuration_memory::InMemoryConfigurationStore;
 use reports::Verdict;
 
 mod common;
@@ -63,7 +63,7 @@ fn registry() -> Registry {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             let inner = Arc::new(InMemoryConfigurationStore::new());
             let updater: Arc<dyn contract::ConfigurationUpdater> = inner.clone();
-            Ok(Component::Configuration { store: Arc::new(Broken { inner, defect }), updater: Some(updater) })
+            Ok(Component::configuration(Arc::new(Broken { inner, defect }), Some(updater)))
         });
     }
     registry
@@ -105,12 +105,12 @@ async fn broken_configuration_stores_are_caught() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribing_in_one_store_leaves_another_stores_same_id_alone() {
     use contract::configuration::ConfigurationUpdater;
-    use harness::http_driver::HttpConfigurationStore;
+    use harness::http::HttpConfigurationStore;
     let (a, b) = (Arc::new(InMemoryConfigurationStore::new()), Arc::new(InMemoryConfigurationStore::new()));
     let mut components = contract::Components::default();
     for (name, store) in [("a", &a), ("b", &b)] {
         let updater: Arc<dyn ConfigurationUpdater> = store.clone();
-        let component = Component::Configuration { store: store.clone(), updater: Some(updater) };
+        let component = Component::configuration(store.clone(), Some(updater));
         let manifest = contract::Resources::parse(
             std::path::Path::new("x.yaml"),
             &format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: configuration.in-memory, version: v1}}\n"),
@@ -120,7 +120,7 @@ async fn unsubscribing_in_one_store_leaves_another_stores_same_id_alone() {
         .remove(0);
         components.by_name.insert(name.into(), contract::registry::LoadedComponent { manifest, component });
     }
-    let app = harness::app::App::new(Vec::new());
+    let app = harness::app::App::new();
     let app_port = app.serve().await.expect("app").port();
     let config = reference_runtime::sidecar::SidecarConfig { app_port: Some(app_port), ..Default::default() };
     let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());

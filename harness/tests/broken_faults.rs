@@ -101,11 +101,11 @@ fn registry() -> Registry {
     let mut registry = reference_runtime::builtin_registry();
     registry.register("state.broken-one-connection", |ctx: ComponentContext| async move {
         let host = ctx.properties.required("redisHost")?.to_owned();
-        Ok(Component::State(Arc::new(OneConnection::connect(&host).await?)))
+        Ok(Component::state(Arc::new(OneConnection::connect(&host).await?)))
     });
     registry.register("bindings.broken-one-connection", |ctx: ComponentContext| async move {
         let host = ctx.properties.required("redisHost")?.to_owned();
-        Ok(Component::Binding { input: None, output: Some(Arc::new(OneConnection::connect(&host).await?)) })
+        Ok(Component::binding(None, Some(Arc::new(OneConnection::connect(&host).await?))))
     });
     registry
 }

@@ -72,7 +72,7 @@ async fn an_unlock_that_ignores_the_owner_and_a_short_lease_are_caught() {
         [("lock.broken-unlock", Defect::UnlockIgnoresOwner), ("lock.broken-lease", Defect::HalfLease)]
     {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
-            Ok(Component::Lock(Arc::new(Flawed { leases: Mutex::default(), defect })))
+            Ok(Component::lock(Arc::new(Flawed { leases: Mutex::default(), defect })))
         });
     }
     let spec = "components:
@@ -132,7 +132,7 @@ impl LockStore for RacyLock {
 async fn a_non_atomic_lock_fails_mutual_exclusion_every_time() {
     let mut registry = reference_runtime::builtin_registry();
     registry.register("lock.broken-racy", |_ctx: ComponentContext| async move {
-        Ok(Component::Lock(Arc::new(RacyLock::default())))
+        Ok(Component::lock(Arc::new(RacyLock::default())))
     });
     let spec = Spec::parse(
         "racy-lock.yaml",
@@ -144,7 +144,7 @@ async fn a_non_atomic_lock_fails_mutual_exclusion_every_time() {
         Session::open(Source::Spec(spec), &registry, &harness::SessionOptions::default()).await.expect("session");
     let filter = Filter { patterns: vec!["lock.concurrency.".into()], ..Filter::default() };
     for run in 0..20 {
-        let report = harness::certify(&session, &filter, 1, &mut |_| {}, &|_| {}).await;
+        let report = harness::certify(&session, &filter, 1, "certify run", &mut |_| {}, &|_| {}).await;
         assert_eq!(report.cases.len(), 4);
         for record in &report.cases {
             assert_eq!(record.verdict, Verdict::Fail, "run {run}: {} passed: {record:?}", record.trial);

@@ -11,7 +11,7 @@ use contract::pubsub::{Handler, Message, Outcome, PARTITION_KEY, PublishRequest,
 use contract::{Component, ComponentContext, FeatureSet, PubSub, PubSubFeature, Registry, Result};
 use futures::FutureExt;
 use harness::Filter;
-use reference_runtime::components::pubsub_memory::{DeliveryConfig, InMemoryPubSub};
+use reference_runtime::in_memory::pubsub_memory::{DeliveryConfig, InMemoryPubSub};
 use reports::Verdict;
 
 mod common;
@@ -83,7 +83,7 @@ fn registry() -> Registry {
         registry.register(type_name, move |ctx: ComponentContext| async move {
             let config =
                 DeliveryConfig { max_attempts: 3, backoff: Duration::from_millis(20), ..DeliveryConfig::default() };
-            Ok(Component::PubSub(Arc::new(Broken { inner: InMemoryPubSub::new(config, ctx.clock), defect })))
+            Ok(Component::pubsub(Arc::new(Broken { inner: InMemoryPubSub::new(config, ctx.clock), defect })))
         });
     }
     registry

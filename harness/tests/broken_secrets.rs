@@ -12,7 +12,7 @@ use contract::{
     Component, ComponentContext, Error, FeatureSet, Metadata, Registry, Result, SecretFeature, SecretStore,
 };
 use harness::Filter;
-use reference_runtime::components::secrets_local::LocalFileSecretStore;
+use reference_runtime::in_memory::secrets_local::LocalFileSecretStore;
 use reports::Verdict;
 
 mod common;
@@ -65,7 +65,7 @@ fn registry() -> Registry {
     ] {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             let inner = LocalFileSecretStore::load(&fixture(), ":", true)?;
-            Ok(Component::Secrets(Arc::new(Broken { inner, defect })))
+            Ok(Component::secrets(Arc::new(Broken { inner, defect })))
         });
     }
     registry

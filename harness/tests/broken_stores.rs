@@ -11,7 +11,7 @@ use contract::state::{
 };
 use contract::{Component, ComponentContext, FeatureSet, Registry, Result, StateFeature, StateStore};
 use harness::{Filter, Session, Source, Spec};
-use reference_runtime::components::state_memory::InMemoryStateStore;
+use reference_runtime::in_memory::state_memory::InMemoryStateStore;
 use reports::Verdict;
 
 #[derive(Clone, Copy)]
@@ -118,7 +118,7 @@ fn registry() -> Registry {
         ("state.broken-cas", Defect::ReadPauseWrite),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
-            Ok(Component::State(Arc::new(Broken { inner: InMemoryStateStore::new(ctx.clock), defect })))
+            Ok(Component::state(Arc::new(Broken { inner: InMemoryStateStore::new(ctx.clock), defect })))
         });
     }
     registry
@@ -143,7 +143,7 @@ async fn broken_stores_are_caught_through_both_drivers() {
         patterns: vec!["etag".into(), "transaction".into(), "ttl".into(), "first-write".into()],
         ..Filter::default()
     };
-    let report = harness::certify(&session, &filter, 16, &mut |_| {}, &|_| {}).await;
+    let report = harness::certify(&session, &filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
     let verdict = |trial: &str| {
         report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
     };
@@ -188,7 +188,7 @@ async fn a_read_pause_write_compare_and_set_fails_linearizability_every_time() {
         Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
     let filter = Filter { patterns: vec!["racy::state.concurrency.".into()], ..Filter::default() };
     for run in 0..20 {
-        let report = harness::certify(&session, &filter, 1, &mut |_| {}, &|_| {}).await;
+        let report = harness::certify(&session, &filter, 1, "certify run", &mut |_| {}, &|_| {}).await;
         for case in [
             "state.concurrency.linearizable",
             "state.concurrency.same-etag-one-winner",

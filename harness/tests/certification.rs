@@ -48,18 +48,17 @@ fn main() -> ExitCode {
             }
         };
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let planned = plan::plan(&session.targets, &suites::all_cases(), &Filter::default());
+    let planned = plan::plan(&session.targets, session.catalogue.suites(), &Filter::default());
     let trials = planned
         .into_iter()
         .enumerate()
         .map(|(index, trial)| {
-            let (runtime, session) = (Arc::clone(&runtime), Arc::clone(&session));
+            let runtime = Arc::clone(&runtime);
             let namespace = format!("certify-{run_id}-{index}");
             let kind = trial.target.driver.as_str();
             Trial::ignorable_test(trial.name.clone(), move || {
-                let reach = session.drivers.reach(&trial.target.component, trial.target.driver);
                 let rule = trial.case.rule;
-                let record = runtime.block_on(harness::runner::run_one(trial, reach, namespace));
+                let record = runtime.block_on(harness::runner::run_one(trial, namespace));
                 let reason = record.reason.unwrap_or_default();
                 match record.verdict {
                     Verdict::Pass => Ok(Completion::Completed),

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
 use contract::{Component, ComponentContext, FeatureSet, Registry, Result, StateFeature, StateStore, SystemClock};
 use libtest_mimic::{Arguments, Trial};
-use reference_runtime::components::state_memory::InMemoryStateStore;
+use reference_runtime::in_memory::state_memory::InMemoryStateStore;
 use reports::{Report, Verdict};
 
 /// Set on the copies of this binary that act as `certify`.
@@ -58,7 +58,7 @@ fn registry() -> Registry {
     registry.register("state.crashing", |ctx: ComponentContext| async move {
         let once = ctx.properties.get("once").map(PathBuf::from);
         let inner = InMemoryStateStore::new(Arc::new(SystemClock));
-        Ok(Component::State(Arc::new(Crashing { inner, once })))
+        Ok(Component::state(Arc::new(Crashing { inner, once })))
     });
     registry
 }

@@ -17,9 +17,9 @@ use pluggable::Services;
 use pluggable::proto::components as pb;
 use pluggable::pubsub::{BrokerFactory, PubSubService};
 use pluggable::state::{StateService, StoreFactory};
-use reference_runtime::components::bindings_memory::InMemoryBinding;
-use reference_runtime::components::pubsub_memory::InMemoryPubSub;
-use reference_runtime::components::state_memory::InMemoryStateStore;
+use reference_runtime::in_memory::bindings_memory::InMemoryBinding;
+use reference_runtime::in_memory::pubsub_memory::InMemoryPubSub;
+use reference_runtime::in_memory::state_memory::InMemoryStateStore;
 use reports::{Report, Verdict};
 use tonic::{Request, Response, Status};
 

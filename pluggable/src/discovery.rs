@@ -96,7 +96,7 @@ fn register(registry: &mut Registry, name: &str, listed: &[String], channel: &Ch
             async move {
                 let store =
                     PluggableStateStore::init(channel, &ctx.name, properties(&ctx)).await.map_err(init_failed)?;
-                Ok(Component::State(Arc::new(store)))
+                Ok(Component::state(Arc::new(store)))
             }
         });
         types.push(type_name);
@@ -113,7 +113,7 @@ fn register(registry: &mut Registry, name: &str, listed: &[String], channel: &Ch
                     .await
                     .map_err(init_failed)?
                     .dead_lettering_after(attempts);
-                Ok(Component::PubSub(Arc::new(broker)))
+                Ok(Component::pubsub(Arc::new(broker)))
             }
         });
         types.push(type_name);
@@ -139,7 +139,7 @@ fn register(registry: &mut Registry, name: &str, listed: &[String], channel: &Ch
                         PluggableInputBinding::init(channel, &ctx.name, properties(&ctx)).await.map_err(init_failed)?,
                     ) as Arc<dyn contract::InputBinding>),
                 };
-                Ok(Component::Binding { input, output })
+                Ok(Component::binding(input, output))
             }
         });
         types.push(type_name);
@@ -152,7 +152,7 @@ fn register(registry: &mut Registry, name: &str, listed: &[String], channel: &Ch
             async move {
                 let store =
                     PluggableSecretStore::init(channel, &ctx.name, properties(&ctx)).await.map_err(init_failed)?;
-                Ok(Component::Secrets(Arc::new(store)))
+                Ok(Component::secrets(Arc::new(store)))
             }
         });
         types.push(type_name);

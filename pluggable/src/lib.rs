@@ -33,6 +33,8 @@ pub mod socket;
 pub mod state;
 
 pub use server::{Services, serve};
+/// The channel to a pluggable component's socket.
+pub use tonic::transport::Channel;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

@@ -9,8 +9,8 @@ use contract::pubsub::{Handler, Message, Outcome, PublishRequest, SubscribeReque
 use contract::state::{GetRequest, SetRequest};
 use contract::{PubSub, StateStore, system_clock};
 use criterion::{Criterion, criterion_group, criterion_main};
-use reference_runtime::components::pubsub_memory::{DeliveryConfig, InMemoryPubSub};
-use reference_runtime::components::state_memory::InMemoryStateStore;
+use reference_runtime::in_memory::pubsub_memory::{DeliveryConfig, InMemoryPubSub};
+use reference_runtime::in_memory::state_memory::InMemoryStateStore;
 use tokio::sync::mpsc;
 
 fn state(c: &mut Criterion) {

@@ -171,7 +171,7 @@ fn main() {
     // The in-memory store, called in-process.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let store = Arc::new(rt.block_on(async {
-        reference_runtime::components::state_memory::InMemoryStateStore::new(contract::system_clock())
+        reference_runtime::in_memory::state_memory::InMemoryStateStore::new(contract::system_clock())
     }));
     rt.block_on(store.set(SetRequest::new("bench||bench-key", value.clone().into_bytes()))).expect("seed");
     let in_process = fixed_rate(

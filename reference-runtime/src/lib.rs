@@ -2,7 +2,7 @@
 //! exactly (the oracle every suite case must pass against), and the default component set a
 //! user gets with zero setup.
 
-pub mod components;
+pub mod in_memory;
 pub mod sidecar;
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use contract::{ComponentManifest, LoadError, Registry, Resources};
 /// real backends (`state.redis`, `state.postgresql`).
 pub fn builtin_registry() -> Registry {
     let mut registry = Registry::new();
-    components::register(&mut registry);
+    in_memory::register(&mut registry);
     ::components::register(&mut registry);
     registry
 }
@@ -45,29 +45,29 @@ pub fn default_resources() -> Result<Resources, LoadError> {
 /// secret store reading that file. Every instance that calls `Init` gets fresh components
 /// built from its metadata, as they would be from a Component resource.
 pub fn pluggable_services(secrets_file: Option<PathBuf>) -> pluggable::Services {
-    use contract::Component;
     let state: pluggable::state::StoreFactory = Arc::new(|properties| {
         Box::pin(async move {
-            match build("state.in-memory", properties).await? {
-                Component::State(store) => Ok(store),
-                _ => Err(contract::Error::Backend("state.in-memory built no state store".into())),
-            }
+            let built = build("state.in-memory", properties).await?;
+            built
+                .as_state()
+                .cloned()
+                .ok_or_else(|| contract::Error::Backend("state.in-memory built no state store".into()))
         })
     });
     let pubsub: pluggable::pubsub::BrokerFactory = Arc::new(|properties| {
         Box::pin(async move {
-            match build("pubsub.in-memory", properties).await? {
-                Component::PubSub(broker) => Ok(broker),
-                _ => Err(contract::Error::Backend("pubsub.in-memory built no broker".into())),
-            }
+            let built = build("pubsub.in-memory", properties).await?;
+            built
+                .as_pubsub()
+                .cloned()
+                .ok_or_else(|| contract::Error::Backend("pubsub.in-memory built no broker".into()))
         })
     });
     let bindings: pluggable::bindings::BindingFactory = Arc::new(|properties| {
         Box::pin(async move {
-            match build("bindings.in-memory", properties).await? {
-                Component::Binding { input, output } => Ok(pluggable::bindings::BindingPair { input, output }),
-                _ => Err(contract::Error::Backend("bindings.in-memory built no binding".into())),
-            }
+            let built = build("bindings.in-memory", properties).await?;
+            let (input, output) = (built.as_input_binding().cloned(), built.as_output_binding().cloned());
+            Ok(pluggable::bindings::BindingPair { input, output })
         })
     });
     let secrets = secrets_file.map(|file| {
@@ -75,10 +75,11 @@ pub fn pluggable_services(secrets_file: Option<PathBuf>) -> pluggable::Services 
             properties.entry("secretsFile".into()).or_insert_with(|| file.display().to_string());
             properties.entry("multiValued".into()).or_insert_with(|| "true".into());
             Box::pin(async move {
-                match build("secretstores.local.file", properties).await? {
-                    Component::Secrets(store) => Ok(store),
-                    _ => Err(contract::Error::Backend("secretstores.local.file built no secret store".into())),
-                }
+                let built = build("secretstores.local.file", properties).await?;
+                built
+                    .as_secrets()
+                    .cloned()
+                    .ok_or_else(|| contract::Error::Backend("secretstores.local.file built no secret store".into()))
             })
         });
         pluggable::secrets::SecretService::new(make)

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contract::bindings::{BindingEvent, BindingHandler, InvokeRequest};
-use contract::{Component, Error, InputBinding, ManualClock, OutputBinding};
+use contract::{Error, InputBinding, ManualClock, OutputBinding};
 
 async fn binding(
     type_name: &str,
@@ -21,10 +21,8 @@ async fn binding_on(
     metadata: &[(&str, &str)],
     clock: &ManualClock,
 ) -> (Option<Arc<dyn InputBinding>>, Arc<dyn OutputBinding>) {
-    match common::build(type_name, metadata, clock).await {
-        Component::Binding { input, output } => (input, output.expect("output side")),
-        other => panic!("not a binding: {other:?}"),
-    }
+    let c = common::build(type_name, metadata, clock).await;
+    (c.as_input_binding().cloned(), c.as_output_binding().cloned().expect("output side"))
 }
 
 fn recorder(fail_first: bool) -> (BindingHandler, Arc<Mutex<Vec<BindingEvent>>>) {

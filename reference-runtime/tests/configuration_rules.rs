@@ -10,14 +10,12 @@ use std::time::Duration;
 use contract::configuration::{
     ConfigurationItem, ConfigurationUpdate, DELETED, GetConfigurationRequest, SubscribeConfigurationRequest,
 };
-use contract::{Component, ConfigurationStore, ConfigurationUpdater, Error, ManualClock};
+use contract::{ConfigurationStore, ConfigurationUpdater, Error, ManualClock};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 async fn store() -> (Arc<dyn ConfigurationStore>, Arc<dyn ConfigurationUpdater>) {
-    match common::build("configuration.in-memory", &[], &ManualClock::new()).await {
-        Component::Configuration { store, updater } => (store, updater.expect("updater")),
-        other => panic!("not a configuration store: {other:?}"),
-    }
+    let c = common::build("configuration.in-memory", &[], &ManualClock::new()).await;
+    (c.as_configuration().cloned().expect("a store"), c.as_configuration_updater().cloned().expect("updater"))
 }
 
 fn item(value: &str, version: &str) -> ConfigurationItem {

@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
-use contract::{Component, Error, LockStore, ManualClock};
+use contract::{Error, LockStore, ManualClock};
 
 async fn store() -> (Arc<dyn LockStore>, ManualClock) {
     let clock = ManualClock::new();
-    match common::build("lock.in-memory", &[], &clock).await {
-        Component::Lock(l) => (l, clock),
-        other => panic!("not a lock store: {other:?}"),
-    }
+    let c = common::build("lock.in-memory", &[], &clock).await;
+    (c.as_lock().cloned().expect("a lock store"), clock)
 }
 
 fn lock(resource: &str, owner: &str, expiry: i32) -> TryLockRequest {

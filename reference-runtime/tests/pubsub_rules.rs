@@ -12,7 +12,7 @@ use contract::pubsub::{
     BulkHandler, BulkMessageEntry, BulkPublishRequest, BulkSubscribeConfig, Handler, Message, Outcome, PublishRequest,
     SubscribeRequest,
 };
-use contract::{Component, Error, ManualClock, PubSub, PubSubFeature};
+use contract::{Error, ManualClock, PubSub, PubSubFeature};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -22,10 +22,8 @@ async fn broker(metadata: &[(&str, &str)]) -> (Arc<dyn PubSub>, ManualClock) {
     if !md.iter().any(|(k, _)| *k == "redeliveryBackoff") {
         md.push(("redeliveryBackoff", "0"));
     }
-    match common::build("pubsub.in-memory", &md, &clock).await {
-        Component::PubSub(p) => (p, clock),
-        other => panic!("not a pubsub: {other:?}"),
-    }
+    let c = common::build("pubsub.in-memory", &md, &clock).await;
+    (c.as_pubsub().cloned().expect("a broker"), clock)
 }
 
 /// Records every delivery and answers with `decide(message)`.

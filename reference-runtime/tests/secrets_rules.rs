@@ -6,13 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use contract::secrets::{GetSecretRequest, SecretData};
-use contract::{Component, Error, ManualClock, SecretFeature, SecretStore};
+use contract::{Error, ManualClock, SecretFeature, SecretStore};
 
 async fn store(type_name: &str, metadata: &[(&str, &str)]) -> Arc<dyn SecretStore> {
-    match common::build(type_name, metadata, &ManualClock::new()).await {
-        Component::Secrets(s) => s,
-        other => panic!("not a secret store: {other:?}"),
-    }
+    let c = common::build(type_name, metadata, &ManualClock::new()).await;
+    c.as_secrets().cloned().expect("a secret store")
 }
 
 fn data(pairs: &[(&str, &str)]) -> SecretData {

@@ -145,7 +145,7 @@ async fn state_crud_etags_bulk_transaction_and_query() {
     assert_eq!(none.status(), 204);
 
     // Keys live under the app id, as daprd stores them.
-    let Some(contract::Component::State(store)) = e.sidecar.components.get("statestore", contract::Block::State) else {
+    let Some(store) = e.sidecar.components.get("statestore", contract::Block::STATE).and_then(|c| c.as_state()) else {
         panic!("store")
     };
     assert!(store.get(contract::state::GetRequest::new("testapp||t1")).await.expect("raw get").is_some());
@@ -316,8 +316,11 @@ async fn output_binding_create_reaches_the_app_as_an_input_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_get_subscribe_and_unsubscribe() {
     let e = env().await;
-    let Some(contract::Component::Configuration { updater: Some(updater), .. }) =
-        e.sidecar.components.get("configstore", contract::Block::Configuration)
+    let Some(updater) = e
+        .sidecar
+        .components
+        .get("configstore", contract::Block::CONFIGURATION)
+        .and_then(|c| c.as_configuration_updater())
     else {
         panic!("configstore")
     };

@@ -13,7 +13,7 @@ use contract::{ManualClock, StateStore};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
-use reference_runtime::components::state_memory::InMemoryStateStore;
+use reference_runtime::in_memory::state_memory::InMemoryStateStore;
 
 const KEYS: &[&str] = &["k0", "k1", "k2"];
 

@@ -11,13 +11,24 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use contract::OutputBinding;
 use contract::bindings::{BindingEvent, BindingHandler, InvokeRequest, InvokeResponse};
+use contract::{Block, OutputBinding};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::case::{Case, CaseResult, Claim, Ctx, DriverCapability, Finding, Must, Requirement};
-use crate::{ensure, ensure_eq};
+use crate::case::{Case, CaseResult, Claim, Ctx, DriverCapability, Finding, Must, Reach, Requirement};
+use crate::suite::Suite;
+use crate::{case, ensure, ensure_eq};
+
+const BLOCK: Block = Block::BINDINGS;
+/// The output side, which sends what the cases check.
+pub const OUTPUT: Reach = Reach::of::<dyn OutputBinding>("output binding");
+/// Where the input side's events arrive. Not a need of the suite: a component that claims
+/// `read` without one fails its reading cases.
+pub const INBOX: Reach = Reach::of::<BindingInbox>("input binding whose events certify receives");
+
+/// The bindings suite: every case sends through the output side.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[OUTPUT], cases, prepare: None };
 
 /// Input events of one binding, handed to every trial listening when they arrive. Events
 /// nobody listens for (leftovers of earlier runs on a durable queue) are acknowledged and
@@ -66,98 +77,101 @@ impl BindingInbox {
     }
 }
 
-macro_rules! binding_case {
-    ($id:literal, $source:literal, $rule:literal, [$($req:expr),*], $secs:expr, $body:path) => {
-        Case {
-            id: $id,
-            block: contract::Block::Bindings,
-            rule: $rule,
-            source: $source,
-            requires: &[$($req),*],
-            tags: &[],
-            timeout: Duration::from_secs($secs),
-            body: |ctx| Box::pin($body(ctx)),
-        }
-    };
-}
-
 use Claim::{Create, Delete, Exec, Get, Query, Read};
 use Requirement::{Claimed, Driver};
 
 /// Every bindings case.
-pub fn cases() -> Vec<Case> {
+fn cases() -> Vec<Case> {
     vec![
-        binding_case!("bindings.basic.ping", "B3", "Ping MUST succeed against a reachable binding.", [], 15, ping),
-        binding_case!(
+        case!(BLOCK, "bindings.basic.ping", "B3", "Ping MUST succeed against a reachable binding.", [], [], 15, ping),
+        case!(
+            BLOCK,
             "bindings.operations.listed",
             "B4",
             "The output binding MUST list every operation it is certified for.",
             [Driver(DriverCapability::ListsOperations)],
+            [],
             15,
             operations_listed
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.invoke.unknown-operation-rejected",
             "certify",
             "Invoking an operation the binding does not have MUST fail, not succeed doing nothing.",
             [],
+            [],
             15,
             unknown_operation
         ),
-        binding_case!("bindings.create.accepted", "B6", "A `create` MUST succeed.", [Claimed(Create)], 15, create),
-        binding_case!(
+        case!(BLOCK, "bindings.create.accepted", "B6", "A `create` MUST succeed.", [Claimed(Create)], [], 15, create),
+        case!(
+            BLOCK,
             "bindings.get.round-trip",
             "B7",
             "A `get` MUST return exactly the bytes the latest `create` of that item wrote.",
             [Claimed(Create), Claimed(Get)],
+            [],
             15,
             get_round_trip
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.get.binary-round-trip",
             "certify",
             "A `get` MUST return binary data (every byte value) exactly as `create` wrote it.",
             [Claimed(Create), Claimed(Get), Driver(DriverCapability::BinaryValues)],
+            [],
             15,
             get_binary
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.delete.removes",
             "B10",
             "After `delete`, a `get` of the item MUST return no data; so MUST a `get` of an item never created.",
             [Claimed(Create), Claimed(Get), Claimed(Delete)],
+            [],
             15,
             delete_removes
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.read.delivers-created",
             "B9",
             "The input binding MUST deliver the payload the output binding sent, byte for byte.",
             [Claimed(Create), Claimed(Read)],
+            [],
             60,
             read_delivers_created
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.read.every-event",
             "certify",
             "Every payload sent MUST be delivered by the input binding at least once.",
             [Claimed(Create), Claimed(Read)],
+            [],
             60,
             read_every_event
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.read.failed-event-redelivered",
             "certify",
             "An event the app failed to handle MUST be delivered again.",
             [Claimed(Create), Claimed(Read)],
+            [],
             60,
             read_redelivers_failed
         ),
-        binding_case!(
+        case!(
+            BLOCK,
             "bindings.sql.exec-and-query",
             "B4",
             "`exec` MUST run statements with their parameters and report rows affected; `query` MUST answer the rows as JSON; invalid SQL MUST fail.",
             [Claimed(Exec), Claimed(Query)],
+            [],
             30,
             sql_exec_and_query
         ),
@@ -177,7 +191,7 @@ fn operation(claim: Claim) -> Option<&'static str> {
 }
 
 pub(crate) fn output(ctx: &Ctx) -> Result<&Arc<dyn OutputBinding>, Finding> {
-    ctx.binding.as_ref().ok_or_else(|| Finding::Fail("the component has no output binding".into()))
+    ctx.reach(OUTPUT)
 }
 
 /// A JSON payload naming the trial: compact with sorted keys, so a sidecar that re-encodes
@@ -264,11 +278,12 @@ async fn delete_removes(ctx: Ctx) -> CaseResult {
 
 /// Listens on the component's input side, or fails saying it has none.
 pub(crate) fn listen(ctx: &Ctx) -> Result<mpsc::UnboundedReceiver<BindingEvent>, Finding> {
-    let inbox = ctx
-        .binding_inbox
-        .as_ref()
-        .ok_or_else(|| Finding::Fail("the component claims `read` but has no input binding".into()))?;
-    Ok(inbox.listen())
+    Ok(inbox(ctx)?.listen())
+}
+
+fn inbox(ctx: &Ctx) -> Result<&Arc<BindingInbox>, Finding> {
+    ctx.maybe::<BindingInbox>()
+        .ok_or_else(|| Finding::Fail("the component claims `read` but has no input binding".into()))
 }
 
 /// Sends `count` payloads and waits until each has been delivered; records what was seen.
@@ -326,7 +341,7 @@ async fn read_every_event(ctx: Ctx) -> CaseResult {
 
 async fn read_redelivers_failed(ctx: Ctx) -> CaseResult {
     let mut events = listen(&ctx)?;
-    let inbox = ctx.binding_inbox.as_ref().ok_or_else(|| Finding::Fail("no input binding".into()))?;
+    let inbox = inbox(&ctx)?;
     let data = payload(&ctx, 1);
     inbox.fail_next_delivery_of(data.clone());
     let key = ctx.key("redelivered");

@@ -3,6 +3,7 @@
 //! would), then read and watched through the driver.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use contract::configuration::{
@@ -10,73 +11,105 @@ use contract::configuration::{
     SubscribeConfigurationRequest,
 };
 
-use crate::case::{Case, CaseResult, Ctx, Finding, Must};
-use crate::{ensure, ensure_eq};
+use contract::{Block, ConfigurationStore, ConfigurationUpdater};
 
-macro_rules! config_case {
-    ($id:literal, $source:literal, $rule:literal, $secs:expr, $body:path) => {
-        Case {
-            id: $id,
-            block: contract::Block::Configuration,
-            rule: $rule,
-            source: $source,
-            requires: &[],
-            tags: &[],
-            timeout: Duration::from_secs($secs),
-            body: |ctx| Box::pin($body(ctx)),
-        }
-    };
+use crate::case::{Case, CaseResult, Ctx, Finding, Must, Reach, Requirement};
+use crate::suite::Suite;
+use crate::{case, ensure, ensure_eq};
+
+const BLOCK: Block = Block::CONFIGURATION;
+/// The store every configuration case reads and watches through.
+pub const STORE: Reach = Reach::of::<dyn ConfigurationStore>("configuration store");
+/// Writes items behind the store's back.
+pub const WRITER: Reach = Reach::of::<dyn ConfigurationUpdater>("way to write items into the store")
+    .hinted("give --configuration-writer FILE, a Component YAML of the same store");
+const WRITES: Requirement = Requirement::Reach(WRITER);
+
+/// The configuration suite.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[STORE], cases, prepare: None };
+
+impl Ctx {
+    /// The configuration store, through the driver.
+    pub fn configuration(&self) -> Result<&Arc<dyn ConfigurationStore>, Finding> {
+        self.reach(STORE)
+    }
+
+    /// What writes items behind the store's back.
+    pub fn configuration_writer(&self) -> Result<&Arc<dyn ConfigurationUpdater>, Finding> {
+        self.reach(WRITER)
+    }
 }
 
 /// Every configuration case.
-pub fn cases() -> Vec<Case> {
+fn cases() -> Vec<Case> {
     vec![
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.get.listed-keys",
             "C2",
             "Reading listed keys MUST answer exactly those items: value, version and metadata.",
+            [WRITES],
+            [],
             15,
             get_listed
         ),
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.get.all-keys",
             "C3",
             "Reading with no keys MUST answer every item, each exactly as written.",
+            [WRITES],
+            [],
             15,
             get_all
         ),
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.get.missing-keys",
             "C4",
             "Reading keys that do not exist MUST answer no items and no error.",
+            [],
+            [],
             15,
             get_missing
         ),
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.subscribe.updates",
             "C5,C7",
             "A subscriber MUST receive every update of its keys, exactly, and nothing of other keys.",
+            [WRITES],
+            [],
             40,
             subscribe_updates
         ),
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.subscribe.all-keys-sees-new-keys",
             "C7",
             "A subscription to no keys MUST receive new keys as they are added.",
+            [WRITES],
+            [],
             40,
             subscribe_new_keys
         ),
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.subscribe.deletes",
             "C8",
             "A subscriber MUST be told when one of its keys is deleted.",
+            [WRITES],
+            [],
             40,
             subscribe_deletes
         ),
-        config_case!(
+        case!(
+            BLOCK,
             "configuration.subscribe.unsubscribe-stops-updates",
             "C9",
             "After unsubscribing, a subscriber MUST receive nothing more, and other subscribers MUST go on.",
+            [WRITES],
+            [],
             40,
             unsubscribe_stops
         ),
@@ -93,16 +126,11 @@ fn items(ctx: &Ctx, group: &str, n: usize, round: u32) -> BTreeMap<String, Confi
 }
 
 async fn write(ctx: &Ctx, items: &BTreeMap<String, ConfigurationItem>) -> CaseResult {
-    let Some(updater) = &ctx.config_updater else {
-        return Err(Finding::Skip(
-            "certify has no way to write items into this store (black-box: give --configuration-writer)".into(),
-        ));
-    };
-    updater.set(items.clone()).await.must("writing items through the updater")
+    ctx.configuration_writer()?.set(items.clone()).await.must("writing items through the updater")
 }
 
 async fn get(ctx: &Ctx, keys: Vec<String>) -> Result<BTreeMap<String, ConfigurationItem>, Finding> {
-    ctx.configuration.get(GetConfigurationRequest { keys, metadata: Default::default() }).await.must("get")
+    ctx.configuration()?.get(GetConfigurationRequest { keys, metadata: Default::default() }).await.must("get")
 }
 
 async fn get_listed(ctx: Ctx) -> CaseResult {
@@ -134,7 +162,7 @@ async fn get_missing(ctx: Ctx) -> CaseResult {
 }
 
 async fn subscribe(ctx: &Ctx, keys: Vec<String>) -> Result<ConfigurationSubscription, Finding> {
-    ctx.configuration
+    ctx.configuration()?
         .subscribe(SubscribeConfigurationRequest { keys, metadata: Default::default() })
         .await
         .must("subscribe")
@@ -183,7 +211,7 @@ async fn subscribe_updates(ctx: Ctx) -> CaseResult {
     write(&ctx, &updated).await?;
     write(&ctx, &items(&ctx, "unwatched", 3, 1)).await?;
     let seen = collect(&mut sub, &updated, PATIENCE).await;
-    let _ = ctx.configuration.unsubscribe(&sub.id).await;
+    let _ = ctx.configuration()?.unsubscribe(&sub.id).await;
     for (key, value) in &updated {
         ensure_eq!(seen.get(key), Some(value), "the update of watched key `{key}`");
     }
@@ -197,7 +225,7 @@ async fn subscribe_new_keys(ctx: Ctx) -> CaseResult {
     let added = items(&ctx, "added", 3, 0);
     write(&ctx, &added).await?;
     let seen = collect(&mut sub, &added, PATIENCE).await;
-    let _ = ctx.configuration.unsubscribe(&sub.id).await;
+    let _ = ctx.configuration()?.unsubscribe(&sub.id).await;
     for (key, value) in &added {
         ensure_eq!(seen.get(key), Some(value), "new key `{key}` seen by the all-keys subscription");
     }
@@ -205,11 +233,7 @@ async fn subscribe_new_keys(ctx: Ctx) -> CaseResult {
 }
 
 async fn subscribe_deletes(ctx: Ctx) -> CaseResult {
-    let Some(updater) = ctx.config_updater.clone() else {
-        return Err(Finding::Skip(
-            "certify has no way to delete items from this store (black-box: give --configuration-writer)".into(),
-        ));
-    };
+    let updater = ctx.configuration_writer()?;
     let written = items(&ctx, "doomed", 2, 0);
     write(&ctx, &written).await?;
     let mut sub = subscribe(&ctx, written.keys().cloned().collect()).await?;
@@ -222,7 +246,7 @@ async fn subscribe_deletes(ctx: Ctx) -> CaseResult {
             _ => break,
         }
     }
-    let _ = ctx.configuration.unsubscribe(&sub.id).await;
+    let _ = ctx.configuration()?.unsubscribe(&sub.id).await;
     told.sort();
     told.dedup();
     ensure_eq!(told.len(), written.len(), "deleted keys the subscriber was told about ({told:?})");
@@ -236,13 +260,13 @@ async fn unsubscribe_stops(ctx: Ctx) -> CaseResult {
     write(&ctx, &items(&ctx, "u", 2, 0)).await?;
     let mut first = subscribe(&ctx, keys.clone()).await?;
     let mut second = subscribe(&ctx, keys.clone()).await?;
-    ctx.configuration.unsubscribe(&first.id).await.must("unsubscribe")?;
+    ctx.configuration()?.unsubscribe(&first.id).await.must("unsubscribe")?;
     // Whatever was in flight before the unsubscribe is not held against it.
     let _ = drain(&mut first, Duration::from_millis(200)).await;
     let updated = items(&ctx, "u", 2, 1);
     write(&ctx, &updated).await?;
     let seen = collect(&mut second, &updated, PATIENCE).await;
-    let _ = ctx.configuration.unsubscribe(&second.id).await;
+    let _ = ctx.configuration()?.unsubscribe(&second.id).await;
     for (key, value) in &updated {
         ensure_eq!(seen.get(key), Some(value), "the remaining subscriber's update of `{key}`");
     }

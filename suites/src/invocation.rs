@@ -9,13 +9,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::case::{Case, CaseResult, Ctx, Finding, Must};
-use crate::{ensure, ensure_eq};
+use contract::Block;
+
+use crate::case::{Case, CaseResult, Ctx, Finding, Must, Reach};
+use crate::suite::Suite;
+use crate::{case, ensure, ensure_eq};
+
+const BLOCK: Block = Block::INVOCATION;
+/// What every invocation case calls through.
+pub const INVOKER: Reach = Reach::of::<dyn Invoker>("invoker");
+
+/// The service-invocation suite.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[INVOKER], cases, prepare: None };
 
 /// The app's echo route: every method under it answers with what it received.
 pub const ECHO_PREFIX: &str = "/certify-echo";
@@ -109,66 +118,104 @@ pub trait Invoker: Send + Sync {
     async fn call(&self, call: MethodCall) -> contract::Result<MethodReply>;
 }
 
-macro_rules! invoke_case {
-    ($id:literal, $rule:literal, $body:path) => {
-        Case {
-            id: $id,
-            block: contract::Block::Invocation,
-            rule: $rule,
-            source: "certify",
-            requires: &[],
-            tags: &[],
-            timeout: Duration::from_secs(20),
-            body: |ctx| Box::pin($body(ctx)),
-        }
-    };
-}
-
 /// Every service-invocation case.
-pub fn cases() -> Vec<Case> {
+fn cases() -> Vec<Case> {
     vec![
-        invoke_case!("invocation.verbs.passed-through", "Every HTTP verb MUST reach the app as sent.", verbs),
-        invoke_case!(
+        case!(
+            BLOCK,
+            "invocation.verbs.passed-through",
+            "certify",
+            "Every HTTP verb MUST reach the app as sent.",
+            [],
+            [],
+            20,
+            verbs
+        ),
+        case!(
+            BLOCK,
             "invocation.method.path-cleaned",
+            "certify",
             "The method path MUST reach the app cleaned of empty, `.` and `..` segments, and otherwise unchanged.",
+            [],
+            [],
+            20,
             paths
         ),
-        invoke_case!("invocation.query.verbatim", "The query string MUST reach the app verbatim.", query),
-        invoke_case!(
+        case!(
+            BLOCK,
+            "invocation.query.verbatim",
+            "certify",
+            "The query string MUST reach the app verbatim.",
+            [],
+            [],
+            20,
+            query
+        ),
+        case!(
+            BLOCK,
             "invocation.headers.forwarded",
+            "certify",
             "Request headers MUST reach the app, `dapr-caller-app-id` MUST be added, and values a caller forges for it MUST be replaced.",
+            [],
+            [],
+            20,
             headers
         ),
-        invoke_case!(
+        case!(
+            BLOCK,
             "invocation.body.byte-exact",
+            "certify",
             "A binary request body MUST reach the app byte for byte, and the app's body MUST come back byte for byte.",
+            [],
+            [],
+            20,
             body
         ),
-        invoke_case!(
+        case!(
+            BLOCK,
             "invocation.status.passed-through",
+            "certify",
             "The app's status code and body MUST reach the caller unchanged, errors included.",
+            [],
+            [],
+            20,
             statuses
         ),
-        invoke_case!(
+        case!(
+            BLOCK,
             "invocation.reply-headers.passed-through",
+            "certify",
             "The app's response headers MUST reach the caller.",
+            [],
+            [],
+            20,
             reply_headers
         ),
-        invoke_case!(
+        case!(
+            BLOCK,
             "invocation.header-addressing",
+            "certify",
             "A call naming its app by the `dapr-app-id` header MUST reach the app at its own path, without that header.",
+            [],
+            [],
+            20,
             header_addressing
         ),
-        invoke_case!(
+        case!(
+            BLOCK,
             "invocation.no-app-id-rejected",
+            "certify",
             "A call that names no app MUST be answered 404 with `ERR_DIRECT_INVOKE`.",
+            [],
+            [],
+            20,
             no_app_id
         ),
     ]
 }
 
 fn invoker(ctx: &Ctx) -> Result<&Arc<dyn Invoker>, Finding> {
-    ctx.invoker.as_ref().ok_or_else(|| Finding::Fail("no invoker for this target".into()))
+    ctx.reach(INVOKER)
 }
 
 /// Makes `call` and reads what the echo received.

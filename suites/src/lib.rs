@@ -1,7 +1,8 @@
 //! The certification cases: one normative rule each, written against the contract's traits,
-//! which both drivers implement (the component itself in-process, or a client of a sidecar's
-//! HTTP API). A case never knows which driver runs it; what a driver cannot express is a
-//! [`case::Requirement`], so the planner skips with a reason instead of failing.
+//! which every driver implements (the component itself in-process, or a client of a sidecar's
+//! or a pluggable component's API). A case never knows which driver runs it; what a driver
+//! cannot express is a [`case::Requirement`], so the planner skips with a reason instead of
+//! failing. Each block is a [`Suite`]: its cases and the handles they need in reach.
 
 pub mod bindings;
 pub mod case;
@@ -14,20 +15,30 @@ pub mod lock;
 pub mod pubsub;
 pub mod secrets;
 pub mod state;
+pub mod suite;
 
 pub use case::{
-    Absent, Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Requirement, Settings,
+    Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Reach, Requirement, Settings,
 };
+pub use suite::{Prepare, Suite};
+
+/// Every suite, in a stable order: one line per block.
+pub fn suites() -> Vec<Suite> {
+    vec![
+        state::SUITE,
+        lock::SUITE,
+        pubsub::SUITE,
+        secrets::SUITE,
+        configuration::SUITE,
+        bindings::SUITE,
+        invocation::SUITE,
+        faults::STATE_SUITE,
+        faults::PUBSUB_SUITE,
+        faults::BINDINGS_SUITE,
+    ]
+}
 
 /// Every case of every suite, in a stable order.
 pub fn all_cases() -> Vec<Case> {
-    let mut all = state::cases();
-    all.extend(lock::cases());
-    all.extend(pubsub::cases());
-    all.extend(secrets::cases());
-    all.extend(configuration::cases());
-    all.extend(bindings::cases());
-    all.extend(invocation::cases());
-    all.extend(faults::cases());
-    all
+    suites().iter().flat_map(|s| (s.cases)()).collect()
 }

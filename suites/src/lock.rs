@@ -7,104 +7,125 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use contract::lock::{TryLockRequest, UnlockRequest, UnlockStatus};
+use contract::{Block, LockStore};
 
-use crate::case::{Case, CaseResult, Ctx, Finding, Must};
-use crate::{ensure, ensure_eq};
+use crate::case::{Case, CaseResult, Ctx, Finding, Must, Reach};
+use crate::suite::Suite;
+use crate::{case, ensure, ensure_eq};
 
-macro_rules! lock_case {
-    ($id:literal, $source:literal, $rule:literal, [$($tag:literal),*], $secs:expr, $body:path) => {
-        Case {
-            id: $id,
-            block: contract::Block::Lock,
-            rule: $rule,
-            source: $source,
-            requires: &[],
-            tags: &[$($tag),*],
-            timeout: Duration::from_secs($secs),
-            body: |ctx| Box::pin($body(ctx)),
-        }
-    };
+const BLOCK: Block = Block::LOCK;
+/// The store every lock case calls.
+pub const STORE: Reach = Reach::of::<dyn LockStore>("lock store");
+
+/// The lock suite.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[STORE], cases, prepare: None };
+
+impl Ctx {
+    /// The lock store, through the driver.
+    pub fn lock(&self) -> Result<&Arc<dyn LockStore>, Finding> {
+        self.reach(STORE)
+    }
 }
 
 /// Every lock case.
-pub fn cases() -> Vec<Case> {
+fn cases() -> Vec<Case> {
     vec![
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.basic.acquire-and-release",
             "L2,L7",
             "A free lock MUST be granted, and released by its owner with status SUCCESS.",
             [],
+            [],
             10,
             acquire_release
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.basic.not-reentrant",
             "L4",
             "A held lock MUST NOT be granted again, not even to its owner, and that MUST NOT be an error.",
             [],
+            [],
             10,
             not_reentrant
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.basic.unlock-missing",
             "L5",
             "Unlocking a lock nobody holds MUST answer LOCK_DOES_NOT_EXIST.",
             [],
+            [],
             10,
             unlock_missing
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.basic.unlock-by-other-owner",
             "L6",
             "Unlocking someone else's lock MUST answer LOCK_BELONGS_TO_OTHERS and keep it held.",
             [],
+            [],
             10,
             unlock_other
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.basic.reacquire-after-unlock",
             "certify",
             "A released lock MUST be granted to another owner at once.",
             [],
+            [],
             10,
             reacquire
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.expiry.lease-expires",
             "L3,L8",
             "A lock MUST stay held until its expiry and be granted to another owner within a second after it.",
+            [],
             ["slow"],
             15,
             lease_expires
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.expiry.precise",
             "certify",
             "A lock MUST be free within the stated tolerance (setting `lockExpiryToleranceMs`) of its expiry, and not before.",
+            [],
             ["slow"],
             15,
             expiry_precise
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.validation.invalid-expiry-rejected",
             "certify",
             "A lock request with a zero or negative expiry MUST be rejected.",
             [],
+            [],
             10,
             invalid_expiry
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.concurrency.one-winner",
             "certify",
             "Owners racing for a free lock MUST see exactly one of them granted.",
+            [],
             ["concurrency"],
             60,
             one_winner
         ),
-        lock_case!(
+        case!(
+            BLOCK,
             "lock.concurrency.mutual-exclusion",
             "certify",
             "No two owners MUST ever hold a lock at once, under contention.",
+            [],
             ["concurrency"],
             60,
             mutual_exclusion
@@ -122,9 +143,9 @@ fn unlock(resource: &str, owner: &str) -> UnlockRequest {
 
 async fn acquire_release(ctx: Ctx) -> CaseResult {
     let r = ctx.key("res");
-    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
     ensure_eq!(
-        ctx.lock.unlock(unlock(&r, "owner-a")).await.must("unlock")?,
+        ctx.lock()?.unlock(unlock(&r, "owner-a")).await.must("unlock")?,
         UnlockStatus::Success,
         "unlock by the owner"
     );
@@ -133,28 +154,28 @@ async fn acquire_release(ctx: Ctx) -> CaseResult {
 
 async fn not_reentrant(ctx: Ctx) -> CaseResult {
     let r = ctx.key("res");
-    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("first try-lock")?, "a free lock was not granted");
-    let again = ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("second try-lock by the owner")?;
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 15)).await.must("first try-lock")?, "a free lock was not granted");
+    let again = ctx.lock()?.try_lock(lock(&r, "owner-a", 15)).await.must("second try-lock by the owner")?;
     ensure!(!again, "the owner was granted its own held lock again (locks are not re-entrant)");
     Ok(())
 }
 
 async fn unlock_missing(ctx: Ctx) -> CaseResult {
-    let status = ctx.lock.unlock(unlock(&ctx.key("nonexistent"), "owner-a")).await.must("unlock")?;
+    let status = ctx.lock()?.unlock(unlock(&ctx.key("nonexistent"), "owner-a")).await.must("unlock")?;
     ensure_eq!(status, UnlockStatus::LockDoesNotExist, "unlock of a free lock");
     Ok(())
 }
 
 async fn unlock_other(ctx: Ctx) -> CaseResult {
     let r = ctx.key("res");
-    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
     ensure_eq!(
-        ctx.lock.unlock(unlock(&r, "intruder")).await.must("unlock")?,
+        ctx.lock()?.unlock(unlock(&r, "intruder")).await.must("unlock")?,
         UnlockStatus::LockBelongsToOthers,
         "unlock by another owner"
     );
     ensure!(
-        !ctx.lock.try_lock(lock(&r, "intruder", 15)).await.must("try-lock")?,
+        !ctx.lock()?.try_lock(lock(&r, "intruder", 15)).await.must("try-lock")?,
         "the lock was released by someone who did not hold it"
     );
     Ok(())
@@ -162,10 +183,10 @@ async fn unlock_other(ctx: Ctx) -> CaseResult {
 
 async fn reacquire(ctx: Ctx) -> CaseResult {
     let r = ctx.key("res");
-    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
-    ensure_eq!(ctx.lock.unlock(unlock(&r, "owner-a")).await.must("unlock")?, UnlockStatus::Success, "unlock");
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 15)).await.must("try-lock")?, "a free lock was not granted");
+    ensure_eq!(ctx.lock()?.unlock(unlock(&r, "owner-a")).await.must("unlock")?, UnlockStatus::Success, "unlock");
     ensure!(
-        ctx.lock.try_lock(lock(&r, "owner-b", 15)).await.must("try-lock")?,
+        ctx.lock()?.try_lock(lock(&r, "owner-b", 15)).await.must("try-lock")?,
         "a released lock was not granted to the next owner"
     );
     Ok(())
@@ -174,11 +195,11 @@ async fn reacquire(ctx: Ctx) -> CaseResult {
 async fn lease_expires(ctx: Ctx) -> CaseResult {
     let r = ctx.key("lease");
     let taken = Instant::now();
-    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 2)).await.must("try-lock")?, "a free lock was not granted");
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 2)).await.must("try-lock")?, "a free lock was not granted");
     // Held for the whole lease (checked until 1.5 s, clear of clock granularity)...
     while taken.elapsed() < Duration::from_millis(1500) {
         ensure!(
-            !ctx.lock.try_lock(lock(&r, "owner-b", 2)).await.must("try-lock")?,
+            !ctx.lock()?.try_lock(lock(&r, "owner-b", 2)).await.must("try-lock")?,
             "the 2 s lease was granted to another owner after {:?}",
             taken.elapsed()
         );
@@ -186,7 +207,7 @@ async fn lease_expires(ctx: Ctx) -> CaseResult {
     }
     // ...and free within a second after it ends.
     loop {
-        if ctx.lock.try_lock(lock(&r, "owner-b", 2)).await.must("try-lock")? {
+        if ctx.lock()?.try_lock(lock(&r, "owner-b", 2)).await.must("try-lock")? {
             return Ok(());
         }
         if taken.elapsed() > Duration::from_secs(3) {
@@ -201,13 +222,13 @@ async fn expiry_precise(ctx: Ctx) -> CaseResult {
     let tolerance = Duration::from_millis(ctx.settings.lock_expiry_tolerance_ms);
     let r = ctx.key("precise");
     let sent = Instant::now();
-    ensure!(ctx.lock.try_lock(lock(&r, "owner-a", 1)).await.must("try-lock")?, "a free lock was not granted");
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 1)).await.must("try-lock")?, "a free lock was not granted");
     let granted = Instant::now();
     // The lease ends 1 s after the store took the lock: between `sent` and `granted`.
     let (earliest, latest) = (sent + Duration::from_secs(1), granted + Duration::from_secs(1));
     loop {
         let asked = Instant::now();
-        let free = ctx.lock.try_lock(lock(&r, "owner-b", 5)).await.must("try-lock")?;
+        let free = ctx.lock()?.try_lock(lock(&r, "owner-b", 5)).await.must("try-lock")?;
         if free {
             let freed = asked.duration_since(sent);
             ctx.evidence.set(serde_json::json!({
@@ -234,7 +255,7 @@ async fn expiry_precise(ctx: Ctx) -> CaseResult {
 
 async fn invalid_expiry(ctx: Ctx) -> CaseResult {
     for expiry in [0, -1] {
-        let result = ctx.lock.try_lock(lock(&ctx.key("invalid"), "owner-a", expiry)).await;
+        let result = ctx.lock()?.try_lock(lock(&ctx.key("invalid"), "owner-a", expiry)).await;
         ensure!(result.is_err(), "a lock with expiry {expiry} was answered {result:?}, not rejected");
     }
     Ok(())
@@ -243,9 +264,10 @@ async fn invalid_expiry(ctx: Ctx) -> CaseResult {
 async fn one_winner(ctx: Ctx) -> CaseResult {
     for round in 0..20 {
         let r = ctx.key(&format!("race-{round}"));
+        let lock_store = ctx.lock()?;
         let tasks: Vec<_> = (0..16)
             .map(|i| {
-                let (store, r) = (Arc::clone(&ctx.lock), r.clone());
+                let (store, r) = (Arc::clone(lock_store), r.clone());
                 tokio::spawn(async move { store.try_lock(lock(&r, &format!("owner-{i}"), 30)).await })
             })
             .collect();
@@ -281,9 +303,10 @@ async fn mutual_exclusion(ctx: Ctx) -> CaseResult {
     // Each owner tries 40 times, and on until enough grants were seen to judge, within a time
     // budget: a slow store (or driver) would otherwise be judged on a handful of grants.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let lock_store = ctx.lock()?;
     let tasks: Vec<_> = (0..8)
         .map(|i| {
-            let (store, r) = (Arc::clone(&ctx.lock), r.clone());
+            let (store, r) = (Arc::clone(lock_store), r.clone());
             let (holders, overlap, stolen, granted, attempts) = (
                 Arc::clone(&holders),
                 Arc::clone(&overlap),

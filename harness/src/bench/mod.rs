@@ -4,6 +4,7 @@
 //! in-process one).
 
 pub mod load;
+pub mod profile;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,86 +13,16 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use contract::lock::{TryLockRequest, UnlockRequest};
 use contract::state::{GetRequest, Item, SetRequest, TransactionOperation, TransactionRequest};
-use contract::{FeatureSet, LockStore, StateFeature, StateStore};
+use contract::{FeatureSet, LockStore, PubSub, StateFeature, StateStore};
 use fixtures::BackendKind;
 use reports::{BenchRecord, BenchReport, Budget, Environment, Overhead, Verdict};
+use suites::pubsub::TopicSource;
 
+use crate::driver::DriverKind;
 use crate::plan::Filter;
 use crate::session::Session;
-use crate::spec::DriverKind;
 use load::{Load, Measured, Mode, drive};
-
-/// An operation the load generator can apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Operation {
-    /// Read one key.
-    StateGet,
-    /// Write one key.
-    StateSet,
-    /// Read ten keys at once.
-    StateBulkGet,
-    /// A transaction of two upserts.
-    StateTransaction,
-    /// Take a lock and release it.
-    LockUnlock,
-    /// Publish a message and wait until the subscriber has it.
-    PublishToDelivery,
-}
-
-impl Operation {
-    /// Every operation.
-    pub const ALL: &'static [Operation] = &[
-        Operation::StateGet,
-        Operation::StateSet,
-        Operation::StateBulkGet,
-        Operation::StateTransaction,
-        Operation::LockUnlock,
-        Operation::PublishToDelivery,
-    ];
-
-    /// Its name in specs and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::StateGet => "state.get",
-            Operation::StateSet => "state.set",
-            Operation::StateBulkGet => "state.bulk-get",
-            Operation::StateTransaction => "state.transaction",
-            Operation::LockUnlock => "lock.lock-unlock",
-            Operation::PublishToDelivery => "pubsub.publish-to-delivery",
-        }
-    }
-
-    /// Parses a name.
-    pub fn parse(name: &str) -> Option<Operation> {
-        Operation::ALL.iter().copied().find(|o| o.name() == name)
-    }
-}
-
-/// How benchmarks run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Profile {
-    /// The load.
-    pub load: Load,
-    /// Bytes per value written.
-    pub payload_bytes: usize,
-    /// The operations to measure.
-    pub operations: Vec<Operation>,
-}
-
-impl Default for Profile {
-    fn default() -> Self {
-        Self {
-            load: Load {
-                mode: Mode::FixedRate(1000.0),
-                concurrency: 8,
-                warmup: Duration::from_secs(1),
-                duration: Duration::from_secs(3),
-            },
-            payload_bytes: 1024,
-            operations: Operation::ALL.to_vec(),
-        }
-    }
-}
+pub use profile::{BenchProfile, Operation};
 
 /// A component that does nothing: what is left is the harness's own cost per operation.
 #[derive(Debug)]
@@ -196,7 +127,7 @@ fn blocked_record(target: &crate::plan::Target, blocked: &crate::plan::Blocked, 
 async fn measure_state(
     store: Arc<dyn StateStore>,
     op: Operation,
-    profile: &Profile,
+    profile: &BenchProfile,
     prefix: &str,
 ) -> Result<Measured, String> {
     let value = format!("\"{}\"", "x".repeat(profile.payload_bytes.saturating_sub(2)));
@@ -248,7 +179,7 @@ async fn measure_state(
     })
 }
 
-async fn measure_lock(store: Arc<dyn LockStore>, profile: &Profile, prefix: &str) -> Measured {
+async fn measure_lock(store: Arc<dyn LockStore>, profile: &BenchProfile, prefix: &str) -> Measured {
     let prefix = prefix.to_owned();
     drive(profile.load, move |i| {
         let (store, resource) = (Arc::clone(&store), format!("{prefix}-lock-{}", i % KEYS));
@@ -282,7 +213,7 @@ async fn measure_lock(store: Arc<dyn LockStore>, profile: &Profile, prefix: &str
 async fn measure_pubsub(
     broker: Arc<dyn contract::PubSub>,
     topics: Option<Arc<dyn suites::pubsub::TopicSource>>,
-    profile: &Profile,
+    profile: &BenchProfile,
     topic: &str,
 ) -> Result<Measured, String> {
     use contract::pubsub::{Handler, Message, Outcome, PublishRequest, SubscribeRequest};
@@ -325,7 +256,7 @@ async fn measure_pubsub(
 }
 
 /// Measures each backend's own client on the same load: the floor a component builds on.
-async fn measure_raw(kind: BackendKind, url: &str, profile: &Profile, prefix: &str) -> Result<Measured, String> {
+async fn measure_raw(kind: BackendKind, url: &str, profile: &BenchProfile, prefix: &str) -> Result<Measured, String> {
     let value = vec![b'x'; profile.payload_bytes];
     match kind {
         BackendKind::Redis => {
@@ -381,7 +312,7 @@ async fn measure_raw(kind: BackendKind, url: &str, profile: &Profile, prefix: &s
 /// measurement finishes.
 pub async fn run(
     session: &Session,
-    profile: &Profile,
+    profile: &BenchProfile,
     budgets: &BTreeMap<String, BTreeMap<String, Budget>>,
     filter: &Filter,
     on_record: &mut dyn FnMut(&BenchRecord),
@@ -411,13 +342,15 @@ pub async fn run(
             }
             continue;
         }
-        let reach = session.drivers.reach(&target.component, target.driver);
+        let handles = &target.handles;
+        let (state, lock, broker) =
+            (handles.get::<dyn StateStore>(), handles.get::<dyn LockStore>(), handles.get::<dyn PubSub>());
         let component_budgets = budgets.get(&target.component);
-        let ops: Vec<Operation> = if reach.state.is_some() {
+        let ops: Vec<Operation> = if state.is_some() {
             state_ops.clone()
-        } else if reach.lock.is_some() && profile.operations.contains(&Operation::LockUnlock) {
+        } else if lock.is_some() && profile.operations.contains(&Operation::LockUnlock) {
             vec![Operation::LockUnlock]
-        } else if reach.pubsub.is_some() && profile.operations.contains(&Operation::PublishToDelivery) {
+        } else if broker.is_some() && profile.operations.contains(&Operation::PublishToDelivery) {
             vec![Operation::PublishToDelivery]
         } else {
             Vec::new()
@@ -429,9 +362,12 @@ pub async fn run(
             }
             let budget = component_budgets.and_then(|b| b.get(op.name()));
             let prefix = format!("bench-{seed}-{n}-{}", op.name());
-            let measured = match (op, &reach.state, &reach.lock) {
-                (Operation::PublishToDelivery, _, _) => match &reach.pubsub {
-                    Some(broker) => measure_pubsub(Arc::clone(broker), reach.topics.clone(), profile, &prefix).await,
+            let measured = match (op, state, lock) {
+                (Operation::PublishToDelivery, _, _) => match broker {
+                    Some(broker) => {
+                        let topics = handles.get::<dyn TopicSource>().cloned();
+                        measure_pubsub(Arc::clone(broker), topics, profile, &prefix).await
+                    }
                     None => continue,
                 },
                 (Operation::LockUnlock, _, Some(lock)) => Ok(measure_lock(Arc::clone(lock), profile, &prefix).await),

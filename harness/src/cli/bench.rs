@@ -54,15 +54,7 @@ pub(super) async fn bench(args: BenchArgs, registry: &Registry) -> ExitCode {
     };
     let (budgets, profile) = (spec.budgets.clone(), spec.bench.clone());
     let mut interrupt = std::pin::pin!(interrupted());
-    let session = match open_session(
-        Source::Spec(spec),
-        registry,
-        args.spec.as_deref(),
-        args.backends.as_deref(),
-        &mut interrupt,
-    )
-    .await
-    {
+    let session = match open_session(Source::Spec(spec), registry, args.backends.as_deref(), &mut interrupt).await {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -81,18 +81,15 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Opens the session of a run or a benchmark, with the environment's options, the spec path
-/// for rerun commands and `--backends`. An interrupt while starting backends stops what was
+/// Opens the session of a run or a benchmark, with the environment's options and `--backends`. An interrupt while starting backends stops what was
 /// started.
 async fn open_session(
     source: Source,
     registry: &Registry,
-    spec: Option<&std::path::Path>,
     backends: Option<&str>,
     interrupt: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<Session, ExitCode> {
     let mut options = SessionOptions::from_env().map_err(fail)?;
-    options.spec_arg = spec.map(|p| p.display().to_string());
     if let Some(choice) = backends {
         options.provider = choice.parse().map_err(|e| fail(format!("--backends: {e}")))?;
     }
@@ -135,7 +132,7 @@ async fn clean() -> ExitCode {
 }
 
 fn list(json: bool) -> ExitCode {
-    let cases = suites::all_cases();
+    let cases = crate::Catalogue::builtin().cases();
     if json {
         let entries: Vec<serde_json::Value> = cases
             .iter()

@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use contract::Registry;
+use contract::{Block, Registry};
 use suites::Claim;
 
 use super::{backend_line, clean_leftovers, fail, interrupted, open_session, out, stopped};
+use crate::session::{PluggableSource, SidecarSource};
 use crate::supervise::{self, Outcome};
 use crate::terminal::Terminal;
 use crate::worker::{Share, WorkerEvent};
@@ -124,13 +125,13 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             Ok(c) => c,
             Err(e) => return Err(fail(e)),
         };
-        let target = crate::session::PluggableTarget {
+        let source = PluggableSource {
             socket: socket.clone(),
             component: args.component.clone(),
             metadata: args.metadata.iter().cloned().collect(),
             claims,
         };
-        (Source::Pluggable(target), 8)
+        (Source::Pluggable(source), 8)
     } else if let Some(url) = &args.sidecar {
         if [&args.state, &args.pubsub, &args.secrets, &args.lock, &args.binding, &args.configuration]
             .iter()
@@ -154,17 +155,29 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             ));
         }
         let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
-        let source = Source::Sidecar(crate::session::SidecarTarget {
+        let named = [
+            (Block::STATE, &args.state),
+            (Block::PUBSUB, &args.pubsub),
+            (Block::SECRET_STORES, &args.secrets),
+            (Block::LOCK, &args.lock),
+            (Block::BINDINGS, &args.binding),
+            (Block::CONFIGURATION, &args.configuration),
+        ];
+        let mut components: Vec<(Block, String)> =
+            named.iter().filter_map(|(block, name)| (*name).clone().map(|n| (*block, n))).collect();
+        if args.invoke {
+            // Invocation's component is the sidecar's own app.
+            components.push((Block::INVOCATION, String::new()));
+        }
+        let behind = match (&args.configuration, &args.configuration_writer) {
+            (Some(name), Some(path)) => [(name.clone(), path.clone())].into(),
+            _ => Default::default(),
+        };
+        let source = Source::Sidecar(SidecarSource {
             url: url.clone(),
-            state: args.state.clone(),
-            pubsub: args.pubsub.clone(),
+            components,
             app_port: args.app_port,
-            secrets: args.secrets.clone(),
-            lock: args.lock.clone(),
-            binding: args.binding.clone(),
-            invoke: args.invoke,
-            configuration: args.configuration.clone(),
-            configuration_writer: args.configuration_writer.clone(),
+            behind,
             claims,
             token,
         });
@@ -183,6 +196,51 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         }
     };
     Ok(chosen)
+}
+
+/// The command that reruns what `args` certify, without the filters: `certify run --spec …`,
+/// `--sidecar … --state …`, `--pluggable …`. Black-box runs whose claims came from the
+/// component get `--features` with those claims once they are known (`claims`).
+fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
+    let mut words = vec!["certify".to_owned(), "run".to_owned()];
+    // A flag with an empty value is a switch (`--invoke`).
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            words.push(format!("--{name}"));
+            if !value.is_empty() {
+                words.push(value);
+            }
+        }
+    };
+    flag("spec", args.spec.as_ref().map(|p| p.display().to_string()));
+    flag("sidecar", args.sidecar.clone());
+    for (name, value) in [
+        ("state", &args.state),
+        ("pubsub", &args.pubsub),
+        ("secrets", &args.secrets),
+        ("lock", &args.lock),
+        ("binding", &args.binding),
+        ("configuration", &args.configuration),
+        ("component", &args.component),
+    ] {
+        flag(name, value.clone());
+    }
+    flag("configuration-writer", args.configuration_writer.as_ref().map(|p| p.display().to_string()));
+    flag("pluggable", args.pluggable.as_ref().map(|p| p.display().to_string()));
+    for (key, value) in &args.metadata {
+        flag("metadata", Some(format!("{key}={value}")));
+    }
+    flag("app-port", args.app_port.map(|p| p.to_string()));
+    flag("backends", args.backends.clone());
+    flag("invoke", args.invoke.then(String::new));
+    let black_box = args.sidecar.is_some() || args.pluggable.is_some();
+    let features = match (&args.features, claims) {
+        (Some(given), _) => Some(given.join(",")),
+        (None, Some(claims)) if black_box => Some(claims.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")),
+        (None, _) => None,
+    };
+    flag("features", features);
+    words.join(" ")
 }
 
 /// Runs the cases of `args`: as the supervisor, or as its worker when the environment says so.
@@ -239,30 +297,30 @@ async fn work(args: RunArgs, registry: &Registry, share: Share) -> ExitCode {
             () = crate::worker::supervisor_gone() => {}
         }
     });
-    let session =
-        match open_session(source, registry, args.spec.as_deref(), args.backends.as_deref(), &mut interrupt).await {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
+    let session = match open_session(source, registry, args.backends.as_deref(), &mut interrupt).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     for (kind, provider, host) in session.backends() {
         WorkerEvent::Backend { kind: kind.to_string(), provider: provider.into(), host: host.into() }.emit();
     }
+    let rerun = rerun_prefix(&args, Some(&session.claims()));
+    let jobs = share.jobs.or(args.jobs).unwrap_or(concurrency);
     let filter =
         Filter { patterns: args.filters, exact: args.exact, skip: args.skip, only: share.only, without: share.without };
-    let jobs = share.jobs.or(args.jobs).unwrap_or(concurrency);
     let on_begin = |trial: &str| WorkerEvent::Started { trial: trial.to_owned() }.emit();
     let mut on_event = |e: Event<'_>| match e {
         Event::Started { trials } => WorkerEvent::Planned {
             trials: trials.to_vec(),
             source: session.source.clone(),
             components: session.components.clone(),
-            rerun_prefix: session.rerun_prefix.clone(),
+            rerun_prefix: rerun.clone(),
         }
         .emit(),
         Event::Finished { record, .. } => WorkerEvent::Finished { record: Box::new(record.clone()) }.emit(),
     };
     let report = tokio::select! {
-        report = crate::certify(&session, &filter, jobs, &mut on_event, &on_begin) => report,
+        report = crate::certify(&session, &filter, jobs, &rerun, &mut on_event, &on_begin) => report,
         () = &mut interrupt => {
             // Dropping the session stops the reference runtime and every backend it started.
             drop(session);

@@ -13,7 +13,7 @@ pub async fn certify(registry: &Registry, yaml: &str, filter: &Filter) -> Report
     let spec = Spec::parse("broken.yaml", Path::new("."), yaml).expect("spec");
     let session =
         Session::open(Source::Spec(spec), registry, &harness::SessionOptions::default()).await.expect("session");
-    let report = harness::certify(&session, filter, 16, &mut |_| {}, &|_| {}).await;
+    let report = harness::certify(&session, filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
     session.close().await;
     report
 }

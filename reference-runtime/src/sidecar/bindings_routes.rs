@@ -48,8 +48,8 @@ async fn invoke(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, Body(b
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_MALFORMED_REQUEST_DATA", e.to_string())
         })?,
     };
-    let output = match sc.components.get(&name, Block::Bindings) {
-        Some(Component::Binding { output: Some(output), .. }) => Arc::clone(output),
+    let output = match sc.components.get(&name, Block::BINDINGS).and_then(Component::as_output_binding) {
+        Some(output) => Arc::clone(output),
         _ => return Err(failed(&name, format!("couldn't find output binding {name}"))),
     };
     let supported = output.operations();

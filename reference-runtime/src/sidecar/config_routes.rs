@@ -28,15 +28,15 @@ pub(super) fn routes() -> Router<Arc<Sidecar>> {
 }
 
 fn store(sc: &Sidecar, name: &str) -> ApiResult<Arc<dyn ConfigurationStore>> {
-    if !sc.components.has_block(Block::Configuration) {
+    if !sc.components.has_block(Block::CONFIGURATION) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_CONFIGURATION_STORE_NOT_CONFIGURED",
             "configuration stores not configured",
         ));
     }
-    match sc.components.get(name, Block::Configuration) {
-        Some(Component::Configuration { store, .. }) => Ok(Arc::clone(store)),
+    match sc.components.get(name, Block::CONFIGURATION).and_then(Component::as_configuration) {
+        Some(store) => Ok(Arc::clone(store)),
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "ERR_CONFIGURATION_STORE_NOT_FOUND",

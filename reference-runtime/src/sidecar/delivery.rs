@@ -164,7 +164,7 @@ async fn deliver_bulk(sc: &Sidecar, spec: &SubscriptionSpec, messages: Vec<Messa
 
 /// Subscribes `spec` on its pub/sub component, delivering to the app.
 pub(super) async fn subscribe(sc: &Arc<Sidecar>, spec: SubscriptionSpec) -> Result<Subscription, Error> {
-    let Some(Component::PubSub(pubsub)) = sc.components.get(&spec.pubsub, Block::PubSub) else {
+    let Some(pubsub) = sc.components.get(&spec.pubsub, Block::PUBSUB).and_then(Component::as_pubsub) else {
         return Err(Error::NotFound { what: format!("pubsub `{}`", spec.pubsub) });
     };
     let request = SubscribeRequest {

@@ -33,8 +33,8 @@ fn text(body: &Value, camel: &str, snake: &str) -> ApiResult<String> {
 }
 
 fn store(sc: &Sidecar, name: &str) -> ApiResult<Arc<dyn LockStore>> {
-    match sc.components.get(name, Block::Lock) {
-        Some(Component::Lock(l)) => Ok(Arc::clone(l)),
+    match sc.components.get(name, Block::LOCK).and_then(Component::as_lock) {
+        Some(l) => Ok(Arc::clone(l)),
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "ERR_LOCK_STORE_NOT_FOUND",
@@ -59,7 +59,7 @@ fn validated(sc: &Sidecar, name: &str, body: &Value) -> ApiResult<(Arc<dyn LockS
 }
 
 fn not_configured(sc: &Sidecar) -> ApiResult<()> {
-    if sc.components.has_block(Block::Lock) {
+    if sc.components.has_block(Block::LOCK) {
         Ok(())
     } else {
         Err(ApiError::new(

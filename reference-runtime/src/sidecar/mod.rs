@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use contract::pubsub::Subscription;
-use contract::{Block, Component, Components};
+use contract::{Block, Components};
 use tokio::sync::Notify;
 
 pub use app_channel::AppChannel;
@@ -184,7 +184,7 @@ impl Sidecar {
         let key_schemes = components
             .by_name
             .iter()
-            .filter(|(_, c)| c.component.block() == Block::State)
+            .filter(|(_, c)| c.component.block() == Block::STATE)
             .map(|(name, c)| (name.clone(), KeyScheme::for_component(c, &config.app_id)))
             .collect();
         let app = config.app_port.map(|port| AppChannel::new(port, config.app_api_token.clone()));
@@ -303,7 +303,7 @@ impl Sidecar {
             }
         }
         for (name, loaded) in &self.components.by_name {
-            if let Component::Binding { input: Some(input), .. } = &loaded.component {
+            if let Some(input) = loaded.component.as_input_binding() {
                 match delivery::start_input_binding(&self, name, &loaded.manifest, Arc::clone(input)).await {
                     Ok(Some(subscription)) => locked(&self.input_bindings).push(subscription),
                     Ok(None) => {}

@@ -39,11 +39,11 @@ fn pubsub(sc: &Sidecar, name: &str, topic: &str) -> ApiResult<Arc<dyn PubSub>> {
             format!("topic is empty in pubsub {name}"),
         ));
     }
-    if !sc.components.has_block(Block::PubSub) {
+    if !sc.components.has_block(Block::PUBSUB) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "ERR_PUBSUB_NOT_CONFIGURED", "no pubsub is configured"));
     }
-    match sc.components.get(name, Block::PubSub) {
-        Some(Component::PubSub(p)) => Ok(Arc::clone(p)),
+    match sc.components.get(name, Block::PUBSUB).and_then(Component::as_pubsub) {
+        Some(p) => Ok(Arc::clone(p)),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "ERR_PUBSUB_NOT_FOUND", format!("pubsub {name} is not found"))),
     }
 }

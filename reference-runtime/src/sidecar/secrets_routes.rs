@@ -19,15 +19,15 @@ pub(super) fn routes() -> Router<Arc<Sidecar>> {
 }
 
 fn store(sc: &Sidecar, name: &str) -> ApiResult<Arc<dyn SecretStore>> {
-    if !sc.components.has_block(Block::SecretStores) {
+    if !sc.components.has_block(Block::SECRET_STORES) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_SECRET_STORES_NOT_CONFIGURED",
             "secret store is not configured",
         ));
     }
-    match sc.components.get(name, Block::SecretStores) {
-        Some(Component::Secrets(s)) => Ok(Arc::clone(s)),
+    match sc.components.get(name, Block::SECRET_STORES).and_then(Component::as_secrets) {
+        Some(s) => Ok(Arc::clone(s)),
         // 401, as daprd answers (its docs say 400).
         _ => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

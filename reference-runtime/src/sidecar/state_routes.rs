@@ -66,15 +66,15 @@ impl Store<'_> {
 }
 
 fn store<'s>(sc: &'s Sidecar, name: String) -> ApiResult<Store<'s>> {
-    if !sc.components.has_block(Block::State) {
+    if !sc.components.has_block(Block::STATE) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_STATE_STORE_NOT_CONFIGURED",
             format!("state store {name} is not configured"),
         ));
     }
-    match (sc.components.get(&name, Block::State), sc.key_schemes.get(&name)) {
-        (Some(Component::State(store)), Some(keys)) => Ok(Store { name, store: Arc::clone(store), keys }),
+    match (sc.components.get(&name, Block::STATE).and_then(Component::as_state), sc.key_schemes.get(&name)) {
+        (Some(store), Some(keys)) => Ok(Store { name, store: Arc::clone(store), keys }),
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "ERR_STATE_STORE_NOT_FOUND",

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use contract::{Block, Component, ManualClock, Resources};
+use contract::{Component, ManualClock, Resources};
 
 pub fn yaml(name: &str, type_name: &str, metadata: &[(&str, &str)]) -> String {
     let mut text = format!(
@@ -28,15 +28,11 @@ pub async fn build(type_name: &str, metadata: &[(&str, &str)], clock: &ManualClo
         .build_all(&resources.components, clock.shared())
         .await
         .expect("component builds");
-    let block = Block::of_type(type_name).expect("known block");
-    components.get("under-test", block).expect("built").clone()
+    components.by_name.get("under-test").expect("built").component.clone()
 }
 
 pub async fn state(clock: &ManualClock) -> Arc<dyn contract::StateStore> {
-    match build("state.in-memory", &[], clock).await {
-        Component::State(s) => s,
-        other => panic!("not a state store: {other:?}"),
-    }
+    build("state.in-memory", &[], clock).await.as_state().cloned().expect("a state store")
 }
 
 /// Polls `check` until it holds or `deadline` passes; real time, for asynchronous delivery.

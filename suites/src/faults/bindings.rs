@@ -14,6 +14,30 @@ use crate::Claim;
 use crate::bindings::{keyed, listen, output, payload};
 use crate::case::{CaseResult, Ctx, Finding};
 use crate::ensure;
+use contract::Block;
+
+use super::scenario;
+use crate::case::{Case, Requirement};
+
+/// Every binding fault scenario.
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        scenario!(
+            Block::BINDINGS,
+            "faults.bindings.black-hole-fails-fast",
+            "While nothing gets through to the backend, an output binding's write (`create`, or `exec`) MUST fail within `faultCallTimeoutSeconds`, not hang, and work again within the recovery budget after; with `read`, what it sends after MUST arrive.",
+            [],
+            black_hole
+        ),
+        scenario!(
+            Block::BINDINGS,
+            "faults.bindings.acknowledged-events-delivered-across-restart",
+            "Every event whose `create` was acknowledged, before or after a restart of a persistent backend, MUST be delivered by the input binding at least once.",
+            [Requirement::Claimed(Claim::Create), Requirement::Claimed(Claim::Read)],
+            across_restart
+        ),
+    ]
+}
 
 /// Sends payload `n` with `create` (or, for a binding certified for `exec` only, runs a
 /// statement), once.

@@ -6,6 +6,7 @@
 //! every acknowledged publish or binding event must be delivered across a broker restart.
 //!
 //! Scenarios run after every other trial, one at a time, since they stop shared backends.
+//! Each block's scenarios are a suite of their own, beside the block's.
 
 mod bindings;
 mod pubsub;
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::Claim;
-use crate::case::{Case, Ctx, DriverCapability, Finding, Requirement};
+use contract::Block;
+
+use crate::case::{Ctx, Finding, Reach};
+use crate::suite::Suite;
 
 /// A fault of the network between the component and its backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,94 +59,30 @@ impl From<FaultError> for Finding {
     }
 }
 
-macro_rules! fault_case {
-    ($id:literal, $block:expr, $rule:literal, $body:path) => {
-        Case {
-            id: $id,
-            block: $block,
-            rule: $rule,
-            source: "certify",
-            requires: &[Requirement::Driver(DriverCapability::Faults)],
-            tags: &["faults", "slow"],
-            timeout: Duration::from_secs(180),
-            body: |ctx| Box::pin($body(ctx)),
-        }
+/// Fault control: only the faults driver gives it.
+pub const FAULTS: Reach = Reach::of::<dyn FaultControl>("fault control (only the faults driver has it)");
+
+/// Fault scenarios of state stores.
+pub const STATE_SUITE: Suite =
+    Suite { block: Block::STATE, needs: &[crate::state::STORE, FAULTS], cases: state::cases, prepare: None };
+/// Fault scenarios of brokers.
+pub const PUBSUB_SUITE: Suite =
+    Suite { needs: &[crate::pubsub::BROKER, FAULTS], cases: pubsub::cases, ..crate::pubsub::SUITE };
+/// Fault scenarios of bindings.
+pub const BINDINGS_SUITE: Suite =
+    Suite { needs: &[crate::bindings::OUTPUT, FAULTS], cases: bindings::cases, ..crate::bindings::SUITE };
+
+/// A fault scenario of `block`: tagged `faults` (so only the faults driver runs it, after
+/// everything else, one at a time), three minutes at most.
+macro_rules! scenario {
+    ($block:expr, $id:literal, $rule:literal, [$($req:expr),*], $body:path) => {
+        $crate::case!($block, $id, "certify", $rule, [$($req),*], ["faults", "slow"], 180, $body)
     };
 }
-
-/// Every fault scenario.
-pub fn cases() -> Vec<Case> {
-    use contract::Block::{Bindings, PubSub, State};
-    vec![
-        fault_case!(
-            "faults.state.recovers-after-restart",
-            State,
-            "After its backend restarts, a store MUST serve reads and writes again within the recovery budget (setting `recoveryBudgetSeconds`).",
-            state::recovers
-        ),
-        fault_case!(
-            "faults.state.acknowledged-writes-survive-restart",
-            State,
-            "Every write a store acknowledged MUST be read back exactly after its persistent backend restarts.",
-            state::writes_survive
-        ),
-        fault_case!(
-            "faults.state.black-hole-fails-fast",
-            State,
-            "While nothing gets through to the backend, calls MUST fail within `faultCallTimeoutSeconds`, not hang, and work again within the recovery budget after.",
-            state::black_hole
-        ),
-        fault_case!(
-            "faults.state.cut-fails-fast",
-            State,
-            "While connections to the backend are cut, calls MUST fail within `faultCallTimeoutSeconds`, and work again within the recovery budget after.",
-            state::cut
-        ),
-        Case {
-            requires: &[Requirement::Driver(DriverCapability::Faults), Requirement::Claimed(Claim::Etag)],
-            ..fault_case!(
-                "faults.state.linearizable-under-cuts",
-                State,
-                "Concurrent clients' histories MUST stay linearizable while connections are cut and restored (failed calls count as indeterminate).",
-                state::linearizable_under_cuts
-            )
-        },
-        fault_case!(
-            "faults.pubsub.acknowledged-publishes-delivered-across-restart",
-            PubSub,
-            "Every message whose publish was acknowledged, before or after a broker restart, MUST be delivered at least once.",
-            pubsub::across_restart
-        ),
-        fault_case!(
-            "faults.pubsub.black-hole-fails-fast",
-            PubSub,
-            "While nothing gets through to the broker, a publish MUST fail within `faultCallTimeoutSeconds`, not hang, and publishing MUST work again within the recovery budget after.",
-            pubsub::black_hole
-        ),
-        fault_case!(
-            "faults.bindings.black-hole-fails-fast",
-            Bindings,
-            "While nothing gets through to the backend, an output binding's write (`create`, or `exec`) MUST fail within `faultCallTimeoutSeconds`, not hang, and work again within the recovery budget after; with `read`, what it sends after MUST arrive.",
-            bindings::black_hole
-        ),
-        Case {
-            requires: &[
-                Requirement::Driver(DriverCapability::Faults),
-                Requirement::Claimed(Claim::Create),
-                Requirement::Claimed(Claim::Read),
-            ],
-            ..fault_case!(
-                "faults.bindings.acknowledged-events-delivered-across-restart",
-                Bindings,
-                "Every event whose `create` was acknowledged, before or after a restart of a persistent backend, MUST be delivered by the input binding at least once.",
-                bindings::across_restart
-            )
-        },
-    ]
-}
+pub(crate) use scenario;
 
 pub(crate) fn control(ctx: &Ctx) -> Result<&Arc<dyn FaultControl>, Finding> {
-    ctx.faults.as_ref().ok_or_else(|| Finding::Fail("no fault control for this target".into()))
+    ctx.reach(FAULTS)
 }
 
 pub(crate) fn budget(ctx: &Ctx) -> Duration {

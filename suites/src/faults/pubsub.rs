@@ -10,12 +10,36 @@ use super::{NetworkFault, bound, budget, control, recover};
 use crate::case::{CaseResult, Ctx, Finding};
 use crate::ensure;
 use crate::pubsub::{Inbox, always_succeed, missing, published, settle, subscribe};
+use contract::Block;
+
+use super::scenario;
+use crate::case::Case;
+
+/// Every broker fault scenario.
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        scenario!(
+            Block::PUBSUB,
+            "faults.pubsub.acknowledged-publishes-delivered-across-restart",
+            "Every message whose publish was acknowledged, before or after a broker restart, MUST be delivered at least once.",
+            [],
+            across_restart
+        ),
+        scenario!(
+            Block::PUBSUB,
+            "faults.pubsub.black-hole-fails-fast",
+            "While nothing gets through to the broker, a publish MUST fail within `faultCallTimeoutSeconds`, not hang, and publishing MUST work again within the recovery budget after.",
+            [],
+            black_hole
+        ),
+    ]
+}
 
 /// Subscribes once the broker takes subscriptions again (see [`working`]).
 async fn subscribed(ctx: &Ctx, inbox: &Inbox) -> Result<contract::pubsub::Subscription, Finding> {
     let started = Instant::now();
     loop {
-        match subscribe(ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await {
+        match subscribe(ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await {
             Ok(sub) => return Ok(sub),
             Err(e) if started.elapsed() >= budget(ctx) => {
                 return Err(Finding::Fail(format!("before the fault, within {:?}: {e:?}", budget(ctx))));
@@ -27,25 +51,27 @@ async fn subscribed(ctx: &Ctx, inbox: &Inbox) -> Result<contract::pubsub::Subscr
 
 /// Message `seq` of series `tag` on the main topic; all with one partition key when the
 /// component claims ordering, so their order is checked too.
-fn message(ctx: &Ctx, tag: &str, seq: u64) -> PublishRequest {
-    let request = PublishRequest::new(&ctx.topics.main, ctx.topics.payload(tag, seq));
-    match ctx.claims.contains(&crate::Claim::Ordering) {
+fn message(ctx: &Ctx, tag: &str, seq: u64) -> Result<PublishRequest, Finding> {
+    let request = PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload(tag, seq));
+    Ok(match ctx.claims.contains(&crate::Claim::Ordering) {
         true => request.with_metadata(contract::pubsub::PARTITION_KEY, ctx.namespace.clone()),
         false => request,
-    }
+    })
 }
 
 /// Publishes message `seq` of series `tag`, retrying until acknowledged within the budget.
 async fn publish_until_acknowledged(ctx: &Ctx, tag: &str, seq: u64) -> CaseResult {
-    recover(ctx, "publishing", || ctx.pubsub.publish(message(ctx, tag, seq))).await.map(drop)
+    let broker = ctx.pubsub()?;
+    let request = message(ctx, tag, seq)?;
+    recover(ctx, "publishing", || broker.publish(request.clone())).await.map(drop)
 }
 
 pub(super) async fn across_restart(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
+    let inbox = Inbox::new(ctx.topics()?);
     let _sub = subscribed(&ctx, &inbox).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     for seq in 1..=20 {
-        published(ctx.pubsub.publish(message(&ctx, "m", seq)).await, "before the restart")?;
+        published(ctx.pubsub()?.publish(message(&ctx, "m", seq)?).await, "before the restart")?;
     }
     control(&ctx)?.restart().await?;
     for seq in 21..=40 {
@@ -81,14 +107,14 @@ pub(super) async fn across_restart(ctx: Ctx) -> CaseResult {
 
 pub(super) async fn black_hole(ctx: Ctx) -> CaseResult {
     let faults = control(&ctx)?;
-    let inbox = Inbox::new(&ctx.topics);
+    let inbox = Inbox::new(ctx.topics()?);
     let _sub = subscribed(&ctx, &inbox).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     faults.network(Some(NetworkFault::BlackHole)).await?;
     let started = Instant::now();
     let during = tokio::time::timeout(
         bound(&ctx),
-        ctx.pubsub.publish(PublishRequest::new(&ctx.topics.main, ctx.topics.payload("during", 1))),
+        ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("during", 1))),
     )
     .await;
     faults.network(None).await?;

@@ -9,6 +9,51 @@ use serde_json::json;
 use super::{NetworkFault, bound, budget, control, recover};
 use crate::case::{CaseResult, Ctx, Finding};
 use crate::ensure;
+use contract::Block;
+
+use super::scenario;
+use crate::case::{Case, Claim, Requirement};
+
+/// Every state fault scenario.
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        scenario!(
+            Block::STATE,
+            "faults.state.recovers-after-restart",
+            "After its backend restarts, a store MUST serve reads and writes again within the recovery budget (setting `recoveryBudgetSeconds`).",
+            [],
+            recovers
+        ),
+        scenario!(
+            Block::STATE,
+            "faults.state.acknowledged-writes-survive-restart",
+            "Every write a store acknowledged MUST be read back exactly after its persistent backend restarts.",
+            [],
+            writes_survive
+        ),
+        scenario!(
+            Block::STATE,
+            "faults.state.black-hole-fails-fast",
+            "While nothing gets through to the backend, calls MUST fail within `faultCallTimeoutSeconds`, not hang, and work again within the recovery budget after.",
+            [],
+            black_hole
+        ),
+        scenario!(
+            Block::STATE,
+            "faults.state.cut-fails-fast",
+            "While connections to the backend are cut, calls MUST fail within `faultCallTimeoutSeconds`, and work again within the recovery budget after.",
+            [],
+            cut
+        ),
+        scenario!(
+            Block::STATE,
+            "faults.state.linearizable-under-cuts",
+            "Concurrent clients' histories MUST stay linearizable while connections are cut and restored (failed calls count as indeterminate).",
+            [Requirement::Claimed(Claim::Etag)],
+            linearizable_under_cuts
+        ),
+    ]
+}
 
 /// Waits until the store works before a scenario faults it: an earlier scenario may have just
 /// restarted the same backend, and a store may fail a call or two while it reconnects.
@@ -18,8 +63,9 @@ async fn working(ctx: &Ctx, key: &str) -> CaseResult {
 
 /// One write and one read of `key`, checked.
 async fn write_read(ctx: &Ctx, key: &str, value: &[u8]) -> contract::Result<()> {
-    ctx.state.set(SetRequest::new(key, value.to_vec())).await?;
-    match ctx.state.get(GetRequest::new(key)).await? {
+    let store = ctx.state().map_err(|_| contract::Error::unsupported("no state store"))?;
+    store.set(SetRequest::new(key, value.to_vec())).await?;
+    match store.get(GetRequest::new(key)).await? {
         Some(item) if item.data == value => Ok(()),
         other => Err(contract::Error::Backend(format!("read back {other:?} after writing `{key}`"))),
     }
@@ -40,7 +86,7 @@ pub(super) async fn writes_survive(ctx: Ctx) -> CaseResult {
     let mut acknowledged = Vec::new();
     for n in 0..WRITES {
         let (key, value) = (ctx.key(&format!("kept-{n}")), format!("{}-{n}", ctx.namespace).into_bytes());
-        if ctx.state.set(SetRequest::new(&key, value.clone())).await.is_ok() {
+        if ctx.state()?.set(SetRequest::new(&key, value.clone())).await.is_ok() {
             acknowledged.push((key, value));
         }
     }
@@ -50,7 +96,7 @@ pub(super) async fn writes_survive(ctx: Ctx) -> CaseResult {
     let took = recover(&ctx, "the store", || write_read(&ctx, &probe, b"probe")).await?;
     let mut lost = Vec::new();
     for (key, value) in &acknowledged {
-        match ctx.state.get(GetRequest::new(key)).await {
+        match ctx.state()?.get(GetRequest::new(key)).await {
             Ok(Some(item)) if item.data == *value => {}
             Ok(other) => {
                 lost.push(format!("{key}: {:?}", other.map(|i| String::from_utf8_lossy(&i.data).into_owned())))
@@ -77,6 +123,7 @@ async fn state_under(ctx: Ctx, fault: NetworkFault) -> CaseResult {
     let faults = control(&ctx)?;
     let key = ctx.key("net");
     working(&ctx, &key).await?;
+    let store = ctx.state()?;
     faults.network(Some(fault)).await?;
     let outcome = async {
         let mut failed_in = Vec::new();
@@ -84,8 +131,8 @@ async fn state_under(ctx: Ctx, fault: NetworkFault) -> CaseResult {
             let started = Instant::now();
             let attempt = async {
                 match call {
-                    true => ctx.state.set(SetRequest::new(&key, b"during".to_vec())).await,
-                    false => ctx.state.get(GetRequest::new(&key)).await.map(drop),
+                    true => store.set(SetRequest::new(&key, b"during".to_vec())).await,
+                    false => store.get(GetRequest::new(&key)).await.map(drop),
                 }
             };
             match tokio::time::timeout(bound(&ctx), attempt).await {

@@ -15,21 +15,21 @@ use crate::{ensure, ensure_eq};
 const QUIET: Duration = Duration::from_millis(1500);
 
 pub(super) async fn ping(ctx: Ctx) -> CaseResult {
-    ctx.pubsub.ping().await.must("ping")
+    ctx.pubsub()?.ping().await.must("ping")
 }
 
 async fn publish_series(ctx: &Ctx, topic: &str, tag: &str, range: std::ops::RangeInclusive<u64>) -> CaseResult {
     for n in range {
-        published(ctx.pubsub.publish(PublishRequest::new(topic, ctx.topics.payload(tag, n))).await, "a message")?;
+        published(ctx.pubsub()?.publish(PublishRequest::new(topic, ctx.topics()?.payload(tag, n))).await, "a message")?;
     }
     Ok(())
 }
 
 pub(super) async fn all_delivered(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    publish_series(&ctx, &ctx.topics.main, "m", 1..=10).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    publish_series(&ctx, &ctx.topics()?.main, "m", 1..=10).await?;
     let arrived = inbox.wait_for(patience(&ctx), |_| inbox.handled(0, "m").len() == 10).await;
     ctx.evidence.set(inbox.summary());
     let handled = inbox.handled(0, "m");
@@ -43,10 +43,10 @@ fn fail_first(first: Outcome) -> Policy {
 }
 
 async fn redelivered(ctx: Ctx, first: Outcome, what: &str) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, fail_first(first))).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    publish_series(&ctx, &ctx.topics.main, "r", 1..=3).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, fail_first(first))).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    publish_series(&ctx, &ctx.topics()?.main, "r", 1..=3).await?;
     let arrived = inbox.wait_for(patience(&ctx), |_| inbox.handled(0, "r").len() == 3).await;
     ctx.evidence.set(inbox.summary());
     let handled = inbox.handled(0, "r");
@@ -82,13 +82,13 @@ pub(super) async fn error_redelivered(ctx: Ctx) -> CaseResult {
 }
 
 async fn not_redelivered(ctx: Ctx, answer: Outcome, what: &str) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
+    let inbox = Inbox::new(ctx.topics()?);
     let policy: Policy =
         Arc::new(move |m: &Message, _| if m.data.ends_with(b":drop:1") { answer.clone() } else { Outcome::Success });
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, policy)).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    publish_series(&ctx, &ctx.topics.main, "drop", 1..=1).await?;
-    publish_series(&ctx, &ctx.topics.main, "keep", 1..=1).await?;
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, policy)).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    publish_series(&ctx, &ctx.topics()?.main, "drop", 1..=1).await?;
+    publish_series(&ctx, &ctx.topics()?.main, "keep", 1..=1).await?;
     let arrived =
         inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == "drop") && ds.iter().any(|d| d.tag == "keep"));
     ensure!(arrived.await, "the two messages did not both arrive within {:?}", patience(&ctx));
@@ -108,18 +108,18 @@ pub(super) async fn not_found_not_redelivered(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn dead_letter(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
+    let inbox = Inbox::new(ctx.topics()?);
     let always_retry: Policy =
         Arc::new(
             |m: &Message, _| {
                 if m.data.ends_with(b":doomed:1") { Outcome::Retry("RETRY".into()) } else { Outcome::Success }
             },
         );
-    let _main = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_retry)).await?;
-    let _dlq = subscribe(&ctx, &ctx.topics.dead_letter, None, inbox.handler(1, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    settle(&ctx, &ctx.topics.dead_letter, &inbox, Some(1)).await?;
-    publish_series(&ctx, &ctx.topics.main, "doomed", 1..=1).await?;
+    let _main = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_retry)).await?;
+    let _dlq = subscribe(&ctx, &ctx.topics()?.dead_letter, None, inbox.handler(1, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.dead_letter, &inbox, Some(1)).await?;
+    publish_series(&ctx, &ctx.topics()?.main, "doomed", 1..=1).await?;
     let arrived = inbox.wait_for(patience(&ctx) * 2, |_| !inbox.handled(1, "doomed").is_empty()).await;
     tokio::time::sleep(QUIET).await;
     ctx.evidence.set(inbox.summary());

@@ -9,27 +9,27 @@ use contract::pubsub::{
     TTL_IN_SECONDS,
 };
 
-use super::inbox::{Inbox, Policy, always_succeed, published, settle};
+use super::inbox::{Inbox, Policy, TopicSet, always_succeed, published, settle};
 use super::{missing, patience, subscribe};
 use crate::case::{CaseResult, Ctx, Finding};
 use crate::{ensure, ensure_eq};
 
 /// The nonce, a series line, then `len` bytes of every value, so any re-encoding shows.
-fn binary_payload(ctx: &Ctx, tag: &str, len: usize) -> Vec<u8> {
-    let mut data = format!("{}:{tag}:1\n", ctx.topics.nonce).into_bytes();
+fn binary_payload(topics: &TopicSet, tag: &str, len: usize) -> Vec<u8> {
+    let mut data = format!("{}:{tag}:1\n", topics.nonce).into_bytes();
     data.extend((0..len).map(|i| (i % 251) as u8 ^ 0xA5));
     data
 }
 
 async fn one_arrives_exactly(ctx: Ctx, tag: &str, data: Vec<u8>, content_type: &str) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     let request = PublishRequest {
         content_type: Some(content_type.into()),
-        ..PublishRequest::new(&ctx.topics.main, data.clone())
+        ..PublishRequest::new(&ctx.topics()?.main, data.clone())
     };
-    published(ctx.pubsub.publish(request).await, "the message")?;
+    published(ctx.pubsub()?.publish(request).await, "the message")?;
     let arrived = inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == tag)).await;
     ctx.evidence.set(inbox.summary());
     ensure!(arrived, "the {} byte message never arrived within {:?}", data.len(), patience(&ctx));
@@ -46,25 +46,26 @@ async fn one_arrives_exactly(ctx: Ctx, tag: &str, data: Vec<u8>, content_type: &
 }
 
 pub(super) async fn binary_byte_exact(ctx: Ctx) -> CaseResult {
-    let data = binary_payload(&ctx, "bin", 1024);
+    let data = binary_payload(ctx.topics()?, "bin", 1024);
     one_arrives_exactly(ctx, "bin", data, "application/octet-stream").await
 }
 
 pub(super) async fn one_mebibyte(ctx: Ctx) -> CaseResult {
-    let data = binary_payload(&ctx, "big", 1 << 20);
+    let data = binary_payload(ctx.topics()?, "big", 1 << 20);
     one_arrives_exactly(ctx, "big", data, "application/octet-stream").await
 }
 
 pub(super) async fn metadata_and_content_type(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    let marker = format!("marker-{}", ctx.topics.nonce);
+    let inbox = Inbox::new(ctx.topics()?);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    let marker = format!("marker-{}", ctx.topics()?.nonce);
     let request = PublishRequest {
         content_type: Some("text/plain".into()),
-        ..PublishRequest::new(&ctx.topics.main, ctx.topics.payload("meta", 1)).with_metadata("certify-marker", &marker)
+        ..PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("meta", 1))
+            .with_metadata("certify-marker", &marker)
     };
-    published(ctx.pubsub.publish(request).await, "the message")?;
+    published(ctx.pubsub()?.publish(request).await, "the message")?;
     let arrived = inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == "meta")).await;
     ensure!(arrived, "the message never arrived within {:?}", patience(&ctx));
     let Some(seen) = inbox.deliveries().into_iter().find(|d| d.tag == "meta").map(|d| d.message) else {
@@ -76,16 +77,17 @@ pub(super) async fn metadata_and_content_type(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    let trace_id = format!("{:0>32}", ctx.topics.nonce);
+    let inbox = Inbox::new(ctx.topics()?);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    let trace_id = format!("{:0>32}", ctx.topics()?.nonce);
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let request = PublishRequest {
         content_type: Some("text/plain".into()),
-        ..PublishRequest::new(&ctx.topics.main, ctx.topics.payload("ce", 1)).with_metadata("traceparent", &traceparent)
+        ..PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("ce", 1))
+            .with_metadata("traceparent", &traceparent)
     };
-    published(ctx.pubsub.publish(request).await, "the message")?;
+    published(ctx.pubsub()?.publish(request).await, "the message")?;
     let arrived = inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == "ce")).await;
     ensure!(arrived, "the message never arrived within {:?}", patience(&ctx));
     let Some(seen) = inbox.deliveries().into_iter().find(|d| d.tag == "ce").map(|d| d.message) else {
@@ -95,7 +97,7 @@ pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
     ctx.evidence.set(serde_json::json!(seen.metadata));
     ensure_eq!(field("specversion"), "1.0", "the envelope's specversion");
     ensure_eq!(field("type"), "com.dapr.event.sent", "the envelope's type");
-    ensure_eq!(field("topic"), ctx.topics.main, "the envelope's topic");
+    ensure_eq!(field("topic"), ctx.topics()?.main, "the envelope's topic");
     ensure_eq!(field("pubsubname"), ctx.component, "the envelope's pubsubname");
     ensure_eq!(field("datacontenttype"), "text/plain", "the envelope's datacontenttype");
     ensure!(!field("id").is_empty(), "the envelope has no id");
@@ -109,27 +111,28 @@ pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn raw_payload(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let mut request = SubscribeRequest::new(&ctx.topics.raw);
+    let inbox = Inbox::new(ctx.topics()?);
+    let mut request = SubscribeRequest::new(&ctx.topics()?.raw);
     request.metadata.insert("rawPayload".into(), "true".into());
     let _sub = ctx
-        .pubsub
+        .pubsub()?
         .subscribe(request, inbox.handler(0, always_succeed()))
         .await
         .map_err(|e| Finding::Fail(format!("subscribing with rawPayload failed: {e}")))?;
-    let data = binary_payload(&ctx, "raw", 256);
+    let data = binary_payload(ctx.topics()?, "raw", 256);
     // Probes and the message are published raw too, as a raw subscriber expects them.
-    let raw = |data: Vec<u8>| PublishRequest::new(&ctx.topics.raw, data).with_metadata("rawPayload", "true");
+    let raw_topic = ctx.topics()?.raw.clone();
+    let raw = |data: Vec<u8>| PublishRequest::new(&raw_topic, data).with_metadata("rawPayload", "true");
     let mut arrived = false;
     for n in 0..(ctx.settings.delivery_timeout_seconds.max(1) * 2) {
-        published(ctx.pubsub.publish(raw(ctx.topics.payload("probe", n))).await, "a raw probe")?;
+        published(ctx.pubsub()?.publish(raw(ctx.topics()?.payload("probe", n))).await, "a raw probe")?;
         if inbox.wait_for(Duration::from_millis(500), |ds| ds.iter().any(|d| d.tag == "probe")).await {
             arrived = true;
             break;
         }
     }
     ensure!(arrived, "no raw message reached the rawPayload subscriber within {:?}", patience(&ctx));
-    published(ctx.pubsub.publish(raw(data.clone())).await, "the raw message")?;
+    published(ctx.pubsub()?.publish(raw(data.clone())).await, "the raw message")?;
     let arrived = inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == "raw")).await;
     ensure!(arrived, "the raw message never arrived within {:?}", patience(&ctx));
     let Some(seen) = inbox.deliveries().into_iter().find(|d| d.tag == "raw").map(|d| d.message) else {
@@ -146,26 +149,27 @@ pub(super) async fn raw_payload(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-fn entry(ctx: &Ctx, n: u64) -> BulkMessageEntry {
+fn entry(topics: &TopicSet, n: u64) -> BulkMessageEntry {
     BulkMessageEntry {
         entry_id: format!("e{n}"),
-        event: ctx.topics.payload("bulk", n),
+        event: topics.payload("bulk", n),
         content_type: Some("text/plain".into()),
         metadata: Default::default(),
     }
 }
 
 pub(super) async fn bulk_publish(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
+    let topics = ctx.topics()?;
+    let inbox = Inbox::new(topics);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     let request = BulkPublishRequest {
-        topic: ctx.topics.main.clone(),
-        entries: (1..=10).map(|n| entry(&ctx, n)).collect(),
+        topic: ctx.topics()?.main.clone(),
+        entries: (1..=10).map(|n| entry(topics, n)).collect(),
         metadata: Default::default(),
     };
     let response =
-        ctx.pubsub.bulk_publish(request).await.map_err(|e| Finding::Fail(format!("bulk publish failed: {e}")))?;
+        ctx.pubsub()?.bulk_publish(request).await.map_err(|e| Finding::Fail(format!("bulk publish failed: {e}")))?;
     ensure!(response.failed_entries.is_empty(), "entries failed: {:?}", response.failed_entries);
     let arrived = inbox.wait_for(patience(&ctx), |_| inbox.handled(0, "bulk").len() == 10).await;
     ctx.evidence.set(inbox.summary());
@@ -179,13 +183,14 @@ pub(super) async fn bulk_publish(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn bulk_publish_partial(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    let mut entries: Vec<BulkMessageEntry> = (1..=5).map(|n| entry(&ctx, n)).collect();
+    let inbox = Inbox::new(ctx.topics()?);
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    let topics = ctx.topics()?;
+    let mut entries: Vec<BulkMessageEntry> = (1..=5).map(|n| entry(topics, n)).collect();
     entries[2].metadata.insert(TTL_IN_SECONDS.into(), "soon".into());
-    let request = BulkPublishRequest { topic: ctx.topics.main.clone(), entries, metadata: Default::default() };
-    let response = ctx.pubsub.bulk_publish(request).await.map_err(|e| {
+    let request = BulkPublishRequest { topic: ctx.topics()?.main.clone(), entries, metadata: Default::default() };
+    let response = ctx.pubsub()?.bulk_publish(request).await.map_err(|e| {
         Finding::Fail(format!("one malformed entry (ttlInSeconds `soon`) failed the whole bulk publish: {e}"))
     })?;
     let failed: Vec<&str> = response.failed_entries.iter().map(|f| f.entry_id.as_str()).collect();
@@ -200,7 +205,7 @@ pub(super) async fn bulk_publish_partial(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn bulk_subscribe(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
+    let inbox = Inbox::new(ctx.topics()?);
     let batches = Arc::new(Mutex::new(Vec::new()));
     let policy: Policy = Arc::new(|m: &Message, before: u32| {
         if before == 0 && (m.data.ends_with(b":b:1") || m.data.ends_with(b":b:6")) {
@@ -212,14 +217,14 @@ pub(super) async fn bulk_subscribe(ctx: Ctx) -> CaseResult {
     let config = BulkSubscribeConfig { max_messages_count: 5, max_await_duration: Duration::from_millis(500) };
     let handler = inbox.bulk_handler(0, policy, Arc::clone(&batches));
     let _sub = ctx
-        .pubsub
-        .bulk_subscribe(SubscribeRequest::new(&ctx.topics.bulk), config, handler)
+        .pubsub()?
+        .bulk_subscribe(SubscribeRequest::new(&ctx.topics()?.bulk), config, handler)
         .await
         .map_err(|e| Finding::Fail(format!("bulk subscribe failed: {e}")))?;
-    settle(&ctx, &ctx.topics.bulk, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.bulk, &inbox, Some(0)).await?;
     for n in 1..=11 {
         published(
-            ctx.pubsub.publish(PublishRequest::new(&ctx.topics.bulk, ctx.topics.payload("b", n))).await,
+            ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.bulk, ctx.topics()?.payload("b", n))).await,
             "a message",
         )?;
     }
@@ -239,21 +244,21 @@ pub(super) async fn bulk_subscribe(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn ttl_expired(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let group = format!("{}-ttl", ctx.topics.nonce);
-    let first = subscribe(&ctx, &ctx.topics.main, Some(&group), inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let group = format!("{}-ttl", ctx.topics()?.nonce);
+    let first = subscribe(&ctx, &ctx.topics()?.main, Some(&group), inbox.handler(0, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     first.close();
     // While the group has no subscriber, one message expires and one does not.
-    let request =
-        PublishRequest::new(&ctx.topics.main, ctx.topics.payload("expires", 1)).with_metadata(TTL_IN_SECONDS, "1");
-    published(ctx.pubsub.publish(request).await, "the message with a 1 s TTL")?;
+    let request = PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("expires", 1))
+        .with_metadata(TTL_IN_SECONDS, "1");
+    published(ctx.pubsub()?.publish(request).await, "the message with a 1 s TTL")?;
     published(
-        ctx.pubsub.publish(PublishRequest::new(&ctx.topics.main, ctx.topics.payload("keeps", 1))).await,
+        ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("keeps", 1))).await,
         "the message without TTL",
     )?;
     tokio::time::sleep(Duration::from_secs(2 + ctx.settings.ttl_slack_seconds)).await;
-    let _second = subscribe(&ctx, &ctx.topics.main, Some(&group), inbox.handler(1, always_succeed())).await?;
+    let _second = subscribe(&ctx, &ctx.topics()?.main, Some(&group), inbox.handler(1, always_succeed())).await?;
     let arrived = inbox.wait_for(patience(&ctx), |_| !inbox.handled(1, "keeps").is_empty()).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     ctx.evidence.set(inbox.summary());

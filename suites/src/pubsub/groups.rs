@@ -16,7 +16,7 @@ const KEYS: [&str; 3] = ["alpha", "beta", "gamma"];
 const PER_KEY: u64 = 15;
 
 pub(super) async fn per_key_order(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
+    let inbox = Inbox::new(ctx.topics()?);
     // Some messages fail once, so a lane must hold its later messages back until they succeed.
     let policy: Policy = Arc::new(|m: &Message, before: u32| {
         let seq = m.data.rsplit(|b| *b == b':').next().and_then(|s| std::str::from_utf8(s).ok());
@@ -25,13 +25,13 @@ pub(super) async fn per_key_order(ctx: Ctx) -> CaseResult {
             _ => Outcome::Success,
         }
     });
-    let _sub = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, policy)).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, policy)).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     for n in 1..=PER_KEY {
         for key in KEYS {
-            let request =
-                PublishRequest::new(&ctx.topics.main, ctx.topics.payload(key, n)).with_metadata(PARTITION_KEY, key);
-            published(ctx.pubsub.publish(request).await, "a keyed message")?;
+            let request = PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload(key, n))
+                .with_metadata(PARTITION_KEY, key);
+            published(ctx.pubsub()?.publish(request).await, "a keyed message")?;
         }
     }
     let all = |_: &[super::Delivery]| KEYS.iter().all(|k| inbox.handled(0, k).len() as u64 == PER_KEY);
@@ -62,14 +62,14 @@ pub(super) async fn per_key_order(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn competing_consumers(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let group = format!("{}-workers", ctx.topics.nonce);
-    let _a = subscribe(&ctx, &ctx.topics.main, Some(&group), inbox.handler(0, always_succeed())).await?;
-    let _b = subscribe(&ctx, &ctx.topics.main, Some(&group), inbox.handler(1, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, None).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let group = format!("{}-workers", ctx.topics()?.nonce);
+    let _a = subscribe(&ctx, &ctx.topics()?.main, Some(&group), inbox.handler(0, always_succeed())).await?;
+    let _b = subscribe(&ctx, &ctx.topics()?.main, Some(&group), inbox.handler(1, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, None).await?;
     for n in 1..=20 {
         published(
-            ctx.pubsub.publish(PublishRequest::new(&ctx.topics.main, ctx.topics.payload("w", n))).await,
+            ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("w", n))).await,
             "a message",
         )?;
     }
@@ -104,15 +104,15 @@ pub(super) async fn competing_consumers(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn fan_out(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let (g1, g2) = (format!("{}-one", ctx.topics.nonce), format!("{}-two", ctx.topics.nonce));
-    let _a = subscribe(&ctx, &ctx.topics.main, Some(&g1), inbox.handler(0, always_succeed())).await?;
-    let _b = subscribe(&ctx, &ctx.topics.main, Some(&g2), inbox.handler(1, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(1)).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let (g1, g2) = (format!("{}-one", ctx.topics()?.nonce), format!("{}-two", ctx.topics()?.nonce));
+    let _a = subscribe(&ctx, &ctx.topics()?.main, Some(&g1), inbox.handler(0, always_succeed())).await?;
+    let _b = subscribe(&ctx, &ctx.topics()?.main, Some(&g2), inbox.handler(1, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(1)).await?;
     for n in 1..=10 {
         published(
-            ctx.pubsub.publish(PublishRequest::new(&ctx.topics.main, ctx.topics.payload("f", n))).await,
+            ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("f", n))).await,
             "a message",
         )?;
     }
@@ -132,14 +132,14 @@ pub(super) async fn fan_out(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn topics_isolated(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let _a = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    let _b = subscribe(&ctx, &ctx.topics.other, None, inbox.handler(1, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    settle(&ctx, &ctx.topics.other, &inbox, Some(1)).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let _a = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    let _b = subscribe(&ctx, &ctx.topics()?.other, None, inbox.handler(1, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.other, &inbox, Some(1)).await?;
     for n in 1..=10 {
-        let (topic, tag) = if n % 2 == 0 { (&ctx.topics.main, "even") } else { (&ctx.topics.other, "odd") };
-        published(ctx.pubsub.publish(PublishRequest::new(topic, ctx.topics.payload(tag, n))).await, "a message")?;
+        let (topic, tag) = if n % 2 == 0 { (&ctx.topics()?.main, "even") } else { (&ctx.topics()?.other, "odd") };
+        published(ctx.pubsub()?.publish(PublishRequest::new(topic, ctx.topics()?.payload(tag, n))).await, "a message")?;
     }
     let done = |_: &[super::Delivery]| inbox.handled(0, "even").len() == 5 && inbox.handled(1, "odd").len() == 5;
     let arrived = inbox.wait_for(patience(&ctx), done).await;
@@ -154,21 +154,21 @@ pub(super) async fn topics_isolated(ctx: Ctx) -> CaseResult {
 }
 
 pub(super) async fn unsubscribe_stops(ctx: Ctx) -> CaseResult {
-    let inbox = Inbox::new(&ctx.topics);
-    let first = subscribe(&ctx, &ctx.topics.main, None, inbox.handler(0, always_succeed())).await?;
-    let _second = subscribe(&ctx, &ctx.topics.other, None, inbox.handler(1, always_succeed())).await?;
-    settle(&ctx, &ctx.topics.main, &inbox, Some(0)).await?;
-    settle(&ctx, &ctx.topics.other, &inbox, Some(1)).await?;
+    let inbox = Inbox::new(ctx.topics()?);
+    let first = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    let _second = subscribe(&ctx, &ctx.topics()?.other, None, inbox.handler(1, always_succeed())).await?;
+    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    settle(&ctx, &ctx.topics()?.other, &inbox, Some(1)).await?;
     first.close();
     // Dapr's suite waits 5 s after cancelling; a closed subscription must stop far sooner.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for n in 1..=5 {
         published(
-            ctx.pubsub.publish(PublishRequest::new(&ctx.topics.main, ctx.topics.payload("late", n))).await,
+            ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("late", n))).await,
             "a message",
         )?;
         published(
-            ctx.pubsub.publish(PublishRequest::new(&ctx.topics.other, ctx.topics.payload("on", n))).await,
+            ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.other, ctx.topics()?.payload("on", n))).await,
             "a message",
         )?;
     }

@@ -250,8 +250,8 @@ pub async fn settle(ctx: &crate::case::Ctx, topic: &str, inbox: &Inbox, subscrib
     let deadline = Instant::now() + timeout;
     let mut n = 0;
     loop {
-        let probe = contract::pubsub::PublishRequest::new(topic, ctx.topics.payload("probe", n));
-        published(ctx.pubsub.publish(probe).await, "a probe message")?;
+        let probe = contract::pubsub::PublishRequest::new(topic, ctx.topics()?.payload("probe", n));
+        published(ctx.pubsub()?.publish(probe).await, "a probe message")?;
         let seen = |ds: &[Delivery]| {
             ds.iter()
                 .any(|d| d.tag == "probe" && d.message.topic == topic && subscriber.is_none_or(|s| s == d.subscriber))

@@ -9,30 +9,53 @@ mod envelope;
 mod groups;
 mod inbox;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use contract::pubsub::{Handler, SubscribeRequest, Subscription};
+use contract::{Block, Parts, PubSub};
+use futures::future::BoxFuture;
 
-use crate::case::{Case, Claim, Ctx, DriverCapability, Finding, Requirement};
+use crate::case;
+use crate::case::{Case, Claim, Ctx, DriverCapability, Finding, Reach, Requirement};
+use crate::suite::Suite;
 
 pub use inbox::{
     Delivery, HANDLER_ERROR, Inbox, NOT_FOUND, NamespacedTopics, Policy, TopicSet, TopicSource, always_succeed,
 };
 pub(crate) use inbox::{published, settle};
 
-macro_rules! pubsub_case {
-    ($id:literal, $source:literal, $rule:literal, [$($req:expr),*], [$($tag:literal),*], $secs:expr, $body:path) => {
-        Case {
-            id: $id,
-            block: contract::Block::PubSub,
-            rule: $rule,
-            source: $source,
-            requires: &[$($req),*],
-            tags: &[$($tag),*],
-            timeout: Duration::from_secs($secs),
-            body: |ctx| Box::pin($body(ctx)),
-        }
-    };
+pub(crate) const BLOCK: Block = Block::PUBSUB;
+/// The broker every pub/sub case publishes to and subscribes through.
+pub const BROKER: Reach = Reach::of::<dyn PubSub>("broker");
+/// The trial's topics, leased when it starts.
+pub const TOPICS: Reach = Reach::of::<TopicSet>("topics");
+
+/// The pub/sub suite.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[BROKER], cases, prepare: Some(lease_topics) };
+
+impl Ctx {
+    /// The broker, through the driver.
+    pub fn pubsub(&self) -> Result<&Arc<dyn PubSub>, Finding> {
+        self.reach(BROKER)
+    }
+
+    /// The topics this trial may use.
+    pub fn topics(&self) -> Result<&TopicSet, Finding> {
+        self.reach::<TopicSet>(TOPICS).map(|t| &**t)
+    }
+}
+
+/// Leases the trial's topics from the driver's source (named after the trial when the driver
+/// has none; leased from a pool over HTTP, where a sidecar reads subscriptions once). The wait
+/// for a free lease counts against the case's timeout.
+pub(crate) fn lease_topics(handles: Parts, namespace: String) -> BoxFuture<'static, Result<Parts, Finding>> {
+    Box::pin(async move {
+        let source: Arc<dyn TopicSource> =
+            handles.get::<dyn TopicSource>().cloned().unwrap_or_else(|| Arc::new(NamespacedTopics));
+        let topics = source.lease(&namespace).await.map_err(Finding::Fail)?;
+        Ok(Parts::default().with(Arc::new(topics)))
+    })
 }
 
 const GROUPS: Requirement = Requirement::Driver(DriverCapability::ConsumerGroups);
@@ -41,9 +64,10 @@ const CLOUDEVENTS: Requirement = Requirement::Driver(DriverCapability::CloudEven
 const STATUS_CODES: Requirement = Requirement::Driver(DriverCapability::AppStatusCodes);
 
 /// Every pub/sub case.
-pub fn cases() -> Vec<Case> {
+fn cases() -> Vec<Case> {
     vec![
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.basic.ping",
             "P2",
             "Ping MUST succeed against a reachable broker.",
@@ -52,7 +76,8 @@ pub fn cases() -> Vec<Case> {
             15,
             delivery::ping
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.delivery.all-delivered",
             "P3,P4,P6",
             "Every message published to a subscribed topic MUST reach the subscriber.",
@@ -61,7 +86,8 @@ pub fn cases() -> Vec<Case> {
             90,
             delivery::all_delivered
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.redelivery.retry-redelivered",
             "certify",
             "A message the handler answers RETRY for MUST be delivered again, with the same id and a higher attempt count.",
@@ -70,7 +96,8 @@ pub fn cases() -> Vec<Case> {
             90,
             delivery::retry_redelivered
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.redelivery.error-redelivered",
             "P5",
             "A message whose handler fails MUST be delivered again (Dapr's suite only allows it).",
@@ -79,7 +106,8 @@ pub fn cases() -> Vec<Case> {
             90,
             delivery::error_redelivered
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.redelivery.drop-not-redelivered",
             "certify",
             "A message the handler answers DROP for MUST NOT be delivered again.",
@@ -88,7 +116,8 @@ pub fn cases() -> Vec<Case> {
             90,
             delivery::drop_not_redelivered
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.redelivery.not-found-not-redelivered",
             "certify",
             "A message the app answers 404 for MUST NOT be delivered again.",
@@ -97,7 +126,8 @@ pub fn cases() -> Vec<Case> {
             90,
             delivery::not_found_not_redelivered
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.redelivery.dead-letter-after-max-attempts",
             "certify",
             "A message retried until its attempts are used up MUST go to the dead-letter topic, after exactly the configured attempts.",
@@ -106,7 +136,8 @@ pub fn cases() -> Vec<Case> {
             120,
             delivery::dead_letter
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.ordering.per-partition-key",
             "P7",
             "Messages with one partition key MUST be handled in publish order, a retried one before any later one.",
@@ -115,7 +146,8 @@ pub fn cases() -> Vec<Case> {
             120,
             groups::per_key_order
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.groups.competing-consumers",
             "certify",
             "Within one consumer group, each message MUST go to one subscriber (a redelivery to the other is an at-least-once duplicate), none lost.",
@@ -124,7 +156,8 @@ pub fn cases() -> Vec<Case> {
             90,
             groups::competing_consumers
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.groups.fan-out",
             "certify",
             "Every consumer group MUST receive every message.",
@@ -133,7 +166,8 @@ pub fn cases() -> Vec<Case> {
             90,
             groups::fan_out
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.topics.isolated",
             "P11",
             "Each subscriber MUST receive exactly the messages of its own topic.",
@@ -142,7 +176,8 @@ pub fn cases() -> Vec<Case> {
             90,
             groups::topics_isolated
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.subscription.unsubscribe-stops-delivery",
             "P12",
             "A closed subscription MUST receive nothing more, and other subscriptions MUST go on.",
@@ -151,7 +186,8 @@ pub fn cases() -> Vec<Case> {
             90,
             groups::unsubscribe_stops
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.payload.binary-byte-exact",
             "certify",
             "A binary payload MUST arrive byte-exact.",
@@ -160,7 +196,8 @@ pub fn cases() -> Vec<Case> {
             60,
             envelope::binary_byte_exact
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.payload.one-mebibyte",
             "certify",
             "A 1 MiB message MUST arrive byte-exact.",
@@ -169,7 +206,8 @@ pub fn cases() -> Vec<Case> {
             90,
             envelope::one_mebibyte
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.payload.metadata-and-content-type",
             "certify",
             "Publish metadata and the content type MUST reach the subscriber.",
@@ -178,7 +216,8 @@ pub fn cases() -> Vec<Case> {
             60,
             envelope::metadata_and_content_type
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.cloudevent.envelope",
             "certify",
             "A delivery MUST be a CloudEvent 1.0 with id, source, type, datacontenttype, topic, pubsubname and the publisher's trace id.",
@@ -187,7 +226,8 @@ pub fn cases() -> Vec<Case> {
             60,
             envelope::cloudevent_envelope
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.cloudevent.raw-payload",
             "certify",
             "With rawPayload the published bytes MUST reach a rawPayload subscriber byte-exact, never wrapped at publish.",
@@ -196,7 +236,8 @@ pub fn cases() -> Vec<Case> {
             60,
             envelope::raw_payload
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.bulk.publish-delivered",
             "P10",
             "Every entry of a bulk publish MUST be delivered to a regular subscriber, with no entry failed.",
@@ -205,7 +246,8 @@ pub fn cases() -> Vec<Case> {
             90,
             envelope::bulk_publish
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.bulk.publish-per-entry-failure",
             "certify",
             "A bulk publish MUST report a malformed entry as failed, by its id, and still publish the others.",
@@ -214,7 +256,8 @@ pub fn cases() -> Vec<Case> {
             90,
             envelope::bulk_publish_partial
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.bulk.subscribe-batches",
             "P8,P9",
             "A bulk subscriber MUST receive every message in batches no larger than configured, failed entries again.",
@@ -223,7 +266,8 @@ pub fn cases() -> Vec<Case> {
             90,
             envelope::bulk_subscribe
         ),
-        pubsub_case!(
+        case!(
+            BLOCK,
             "pubsub.ttl.expired-not-delivered",
             "certify",
             "A message whose ttlInSeconds passed before delivery MUST NOT be delivered; one without a TTL still is.",
@@ -248,13 +292,13 @@ pub(crate) async fn subscribe(
     handler: Handler,
 ) -> Result<Subscription, Finding> {
     let mut request = SubscribeRequest::new(topic);
-    if topic == ctx.topics.main {
-        request.dead_letter_topic = Some(ctx.topics.dead_letter.clone());
+    if topic == ctx.topics()?.main {
+        request.dead_letter_topic = Some(ctx.topics()?.dead_letter.clone());
     }
     if let Some(group) = group {
         request = request.in_group(group);
     }
-    ctx.pubsub
+    ctx.pubsub()?
         .subscribe(request, handler)
         .await
         .map_err(|e| Finding::Fail(format!("subscribing to `{topic}` failed: {e}")))

@@ -11,7 +11,8 @@ use contract::state::{DeleteRequest, GetRequest, SetRequest};
 
 use contract::state::{TransactionOperation, TransactionRequest};
 
-use super::{ETAG, FIRST_WRITE, TRANSACTION, etag, set, state_case};
+use super::{BLOCK, ETAG, FIRST_WRITE, TRANSACTION, etag, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Finding};
 use crate::history::{Input, Output, Recorder};
 use crate::linearizability::{Verdict, check};
@@ -24,7 +25,8 @@ const ROUNDS: usize = 20;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.concurrency.linearizable",
             "certify",
             "Reads, writes, ETag compare-and-sets, first-writes and deletes from concurrent clients on a few hot keys MUST be linearizable.",
@@ -33,7 +35,8 @@ pub(super) fn cases() -> Vec<Case> {
             120,
             linearizable
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.concurrency.first-write-one-winner",
             "certify",
             "Concurrent first-writes to a fresh key MUST have exactly one winner.",
@@ -42,7 +45,8 @@ pub(super) fn cases() -> Vec<Case> {
             60,
             first_write_race
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.concurrency.transactions-atomic-to-readers",
             "certify",
             "A reader MUST never see half of a transaction: after reading one key at transaction n, the other key MUST read at n or later.",
@@ -51,7 +55,8 @@ pub(super) fn cases() -> Vec<Case> {
             60,
             transactions_atomic_to_readers
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.concurrency.same-etag-one-winner",
             "certify",
             "Concurrent writes holding the same ETag MUST have at most one winner, and the value left MUST be the winner's.",
@@ -93,6 +98,7 @@ fn write_output(result: contract::Result<()>) -> Output {
 }
 
 async fn client(ctx: Ctx, recorder: Arc<Recorder>, id: usize, keys: Arc<Vec<String>>) {
+    let Ok(store) = ctx.state() else { return };
     let mut rng = Rng::new(&ctx.namespace, id);
     let mut etags: HashMap<String, String> = HashMap::new();
     for seq in 0..OPS_PER_CLIENT {
@@ -100,7 +106,6 @@ async fn client(ctx: Ctx, recorder: Arc<Recorder>, id: usize, keys: Arc<Vec<Stri
         let value = format!("\"c{id}-{seq}\"");
         let known = etags.get(&key).cloned();
         let roll = rng.below(100);
-        let store = &ctx.state;
         match (roll, known) {
             (0..40, _) | (40..65, None) => {
                 let output = recorder
@@ -255,7 +260,7 @@ fn tally(results: &[contract::Result<()>]) -> Result<usize, Finding> {
 async fn first_write_race(ctx: Ctx) -> CaseResult {
     for round in 0..ROUNDS {
         let key = ctx.key(&format!("fw-race-{round}"));
-        let state = Arc::clone(&ctx.state);
+        let state = Arc::clone(ctx.state()?);
         let results = race(RACERS, |i| {
             let (state, key) = (Arc::clone(&state), key.clone());
             async move { state.set(SetRequest::new(key, format!("\"racer-{i}\"")).first_write()).await }
@@ -276,7 +281,7 @@ async fn same_etag_race(ctx: Ctx) -> CaseResult {
         let key = ctx.key(&format!("etag-race-{round}"));
         set(&ctx, &key, "\"start\"").await?;
         let e = etag(&ctx, &key).await?;
-        let state = Arc::clone(&ctx.state);
+        let state = Arc::clone(ctx.state()?);
         let results = race(RACERS, |i| {
             let (state, key, e) = (Arc::clone(&state), key.clone(), e.clone());
             async move { state.set(SetRequest::new(key, format!("\"racer-{i}\"")).with_etag(e)).await }
@@ -314,7 +319,7 @@ async fn transactions_atomic_to_readers(ctx: Ctx) -> CaseResult {
     let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = {
         let (state, a, b, done, started) =
-            (Arc::clone(&ctx.state), a.clone(), b.clone(), Arc::clone(&done), Arc::clone(&started));
+            (Arc::clone(ctx.state()?), a.clone(), b.clone(), Arc::clone(&done), Arc::clone(&started));
         tokio::spawn(async move {
             // Readers first, and a yield after each transaction, so reads interleave with
             // writes even when every call completes without waiting (in-process stores).
@@ -338,9 +343,10 @@ async fn transactions_atomic_to_readers(ctx: Ctx) -> CaseResult {
             result
         })
     };
+    let store = ctx.state()?;
     let readers: Vec<_> = (0..4)
         .map(|i| {
-            let (state, done, started) = (Arc::clone(&ctx.state), Arc::clone(&done), Arc::clone(&started));
+            let (state, done, started) = (Arc::clone(store), Arc::clone(&done), Arc::clone(&started));
             // Half the readers read a then b, half b then a.
             let (first, second) = if i % 2 == 0 { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
             tokio::spawn(async move {

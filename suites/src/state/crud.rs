@@ -2,14 +2,16 @@
 
 use contract::state::{DeleteRequest, GetRequest, SetRequest};
 
-use super::{BINARY, data, delete, ensure_data, get, set, state_case};
+use super::{BINARY, BLOCK, data, delete, ensure_data, get, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Finding, Must};
 use crate::{ensure, ensure_eq};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!("state.crud.ping", "S2", "A store MUST answer ping.", [], [], 10, ping),
-        state_case!(
+        case!(BLOCK, "state.crud.ping", "S2", "A store MUST answer ping.", [], [], 10, ping),
+        case!(
+            BLOCK,
             "state.crud.json-values-round-trip",
             "S3,S4",
             "A value of every JSON kind MUST read back byte-for-byte as it was written.",
@@ -18,7 +20,8 @@ pub(super) fn cases() -> Vec<Case> {
             30,
             json_values
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.binary-values-round-trip",
             "S5",
             "Raw byte values, including empty and non-UTF-8 ones, MUST read back byte-identical.",
@@ -27,7 +30,8 @@ pub(super) fn cases() -> Vec<Case> {
             30,
             binary_values
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.large-value-round-trips",
             "certify",
             "A 1 MiB value MUST read back intact.",
@@ -36,7 +40,8 @@ pub(super) fn cases() -> Vec<Case> {
             60,
             large_value
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.unusual-keys-round-trip",
             "certify",
             "Keys with spaces, slashes, unicode, `%`, `_` and 1 KiB length MUST be stored, read and deleted as given.",
@@ -45,7 +50,8 @@ pub(super) fn cases() -> Vec<Case> {
             30,
             unusual_keys
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.missing-key-reads-empty",
             "S6",
             "Reading a never-written key MUST return no item and no error.",
@@ -54,7 +60,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             missing_key
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.overwrite-replaces",
             "certify",
             "A write without an ETag MUST replace the value (last write wins).",
@@ -63,7 +70,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             overwrite
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.delete-removes",
             "S6",
             "After a delete, a read MUST return no item and no error.",
@@ -72,7 +80,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             delete_removes
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.crud.delete-missing-succeeds",
             "S7",
             "Deleting a never-written key without an ETag MUST succeed.",
@@ -81,7 +90,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             delete_missing
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.bulk.set-then-get",
             "S8,S9",
             "Every item of a bulk set MUST be readable, singly and by bulk get, with one answer per key.",
@@ -90,7 +100,8 @@ pub(super) fn cases() -> Vec<Case> {
             30,
             bulk_set_get
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.bulk.get-includes-missing-keys",
             "S10",
             "Bulk get MUST answer a missing key as present with no data and no error.",
@@ -99,7 +110,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             bulk_get_missing
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.bulk.delete",
             "S11",
             "Every key of a bulk delete MUST read as absent afterwards.",
@@ -112,7 +124,7 @@ pub(super) fn cases() -> Vec<Case> {
 }
 
 async fn ping(ctx: Ctx) -> CaseResult {
-    ctx.state.ping().await.must("ping")
+    ctx.state()?.ping().await.must("ping")
 }
 
 const JSON_VALUES: &[(&str, &str)] = &[
@@ -145,7 +157,7 @@ async fn binary_values(ctx: Ctx) -> CaseResult {
         [("one-byte", vec![0x01]), ("not-utf8", vec![0x00, 0xff, 0xfe, 0x80, 0x0a]), ("empty", Vec::new())];
     for (suffix, value) in &cases {
         let key = ctx.key(suffix);
-        ctx.state.set(SetRequest::new(key.clone(), value.clone())).await.must(&format!("set `{key}`"))?;
+        ctx.state()?.set(SetRequest::new(key.clone(), value.clone())).await.must(&format!("set `{key}`"))?;
         let seen = data(&ctx, &key).await?;
         // An empty value may legitimately read as an empty item; it must not read as absent.
         ensure!(seen.is_some(), "`{key}`: a written value read back as absent");
@@ -207,15 +219,18 @@ fn bulk_keys(ctx: &Ctx) -> Vec<(String, String)> {
 
 async fn bulk_set_get(ctx: Ctx) -> CaseResult {
     let items = bulk_keys(&ctx);
-    ctx.state
+    ctx.state()?
         .bulk_set(items.iter().map(|(k, v)| SetRequest::new(k.clone(), v.clone())).collect())
         .await
         .must("bulk set")?;
     for (key, value) in &items {
         ensure_data(key, data(&ctx, key).await?, Some(value.as_bytes()))?;
     }
-    let answers =
-        ctx.state.bulk_get(items.iter().map(|(k, _)| GetRequest::new(k.clone())).collect()).await.must("bulk get")?;
+    let answers = ctx
+        .state()?
+        .bulk_get(items.iter().map(|(k, _)| GetRequest::new(k.clone())).collect())
+        .await
+        .must("bulk get")?;
     ensure_eq!(answers.len(), items.len(), "bulk get answers");
     for answer in &answers {
         let Some((_, value)) = items.iter().find(|(k, _)| *k == answer.key) else {
@@ -231,7 +246,7 @@ async fn bulk_get_missing(ctx: Ctx) -> CaseResult {
     let (present, missing) = (ctx.key("present"), ctx.key("doesnotexist"));
     set(&ctx, &present, "1").await?;
     let answers = ctx
-        .state
+        .state()?
         .bulk_get(vec![GetRequest::new(present.clone()), GetRequest::new(missing.clone())])
         .await
         .must("bulk get")?;
@@ -248,7 +263,7 @@ async fn bulk_delete(ctx: Ctx) -> CaseResult {
     let (a, b) = (ctx.key("bulk-del-a"), ctx.key("bulk-del-b"));
     set(&ctx, &a, "1").await?;
     set(&ctx, &b, "2").await?;
-    ctx.state
+    ctx.state()?
         .bulk_delete(vec![DeleteRequest::new(a.clone()), DeleteRequest::new(b.clone())])
         .await
         .must("bulk delete")?;

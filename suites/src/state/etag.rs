@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use contract::Error;
 use contract::state::{DeleteRequest, GetRequest, SetRequest};
 
-use super::{ETAG, FIRST_WRITE, KEYED_BULK, data, ensure_data, etag, get, set, state_case};
+use super::{BLOCK, ETAG, FIRST_WRITE, KEYED_BULK, data, ensure_data, etag, get, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Finding, Must};
 use crate::{ensure, ensure_eq};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.every-item-has-etag",
             "S25",
             "Every item MUST carry a non-empty ETag, in get and in bulk get.",
@@ -21,7 +23,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             every_item
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.stale-write-rejected",
             "S26",
             "A write with a stale ETag MUST fail as an ETag mismatch and leave the item unchanged.",
@@ -30,7 +33,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             stale_write
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.current-etag-accepted",
             "S27",
             "A write with the current ETag MUST succeed and give the item a new ETag.",
@@ -39,7 +43,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             current_etag
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.changes-on-every-write",
             "certify",
             "Every write MUST change the ETag, and one ETag MUST never name two different values.",
@@ -48,7 +53,8 @@ pub(super) fn cases() -> Vec<Case> {
             20,
             changes_every_write
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.missing-key-rejected",
             "certify",
             "A write or delete with an ETag on a missing key MUST fail as an ETag mismatch.",
@@ -57,7 +63,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             missing_key
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.bulk-set-partial-success",
             "S28",
             "A bulk set with one stale ETag MUST fail for that key alone: the others are written, the stale one keeps its value and ETag.",
@@ -66,7 +73,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             bulk_set_partial
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.bulk-set-keyed-error",
             "S28",
             "A bulk set's ETag failure MUST be reported per key, naming exactly the failing key.",
@@ -75,7 +83,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             bulk_set_keyed
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.bulk-set-valid-etags",
             "S29",
             "A bulk set with current ETags MUST write every item.",
@@ -84,7 +93,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             bulk_set_valid
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.delete-stale-rejected",
             "S30",
             "A delete with a stale ETag MUST fail with an ETag error and keep the item.",
@@ -93,7 +103,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             delete_stale
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.delete-current-accepted",
             "S31",
             "A delete with the current ETag MUST remove the item.",
@@ -102,7 +113,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             delete_current
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.etag.bulk-delete-partial-success",
             "S32",
             "A bulk delete with one stale ETag MUST delete the others and keep the stale one unchanged.",
@@ -111,7 +123,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             bulk_delete_partial
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.first-write.creates-only",
             "S34",
             "A first-write without an ETag MUST create a missing key and fail on an existing one.",
@@ -120,7 +133,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             first_write_creates
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.first-write.empty-etag-is-none",
             "S35",
             "A first-write with an empty ETag MUST behave as one without an ETag.",
@@ -129,7 +143,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             first_write_empty
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.first-write.with-etag",
             "S36",
             "A first-write with the current ETag MUST succeed and one with an old ETag MUST fail.",
@@ -147,7 +162,7 @@ fn is_mismatch(result: &contract::Result<()>) -> bool {
 
 async fn every_item(ctx: Ctx) -> CaseResult {
     let keys: Vec<String> = (1..=4).map(|i| ctx.key(&format!("etag{i}"))).collect();
-    ctx.state
+    ctx.state()?
         .bulk_set(keys.iter().map(|k| SetRequest::new(k.clone(), r#""first-value""#)).collect())
         .await
         .must("bulk set")?;
@@ -155,7 +170,7 @@ async fn every_item(ctx: Ctx) -> CaseResult {
         etag(&ctx, key).await?;
     }
     let answers =
-        ctx.state.bulk_get(keys.iter().map(|k| GetRequest::new(k.clone())).collect()).await.must("bulk get")?;
+        ctx.state()?.bulk_get(keys.iter().map(|k| GetRequest::new(k.clone())).collect()).await.must("bulk get")?;
     for answer in answers {
         let e = answer.item.and_then(|i| i.etag).unwrap_or_default();
         ensure!(!e.is_empty(), "bulk get gave `{}` no ETag", answer.key);
@@ -167,8 +182,10 @@ async fn stale_write(ctx: Ctx) -> CaseResult {
     let key = ctx.key("stale");
     set(&ctx, &key, r#""first-value""#).await?;
     let before = etag(&ctx, &key).await?;
-    let result =
-        ctx.state.set(SetRequest::new(key.clone(), r#""second-value""#).with_etag(ctx.settings.bad_etag.clone())).await;
+    let result = ctx
+        .state()?
+        .set(SetRequest::new(key.clone(), r#""second-value""#).with_etag(ctx.settings.bad_etag.clone()))
+        .await;
     ensure!(
         is_mismatch(&result),
         "a write with ETag `{}` answered {result:?}, not an ETag mismatch",
@@ -183,7 +200,7 @@ async fn current_etag(ctx: Ctx) -> CaseResult {
     let key = ctx.key("current");
     set(&ctx, &key, r#""first-value""#).await?;
     let first = etag(&ctx, &key).await?;
-    ctx.state
+    ctx.state()?
         .set(SetRequest::new(key.clone(), r#""second-value""#).with_etag(first.clone()))
         .await
         .must("write with the current ETag")?;
@@ -217,10 +234,10 @@ async fn changes_every_write(ctx: Ctx) -> CaseResult {
 
 async fn missing_key(ctx: Ctx) -> CaseResult {
     let key = ctx.key("absent");
-    let write = ctx.state.set(SetRequest::new(key.clone(), "1").with_etag(ctx.settings.bad_etag.clone())).await;
+    let write = ctx.state()?.set(SetRequest::new(key.clone(), "1").with_etag(ctx.settings.bad_etag.clone())).await;
     ensure!(is_mismatch(&write), "a write with an ETag on a missing key answered {write:?}");
     ensure!(get(&ctx, &key).await?.is_none(), "the refused write created `{key}`");
-    let delete = ctx.state.delete(DeleteRequest::new(key.clone()).with_etag(ctx.settings.bad_etag.clone())).await;
+    let delete = ctx.state()?.delete(DeleteRequest::new(key.clone()).with_etag(ctx.settings.bad_etag.clone())).await;
     ensure!(
         delete.as_ref().is_err_and(Error::is_etag_error),
         "a delete with an ETag on a missing key answered {delete:?}"
@@ -238,7 +255,7 @@ async fn two_items(ctx: &Ctx, a: &str, b: &str) -> Result<(String, String, Strin
 async fn bulk_set_partial(ctx: Ctx) -> CaseResult {
     let (good_etag, bad_etag, good, bad) = two_items(&ctx, "good", "bad").await?;
     let result = ctx
-        .state
+        .state()?
         .bulk_set(vec![
             SetRequest::new(good.clone(), r#""v2""#).with_etag(good_etag.clone()),
             SetRequest::new(bad.clone(), r#""v2""#).with_etag(ctx.settings.bad_etag.clone()),
@@ -255,7 +272,7 @@ async fn bulk_set_partial(ctx: Ctx) -> CaseResult {
 async fn bulk_set_keyed(ctx: Ctx) -> CaseResult {
     let (good_etag, _, good, bad) = two_items(&ctx, "good", "bad").await?;
     let result = ctx
-        .state
+        .state()?
         .bulk_set(vec![
             SetRequest::new(good.clone(), r#""v2""#).with_etag(good_etag),
             SetRequest::new(bad.clone(), r#""v2""#).with_etag(ctx.settings.bad_etag.clone()),
@@ -278,7 +295,7 @@ async fn bulk_set_keyed(ctx: Ctx) -> CaseResult {
 
 async fn bulk_set_valid(ctx: Ctx) -> CaseResult {
     let (ea, eb, a, b) = two_items(&ctx, "a", "b").await?;
-    ctx.state
+    ctx.state()?
         .bulk_set(vec![
             SetRequest::new(a.clone(), r#""v2""#).with_etag(ea.clone()),
             SetRequest::new(b.clone(), r#""v2""#).with_etag(eb.clone()),
@@ -294,7 +311,7 @@ async fn bulk_set_valid(ctx: Ctx) -> CaseResult {
 async fn delete_stale(ctx: Ctx) -> CaseResult {
     let key = ctx.key("keep");
     set(&ctx, &key, r#""v""#).await?;
-    let result = ctx.state.delete(DeleteRequest::new(key.clone()).with_etag(ctx.settings.bad_etag.clone())).await;
+    let result = ctx.state()?.delete(DeleteRequest::new(key.clone()).with_etag(ctx.settings.bad_etag.clone())).await;
     ensure!(result.as_ref().is_err_and(Error::is_etag_error), "a delete with a stale ETag answered {result:?}");
     ensure!(get(&ctx, &key).await?.is_some(), "the item was deleted anyway");
     Ok(())
@@ -304,7 +321,7 @@ async fn delete_current(ctx: Ctx) -> CaseResult {
     let key = ctx.key("remove");
     set(&ctx, &key, r#""v""#).await?;
     let e = etag(&ctx, &key).await?;
-    ctx.state.delete(DeleteRequest::new(key.clone()).with_etag(e)).await.must("delete with the current ETag")?;
+    ctx.state()?.delete(DeleteRequest::new(key.clone()).with_etag(e)).await.must("delete with the current ETag")?;
     ensure!(get(&ctx, &key).await?.is_none(), "the item (or its ETag) is still there");
     Ok(())
 }
@@ -312,7 +329,7 @@ async fn delete_current(ctx: Ctx) -> CaseResult {
 async fn bulk_delete_partial(ctx: Ctx) -> CaseResult {
     let (good_etag, bad_etag, good, bad) = two_items(&ctx, "good", "bad").await?;
     let result = ctx
-        .state
+        .state()?
         .bulk_delete(vec![
             DeleteRequest::new(good.clone()).with_etag(good_etag),
             DeleteRequest::new(bad.clone()).with_etag(ctx.settings.bad_etag.clone()),
@@ -330,10 +347,10 @@ async fn first_write_with(ctx: &Ctx, key: &str, empty_etag: bool) -> CaseResult 
     if empty_etag {
         request.etag = Some(String::new());
     }
-    ctx.state.set(request.clone()).await.must("the first first-write")?;
+    ctx.state()?.set(request.clone()).await.must("the first first-write")?;
     ensure_data(key, data(ctx, key).await?, Some(br#""v1""#))?;
     request.value = br#""v2""#.to_vec();
-    let again = ctx.state.set(request).await;
+    let again = ctx.state()?.set(request).await;
     ensure!(again.is_err(), "a second first-write without an ETag succeeded");
     ensure_data(key, data(ctx, key).await?, Some(br#""v1""#))
 }
@@ -352,12 +369,12 @@ async fn first_write_etag(ctx: Ctx) -> CaseResult {
     let key = ctx.key("fw-etag");
     set(&ctx, &key, r#""v1""#).await?;
     let old = etag(&ctx, &key).await?;
-    ctx.state
+    ctx.state()?
         .set(SetRequest::new(key.clone(), r#""v2""#).first_write().with_etag(old.clone()))
         .await
         .must("first-write with the current ETag")?;
     ensure!(etag(&ctx, &key).await? != old, "the ETag did not change");
-    let stale = ctx.state.set(SetRequest::new(key.clone(), r#""v3""#).first_write().with_etag(old)).await;
+    let stale = ctx.state()?.set(SetRequest::new(key.clone(), r#""v3""#).first_write().with_etag(old)).await;
     ensure!(stale.is_err(), "a first-write with an old ETag succeeded");
     ensure_data(&key, data(&ctx, &key).await?, Some(br#""v2""#))
 }

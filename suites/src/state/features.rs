@@ -5,7 +5,8 @@
 use contract::Error;
 use contract::state::{DeleteWithPrefixRequest, KeysLikeRequest, QueryRequest, TransactionRequest};
 
-use super::state_case;
+use super::BLOCK;
+use crate::case;
 use crate::case::{Case, CaseResult, Claim, Ctx, DriverCapability, Finding, Requirement};
 use crate::ensure;
 
@@ -42,7 +43,8 @@ const N_LIKE: Requirement = Requirement::NotClaimed(Claim::KeysLike);
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.etag-advertised",
             "S24",
             "A store that claims `etag` MUST advertise ETAG.",
@@ -51,7 +53,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             etag_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.etag-not-advertised",
             "S24",
             "A store that does not claim `etag` MUST NOT advertise ETAG.",
@@ -60,7 +63,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             etag_not_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.transaction-advertised",
             "S19",
             "A store that claims `transaction` MUST advertise TRANSACTIONAL.",
@@ -69,7 +73,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             transaction_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.transaction-not-advertised",
             "S19",
             "A store that does not claim `transaction` MUST NOT advertise TRANSACTIONAL nor run transactions.",
@@ -78,7 +83,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             transaction_not_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.ttl-advertised",
             "S38",
             "A store that claims `ttl` MUST advertise TTL.",
@@ -87,7 +93,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             ttl_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.ttl-not-advertised",
             "S40",
             "A store that does not claim `ttl` MUST NOT advertise TTL.",
@@ -96,7 +103,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             ttl_not_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.query-advertised",
             "S12",
             "A store that claims `query` MUST advertise QUERY_API.",
@@ -105,7 +113,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             query_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.query-not-advertised",
             "S12",
             "A store that does not claim `query` MUST NOT advertise QUERY_API nor answer queries.",
@@ -114,7 +123,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             query_not_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.delete-with-prefix-advertised",
             "S46",
             "A store that claims `delete-with-prefix` MUST advertise DELETE_WITH_PREFIX.",
@@ -123,7 +133,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             prefix_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.delete-with-prefix-not-advertised",
             "S46",
             "A store that does not claim `delete-with-prefix` MUST NOT advertise DELETE_WITH_PREFIX nor implement it.",
@@ -132,7 +143,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             prefix_not_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.keyslike-advertised",
             "S51",
             "A store that claims `keyslike` MUST advertise KEYS_LIKE.",
@@ -141,7 +153,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             keys_like_advertised
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.features.keyslike-not-advertised",
             "S51",
             "A store that does not claim `keyslike` MUST NOT advertise KEYS_LIKE nor implement it.",
@@ -155,7 +168,7 @@ pub(super) fn cases() -> Vec<Case> {
 
 async fn advertised(ctx: Ctx, claim: Claim) -> CaseResult {
     let Some(feature) = claim.feature() else { return Ok(()) };
-    let features = ctx.state.features();
+    let features = ctx.state()?.features();
     ensure!(
         features.contains(&feature),
         "claims `{claim}` but advertises {:?}, without {feature}",
@@ -167,21 +180,23 @@ async fn advertised(ctx: Ctx, claim: Claim) -> CaseResult {
 async fn not_advertised(ctx: Ctx, claim: Claim) -> CaseResult {
     let Some(feature) = claim.feature() else { return Ok(()) };
     ensure!(
-        !ctx.state.features().contains(&feature),
+        !ctx.state()?.features().contains(&feature),
         "does not claim `{claim}` but advertises {feature}: claim it and pass its cases, or stop advertising it"
     );
     if !ctx.driver.can(DriverCapability::TypedUnsupported) {
         return Ok(());
     }
     let probe = match claim {
-        Claim::Transaction => ctx.state.transact(TransactionRequest::default()).await.map(|_| ()),
-        Claim::Query => ctx.state.query(QueryRequest::default()).await.map(|_| ()),
+        Claim::Transaction => ctx.state()?.transact(TransactionRequest::default()).await.map(|_| ()),
+        Claim::Query => ctx.state()?.query(QueryRequest::default()).await.map(|_| ()),
         Claim::DeleteWithPrefix => {
-            ctx.state.delete_with_prefix(DeleteWithPrefixRequest { prefix: ctx.key("probe") }).await.map(|_| ())
+            ctx.state()?.delete_with_prefix(DeleteWithPrefixRequest { prefix: ctx.key("probe") }).await.map(|_| ())
         }
-        Claim::KeysLike => {
-            ctx.state.keys_like(KeysLikeRequest { pattern: ctx.key("probe"), ..Default::default() }).await.map(|_| ())
-        }
+        Claim::KeysLike => ctx
+            .state()?
+            .keys_like(KeysLikeRequest { pattern: ctx.key("probe"), ..Default::default() })
+            .await
+            .map(|_| ()),
         _ => return Ok(()),
     };
     match probe {

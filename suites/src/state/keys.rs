@@ -7,13 +7,15 @@ use std::time::Duration;
 use contract::Error;
 use contract::state::{DeleteWithPrefixRequest, KeysLikeRequest, SetRequest, TTL_IN_SECONDS};
 
-use super::{CALL_KEYS_LIKE, CALL_PREFIX, KEYS_LIKE, PREFIX, TTL, delete, get, poll, set, state_case};
+use super::{BLOCK, CALL_KEYS_LIKE, CALL_PREFIX, KEYS_LIKE, PREFIX, TTL, delete, get, poll, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Finding, Must};
 use crate::{ensure, ensure_eq};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.delete-with-prefix.direct-children-only",
             "S47,S48,S49",
             "Delete-with-prefix MUST delete exactly the keys directly under the prefix (appending `||` when missing) and report how many.",
@@ -22,7 +24,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             prefix_children
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.delete-with-prefix.empty-prefix-rejected",
             "S50",
             "Delete-with-prefix with an empty or `||` prefix MUST fail with `prefix is required`.",
@@ -31,7 +34,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             prefix_empty
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.empty-pattern-rejected",
             "S52",
             "Keys-like with an empty pattern MUST fail.",
@@ -40,7 +44,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             like_empty
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.patterns",
             "S53,S54",
             "`%` MUST match any run of characters and `_` exactly one.",
@@ -49,7 +54,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             like_patterns
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.paging",
             "S55",
             "Pages of keys MUST cover every match exactly once and end with no token.",
@@ -58,7 +64,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             like_paging
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.no-implicit-limit",
             "S56",
             "Without a page size (or with a huge one) every match MUST come back, with no token.",
@@ -67,7 +74,8 @@ pub(super) fn cases() -> Vec<Case> {
             60,
             like_no_limit
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.escaping",
             "S57",
             "`\\` MUST escape `%` and `_`; `.` MUST be literal.",
@@ -76,7 +84,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             like_escaping
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.paging-survives-changes",
             "S58",
             "Continuing from a token after keys were added and removed MUST work, and no token MUST mean from the start.",
@@ -85,7 +94,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             like_changes
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.keyslike.expired-not-listed",
             "S59",
             "Expired keys MUST NOT be listed.",
@@ -107,9 +117,9 @@ async fn prefix_children(ctx: Ctx) -> CaseResult {
         format!("{other}||key1"),
         ctx.key("no-prefix"),
     ];
-    ctx.state.bulk_set(keys.iter().map(|k| SetRequest::new(k.clone(), "1")).collect()).await.must("bulk set")?;
+    ctx.state()?.bulk_set(keys.iter().map(|k| SetRequest::new(k.clone(), "1")).collect()).await.must("bulk set")?;
     let count = ctx
-        .state
+        .state()?
         .delete_with_prefix(DeleteWithPrefixRequest { prefix: format!("{p}||") })
         .await
         .must("delete with prefix")?;
@@ -118,7 +128,7 @@ async fn prefix_children(ctx: Ctx) -> CaseResult {
     ensure!(get(&ctx, &keys[2]).await?.is_some(), "the deeper key `{}` was deleted", keys[2]);
     ensure!(get(&ctx, &keys[4]).await?.is_some(), "an unrelated key was deleted");
     let count = ctx
-        .state
+        .state()?
         .delete_with_prefix(DeleteWithPrefixRequest { prefix: other.clone() })
         .await
         .must("delete with prefix")?;
@@ -129,7 +139,7 @@ async fn prefix_children(ctx: Ctx) -> CaseResult {
 
 async fn prefix_empty(ctx: Ctx) -> CaseResult {
     for prefix in ["", "||"] {
-        let result = ctx.state.delete_with_prefix(DeleteWithPrefixRequest { prefix: prefix.into() }).await;
+        let result = ctx.state()?.delete_with_prefix(DeleteWithPrefixRequest { prefix: prefix.into() }).await;
         ensure!(
             matches!(&result, Err(e) if e.to_string().contains("prefix is required")),
             "prefix {prefix:?} answered {result:?}"
@@ -145,7 +155,7 @@ async fn like(
     token: Option<String>,
 ) -> Result<(Vec<String>, Option<String>), Finding> {
     let r = ctx
-        .state
+        .state()?
         .keys_like(KeysLikeRequest { pattern: pattern.into(), page_size: page, continuation_token: token })
         .await
         .must(&format!("keys-like `{pattern}`"))?;
@@ -157,14 +167,14 @@ fn set_of(keys: Vec<String>) -> BTreeSet<String> {
 }
 
 async fn like_empty(ctx: Ctx) -> CaseResult {
-    let result = ctx.state.keys_like(KeysLikeRequest::default()).await;
+    let result = ctx.state()?.keys_like(KeysLikeRequest::default()).await;
     ensure!(matches!(result, Err(Error::InvalidArgument(_))), "an empty pattern answered {result:?}");
     Ok(())
 }
 
 async fn seed(ctx: &Ctx, suffixes: &[&str]) -> Result<Vec<String>, Finding> {
     let keys: Vec<String> = suffixes.iter().map(|s| ctx.key(s)).collect();
-    ctx.state.bulk_set(keys.iter().map(|k| SetRequest::new(k.clone(), "1")).collect()).await.must("bulk set")?;
+    ctx.state()?.bulk_set(keys.iter().map(|k| SetRequest::new(k.clone(), "1")).collect()).await.must("bulk set")?;
     Ok(keys)
 }
 
@@ -297,7 +307,7 @@ async fn like_expired(ctx: Ctx) -> CaseResult {
         if let Some(ttl) = ttl {
             request = request.with_metadata(TTL_IN_SECONDS, ttl);
         }
-        ctx.state.set(request).await.must("write")?;
+        ctx.state()?.set(request).await.must("write")?;
     }
     let pattern = format!("{}-t%", ctx.namespace);
     let only_live = poll(Duration::from_secs(1 + 2 * ctx.settings.ttl_slack_seconds), || async {

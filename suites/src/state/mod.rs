@@ -13,11 +13,28 @@ mod query;
 mod transaction;
 mod ttl;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use contract::state::{DeleteRequest, GetRequest, Item, SetRequest};
+use contract::{Block, StateStore};
 
-use crate::case::{Case, Claim, Ctx, DriverCapability, Finding, Must, Requirement};
+use crate::case::{Case, Claim, Ctx, DriverCapability, Finding, Must, Reach, Requirement};
+use crate::suite::Suite;
+
+pub(crate) const BLOCK: Block = Block::STATE;
+/// The store every state case calls.
+pub const STORE: Reach = Reach::of::<dyn StateStore>("state store");
+
+/// The state suite.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[STORE], cases, prepare: None };
+
+impl Ctx {
+    /// The state store, through the driver.
+    pub fn state(&self) -> Result<&Arc<dyn StateStore>, Finding> {
+        self.reach(STORE)
+    }
+}
 
 pub(crate) const ETAG: Requirement = Requirement::Claimed(Claim::Etag);
 pub(crate) const FIRST_WRITE: Requirement = Requirement::Claimed(Claim::FirstWrite);
@@ -31,25 +48,8 @@ pub(crate) const KEYED_BULK: Requirement = Requirement::Driver(DriverCapability:
 pub(crate) const CALL_PREFIX: Requirement = Requirement::Driver(DriverCapability::DeleteWithPrefix);
 pub(crate) const CALL_KEYS_LIKE: Requirement = Requirement::Driver(DriverCapability::KeysLike);
 
-/// Builds a state [`Case`] from an async fn.
-macro_rules! state_case {
-    ($id:literal, $source:literal, $rule:literal, [$($req:expr),*], [$($tag:literal),*], $secs:expr, $body:path) => {
-        $crate::case::Case {
-            id: $id,
-            block: contract::Block::State,
-            rule: $rule,
-            source: $source,
-            requires: &[$($req),*],
-            tags: &[$($tag),*],
-            timeout: std::time::Duration::from_secs($secs),
-            body: |ctx| Box::pin($body(ctx)),
-        }
-    };
-}
-pub(crate) use state_case;
-
 /// Every state case, in a stable order.
-pub fn cases() -> Vec<Case> {
+fn cases() -> Vec<Case> {
     let mut all = Vec::new();
     all.extend(crud::cases());
     all.extend(features::cases());
@@ -63,7 +63,7 @@ pub fn cases() -> Vec<Case> {
 }
 
 pub(crate) async fn get(ctx: &Ctx, key: &str) -> Result<Option<Item>, Finding> {
-    ctx.state.get(GetRequest::new(key)).await.must(&format!("get `{key}`"))
+    ctx.state()?.get(GetRequest::new(key)).await.must(&format!("get `{key}`"))
 }
 
 pub(crate) async fn data(ctx: &Ctx, key: &str) -> Result<Option<Vec<u8>>, Finding> {
@@ -77,11 +77,11 @@ pub(crate) async fn etag(ctx: &Ctx, key: &str) -> Result<String, Finding> {
 }
 
 pub(crate) async fn set(ctx: &Ctx, key: &str, value: &str) -> Result<(), Finding> {
-    ctx.state.set(SetRequest::new(key, value)).await.must(&format!("set `{key}`"))
+    ctx.state()?.set(SetRequest::new(key, value)).await.must(&format!("set `{key}`"))
 }
 
 pub(crate) async fn delete(ctx: &Ctx, key: &str) -> Result<(), Finding> {
-    ctx.state.delete(DeleteRequest::new(key)).await.must(&format!("delete `{key}`"))
+    ctx.state()?.delete(DeleteRequest::new(key)).await.must(&format!("delete `{key}`"))
 }
 
 /// Renders bytes for a failure message: text when printable, else hex, cut at 80 characters.

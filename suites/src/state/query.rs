@@ -5,13 +5,15 @@ use contract::state::{QueryRequest, QueryResponse};
 use contract::state_query::Query;
 use serde_json::{Value, json};
 
-use super::{QUERY, set, state_case};
+use super::{BLOCK, QUERY, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Finding, Must};
 use crate::{ensure, ensure_eq};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.query.or-eq-in",
             "S14",
             "A query `OR[EQ, IN]` MUST return exactly the matching item.",
@@ -20,7 +22,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             or_eq_in
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.query.and-range-neq",
             "S15",
             "A query `AND[EQ, GTE, LT, NEQ]` on dotted paths MUST return exactly the matching item.",
@@ -29,7 +32,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             and_range
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.query.nested-or-and",
             "S16",
             "A query `OR[AND[..GT..], AND[..LTE..]]` comparing floats with integers MUST return exactly the matching item.",
@@ -38,7 +42,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             nested
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.query.two-results",
             "S17",
             "A query matching two items MUST return both.",
@@ -47,7 +52,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             two_results
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.query.sort",
             "certify",
             "Query results MUST follow the sort keys, in order, ascending or descending.",
@@ -56,7 +62,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             sort
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.query.pagination",
             "certify",
             "Pages of `limit` items, followed by their tokens, MUST return every match exactly once and end without a token.",
@@ -91,7 +98,7 @@ async fn seed(ctx: &Ctx) -> Result<String, Finding> {
 async fn run(ctx: &Ctx, query: Value) -> Result<QueryResponse, Finding> {
     let parsed =
         Query::from_json(&query).map_err(|e| Finding::Fail(format!("the case's own query is invalid: {e}")))?;
-    ctx.state
+    ctx.state()?
         .query(QueryRequest {
             query: parsed,
             metadata: [("contentType".to_owned(), "application/json".to_owned())].into(),

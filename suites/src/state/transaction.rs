@@ -2,13 +2,15 @@
 
 use contract::state::{DeleteRequest, SetRequest, TransactionOperation, TransactionRequest};
 
-use super::{ETAG, TRANSACTION, context, data, ensure_data, etag, get, set, state_case};
+use super::{BLOCK, ETAG, TRANSACTION, context, data, ensure_data, etag, get, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Must};
 use crate::{ensure, ensure_eq};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.transaction.groups-apply",
             "S20",
             "Each transaction MUST apply its upserts and deletes, visible right after it returns.",
@@ -17,7 +19,8 @@ pub(super) fn cases() -> Vec<Case> {
             20,
             groups
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.transaction.delete-missing-key",
             "S21",
             "Deleting a missing key inside a transaction MUST succeed.",
@@ -26,7 +29,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             delete_missing
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.transaction.operation-order",
             "S22",
             "Operations inside a transaction MUST apply in the order given.",
@@ -35,7 +39,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             order
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.transaction.json-values",
             "S23",
             "JSON values written in a transaction, with or without a content type, MUST read back as the same JSON.",
@@ -44,7 +49,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             json_values
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.transaction.atomic-on-etag-failure",
             "certify",
             "A transaction with one stale ETag MUST fail and leave every key it touches unchanged.",
@@ -65,7 +71,7 @@ fn remove(key: &str) -> TransactionOperation {
 }
 
 async fn transact(ctx: &Ctx, operations: Vec<TransactionOperation>, what: &str) -> CaseResult {
-    ctx.state.transact(TransactionRequest { operations, metadata: Default::default() }).await.must(what)
+    ctx.state()?.transact(TransactionRequest { operations, metadata: Default::default() }).await.must(what)
 }
 
 async fn groups(ctx: Ctx) -> CaseResult {
@@ -130,7 +136,7 @@ async fn atomic(ctx: Ctx) -> CaseResult {
     set(&ctx, &b, r#""b0""#).await?;
     let (ea, eb) = (etag(&ctx, &a).await?, etag(&ctx, &b).await?);
     let result = ctx
-        .state
+        .state()?
         .transact(TransactionRequest {
             operations: vec![
                 TransactionOperation::Set(SetRequest::new(a.clone(), r#""a1""#).with_etag(ea.clone())),

@@ -5,13 +5,15 @@ use std::time::{Duration, SystemTime};
 
 use contract::state::{GetRequest, SetRequest, TTL_EXPIRE_TIME, TTL_IN_SECONDS};
 
-use super::{TTL, get, poll, set, state_case};
+use super::{BLOCK, TTL, get, poll, set};
+use crate::case;
 use crate::case::{Case, CaseResult, Ctx, Finding, Must};
 use crate::ensure;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.non-numeric-rejected",
             "S37",
             "A write with a non-numeric `ttlInSeconds` MUST fail.",
@@ -20,7 +22,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             non_numeric
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.item-expires",
             "S39",
             "An item written with `ttlInSeconds: 2` MUST be readable at once and gone within the TTL plus the allowed slack.",
@@ -29,7 +32,8 @@ pub(super) fn cases() -> Vec<Case> {
             15,
             expires
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.no-ttl-no-expire-time",
             "S41",
             "An item written without a TTL MUST NOT report `ttlExpireTime`.",
@@ -38,7 +42,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             no_ttl
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.expire-time-reported",
             "S42",
             "An item with a TTL MUST report `ttlExpireTime` as an RFC 3339 time within 10 minutes of now + TTL.",
@@ -47,7 +52,8 @@ pub(super) fn cases() -> Vec<Case> {
             10,
             expire_time
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.minus-one-never-expires",
             "S43",
             "`ttlInSeconds: -1` MUST remove an earlier TTL: no `ttlExpireTime`, and the item outlives the old TTL.",
@@ -56,7 +62,8 @@ pub(super) fn cases() -> Vec<Case> {
             15,
             minus_one
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.overwrite-clears-ttl",
             "S43",
             "A write without a TTL MUST clear an earlier TTL.",
@@ -65,7 +72,8 @@ pub(super) fn cases() -> Vec<Case> {
             15,
             overwrite_clears
         ),
-        state_case!(
+        case!(
+            BLOCK,
             "state.ttl.bulk-get-expire-time",
             "S44",
             "Bulk get MUST report `ttlExpireTime` for items with a TTL.",
@@ -83,7 +91,7 @@ fn with_ttl(key: &str, value: &str, ttl: &str) -> SetRequest {
 
 async fn non_numeric(ctx: Ctx) -> CaseResult {
     let key = ctx.key("ttl-foo");
-    let result = ctx.state.set(with_ttl(&key, "1", "foo")).await;
+    let result = ctx.state()?.set(with_ttl(&key, "1", "foo")).await;
     ensure!(result.is_err(), "a write with `ttlInSeconds: foo` succeeded");
     Ok(())
 }
@@ -91,7 +99,7 @@ async fn non_numeric(ctx: Ctx) -> CaseResult {
 async fn expires(ctx: Ctx) -> CaseResult {
     let key = ctx.key("ttl-2s");
     let written = tokio::time::Instant::now();
-    ctx.state.set(with_ttl(&key, r#""⏱️""#, "2")).await.must("write with a 2 s TTL")?;
+    ctx.state()?.set(with_ttl(&key, r#""⏱️""#, "2")).await.must("write with a 2 s TTL")?;
     ensure!(get(&ctx, &key).await?.is_some(), "the item is not readable right after the write");
     let within = Duration::from_secs(2 + ctx.settings.ttl_slack_seconds);
     let gone = poll(within, || async { Ok(get(&ctx, &key).await?.is_none()) }).await?;
@@ -141,7 +149,7 @@ fn check_expire_time(key: &str, metadata: &contract::Metadata, ttl: Duration) ->
 
 async fn expire_time(ctx: Ctx) -> CaseResult {
     let key = ctx.key("ttl-1h");
-    ctx.state.set(with_ttl(&key, "1", "3600")).await.must("write with a 1 h TTL")?;
+    ctx.state()?.set(with_ttl(&key, "1", "3600")).await.must("write with a 1 h TTL")?;
     let item = get(&ctx, &key).await?.ok_or_else(|| Finding::Fail("the item is missing".into()))?;
     check_expire_time(&key, &item.metadata, Duration::from_secs(3600))
 }
@@ -156,24 +164,24 @@ async fn outlives(ctx: &Ctx, key: &str, why: &str) -> CaseResult {
 
 async fn minus_one(ctx: Ctx) -> CaseResult {
     let key = ctx.key("ttl-minus-one");
-    ctx.state.set(with_ttl(&key, "1", "2")).await.must("write with a 2 s TTL")?;
-    ctx.state.set(with_ttl(&key, "1", "-1")).await.must("write with TTL -1")?;
+    ctx.state()?.set(with_ttl(&key, "1", "2")).await.must("write with a 2 s TTL")?;
+    ctx.state()?.set(with_ttl(&key, "1", "-1")).await.must("write with TTL -1")?;
     outlives(&ctx, &key, "`ttlInSeconds: -1` was written").await
 }
 
 async fn overwrite_clears(ctx: Ctx) -> CaseResult {
     let key = ctx.key("ttl-overwrite");
-    ctx.state.set(with_ttl(&key, "1", "2")).await.must("write with a 2 s TTL")?;
+    ctx.state()?.set(with_ttl(&key, "1", "2")).await.must("write with a 2 s TTL")?;
     set(&ctx, &key, "2").await?;
     outlives(&ctx, &key, "the item was overwritten without a TTL").await
 }
 
 async fn bulk_expire_time(ctx: Ctx) -> CaseResult {
     let (a, b) = (ctx.key("bulk-ttl-a"), ctx.key("bulk-ttl-b"));
-    ctx.state.set(with_ttl(&a, r#""123""#, "3600")).await.must("write")?;
-    ctx.state.set(with_ttl(&b, r#""234""#, "3600")).await.must("write")?;
+    ctx.state()?.set(with_ttl(&a, r#""123""#, "3600")).await.must("write")?;
+    ctx.state()?.set(with_ttl(&b, r#""234""#, "3600")).await.must("write")?;
     let answers =
-        ctx.state.bulk_get(vec![GetRequest::new(a.clone()), GetRequest::new(b.clone())]).await.must("bulk get")?;
+        ctx.state()?.bulk_get(vec![GetRequest::new(a.clone()), GetRequest::new(b.clone())]).await.must("bulk get")?;
     ensure!(answers.len() == 2, "bulk get gave {} answers for 2 keys", answers.len());
     for answer in answers {
         let item = answer.item.ok_or_else(|| Finding::Fail(format!("bulk get lost `{}`", answer.key)))?;

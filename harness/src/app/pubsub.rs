@@ -1,11 +1,10 @@
-//! The app certify plays for a sidecar: it declares subscriptions on `GET /dapr/subscribe`
-//! (a fixed set of topic slots per pub/sub component, since a sidecar reads them once), takes
-//! deliveries, hands them to whichever case holds the topic now, and answers with the case's
-//! outcome in the app response contract (SUCCESS, RETRY, DROP, 500, 404).
+//! Pub/sub deliveries: `GET /dapr/subscribe` declares a fixed set of topic slots per pub/sub
+//! component (a sidecar reads subscriptions once), deliveries go to whichever trial holds the
+//! topic now, and the trial's outcome is answered in the app contract (SUCCESS, RETRY, DROP,
+//! 500, 404).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
@@ -13,16 +12,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use base64::Engine;
 use contract::Metadata;
-use contract::bindings::BindingEvent;
-use contract::configuration::{ConfigurationItem, ConfigurationUpdate};
 use contract::pubsub::{BulkHandler, Handler, Message, Outcome};
 use serde_json::{Value, json};
-use suites::bindings::BindingInbox;
-use suites::invocation::{ECHO_MODE, ECHO_PREFIX, ECHO_REPLY, ECHO_REPLY_WITH, ECHO_STATUS, Echoed};
 use suites::pubsub::{HANDLER_ERROR, NOT_FOUND, TopicSet};
+
+use super::{App, header_metadata};
 
 /// Topic sets declared per pub/sub component: how many pub/sub trials run at once over HTTP.
 pub const SLOTS: usize = 6;
@@ -48,34 +45,18 @@ struct Registered {
     token: u64,
 }
 
-/// Where configuration updates for one subscription id go; updates that arrive before the
-/// subscriber has its id (the sidecar may send them first) wait here.
-enum ConfigSink {
-    Waiting(Vec<ConfigurationUpdate>),
-    Open(tokio::sync::mpsc::UnboundedSender<ConfigurationUpdate>),
+/// The pub/sub part of the app: the components it declares topic slots for, and who holds
+/// each topic now.
+#[derive(Default)]
+pub(crate) struct PubSubRoutes {
+    inner: Mutex<Topics>,
 }
 
 #[derive(Default)]
-struct Routes {
+struct Topics {
+    pubsubs: Vec<String>,
     by_topic: HashMap<(String, String), Registered>,
     next_token: u64,
-    /// By store and subscription id (ids are only unique within a store).
-    configuration: HashMap<(String, String), ConfigSink>,
-    /// Input bindings by name (their route).
-    bindings: HashMap<String, Arc<BindingInbox>>,
-}
-
-/// The app: its declared subscriptions and the handlers registered on them now.
-#[derive(Clone)]
-pub struct App {
-    pubsubs: Vec<String>,
-    routes: Arc<Mutex<Routes>>,
-}
-
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("pubsubs", &self.pubsubs).finish()
-    }
 }
 
 /// Registering a handler failed.
@@ -102,19 +83,28 @@ pub enum RegisterError {
 }
 
 impl App {
-    /// An app declaring topic slots for each of `pubsubs`.
-    pub fn new(pubsubs: Vec<String>) -> Self {
-        Self { pubsubs, routes: Arc::default() }
+    fn topics(&self) -> Arc<PubSubRoutes> {
+        self.part::<PubSubRoutes>()
     }
 
-    fn routes(&self) -> MutexGuard<'_, Routes> {
-        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Declares topic slots for pub/sub component `name` (before the sidecar reads them).
+    pub fn declare_pubsub(&self, name: &str) {
+        let routes = self.topics();
+        let mut topics = lock(&routes);
+        if !topics.pubsubs.iter().any(|p| p == name) {
+            topics.pubsubs.push(name.to_owned());
+        }
+    }
+
+    /// True when some pub/sub component is declared.
+    pub fn declares_pubsub(&self) -> bool {
+        !lock(&self.topics()).pubsubs.is_empty()
     }
 
     /// The subscriptions the app declares.
     pub fn declarations(&self) -> Value {
         let mut out = Vec::new();
-        for pubsub in &self.pubsubs {
+        for pubsub in &lock(&self.topics()).pubsubs {
             for slot in 0..SLOTS {
                 let t = slot_topics(slot, None);
                 let route = |topic: &str| format!("/certify/{pubsub}/{topic}");
@@ -132,7 +122,7 @@ impl App {
     }
 
     fn declared(&self, pubsub: &str, topic: &str) -> bool {
-        self.pubsubs.iter().any(|p| p == pubsub)
+        lock(&self.topics()).pubsubs.iter().any(|p| p == pubsub)
             && (0..SLOTS).any(|slot| {
                 let t = slot_topics(slot, None);
                 [&t.main, &t.dead_letter, &t.other, &t.raw, &t.bulk].iter().any(|n| *n == topic)
@@ -144,7 +134,8 @@ impl App {
         if !self.declared(pubsub, topic) {
             return Err(RegisterError::Undeclared { pubsub: p, topic: t });
         }
-        let mut routes = self.routes();
+        let routes = self.topics();
+        let mut routes = lock(&routes);
         if routes.by_topic.contains_key(&(p.clone(), t.clone())) {
             return Err(RegisterError::Taken { pubsub: p, topic: t });
         }
@@ -166,7 +157,8 @@ impl App {
 
     /// Stops delivering to the registration `token` (a later one on the topic stays).
     pub fn unregister(&self, pubsub: &str, topic: &str, token: u64) {
-        let mut routes = self.routes();
+        let routes = self.topics();
+        let mut routes = lock(&routes);
         let key = (pubsub.to_owned(), topic.to_owned());
         if routes.by_topic.get(&key).is_some_and(|r| r.token == token) {
             routes.by_topic.remove(&key);
@@ -175,7 +167,8 @@ impl App {
 
     /// The next attempt number of `id` on a topic, or `None` when nobody listens there.
     fn attempt(&self, pubsub: &str, topic: &str, id: &str) -> Option<(u32, Receiver)> {
-        let mut routes = self.routes();
+        let routes = self.topics();
+        let mut routes = lock(&routes);
         let registered = routes.by_topic.get_mut(&(pubsub.to_owned(), topic.to_owned()))?;
         let n = registered.attempts.entry(id.to_owned()).or_insert(0);
         *n += 1;
@@ -185,168 +178,18 @@ impl App {
         };
         Some((*n, receiver))
     }
-
-    /// Delivers the configuration updates of subscription `id` to `updates`, starting with any
-    /// that arrived before. Kept after an unsubscribe, so a sidecar that goes on sending is
-    /// seen doing so.
-    pub fn register_configuration(
-        &self,
-        store: &str,
-        id: &str,
-        updates: tokio::sync::mpsc::UnboundedSender<ConfigurationUpdate>,
-    ) {
-        let key = (store.to_owned(), id.to_owned());
-        let mut routes = self.routes();
-        if let Some(ConfigSink::Waiting(early)) = routes.configuration.remove(&key) {
-            for update in early {
-                let _ = updates.send(update);
-            }
-        }
-        routes.configuration.insert(key, ConfigSink::Open(updates));
-    }
-
-    fn configuration_update(&self, store: String, update: ConfigurationUpdate) {
-        let mut routes = self.routes();
-        let key = (store, update.id.clone());
-        match routes.configuration.entry(key).or_insert_with(|| ConfigSink::Waiting(Vec::new())) {
-            ConfigSink::Open(tx) => {
-                let _ = tx.send(update);
-            }
-            ConfigSink::Waiting(early) => early.push(update),
-        }
-    }
-
-    /// Takes the input events of binding `name` (posted to `/{name}`, the binding's default
-    /// route) into the returned inbox.
-    pub fn add_binding(&self, name: &str) -> Arc<BindingInbox> {
-        Arc::clone(self.routes().bindings.entry(name.to_owned()).or_default())
-    }
-
-    fn binding(&self, name: &str) -> Option<Arc<BindingInbox>> {
-        self.routes().bindings.get(name).cloned()
-    }
-
-    /// The app's HTTP routes.
-    pub fn router(&self) -> Router {
-        Router::new()
-            .route("/dapr/subscribe", get(|State(app): State<App>| async move { axum::Json(app.declarations()) }))
-            .route("/dapr/config", get(|| async { axum::Json(json!({})) }))
-            .route("/certify/{pubsub}/{topic}", post(deliver))
-            .route("/configuration/{store}/{key}", post(configuration_update))
-            .route("/{binding}", post(binding_event).options(binding_wanted))
-            .route(&format!("{ECHO_PREFIX}/{{*method}}"), any(echo))
-            .with_state(self.clone())
-    }
-
-    /// Serves the app on a free loopback port; it stops when the runtime does.
-    pub async fn serve(&self) -> std::io::Result<SocketAddr> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        self.serve_on(listener)
-    }
-
-    /// Serves the app on `listener`.
-    pub fn serve_on(&self, listener: tokio::net::TcpListener) -> std::io::Result<SocketAddr> {
-        let addr = listener.local_addr()?;
-        let router = self.router();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(addr)
-    }
 }
 
-/// Configuration items as the Dapr HTTP API writes them: `{key: {value, version, metadata}}`.
-pub fn configuration_items(value: &Value) -> std::collections::BTreeMap<String, ConfigurationItem> {
-    let text = |v: &Value, field: &str| v.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
-    value
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(key, item)| {
-            let metadata = item
-                .get("metadata")
-                .and_then(Value::as_object)
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
-                .unwrap_or_default();
-            (key.clone(), ConfigurationItem { value: text(item, "value"), version: text(item, "version"), metadata })
-        })
-        .collect()
+fn lock(routes: &PubSubRoutes) -> MutexGuard<'_, Topics> {
+    routes.inner.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `POST /configuration/{store}/{key}`: one configuration update from the sidecar.
-async fn configuration_update(
-    State(app): State<App>,
-    Path((store, _key)): Path<(String, String)>,
-    body: Bytes,
-) -> StatusCode {
-    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else { return StatusCode::BAD_REQUEST };
-    let id = parsed.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let items = configuration_items(parsed.get("items").unwrap_or(&Value::Null));
-    app.configuration_update(store, ConfigurationUpdate { id, items });
-    StatusCode::OK
+/// The pub/sub routes.
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/dapr/subscribe", get(|State(app): State<App>| async move { axum::Json(app.declarations()) }))
+        .route("/certify/{pubsub}/{topic}", post(deliver))
 }
-
-/// Any call under the echo route: answers with what arrived (or the body itself), with the
-/// status and reply header the call asks for.
-async fn echo(method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let status = headers
-        .get(ECHO_STATUS)
-        .and_then(|v| v.to_str().ok()?.parse::<u16>().ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    let mut reply = HeaderMap::new();
-    if let Some(v) = headers.get(ECHO_REPLY_WITH) {
-        reply.insert(ECHO_REPLY, v.clone());
-    }
-    if headers.get(ECHO_MODE).is_some_and(|m| m == "body") {
-        return (status, reply, body).into_response();
-    }
-    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    for (k, v) in &headers {
-        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        seen.entry(k.as_str().to_owned()).and_modify(|all| *all = format!("{all}, {v}")).or_insert(v);
-    }
-    let echoed = Echoed {
-        verb: method.as_str().to_owned(),
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers: seen,
-        body_len: body.len(),
-    };
-    (status, reply, axum::Json(echoed)).into_response()
-}
-
-/// `OPTIONS /{binding}`: a sidecar asks whether the app wants a binding's events.
-async fn binding_wanted(State(app): State<App>, Path(name): Path<String>) -> StatusCode {
-    match app.binding(&name) {
-        Some(_) => StatusCode::OK,
-        None => StatusCode::NOT_FOUND,
-    }
-}
-
-/// `POST /{binding}`: one input event.
-async fn binding_event(
-    State(app): State<App>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let Some(inbox) = app.binding(&name) else { return StatusCode::NOT_FOUND };
-    match inbox.deliver(BindingEvent { data: body.to_vec(), metadata: header_metadata(&headers) }) {
-        Ok(()) => StatusCode::OK,
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-fn header_metadata(headers: &HeaderMap) -> Metadata {
-    headers
-        .iter()
-        .filter(|(k, _)| !TRANSPORT_HEADERS.contains(&k.as_str()))
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-/// Headers that are transport, not message metadata.
-const TRANSPORT_HEADERS: &[&str] =
-    &["content-type", "content-length", "host", "user-agent", "accept", "accept-encoding", "connection"];
 
 /// A delivered CloudEvent (or raw body) as the contract's message.
 fn message_of(topic: &str, id_fallback: &str, event: &Value, body: &[u8], mut metadata: Metadata) -> Message {

@@ -38,20 +38,20 @@ pub const TYPES: &[&str] = &[
 /// Registers the in-memory components.
 pub fn register(registry: &mut Registry) {
     registry.register("state.in-memory", |ctx: ComponentContext| async move {
-        Ok(Component::State(Arc::new(InMemoryStateStore::new(ctx.clock))))
+        Ok(Component::state(Arc::new(InMemoryStateStore::new(ctx.clock))))
     });
     registry.register("pubsub.in-memory", |ctx: ComponentContext| async move {
         let config = DeliveryConfig::from_properties(&ctx.properties)?;
-        Ok(Component::PubSub(Arc::new(InMemoryPubSub::new(config, ctx.clock))))
+        Ok(Component::pubsub(Arc::new(InMemoryPubSub::new(config, ctx.clock))))
     });
     registry.register("bindings.in-memory", |ctx: ComponentContext| async move {
         let binding = Arc::new(InMemoryBinding::new(ctx.clock));
-        Ok(Component::Binding { input: Some(binding.clone()), output: Some(binding) })
+        Ok(Component::binding(Some(binding.clone()), Some(binding)))
     });
     registry.register("bindings.localstorage", |ctx: ComponentContext| async move {
         let root = PathBuf::from(ctx.properties.required("rootPath")?);
         let binding = LocalStorageBinding::new(root)?;
-        Ok(Component::Binding { input: None, output: Some(Arc::new(binding)) })
+        Ok(Component::binding(None, Some(Arc::new(binding))))
     });
     registry.register("secretstores.local.file", |ctx: ComponentContext| async move {
         let file = PathBuf::from(ctx.properties.required("secretsFile")?);
@@ -64,17 +64,17 @@ pub fn register(registry: &mut Registry) {
                 reason: e.to_string(),
             })
         })?;
-        Ok(Component::Secrets(Arc::new(store)))
+        Ok(Component::secrets(Arc::new(store)))
     });
     registry.register("secretstores.local.env", |ctx: ComponentContext| async move {
         let prefix = ctx.properties.get("prefix").unwrap_or_default().to_owned();
-        Ok(Component::Secrets(Arc::new(EnvSecretStore::new(prefix))))
+        Ok(Component::secrets(Arc::new(EnvSecretStore::new(prefix))))
     });
     registry.register("configuration.in-memory", |_ctx: ComponentContext| async move {
         let store = Arc::new(InMemoryConfigurationStore::new());
-        Ok(Component::Configuration { store: store.clone(), updater: Some(store) })
+        Ok(Component::configuration(store.clone(), Some(store)))
     });
     registry.register("lock.in-memory", |ctx: ComponentContext| async move {
-        Ok(Component::Lock(Arc::new(InMemoryLockStore::new(ctx.clock))))
+        Ok(Component::lock(Arc::new(InMemoryLockStore::new(ctx.clock))))
     });
 }

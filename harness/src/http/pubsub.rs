@@ -1,6 +1,5 @@
-//! The pub/sub half of the HTTP driver: the contract's `PubSub` over a sidecar's publish API,
-//! with subscriptions served by the app certify plays ([`crate::app`]), and the pool of topic
-//! sets trials lease.
+//! Pub/sub through a sidecar: the contract's `PubSub` over its publish API, with subscriptions
+//! served by the app certify plays ([`crate::app`]), and the pool of topic sets trials lease.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,13 +13,13 @@ use contract::{Error, FeatureSet, PubSub, PubSubFeature, Result};
 use serde_json::{Value, json};
 use suites::pubsub::{TopicSet, TopicSource};
 
+use super::{ConnectError, SidecarClient};
 use crate::app::{App, SLOTS, slot_topics};
-use crate::http_driver::{ConnectError, Sidecar};
 
 /// A pub/sub component reached through a sidecar; deliveries come to `app`.
 #[derive(Clone)]
 pub struct HttpPubSub {
-    sidecar: Sidecar,
+    sidecar: SidecarClient,
     name: String,
     app: App,
     features: FeatureSet<PubSubFeature>,
@@ -40,7 +39,7 @@ impl HttpPubSub {
         token: Option<String>,
         app: App,
     ) -> std::result::Result<Self, ConnectError> {
-        let (sidecar, found) = Sidecar::find(base, "pubsub", name, token).await?;
+        let (sidecar, found) = SidecarClient::find(base, "pubsub", name, token).await?;
         let features = found["capabilities"]
             .as_array()
             .into_iter()
@@ -81,9 +80,9 @@ impl PubSub for HttpPubSub {
         let traceparent = metadata.remove("traceparent");
         let path = format!(
             "/v1.0/publish/{}/{}{}",
-            crate::http_driver::encode(&self.name),
-            crate::http_driver::encode(&request.topic),
-            crate::http_driver::query_string(&metadata, &[])
+            super::encode(&self.name),
+            super::encode(&request.topic),
+            super::query_string(&metadata, &[])
         );
         let content_type = content_type_of(request.content_type.as_deref(), &request.data);
         let mut builder = self.sidecar.post(&path).header("content-type", content_type).body(request.data);
@@ -115,9 +114,9 @@ impl PubSub for HttpPubSub {
             .collect();
         let path = format!(
             "/v1.0-alpha1/publish/bulk/{}/{}{}",
-            crate::http_driver::encode(&self.name),
-            crate::http_driver::encode(&request.topic),
-            crate::http_driver::query_string(&request.metadata, &[])
+            super::encode(&self.name),
+            super::encode(&request.topic),
+            super::query_string(&request.metadata, &[])
         );
         let response = self.sidecar.send(self.sidecar.post(&path).json(&entries)).await?;
         let status = response.status().as_u16();

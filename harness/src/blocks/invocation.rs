@@ -1,0 +1,31 @@
+//! Service invocation: only over HTTP, through the sidecar to its app (certify, serving the
+//! echo); the component is the app, named by its id.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contract::{Block, Component, Parts};
+use suites::invocation::Invoker;
+
+use super::{BlockDriver, HttpLink};
+use crate::app::App;
+use crate::http::{ConnectError, HttpInvoker};
+
+/// The service-invocation block.
+pub(super) struct Invocation;
+
+#[async_trait]
+impl BlockDriver for Invocation {
+    fn block(&self) -> Block {
+        Block::INVOCATION
+    }
+
+    fn declare(&self, _: &App, _: &str, _: Option<&Component>) -> bool {
+        true
+    }
+
+    async fn http(&self, link: &HttpLink<'_>, _: &str, _: Option<&Component>) -> Option<Result<Parts, ConnectError>> {
+        let invoker = HttpInvoker::connect(link.url, link.token.clone()).await;
+        Some(invoker.map(|i| Parts::default().with(Arc::new(i) as Arc<dyn Invoker>)))
+    }
+}

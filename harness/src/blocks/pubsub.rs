@@ -1,0 +1,68 @@
+//! Brokers: in-process as built (topics named after each trial), over HTTP through the
+//! sidecar's publish API with certify as the subscribing app (topics leased from the slots the
+//! app declares), over gRPC through the pluggable `PubSub` service.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contract::{Block, Component, Parts, PubSub as Broker, PubSubFeature};
+use suites::Claim;
+use suites::pubsub::TopicSource;
+
+use super::{BlockDriver, HttpLink, PluggableSocket};
+use crate::app::App;
+use crate::http::{ConnectError, HttpPubSub, TopicPool};
+
+/// The pub/sub block.
+pub(super) struct PubSub;
+
+#[async_trait]
+impl BlockDriver for PubSub {
+    fn block(&self) -> Block {
+        Block::PUBSUB
+    }
+
+    fn declare(&self, app: &App, name: &str, _: Option<&Component>) -> bool {
+        app.declare_pubsub(name);
+        true
+    }
+
+    async fn http(
+        &self,
+        link: &HttpLink<'_>,
+        name: &str,
+        _: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        let broker = HttpPubSub::connect(link.url, name, link.token.clone(), link.app.clone()).await;
+        Some(broker.map(|b| {
+            Parts::default()
+                .with(Arc::new(b) as Arc<dyn Broker>)
+                .with(Arc::new(TopicPool::default()) as Arc<dyn TopicSource>)
+        }))
+    }
+
+    fn grpc_services(&self) -> &'static [&'static str] {
+        &[pluggable::services::PUBSUB]
+    }
+
+    async fn grpc(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
+        let init = pluggable::pubsub::PluggablePubSub::init(socket.channel.clone(), instance, socket.metadata.clone());
+        super::pluggable_part(instance, init, |b| &b.unknown_features, |b| Arc::new(b) as Arc<dyn Broker>).await
+    }
+
+    fn advertised(&self, handles: &Parts) -> BTreeSet<Claim> {
+        let Some(broker) = handles.get::<dyn Broker>() else { return BTreeSet::new() };
+        broker
+            .features()
+            .iter()
+            .filter_map(|f| match f {
+                PubSubFeature::BulkPublish => Some(Claim::BulkPublish),
+                PubSubFeature::BulkSubscribe => Some(Claim::BulkSubscribe),
+                PubSubFeature::OrderedByKey => Some(Claim::Ordering),
+                PubSubFeature::MessageTtl => Some(Claim::Ttl),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTTP driver of a spec: a reference runtime on loopback serving the components' own
+//! instances, with certify as its app (for deliveries, configuration updates and input binding
+//! events), and each component's handles as clients of its HTTP API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contract::Component;
+use reference_runtime::sidecar::{Sidecar, SidecarConfig};
+
+use super::in_process::Built;
+use super::{Reference, SetupError};
+use crate::app::App;
+use crate::blocks::{Catalogue, HttpLink};
+use crate::driver::DriverKind;
+use crate::spec::Spec;
+
+/// Starts the reference runtime for the spec's components that name the HTTP driver, and gives
+/// each its handles through it; `None` when none names it.
+pub(super) async fn start(
+    spec: &Spec,
+    catalogue: &Catalogue,
+    built: &mut Built,
+) -> Result<Option<Reference>, SetupError> {
+    let entries: Vec<_> = spec
+        .entries
+        .iter()
+        .filter(|e| e.drivers.contains(&DriverKind::Http) && !built.blocked.contains_key(&e.manifest.name))
+        .collect();
+    if !spec.entries.iter().any(|e| e.drivers.contains(&DriverKind::Http)) {
+        return Ok(None);
+    }
+    // What the app serves must be declared before the sidecar reads it.
+    let app = App::new();
+    let served: BTreeMap<String, Component> =
+        built.served.by_name.iter().map(|(name, c)| (name.clone(), c.component.clone())).collect();
+    let mut needs_app = false;
+    for entry in &entries {
+        if let Some(block) = catalogue.block_of(&entry.manifest.type_name) {
+            needs_app |= block.declare(&app, &entry.manifest.name, served.get(&entry.manifest.name));
+        }
+    }
+    let app_port = match needs_app {
+        false => None,
+        true => Some(app.serve().await.map_err(SetupError::Sidecar)?.port()),
+    };
+    let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
+    let runtime = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
+    let (url, serving) = Arc::clone(&runtime).serve_on_loopback().await.map_err(SetupError::Sidecar)?;
+    if app_port.is_some() {
+        wait_for_app_subscriptions(&url).await?;
+    }
+    let link = HttpLink { url: &url, token: None, app: &app };
+    for entry in entries {
+        let name = &entry.manifest.name;
+        let Some(block) = catalogue.block_of(&entry.manifest.type_name) else { continue };
+        if let Some(handles) = block.http(&link, name, served.get(name)).await {
+            built.handles.insert((name.clone(), DriverKind::Http), handles?);
+        }
+    }
+    Ok(Some((runtime, serving)))
+}
+
+/// Waits until the sidecar at `url` has read the app's subscriptions (its health check answers
+/// 204 only then), so no case publishes before anyone is subscribed.
+pub async fn wait_for_app_subscriptions(url: &str) -> Result<(), SetupError> {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = client.get(format!("{url}/v1.0/healthz")).timeout(Duration::from_secs(2)).send().await;
+        if answer.is_ok_and(|r| r.status().as_u16() == 204) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(SetupError::Sidecar(std::io::Error::other(format!(
+                "the sidecar at {url} did not report healthy (subscriptions read from the app) within 30 s"
+            ))));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
