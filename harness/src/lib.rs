@@ -53,8 +53,18 @@ pub async fn certify(
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
             certify_version: env!("CARGO_PKG_VERSION").into(),
+            spec_digest: session.spec_digest.clone(),
         },
         components: session.components.clone(),
+        backends: session
+            .backends()
+            .map(|b| reports::BackendRecord {
+                kind: b.kind.to_string(),
+                provider: b.provider.to_owned(),
+                host: b.endpoint.host.clone(),
+                server: b.server.clone(),
+            })
+            .collect(),
         summary: Summary::of(&cases),
         cases,
     }

@@ -117,6 +117,7 @@ pub async fn run_one(trial: Trial, namespace: String) -> CaseRecord {
     CaseRecord {
         trial: trial.name,
         id: trial.case.id.to_owned(),
+        block: trial.case.block.prefix().to_owned(),
         component: trial.target.component,
         driver: trial.target.driver.as_str().to_owned(),
         verdict,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use contract::{ComponentManifest, Resources};
 use serde::Deserialize;
+use sha2::Digest;
 use suites::{Claim, Settings};
 
 use crate::bench::profile::{BenchProfile, Operation};
@@ -174,6 +175,8 @@ pub struct SpecEntry {
 pub struct Spec {
     /// Where it came from (`built-in`, or a path).
     pub source: String,
+    /// `sha256:<hex>` of its text, so a report says exactly which spec it certified.
+    pub digest: String,
     /// The components, in spec order.
     pub entries: Vec<SpecEntry>,
     /// Backend settings.
@@ -338,7 +341,19 @@ impl Spec {
                 pluggable: socket,
             });
         }
-        Ok(Spec { source: source.to_owned(), entries, backends: file.backends, budgets, bench, profile: file.profile })
+        let digest = sha2::Sha256::digest(text.as_bytes()).iter().fold(String::from("sha256:"), |mut hex, byte| {
+            hex.push_str(&format!("{byte:02x}"));
+            hex
+        });
+        Ok(Spec {
+            source: source.to_owned(),
+            digest,
+            entries,
+            backends: file.backends,
+            budgets,
+            bench,
+            profile: file.profile,
+        })
     }
 }
 

@@ -302,6 +302,7 @@ fn fail(progress: &mut Progress, on_event: &mut dyn FnMut(Event<'_>), trial: &st
     let record = CaseRecord {
         trial: trial.to_owned(),
         id: case.unwrap_or_default().to_owned(),
+        block: known.as_ref().map(|c| c.block.prefix().to_owned()).unwrap_or_default(),
         component: component.to_owned(),
         driver: driver.to_owned(),
         verdict: Verdict::Fail,
@@ -379,8 +380,10 @@ fn report(progress: Progress, started_at: String, clock: Instant) -> Report {
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
             certify_version: env!("CARGO_PKG_VERSION").into(),
+            spec_digest: None,
         },
         components,
+        backends: Vec::new(),
         summary: Summary::default(),
         cases: Vec::new(),
     });

@@ -126,6 +126,7 @@ mod tests {
         CaseRecord {
             trial: trial.into(),
             id: trial.split("::").nth(1).unwrap_or(trial).into(),
+            block: String::new(),
             component: "store".into(),
             driver: "in-process".into(),
             verdict,
@@ -158,8 +159,14 @@ mod tests {
             seed: "c0ffee".into(),
             started_at: "2030-01-01T00:00:00Z".into(),
             duration_ms: 1234.0,
-            environment: Environment { os: "linux".into(), arch: "x86_64".into(), certify_version: "0".into() },
+            environment: Environment {
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                certify_version: "0".into(),
+                spec_digest: None,
+            },
             components: vec![],
+            backends: Vec::new(),
             summary: Summary::of(&cases),
             cases: cases.clone(),
         };

@@ -3,6 +3,7 @@
 //! `summary.md`. Renderers never decide anything; they only render a [`Report`].
 
 mod bench;
+mod html;
 mod junit;
 mod markdown;
 mod model;
@@ -11,9 +12,12 @@ mod timeline;
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchRecord, BenchReport, Budget, Overhead, Regression, bench_html, bench_table, regressions,
 };
+pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_markdown;
-pub use model::{CaseRecord, ComponentRecord, Environment, REDACTED, Report, SCHEMA_VERSION, Summary, Verdict};
+pub use model::{
+    BackendRecord, CaseRecord, ComponentRecord, Environment, REDACTED, Report, SCHEMA_VERSION, Summary, Verdict,
+};
 pub use timeline::{timeline_file, timeline_svg};
 
 use std::path::{Path, PathBuf};
@@ -37,8 +41,8 @@ pub enum WriteError {
     Junit(String),
 }
 
-/// Writes `report.json`, `junit.xml` and `summary.md` into `dir` (created if missing) and
-/// returns the paths written.
+/// Writes `report.json`, `junit.xml`, `summary.md` and `report.html` into `dir` (created if
+/// missing) and returns the paths written.
 pub fn write_bundle(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -50,6 +54,7 @@ pub fn write_bundle(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, WriteEr
         ("report.json", json),
         ("junit.xml", junit_xml(report).map_err(WriteError::Junit)?),
         ("summary.md", summary_markdown(report)),
+        ("report.html", report_html(report)),
     ];
     let mut written = Vec::new();
     for (name, content) in files {

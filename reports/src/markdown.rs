@@ -26,7 +26,8 @@ pub fn summary_markdown(report: &Report) -> String {
     let _ = writeln!(out, "# certify: {verdict}\n");
     let _ = writeln!(
         out,
-        "{} cases: **{} passed**, **{} failed**, {} inconclusive, {} skipped. Spec: `{}`. Seed: `{}`.\n",
+        "{} cases: **{} passed**, **{} failed**, {} inconclusive, {} skipped. Spec: `{}`. Seed: `{}`. \
+         The whole report, with filters and timelines: [report.html](report.html).\n",
         s.total, s.passed, s.failed, s.inconclusive, s.skipped, report.spec, report.seed
     );
     let failing: Vec<&CaseRecord> =

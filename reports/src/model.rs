@@ -44,6 +44,9 @@ pub struct CaseRecord {
     pub trial: String,
     /// The case id.
     pub id: String,
+    /// The case's building block (`state`, `pubsub`, …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub block: String,
     /// The component's name.
     pub component: String,
     /// The driver: `in-process` or `http`.
@@ -71,6 +74,37 @@ pub struct CaseRecord {
     pub evidence: Option<serde_json::Value>,
 }
 
+impl CaseRecord {
+    /// The case's block; for a report written before it was recorded, the case id's first
+    /// segment that names one (`faults.state.…` is `state`).
+    pub fn block_name(&self) -> &str {
+        if !self.block.is_empty() {
+            return &self.block;
+        }
+        let mut segments = self.id.split('.');
+        match segments.next() {
+            Some("faults") => segments.next().unwrap_or("faults"),
+            Some(first) => first,
+            None => "",
+        }
+    }
+}
+
+/// A backend the run used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendRecord {
+    /// `redis`, `postgres`, `rabbitmq`, `kafka`.
+    pub kind: String,
+    /// `process`, `testcontainers` or `external`.
+    pub provider: String,
+    /// `host:port`.
+    pub host: String,
+    /// Which server: a container's image, a process's own version line, or where a given
+    /// endpoint came from.
+    #[serde(default)]
+    pub server: String,
+}
+
 /// A component of the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentRecord {
@@ -96,6 +130,9 @@ pub struct Environment {
     pub arch: String,
     /// The certify version.
     pub certify_version: String,
+    /// `sha256:<hex>` of the spec's text, when the run had a spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<String>,
 }
 
 /// Counts by verdict.
@@ -149,6 +186,9 @@ pub struct Report {
     pub environment: Environment,
     /// The components.
     pub components: Vec<ComponentRecord>,
+    /// The backends it used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<BackendRecord>,
     /// The cases, in plan order.
     pub cases: Vec<CaseRecord>,
     /// Counts by verdict.

@@ -9,6 +9,7 @@ fn case(trial: &str, driver: &str, verdict: Verdict, feature: Option<&str>, reas
     CaseRecord {
         trial: trial.into(),
         id: id.into(),
+        block: String::new(),
         component: component.split('@').next().expect("component").into(),
         driver: driver.into(),
         verdict,
@@ -56,7 +57,12 @@ fn sample() -> Report {
         seed: "c0ffee".into(),
         started_at: "2030-01-01T00:00:00Z".into(),
         duration_ms: 12.0,
-        environment: Environment { os: "linux".into(), arch: "x86_64".into(), certify_version: "0.1.0".into() },
+        environment: Environment {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            certify_version: "0.1.0".into(),
+            spec_digest: None,
+        },
         components: vec![ComponentRecord {
             name: "store".into(),
             type_name: "state.in-memory".into(),
@@ -64,6 +70,7 @@ fn sample() -> Report {
             drivers: vec!["in-process".into(), "http".into()],
             metadata: BTreeMap::from([("password".to_owned(), reports::REDACTED.to_owned())]),
         }],
+        backends: Vec::new(),
         summary: Summary::of(&cases),
         cases,
     }

@@ -410,6 +410,7 @@ pub async fn run(
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
             certify_version: env!("CARGO_PKG_VERSION").into(),
+            spec_digest: None,
         },
         records,
         overheads,

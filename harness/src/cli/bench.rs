@@ -58,8 +58,8 @@ pub(super) async fn bench(args: BenchArgs, registry: &Registry) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    for (kind, provider, host) in session.backends() {
-        backend_line(&kind.to_string(), provider, host);
+    for b in session.backends() {
+        backend_line(b.kind.name(), b.provider, &b.endpoint.host);
     }
     let filter = Filter { patterns: args.filters, ..Filter::default() };
     let mut on_record = |r: &reports::BenchRecord| {

@@ -3,6 +3,7 @@
 //! case failed or was inconclusive, 1 when one did, 2 when the run could not be set up.
 
 mod bench;
+mod report;
 mod run;
 
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ enum Command {
     /// Removes what earlier runs left behind when they died without cleaning up (containers
     /// and server folders whose certify process is gone); `run` and `bench` do it first too.
     Clean,
+    /// Renders a stored report again.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Runs the command line with the component types of `registry`.
@@ -66,6 +70,7 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::Bench(args) => runtime.block_on(bench::bench(args, &registry)),
         Command::List { json } => list(json),
         Command::Clean => runtime.block_on(clean()),
+        Command::Report(command) => report::report(command),
         Command::Types => {
             for t in registry.types() {
                 out(t);

@@ -301,8 +301,9 @@ async fn work(args: RunArgs, registry: &Registry, share: Share) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    for (kind, provider, host) in session.backends() {
-        WorkerEvent::Backend { kind: kind.to_string(), provider: provider.into(), host: host.into() }.emit();
+    for b in session.backends() {
+        WorkerEvent::Backend { kind: b.kind.to_string(), provider: b.provider.into(), host: b.endpoint.host.clone() }
+            .emit();
     }
     let rerun = rerun_prefix(&args, Some(&session.claims()));
     let jobs = share.jobs.or(args.jobs).unwrap_or(concurrency);

@@ -195,6 +195,8 @@ type Reference = (Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHan
 pub struct Session {
     /// What the run certifies, for the report.
     pub source: String,
+    /// The spec's digest, when the run had one.
+    pub spec_digest: Option<String>,
     /// Every component × driver.
     pub targets: Vec<Target>,
     /// The components, for the report.
@@ -228,6 +230,7 @@ impl Session {
         let components = spec.entries.iter().map(redaction::record).collect();
         Ok(Session {
             source: spec.source.clone(),
+            spec_digest: Some(spec.digest.clone()),
             targets,
             components,
             catalogue: catalogue.clone(),
@@ -243,12 +246,20 @@ impl Session {
         components: Vec<ComponentRecord>,
         catalogue: &Catalogue,
     ) -> Self {
-        Session { source, targets, components, catalogue: catalogue.clone(), reference: None, backends: Vec::new() }
+        Session {
+            source,
+            spec_digest: None,
+            targets,
+            components,
+            catalogue: catalogue.clone(),
+            reference: None,
+            backends: Vec::new(),
+        }
     }
 
     /// The backends the run uses: kind, provider and endpoint.
-    pub fn backends(&self) -> impl Iterator<Item = (BackendKind, &'static str, &str)> {
-        self.backends.iter().map(|b| (b.kind, b.provider, b.endpoint.host.as_str()))
+    pub fn backends(&self) -> impl Iterator<Item = &Backend> {
+        self.backends.iter().map(|b| &**b)
     }
 
     /// The backends with their client URLs, for raw-client baselines.

@@ -1,6 +1,9 @@
 //! What the broken-component tests share: certify a spec of components from a test registry,
 //! and look trials up in the report.
 
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 
 use contract::Registry;
