@@ -16,6 +16,8 @@ const OPERATIONS: [&str; 4] = ["create", "get", "delete", "increment"];
 #[derive(Clone)]
 pub struct RedisBinding {
     conn: ConnectionManager,
+    /// How long one call may take, reconnecting included.
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for RedisBinding {
@@ -28,7 +30,15 @@ impl RedisBinding {
     /// Connects and checks Redis answers.
     pub async fn connect(settings: &RedisSettings) -> Result<Self> {
         let (_, conn) = open(settings).await?;
-        Ok(Self { conn })
+        Ok(Self { conn, timeout: settings.timeout })
+    }
+
+    /// `call`, bounded by the configured timeout: the client's own response timeout does not
+    /// cover a reconnect in progress, and a caller must get an answer either way.
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or_else(|_| Err(Error::Backend(format!("Redis did not answer within {:?}", self.timeout))))
     }
 }
 
@@ -48,6 +58,18 @@ impl OutputBinding for RedisBinding {
     }
 
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        self.bounded(self.run(request)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        self.bounded(async { redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(backend) })
+            .await
+    }
+}
+
+impl RedisBinding {
+    async fn run(&self, request: InvokeRequest) -> Result<InvokeResponse> {
         let operation = request.operation.to_ascii_lowercase();
         if !OPERATIONS.contains(&operation.as_str()) {
             return Err(Error::unsupported(format!(
@@ -92,10 +114,5 @@ impl OutputBinding for RedisBinding {
             }
         }
         Ok(InvokeResponse::default())
-    }
-
-    async fn ping(&self) -> Result<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(backend)
     }
 }

@@ -26,7 +26,7 @@ async fn subscribers_dropped_while_the_broker_is_unreachable_leave_the_process_w
     let backend = match fixtures::provision(BackendKind::Kafka, Provider::Auto, &options).await {
         Ok(b) => b,
         Err(BackendError::Unavailable { reason, .. }) if !required => {
-            eprintln!("skipped: {reason}");
+            fixtures::skip_test(&reason);
             return;
         }
         Err(e) => panic!("{e}"),

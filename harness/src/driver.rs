@@ -35,6 +35,7 @@ const IN_PROCESS: &[DriverCapability] = &[
     Unsubscribe,
     ListsOperations,
     DeadLetterTopics,
+    DeliveryAttempts,
 ];
 
 /// What each driver can express.

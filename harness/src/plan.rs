@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use contract::{Block, Parts};
-use suites::{Case, Claim, Prepare, Settings, Suite};
+use suites::{Case, Claim, Prepare, Settings, Skip, Suite};
 
 use crate::driver::DriverKind;
 
@@ -49,7 +49,7 @@ pub struct Trial {
     /// The case.
     pub case: Case,
     /// Why it will not run, if it will not.
-    pub skip: Option<String>,
+    pub skip: Option<Skip>,
     /// Sets the trial up before its body runs (from its suite).
     pub prepare: Option<Prepare>,
 }
@@ -97,12 +97,14 @@ pub fn plan(targets: &[Target], suites: &[Suite], filter: &Filter) -> Vec<Trial>
                 }
                 // A component that failed to start has no handles: its cases fail with the reason,
                 // except those its claims or driver rule out anyway.
+                let gap = |reason: &String| Skip { reason: reason.clone(), could_not_run: true };
                 let skip = match &target.blocked {
-                    Some(Blocked::Unavailable(reason)) => Some(reason.clone()),
-                    Some(Blocked::SetupFailed(_)) => case.skip_reason(&target.claims, &info, None),
-                    None => {
-                        out_of_reach.clone().or_else(|| case.skip_reason(&target.claims, &info, Some(&target.handles)))
-                    }
+                    Some(Blocked::Unavailable(reason)) => Some(gap(reason)),
+                    Some(Blocked::SetupFailed(_)) => case.skip(&target.claims, &info, None),
+                    None => out_of_reach
+                        .as_ref()
+                        .map(gap)
+                        .or_else(|| case.skip(&target.claims, &info, Some(&target.handles))),
                 };
                 trials.push(Trial { name, target: target.clone(), case, skip, prepare: suite.prepare });
             }

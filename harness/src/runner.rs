@@ -75,8 +75,8 @@ pub async fn execute(
 pub async fn run_one(trial: Trial, namespace: String) -> CaseRecord {
     let started = Instant::now();
     let evidence = Evidence::default();
-    let (verdict, reason) = if let Some(reason) = &trial.skip {
-        (Verdict::Skipped, Some(reason.clone()))
+    let (verdict, reason) = if let Some(skip) = &trial.skip {
+        (Verdict::Skipped, Some(skip.reason.clone()))
     } else if let Some(crate::plan::Blocked::SetupFailed(reason)) = &trial.target.blocked {
         (Verdict::Fail, Some(reason.clone()))
     } else {
@@ -118,6 +118,7 @@ pub async fn run_one(trial: Trial, namespace: String) -> CaseRecord {
         trial: trial.name,
         id: trial.case.id.to_owned(),
         block: trial.case.block.prefix().to_owned(),
+        could_not_run: trial.skip.as_ref().is_some_and(|s| s.could_not_run),
         component: trial.target.component,
         driver: trial.target.driver.as_str().to_owned(),
         verdict,

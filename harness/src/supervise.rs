@@ -303,6 +303,7 @@ fn fail(progress: &mut Progress, on_event: &mut dyn FnMut(Event<'_>), trial: &st
         trial: trial.to_owned(),
         id: case.unwrap_or_default().to_owned(),
         block: known.as_ref().map(|c| c.block.prefix().to_owned()).unwrap_or_default(),
+        could_not_run: false,
         component: component.to_owned(),
         driver: driver.to_owned(),
         verdict: Verdict::Fail,

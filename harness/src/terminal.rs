@@ -104,6 +104,9 @@ impl<W: Write> Terminal<W> {
             s.inconclusive,
             s.skipped
         );
+        for note in report.notes() {
+            let _ = writeln!(self.out, "{} {note}", self.paint(Verdict::Inconclusive, &format!("{:>12}", "Note")));
+        }
         for record in report.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive)) {
             let status = self.paint(record.verdict, &format!("{:>12}", record.verdict.label()));
             let _ = writeln!(self.out, "{status} {}", record.trial);
@@ -127,6 +130,7 @@ mod tests {
             trial: trial.into(),
             id: trial.split("::").nth(1).unwrap_or(trial).into(),
             block: String::new(),
+            could_not_run: false,
             component: "store".into(),
             driver: "in-process".into(),
             verdict,

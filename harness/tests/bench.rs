@@ -87,7 +87,7 @@ fn a_regression_against_the_baseline_fails_the_run() {
     let spec = dir.path().join("spec.yaml");
     std::fs::write(
         &spec,
-        "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: s}, spec: {type: state.in-memory, version: v1}}\n    drivers: [in-process]\nbench:\n  rate: 200\n  concurrency: 2\n  warmup: 100ms\n  duration: 400ms\n  operations: [state.get]\n",
+        "components:\n  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: s}, spec: {type: state.in-memory, version: v1}}\n    drivers: [in-process]\nbench:\n  rate: 200\n  concurrency: 2\n  warmup: 200ms\n  duration: 1s\n  operations: [state.get]\n",
     )
     .expect("write");
     let run = |extra: &[&str]| {

@@ -1,5 +1,5 @@
 //! Deliberately broken configuration stores in the test tree: one never sends updates, one
-//! keeps sending after an unsubscribe. The configuration suite must fail exactly those rules,
+//! keeps sending after an unsubscribe, one tells every subscriber of every key. The configuration suite must fail exactly those rules,
 //! in-process and, where the sidecar lets the defect through, over HTTP.
 
 use std::collections::BTreeMap;
@@ -20,6 +20,7 @@ mod common;
 enum Defect {
     NeverSendsUpdates,
     IgnoresUnsubscribe,
+    TellsEveryKey,
 }
 
 struct Broken {
@@ -33,7 +34,10 @@ impl ConfigurationStore for Broken {
         self.inner.get(request).await
     }
 
-    async fn subscribe(&self, request: SubscribeConfigurationRequest) -> Result<ConfigurationSubscription> {
+    async fn subscribe(&self, mut request: SubscribeConfigurationRequest) -> Result<ConfigurationSubscription> {
+        if let Defect::TellsEveryKey = self.defect {
+            request.keys.clear();
+        }
         let subscription = self.inner.subscribe(request).await?;
         match self.defect {
             Defect::NeverSendsUpdates => {
@@ -42,14 +46,14 @@ impl ConfigurationStore for Broken {
                 std::mem::forget(tx);
                 Ok(ConfigurationSubscription { id: subscription.id, updates })
             }
-            Defect::IgnoresUnsubscribe => Ok(subscription),
+            Defect::IgnoresUnsubscribe | Defect::TellsEveryKey => Ok(subscription),
         }
     }
 
     async fn unsubscribe(&self, id: &str) -> Result<()> {
         match self.defect {
             Defect::IgnoresUnsubscribe => Ok(()),
-            Defect::NeverSendsUpdates => self.inner.unsubscribe(id).await,
+            Defect::NeverSendsUpdates | Defect::TellsEveryKey => self.inner.unsubscribe(id).await,
         }
     }
 }
@@ -59,6 +63,7 @@ fn registry() -> Registry {
     for (type_name, defect) in [
         ("configuration.broken-silent", Defect::NeverSendsUpdates),
         ("configuration.broken-unsubscribe", Defect::IgnoresUnsubscribe),
+        ("configuration.broken-every-key", Defect::TellsEveryKey),
     ] {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             let inner = Arc::new(InMemoryConfigurationStore::new());
@@ -73,6 +78,7 @@ const SPEC: &str = r#"
 components:
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: silent}, spec: {type: configuration.broken-silent, version: v1}}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: sticky}, spec: {type: configuration.broken-unsubscribe, version: v1}}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: chatty}, spec: {type: configuration.broken-every-key, version: v1}}
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +103,10 @@ async fn broken_configuration_stores_are_caught() {
         }
         let updates = common::record(&report, &format!("sticky{driver}::configuration.subscribe.updates"));
         assert_eq!(updates.verdict, Verdict::Pass, "{updates:?}");
+        // The other keys change before the watched ones: the old case stopped listening first.
+        let chatty = format!("chatty{driver}::configuration.subscribe.updates");
+        common::expect_fail(&report, &chatty, "did not subscribe to");
+        assert_eq!(verdict(&format!("chatty{driver}::configuration.subscribe.deletes")), Verdict::Pass);
     }
 }
 

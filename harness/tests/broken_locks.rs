@@ -25,6 +25,8 @@ struct RacyLock {
 enum Defect {
     UnlockIgnoresOwner,
     HalfLease,
+    /// Answers a held lock with an error instead of `false`.
+    BusyIsError,
 }
 
 /// An atomic lock store with one defect.
@@ -39,6 +41,9 @@ impl LockStore for Flawed {
         request.validate()?;
         let mut leases = self.leases.lock().expect("lock");
         if leases.get(&request.resource_id).is_some_and(|(_, until)| *until > Instant::now()) {
+            if self.defect == Defect::BusyIsError {
+                return Err(contract::Error::Backend("resource busy".into()));
+            }
             return Ok(false);
         }
         let mut lease = Duration::from_secs(request.expiry_in_seconds as u64);
@@ -153,6 +158,29 @@ async fn a_non_atomic_lock_fails_mutual_exclusion_every_time() {
         assert!(
             mutex.reason.as_deref().is_some_and(|r| r.contains("found another owner already holding the lock")),
             "{mutex:?}"
+        );
+    }
+}
+
+/// Losing a race is `false`: a store that answers it with an error used to leave the races
+/// inconclusive; it breaks the contract, so they fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_that_errors_under_contention_fails() {
+    let mut registry = reference_runtime::builtin_registry();
+    registry.register("lock.broken-busy", |_ctx: ComponentContext| async move {
+        Ok(Component::lock(Arc::new(Flawed { leases: Mutex::default(), defect: Defect::BusyIsError })))
+    });
+    let spec = "components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: busy}, spec: {type: lock.broken-busy, version: v1}}
+";
+    let filter = Filter { patterns: vec!["lock.concurrency.".into()], ..Filter::default() };
+    let report = common::certify(&registry, spec, &filter).await;
+    for prefix in ["", "@http"] {
+        common::expect_fail(&report, &format!("busy{prefix}::lock.concurrency.one-winner"), "try-lock failed");
+        common::expect_fail(
+            &report,
+            &format!("busy{prefix}::lock.concurrency.mutual-exclusion"),
+            "failed under contention",
         );
     }
 }

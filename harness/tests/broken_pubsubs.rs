@@ -1,13 +1,18 @@
 //! Deliberately broken brokers in the test tree: one acknowledges before the handler returns,
 //! one drops a message its handler asked to retry, one reorders messages within a partition
-//! key, one hands every member of a consumer group every message. The harness must report the cases of those rules failed, through both drivers (the
+//! key, one hands every member of a consumer group every message, one redelivers what its
+//! handler dropped (after a backoff longer than the old fixed watch), one reports the same
+//! attempt count on every delivery, one hands a bulk subscriber each message alone. The harness must report the cases of those rules failed, through both drivers (the
 //! HTTP one with certify as the sidecar's app), with reasons that name what went wrong.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use contract::pubsub::{Handler, Message, Outcome, PARTITION_KEY, PublishRequest, SubscribeRequest, Subscription};
+use contract::pubsub::{
+    BulkHandler, BulkSubscribeConfig, Handler, Message, Outcome, PARTITION_KEY, PublishRequest, SubscribeRequest,
+    Subscription,
+};
 use contract::{Component, ComponentContext, FeatureSet, PubSub, PubSubFeature, Registry, Result};
 use futures::FutureExt;
 use harness::Filter;
@@ -26,6 +31,16 @@ enum Defect {
     ReordersWithinKey,
     /// Puts every subscription in a group of its own, so a group's members each get everything.
     IgnoresGroups,
+    /// Takes DROP (and 404) for RETRY; its redelivery backoff is 2 s.
+    DropIsRetry,
+    /// Says every delivery is attempt 1.
+    ConstantAttempt,
+    /// Hands a bulk subscriber each message alone, as soon as it comes.
+    BulkOfOne,
+    /// Answers ping while its broker is gone: every publish fails.
+    PingLies,
+    /// Publishes one message in ten (those whose payload ends in 0) twice.
+    DuplicatesAQuarter,
 }
 
 struct Broken {
@@ -39,7 +54,19 @@ impl PubSub for Broken {
         self.inner.features()
     }
 
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn publish(&self, mut request: PublishRequest) -> Result<()> {
+        if let Defect::PingLies = self.defect {
+            return Err(contract::Error::Backend("connection refused".into()));
+        }
+        if let Defect::DuplicatesAQuarter = self.defect
+            && request.data.ends_with(b"0")
+        {
+            self.inner.publish(request.clone()).await?;
+        }
         if let Defect::ReordersWithinKey = self.defect {
             request.metadata.remove(PARTITION_KEY);
         }
@@ -63,12 +90,42 @@ impl PubSub for Broken {
                         Outcome::Retry(_) => Outcome::Success,
                         other => other,
                     },
-                    Defect::ReordersWithinKey | Defect::IgnoresGroups => handler(message).await,
+                    Defect::DropIsRetry => match handler(message).await {
+                        Outcome::Drop(reason) => Outcome::Retry(reason),
+                        other => other,
+                    },
+                    Defect::ConstantAttempt => handler(Message { attempt: 1, ..message }).await,
+                    Defect::ReordersWithinKey
+                    | Defect::IgnoresGroups
+                    | Defect::BulkOfOne
+                    | Defect::PingLies
+                    | Defect::DuplicatesAQuarter => handler(message).await,
                 }
             }
             .boxed()
         });
         self.inner.subscribe(request, wrapped).await
+    }
+
+    async fn bulk_subscribe(
+        &self,
+        request: SubscribeRequest,
+        config: BulkSubscribeConfig,
+        handler: BulkHandler,
+    ) -> Result<Subscription> {
+        if !matches!(self.defect, Defect::BulkOfOne) {
+            return self.inner.bulk_subscribe(request, config, handler).await;
+        }
+        let single: Handler = Arc::new(move |message: Message| {
+            let handler = Arc::clone(&handler);
+            async move {
+                let id = message.id.clone();
+                let answers = handler(vec![message]).await;
+                answers.into_iter().find(|(i, _)| *i == id).map_or(Outcome::Retry("no answer".into()), |(_, o)| o)
+            }
+            .boxed()
+        });
+        self.inner.subscribe(request, single).await
     }
 }
 
@@ -79,10 +136,19 @@ fn registry() -> Registry {
         ("pubsub.broken-drops-retry", Defect::DropsAfterRetry),
         ("pubsub.broken-reorders", Defect::ReordersWithinKey),
         ("pubsub.broken-groups", Defect::IgnoresGroups),
+        ("pubsub.broken-drop-is-retry", Defect::DropIsRetry),
+        ("pubsub.broken-attempts", Defect::ConstantAttempt),
+        ("pubsub.broken-bulk-of-one", Defect::BulkOfOne),
+        ("pubsub.broken-ping", Defect::PingLies),
+        ("pubsub.broken-duplicates", Defect::DuplicatesAQuarter),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
-            let config =
-                DeliveryConfig { max_attempts: 3, backoff: Duration::from_millis(20), ..DeliveryConfig::default() };
+            let backoff = if let Defect::DropIsRetry = defect { 2000 } else { 20 };
+            let config = DeliveryConfig {
+                max_attempts: 3,
+                backoff: Duration::from_millis(backoff),
+                ..DeliveryConfig::default()
+            };
             Ok(Component::pubsub(Arc::new(Broken { inner: InMemoryPubSub::new(config, ctx.clock), defect })))
         });
     }
@@ -98,16 +164,30 @@ components:
     claims: [ordering]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: reorders}, spec: {type: pubsub.broken-reorders, version: v1}}
-    claims: [ordering]
+    claims: [ordering, bulksubscribe]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: no-groups}, spec: {type: pubsub.broken-groups, version: v1}}
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
     drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: drop-is-retry}, spec: {type: pubsub.broken-drop-is-retry, version: v1}}
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 5}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: same-attempt}, spec: {type: pubsub.broken-attempts, version: v1}}
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: bulk-of-one}, spec: {type: pubsub.broken-bulk-of-one, version: v1}}
+    claims: [bulksubscribe]
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: duplicates}, spec: {type: pubsub.broken-duplicates, version: v1}}
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+    drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: ping-lies}, spec: {type: pubsub.broken-ping, version: v1}}
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 1}
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_brokers_are_caught_through_both_drivers() {
-    let patterns = ["redelivery", "ordering", "all-delivered", "groups"].map(String::from).to_vec();
+    let patterns = ["redelivery", "ordering", "all-delivered", "groups", "bulk.subscribe", "basic.ping"]
+        .map(String::from)
+        .to_vec();
     let report = common::certify(&registry(), SPEC, &Filter { patterns, ..Filter::default() }).await;
     let verdict = |trial: &str| common::record(&report, trial).verdict;
     for prefix in ["", "@http"] {
@@ -129,8 +209,41 @@ async fn broken_brokers_are_caught_through_both_drivers() {
             "was delivered before message",
         );
         assert_eq!(verdict(&t("reorders", "pubsub.redelivery.retry-redelivered")), Verdict::Pass);
+        // Redelivered 2 s after DROP: the old fixed 1.5 s watch let it through.
+        let cases: &[&str] = if prefix.is_empty() {
+            &["drop"]
+        } else {
+            &["drop", "not-found"] /* 404 is an HTTP answer */
+        };
+        for case in cases {
+            common::expect_fail(
+                &report,
+                &t("drop-is-retry", &format!("pubsub.redelivery.{case}-not-redelivered")),
+                "watched",
+            );
+        }
+        assert_eq!(verdict(&t("drop-is-retry", "pubsub.redelivery.retry-redelivered")), Verdict::Pass);
+        assert_eq!(verdict(&t("same-attempt", "pubsub.redelivery.retry-redelivered")), Verdict::Pass);
+        // Batches of one passed while only their size limit was checked.
+        common::expect_fail(
+            &report,
+            &t("bulk-of-one", "pubsub.bulk.subscribe-batches"),
+            "bulkSubscribe was not honoured",
+        );
+        assert_eq!(verdict(&t("reorders", "pubsub.bulk.subscribe-batches")), Verdict::Pass);
+        // Over HTTP, ping only found the component listed; the publish after it reaches the broker.
+        common::expect_fail(&report, &t("ping-lies", "pubsub.basic.ping"), "a publish after the ping failed");
+        assert_eq!(verdict(&t("reorders", "pubsub.basic.ping")), Verdict::Pass);
     }
+    // The attempt count is the component's in-process; over HTTP certify would be counting.
+    common::expect_fail(&report, "same-attempt::pubsub.redelivery.attempts-grow", "did not grow");
+    let over_http = common::record(&report, "same-attempt@http::pubsub.redelivery.attempts-grow");
+    assert_eq!(over_http.verdict, Verdict::Skipped, "{over_http:?}");
+    assert_eq!(verdict("reorders::pubsub.redelivery.attempts-grow"), Verdict::Pass);
     common::expect_fail(&report, "no-groups::pubsub.groups.competing-consumers", "fans out instead of competing");
     assert_eq!(verdict("no-groups::pubsub.groups.fan-out"), Verdict::Pass);
+    // Two of 20 messages (10 and 20) handled twice: under the old bound of half, it passed.
+    common::expect_fail(&report, "duplicates::pubsub.groups.competing-consumers", "handled more than once");
+    assert_eq!(verdict("reorders::pubsub.groups.competing-consumers"), Verdict::Pass);
     assert!(!report.summary.ok());
 }

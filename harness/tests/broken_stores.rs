@@ -1,5 +1,7 @@
 //! Deliberately broken state stores in the test tree: one ignores ETags, one's transactions
-//! are not atomic, one forgets TTLs. The harness must report the cases of those rules failed,
+//! are not atomic, one forgets TTLs, one compares-and-sets in two steps, one answers
+//! conflicts with a generic error, one fails a tenth of its writes, one refuses every write
+//! that holds an ETag. The harness must report the cases of those rules failed,
 //! through both drivers, with reasons that name what went wrong.
 
 use std::path::Path;
@@ -21,11 +23,23 @@ enum Defect {
     ForgetsTtl,
     /// Compare-and-set as read, pause, write: correct alone, wrong under contention.
     ReadPauseWrite,
+    /// Refuses what it should refuse, but with a generic error instead of an ETag mismatch.
+    ConflictsAsErrors,
+    /// Every tenth write fails (and does nothing).
+    FailsATenth,
+    /// Refuses every write that holds an ETag, current or not.
+    RefusesEtagWrites,
+    /// Takes an empty ETag for a real one (that is never current).
+    EmptyEtagIsEtag,
+    /// Keys-like lists as many keys as match, but the first ones under the pattern's literal
+    /// prefix rather than the matching ones.
+    WrongKeysLike,
 }
 
 struct Broken {
     inner: InMemoryStateStore,
     defect: Defect,
+    writes: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
@@ -66,7 +80,28 @@ impl StateStore for Broken {
             Defect::ForgetsTtl => {
                 request.metadata.remove(TTL_IN_SECONDS);
             }
-            Defect::NonAtomicTransactions | Defect::ReadPauseWrite => {}
+            Defect::ConflictsAsErrors => {
+                return self.inner.set(request).await.map_err(|e| match e {
+                    contract::Error::EtagMismatch { .. } => contract::Error::Backend("conflict".into()),
+                    other => other,
+                });
+            }
+            Defect::FailsATenth => {
+                if self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10 == 9 {
+                    return Err(contract::Error::Backend("busy".into()));
+                }
+            }
+            Defect::EmptyEtagIsEtag if request.etag.as_deref() == Some("") => {
+                return Err(contract::Error::etag_mismatch(request.key, "no item has the ETag \"\""));
+            }
+            Defect::RefusesEtagWrites if request.etag().is_some() => {
+                return Err(contract::Error::etag_mismatch(request.key, "refused"));
+            }
+            Defect::NonAtomicTransactions
+            | Defect::ReadPauseWrite
+            | Defect::RefusesEtagWrites
+            | Defect::EmptyEtagIsEtag
+            | Defect::WrongKeysLike => {}
         }
         self.inner.set(request).await
     }
@@ -105,7 +140,16 @@ impl StateStore for Broken {
     }
 
     async fn keys_like(&self, request: contract::state::KeysLikeRequest) -> Result<contract::state::KeysLikeResponse> {
-        self.inner.keys_like(request).await
+        if !matches!(self.defect, Defect::WrongKeysLike) {
+            return self.inner.keys_like(request).await;
+        }
+        let wanted = self.inner.keys_like(request.clone()).await?.keys.len();
+        let literal: String = request.pattern.chars().take_while(|c| *c != '%' && *c != '_').collect();
+        let under = contract::state::KeysLikeRequest { pattern: format!("{literal}%"), ..request };
+        let mut keys = self.inner.keys_like(under).await?.keys;
+        keys.sort();
+        keys.truncate(wanted);
+        Ok(contract::state::KeysLikeResponse { keys, continuation_token: None })
     }
 }
 
@@ -116,9 +160,15 @@ fn registry() -> Registry {
         ("state.broken-transaction", Defect::NonAtomicTransactions),
         ("state.broken-ttl", Defect::ForgetsTtl),
         ("state.broken-cas", Defect::ReadPauseWrite),
+        ("state.broken-conflicts", Defect::ConflictsAsErrors),
+        ("state.broken-busy", Defect::FailsATenth),
+        ("state.broken-no-winner", Defect::RefusesEtagWrites),
+        ("state.broken-keys-like", Defect::WrongKeysLike),
+        ("state.broken-empty-etag", Defect::EmptyEtagIsEtag),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
-            Ok(Component::state(Arc::new(Broken { inner: InMemoryStateStore::new(ctx.clock), defect })))
+            let inner = InMemoryStateStore::new(ctx.clock);
+            Ok(Component::state(Arc::new(Broken { inner, defect, writes: Default::default() })))
         });
     }
     registry
@@ -203,4 +253,57 @@ async fn a_read_pause_write_compare_and_set_fails_linearizability_every_time() {
             lin.evidence.as_ref().and_then(|e| e["minimal"].as_array()).expect("the minimal history is in the record");
         assert!(!minimal.is_empty() && minimal.len() < 20, "a small sub-history: {} operations", minimal.len());
     }
+}
+
+/// Each of these passed before: a generic error for a conflict was accepted (or left the race
+/// inconclusive), errors under contention were "may have happened", and zero winners of an
+/// ETag race were "at most one".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_must_be_etag_mismatches_and_races_must_have_a_winner() {
+    let spec = Spec::parse(
+        "conflicts.yaml",
+        Path::new("."),
+        "components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: generic-conflicts}, spec: {type: state.broken-conflicts, version: v1}}
+    claims: [etag, first-write]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: busy}, spec: {type: state.broken-busy, version: v1}}
+    claims: [etag, first-write]
+    drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: no-winner}, spec: {type: state.broken-no-winner, version: v1}}
+    claims: [etag]
+    drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: empty-etag}, spec: {type: state.broken-empty-etag, version: v1}}
+    claims: [etag, first-write]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: wrong-keys}, spec: {type: state.broken-keys-like, version: v1}}
+    claims: [keyslike]
+    drivers: [in-process]
+",
+    )
+    .expect("spec");
+    let session =
+        Session::open(Source::Spec(spec), &registry(), &harness::SessionOptions::default()).await.expect("session");
+    let filter = Filter {
+        patterns: vec!["etag".into(), "first-write".into(), "concurrency".into(), "keyslike.patterns".into()],
+        ..Filter::default()
+    };
+    let report = harness::certify(&session, &filter, 4, "certify run", &mut |_| {}, &|_| {}).await;
+    let expect_fail = |trial: &str, reason_part: &str| {
+        let record = report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}"));
+        assert_eq!(record.verdict, Verdict::Fail, "{trial}: {record:?}");
+        let reason = record.reason.clone().unwrap_or_default();
+        assert!(reason.contains(reason_part), "{trial}: reason `{reason}` lacks `{reason_part}`");
+    };
+    for prefix in ["", "@http"] {
+        let t = |case: &str| format!("generic-conflicts{prefix}::{case}");
+        expect_fail(&t("state.first-write.creates-only"), "not an ETag mismatch");
+        expect_fail(&t("state.first-write.with-etag"), "not an ETag mismatch");
+        expect_fail(&t("state.etag.bulk-set-partial-success"), "not an ETag mismatch");
+        expect_fail(&t("state.concurrency.first-write-one-winner"), "not an ETag mismatch");
+        // The HTTP driver used to drop the empty ETag, so it never reached the sidecar.
+        expect_fail(&format!("empty-etag{prefix}::state.first-write.empty-etag-is-none"), "the first first-write");
+    }
+    expect_fail("busy::state.concurrency.linearizable", "failed with errors other than an ETag mismatch");
+    expect_fail("no-winner::state.concurrency.same-etag-one-winner", "0 of 8");
+    // The right number of keys, not the matching ones: the old count-only check passed it.
+    expect_fail("wrong-keys::state.keyslike.patterns", "the keys");
 }

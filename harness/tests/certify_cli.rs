@@ -117,6 +117,15 @@ fn a_running_sidecar_is_certified_black_box() {
         ["etag", "first-write", "transaction", "ttl", "query", "delete-with-prefix", "keyslike"],
         "claims from the sidecar's capabilities"
     );
+    // The summary says so, and how to pin them.
+    assert_eq!(report.components[0].claims_from, "advertised");
+    assert!(
+        out.stdout.contains(
+            "the claims of `statestore` are what it advertised (etag,first-write,transaction,ttl,query,delete-with-prefix,keyslike): pin them in CI with --features"
+        ),
+        "{}",
+        out.stdout
+    );
     // --features overrides the claims: claiming less makes the negative checks run, and fail.
     let out = certify(&[
         "run",
@@ -348,7 +357,7 @@ fn a_sidecars_redis_configuration_store_is_certified_black_box() {
         match rt.block_on(fixtures::provision(fixtures::BackendKind::Redis, fixtures::Provider::Process, &options)) {
             Ok(r) => r,
             Err(e) if std::env::var("CERTIFY_REQUIRE_BACKENDS").is_err() => {
-                eprintln!("skipped: {e}");
+                fixtures::skip_test(&e.to_string());
                 return;
             }
             Err(e) => panic!("{e}"),
@@ -370,12 +379,19 @@ fn a_sidecars_redis_configuration_store_is_certified_black_box() {
     let out = certify(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("7 passed, 0 failed"), "{}", out.stdout);
-    // Without a writer, the cases that write say how to give one.
+    // Without a writer, the cases that write say how to give one, and the run says it does not
+    // certify them; --require-all (as in CI) fails it.
     let mut args = base.to_vec();
     args.push(report_dir.to_str().expect("utf8"));
     let out = certify(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("give --configuration-writer"), "{}", out.stdout);
+    assert!(out.stdout.contains("not certified: 6 cases could not run"), "{}", out.stdout);
+    let summary = std::fs::read_to_string(report_dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("not certified: 6 cases could not run"), "{summary}");
+    args.push("--require-all");
+    let out = certify(&args);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     // A writer that is not a configuration store is named.
     std::fs::write(&writer, component.replace("configuration.redis", "state.redis")).expect("write");
     let mut args = base.to_vec();

@@ -126,7 +126,7 @@ impl StateStore for IgnoresEtags {
 fn the_html_report_renders_in_a_browser_with_the_report_s_counts() {
     let Some(bin) = chromium() else {
         assert!(std::env::var("CERTIFY_REQUIRE_BACKENDS").is_err(), "chromium is required (apt-get install chromium)");
-        eprintln!("skipped: no chromium (Debian: apt-get install chromium)");
+        fixtures::skip_test("no chromium (Debian: apt-get install chromium)");
         return;
     };
     // The README's main command.

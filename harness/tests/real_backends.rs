@@ -58,7 +58,7 @@ static WHOLE_SPEC: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn every_claimed_case_passes(provider: &str) {
     let _one_at_a_time = WHOLE_SPEC.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if provider == "testcontainers" && !fixtures::docker_answers() && !required() {
-        eprintln!("skipped: no Docker daemon answers");
+        fixtures::skip_test("no Docker daemon answers");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -336,7 +336,7 @@ const RUNS: usize = 10;
 fn kafka_fault_scenarios_through_containers_ten_runs_in_a_row() {
     let required = std::env::var("CERTIFY_REQUIRE_BACKENDS").is_ok_and(|v| v == "1");
     if !fixtures::docker_answers() && !required {
-        eprintln!("skipped: no Docker daemon answers");
+        fixtures::skip_test("no Docker daemon answers");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

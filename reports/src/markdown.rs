@@ -30,6 +30,9 @@ pub fn summary_markdown(report: &Report) -> String {
          The whole report, with filters and timelines: [report.html](report.html).\n",
         s.total, s.passed, s.failed, s.inconclusive, s.skipped, report.spec, report.seed
     );
+    for note in report.notes() {
+        let _ = writeln!(out, "> **Note:** {}\n", escape(&note));
+    }
     let failing: Vec<&CaseRecord> =
         report.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive)).collect();
     if !failing.is_empty() {

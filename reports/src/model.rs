@@ -44,6 +44,10 @@ pub struct CaseRecord {
     pub trial: String,
     /// The case id.
     pub id: String,
+    /// Skipped because the run lacked what the case needs (a handle, a backend), not because
+    /// the case does not apply: the component is not certified on this rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub could_not_run: bool,
     /// The case's building block (`state`, `pubsub`, …).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub block: String,
@@ -72,6 +76,30 @@ pub struct CaseRecord {
     /// What the case left as evidence, e.g. a checker's minimal failing sub-history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<serde_json::Value>,
+}
+
+impl Report {
+    /// What a reader must know beside the counts: cases that applied but could not run, and
+    /// claims that came from the component itself rather than from the spec or `--features`.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let missing = self.summary.could_not_run;
+        if missing > 0 {
+            notes.push(format!(
+                "not certified: {missing} case{} could not run (see their reasons; `--require-all` makes this a failure)",
+                if missing == 1 { "" } else { "s" }
+            ));
+        }
+        for c in self.components.iter().filter(|c| c.claims_from == "advertised") {
+            let claims = c.claims.join(",");
+            notes.push(format!(
+                "the claims of `{}` are what it advertised ({}): pin them in CI with --features {claims}",
+                c.name,
+                if claims.is_empty() { "none" } else { claims.as_str() }
+            ));
+        }
+        notes
+    }
 }
 
 impl CaseRecord {
@@ -119,6 +147,10 @@ pub struct ComponentRecord {
     pub drivers: Vec<String>,
     /// Its metadata, secret values replaced by [`REDACTED`].
     pub metadata: BTreeMap<String, String>,
+    /// Where the claims came from: `spec`, `--features`, or `advertised` (what the component
+    /// said of itself, which a run cannot hold against it: pin claims with `--features`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub claims_from: String,
 }
 
 /// Where the run happened.
@@ -148,6 +180,9 @@ pub struct Summary {
     pub inconclusive: usize,
     /// Skipped.
     pub skipped: usize,
+    /// Of the skipped, those that applied but could not run (see [`CaseRecord::could_not_run`]).
+    #[serde(default)]
+    pub could_not_run: usize,
 }
 
 impl Summary {
@@ -160,7 +195,14 @@ impl Summary {
             failed: count(Verdict::Fail),
             inconclusive: count(Verdict::Inconclusive),
             skipped: count(Verdict::Skipped),
+            could_not_run: cases.iter().filter(|c| c.verdict == Verdict::Skipped && c.could_not_run).count(),
         }
+    }
+
+    /// True when every case that applies ran: the component is certified on every rule it
+    /// claims, not only on those the run could reach.
+    pub fn complete(&self) -> bool {
+        self.could_not_run == 0
     }
 
     /// True when the run may be called a success: nothing failed and nothing was inconclusive.

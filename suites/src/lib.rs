@@ -18,7 +18,7 @@ pub mod state;
 pub mod suite;
 
 pub use case::{
-    Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Reach, Requirement, Settings,
+    Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Reach, Requirement, Settings, Skip,
 };
 pub use suite::{Prepare, Suite};
 

@@ -38,7 +38,16 @@ pub const MULTI_KEY: (&str, [(&str, &str); 2]) = ("multisecret", [("password", "
 /// Every secret-store case.
 fn cases() -> Vec<Case> {
     vec![
-        case!(BLOCK, "secrets.basic.ping", "SS3", "Ping MUST succeed against a reachable store.", [], [], 15, ping),
+        case!(
+            BLOCK,
+            "secrets.basic.ping",
+            "SS3",
+            "Ping, and a read after it, MUST succeed against a reachable store.",
+            [],
+            [],
+            15,
+            ping
+        ),
         case!(
             BLOCK,
             "secrets.get.single-value",
@@ -86,8 +95,12 @@ fn seeded(name: &str, value: &str) -> SecretData {
     SecretData::from([(name.to_owned(), value.to_owned())])
 }
 
+/// Ping, then a read: through a sidecar, ping only finds the store listed (the Dapr API has no
+/// ping), so the read is what reaches the backend.
 async fn ping(ctx: Ctx) -> CaseResult {
-    ctx.secrets()?.ping().await.must("ping")
+    ctx.secrets()?.ping().await.must("ping")?;
+    let (name, _) = SEEDED[0];
+    ctx.secrets()?.get(GetSecretRequest::new(name)).await.must(&format!("reading `{name}` after the ping")).map(drop)
 }
 
 async fn single_value(ctx: Ctx) -> CaseResult {

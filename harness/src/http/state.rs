@@ -46,7 +46,8 @@ impl HttpStateStore {
             Error::unsupported("writing a value that is not JSON (the Dapr HTTP API carries JSON values only)")
         })?;
         let mut item = json!({"key": request.key, "value": value, "options": options_json(&request.options)});
-        if let Some(etag) = request.etag() {
+        // As given, an empty ETag included: the sidecar must take `""` as none (S35).
+        if let Some(etag) = &request.etag {
             item["etag"] = json!(etag);
         }
         if !request.metadata.is_empty() {
@@ -138,8 +139,8 @@ impl StateStore for HttpStateStore {
             query_string(&request.metadata, &extra)
         );
         let mut call = self.sidecar.delete(&path);
-        if let Some(etag) = request.etag() {
-            call = call.header("if-match", etag);
+        if let Some(etag) = &request.etag {
+            call = call.header("if-match", etag.as_str());
         }
         let response = self.sidecar.send(call).await?;
         if response.status().is_success() { Ok(()) } else { Err(self.sidecar.error(&request.key, response).await) }
@@ -181,7 +182,7 @@ impl StateStore for HttpStateStore {
                 TransactionOperation::Set(set) => Ok(json!({"operation": "upsert", "request": Self::item_json(set)?})),
                 TransactionOperation::Delete(delete) => {
                     let mut r = json!({"key": delete.key, "options": options_json(&delete.options)});
-                    if let Some(etag) = delete.etag() {
+                    if let Some(etag) = &delete.etag {
                         r["etag"] = json!(etag);
                     }
                     if !delete.metadata.is_empty() {

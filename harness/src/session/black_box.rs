@@ -73,6 +73,7 @@ pub(super) async fn open(
             claims: claims.iter().map(|c| c.as_str().to_owned()).collect(),
             drivers: vec![DriverKind::Http.as_str().into()],
             metadata: Default::default(),
+            claims_from: claims_from(source.claims.is_some()),
         });
         targets.push(Target {
             component: name,
@@ -86,6 +87,11 @@ pub(super) async fn open(
         });
     }
     Ok(Session::black_box(source.url.clone(), targets, components, catalogue))
+}
+
+/// Where a black-box or pluggable component's claims came from, for the report.
+pub(super) fn claims_from(given: bool) -> String {
+    if given { "--features" } else { "advertised" }.into()
 }
 
 fn no_http(block: contract::Block, name: &str) -> SetupError {

@@ -55,6 +55,7 @@ pub(super) async fn open(source: PluggableSource, catalogue: &Catalogue) -> Resu
             claims: block_claims.iter().map(|c| c.as_str().to_owned()).collect(),
             drivers: vec![DriverKind::Grpc.as_str().into()],
             metadata: metadata.clone(),
+            claims_from: super::black_box::claims_from(claims.is_some()),
         });
         targets.push(Target {
             component: instance,

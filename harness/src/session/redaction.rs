@@ -37,6 +37,7 @@ pub(super) fn record(entry: &SpecEntry) -> ComponentRecord {
         type_name: entry.manifest.type_name.clone(),
         claims: entry.claims.iter().map(|c| c.as_str().to_owned()).collect(),
         drivers: entry.drivers.iter().map(|d| d.as_str().to_owned()).collect(),
+        claims_from: "spec".into(),
         metadata: redacted_metadata(&entry.manifest),
     }
 }

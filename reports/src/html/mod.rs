@@ -73,7 +73,7 @@ pub fn report_html(report: &Report) -> String {
 
 fn header(page: &mut String, report: &Report) {
     let s = &report.summary;
-    let verdict = if s.ok() {
+    let verdict = if s.ok() && s.complete() {
         r#"<span class="verdict pass">CERTIFIED</span>"#
     } else {
         r#"<span class="verdict fail">NOT CERTIFIED</span>"#
@@ -102,6 +102,14 @@ fn header(page: &mut String, report: &Report) {
         inconclusive = s.inconclusive,
         skipped = s.skipped,
     );
+    let notes = report.notes();
+    if !notes.is_empty() {
+        page.push_str("<ul class=\"notes\">");
+        for note in notes {
+            let _ = write!(page, "<li>{}</li>", escape(&note));
+        }
+        page.push_str("</ul>\n");
+    }
 }
 
 /// The filters: hidden until the script shows them, so a page without JavaScript is whole.

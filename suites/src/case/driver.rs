@@ -34,6 +34,9 @@ pub enum DriverCapability {
     AppStatusCodes,
     /// A binding's list of operations can be read (the Dapr HTTP API has no call for it).
     ListsOperations,
+    /// A delivery's attempt count is the component's own (a sidecar's HTTP API and the
+    /// pluggable protocol carry none: over them the count would be certify's).
+    DeliveryAttempts,
     /// A subscription's dead-letter topic reaches the component (the pluggable protocol has
     /// none: daprd dead-letters itself).
     DeadLetterTopics,

@@ -14,5 +14,5 @@ pub use ctx::{Ctx, Evidence};
 pub use driver::{DriverCapability, DriverInfo};
 pub use finding::{CaseResult, Finding, Must};
 pub use reach::Reach;
-pub use rule::{Body, Case, Requirement};
+pub use rule::{Body, Case, Requirement, Skip};
 pub use settings::Settings;

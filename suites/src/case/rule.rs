@@ -59,15 +59,27 @@ impl Case {
     /// Why the case does not apply to a component with `claims` under `driver`, which gives it
     /// `reach` (not checked when `None`), if it does not.
     pub fn skip_reason(&self, claims: &BTreeSet<Claim>, driver: &DriverInfo, reach: Option<&Parts>) -> Option<String> {
+        self.skip(claims, driver, reach).map(|s| s.reason)
+    }
+
+    /// Why the case will not run against a component with `claims` through `driver` whose
+    /// handles are `reach` (not checked when `None`), and whether that is a gap of the run
+    /// (a handle certify lacks) rather than the case not applying.
+    pub fn skip(&self, claims: &BTreeSet<Claim>, driver: &DriverInfo, reach: Option<&Parts>) -> Option<Skip> {
+        let applies_not = |reason: String| Some(Skip { reason, could_not_run: false });
         self.requires.iter().find_map(|r| match r {
-            Requirement::Claimed(c) if !claims.contains(c) => Some(format!("the component does not claim `{c}`")),
-            Requirement::NotClaimed(c) if claims.contains(c) => Some(format!("the component claims `{c}`")),
-            Requirement::Driver(cap) if !driver.can(*cap) => Some(format!(
+            Requirement::Claimed(c) if !claims.contains(c) => {
+                applies_not(format!("the component does not claim `{c}`"))
+            }
+            Requirement::NotClaimed(c) if claims.contains(c) => applies_not(format!("the component claims `{c}`")),
+            Requirement::Driver(cap) if !driver.can(*cap) => applies_not(format!(
                 "the {} driver cannot express this ({})",
                 driver.name,
                 serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
             )),
-            Requirement::Reach(need) if reach.is_some_and(|r| !need.in_reach(r)) => Some(need.missing(&driver.name)),
+            Requirement::Reach(need) if reach.is_some_and(|r| !need.in_reach(r)) => {
+                Some(Skip { reason: need.missing(&driver.name), could_not_run: true })
+            }
             _ => None,
         })
     }
@@ -82,6 +94,16 @@ impl Case {
             })
             .collect()
     }
+}
+
+/// Why a case will not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// For the report.
+    pub reason: String,
+    /// The case applies but the run lacks what it needs (a handle, a backend): the component
+    /// is not certified on it, and `--require-all` fails the run.
+    pub could_not_run: bool,
 }
 
 /// Writes a [`Case`]: `case!(block, "id", "source", "rule", [requirements], [tags], seconds,

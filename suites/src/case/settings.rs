@@ -33,6 +33,16 @@ pub struct Settings {
     /// Locks: how far from its expiry a lock may be freed, in milliseconds.
     #[serde(default = "default_lock_tolerance")]
     pub lock_expiry_tolerance_ms: u64,
+    /// How long a case watches, at least, for what must not arrive (a dropped message's
+    /// redelivery, an update after an unsubscribe), in milliseconds. Cases watch longer when
+    /// the component shows it is slower (a control message's redelivery). Dapr's own suite
+    /// waits 30 s for the unsubscribe.
+    #[serde(default = "default_quiet")]
+    pub quiet_ms: u64,
+}
+
+fn default_quiet() -> u64 {
+    2000
 }
 
 fn default_recovery_budget() -> u64 {
@@ -74,6 +84,14 @@ impl Default for Settings {
             lock_expiry_tolerance_ms: default_lock_tolerance(),
             recovery_budget_seconds: default_recovery_budget(),
             fault_call_timeout_seconds: default_fault_call_timeout(),
+            quiet_ms: default_quiet(),
         }
+    }
+}
+
+impl Settings {
+    /// [`Settings::quiet_ms`] as a duration.
+    pub fn quiet(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.quiet_ms)
     }
 }

@@ -222,22 +222,46 @@ pub(super) async fn bulk_subscribe(ctx: Ctx) -> CaseResult {
         .await
         .map_err(|e| Finding::Fail(format!("bulk subscribe failed: {e}")))?;
     settle(&ctx, &ctx.topics()?.bulk, &inbox, Some(0)).await?;
-    for n in 1..=11 {
-        published(
-            ctx.pubsub()?.publish(PublishRequest::new(&ctx.topics()?.bulk, ctx.topics()?.payload("b", n))).await,
-            "a message",
-        )?;
+    let ctx = &ctx;
+    let publish = |n: u64| async move {
+        let topics = ctx.topics()?;
+        published(ctx.pubsub()?.publish(PublishRequest::new(&topics.bulk, topics.payload("b", n))).await, "a message")
+    };
+    // Ten at once: they wait together, so they must come in batches.
+    for n in 1..=10 {
+        publish(n).await?;
     }
-    let arrived = inbox.wait_for(patience(&ctx), |_| inbox.handled(0, "b").len() == 11).await;
+    let arrived = inbox.wait_for(patience(&ctx), |_| inbox.handled(0, "b").len() == 10).await;
+    let together = batches.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    // Then one alone: it must be held for maxAwaitDurationMs in case more come.
+    let sent = inbox.now();
+    publish(11).await?;
+    let lone = inbox.wait_for(patience(&ctx) + config.max_await_duration, |_| inbox.handled(0, "b").len() == 11).await;
+    let waited = inbox.deliveries().iter().find(|d| d.tag == "b" && d.seq == 11).map(|d| d.at.saturating_sub(sent));
     let sizes = batches.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    ctx.evidence.set(serde_json::json!({"inbox": inbox.summary(), "batch_sizes": sizes}));
+    ctx.evidence.set(serde_json::json!({
+        "inbox": inbox.summary(),
+        "batch_sizes": sizes,
+        "lone_message_waited_ms": waited.map(|w| w.as_millis() as u64),
+    }));
     ensure!(
-        arrived,
+        arrived && lone,
         "messages {:?} of 11 never arrived within {:?}",
         missing(1..=11, &inbox.handled(0, "b")),
         patience(&ctx)
     );
     ensure!(sizes.iter().all(|s| (1..=5).contains(s)), "batch sizes {sizes:?} break maxMessagesCount 5");
+    ensure!(
+        together.iter().any(|s| *s > 1),
+        "10 messages published at once came in batches of {together:?}: bulkSubscribe was not honoured"
+    );
+    let held = config.max_await_duration * 4 / 5;
+    let waited = waited.unwrap_or_default();
+    ensure!(
+        waited >= held,
+        "a message published alone was delivered after {waited:?}, not held for maxAwaitDurationMs ({:?})",
+        config.max_await_duration
+    );
     let retried = inbox.deliveries().iter().filter(|d| d.tag == "b" && (d.seq == 1 || d.seq == 6)).count();
     ensure!(retried >= 4, "the two entries answered RETRY were not delivered again");
     Ok(())

@@ -83,11 +83,13 @@ pub(super) async fn competing_consumers(ctx: Ctx) -> CaseResult {
     let arrived = inbox.wait_for(patience(&ctx), |_| union().len() == 20).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (a, b) = (inbox.handled(0, "w"), inbox.handled(1, "w"));
-    // At-least-once lets a message come again to the other member after a rebalance; a group
-    // that hands most messages to both members is fanning out, not competing.
     let both: Vec<u64> = a.keys().filter(|n| b.contains_key(n)).copied().collect();
+    // At-least-once allows a message again after a failure; this case causes none (every
+    // delivery succeeds), so a message handled twice, by one member or both, is a duplicate.
+    let twice: Vec<u64> = union().into_iter().filter(|(_, c)| *c > 1).map(|(n, _)| n).collect();
     ctx.evidence.set(serde_json::json!({
         "inbox": inbox.summary(), "subscriber_a": a.len(), "subscriber_b": b.len(), "handled_by_both": both.len(),
+        "handled_more_than_once": twice,
     }));
     ensure!(
         arrived,
@@ -99,6 +101,10 @@ pub(super) async fn competing_consumers(ctx: Ctx) -> CaseResult {
         both.len() <= 10,
         "{} of 20 messages were handled by both subscribers of one consumer group ({both:?}): the group fans out instead of competing",
         both.len()
+    );
+    ensure!(
+        twice.is_empty(),
+        "messages {twice:?} were handled more than once by one consumer group, though no delivery failed"
     );
     Ok(())
 }

@@ -173,6 +173,11 @@ impl Inbox {
         })
     }
 
+    /// How long since the inbox was made, on the clock of [`Delivery::at`].
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// A bulk handler: each message of a batch is recorded and answered as by [`Inbox::handler`];
     /// the batch sizes are kept too.
     pub fn bulk_handler(&self, subscriber: usize, policy: Policy, batches: Arc<Mutex<Vec<usize>>>) -> BulkHandler {

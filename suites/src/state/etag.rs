@@ -156,8 +156,25 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-fn is_mismatch(result: &contract::Result<()>) -> bool {
-    matches!(result, Err(Error::EtagMismatch { .. }))
+/// An ETag mismatch: Dapr's 409 (`ERR_STATE_SAVE`/`ERR_STATE_DELETE`) over HTTP, the contract's
+/// `Error::EtagMismatch` in-process. A bulk call's may come per key, every one a mismatch.
+pub(super) fn is_mismatch(result: &contract::Result<()>) -> bool {
+    match result {
+        Err(Error::EtagMismatch { .. }) => true,
+        Err(Error::Bulk(failures)) => {
+            !failures.is_empty() && failures.iter().all(|f| matches!(f.error, Error::EtagMismatch { .. }))
+        }
+        _ => false,
+    }
+}
+
+/// Fails unless `result` is an ETag mismatch; `what` names the call.
+fn ensure_mismatch(result: &contract::Result<()>, what: &str) -> CaseResult {
+    match result {
+        Ok(()) => Err(Finding::Fail(format!("{what} succeeded"))),
+        Err(_) if is_mismatch(result) => Ok(()),
+        Err(e) => Err(Finding::Fail(format!("{what} failed with `{e}`, not an ETag mismatch"))),
+    }
 }
 
 async fn every_item(ctx: Ctx) -> CaseResult {
@@ -261,7 +278,7 @@ async fn bulk_set_partial(ctx: Ctx) -> CaseResult {
             SetRequest::new(bad.clone(), r#""v2""#).with_etag(ctx.settings.bad_etag.clone()),
         ])
         .await;
-    ensure!(result.is_err(), "a bulk set with a stale ETag succeeded");
+    ensure_mismatch(&result, "a bulk set with a stale ETag")?;
     ensure_data(&good, data(&ctx, &good).await?, Some(br#""v2""#))?;
     ensure!(etag(&ctx, &good).await? != good_etag, "the good key's ETag did not change");
     ensure_data(&bad, data(&ctx, &bad).await?, Some(br#""v1""#))?;
@@ -335,7 +352,7 @@ async fn bulk_delete_partial(ctx: Ctx) -> CaseResult {
             DeleteRequest::new(bad.clone()).with_etag(ctx.settings.bad_etag.clone()),
         ])
         .await;
-    ensure!(result.is_err(), "a bulk delete with a stale ETag succeeded");
+    ensure_mismatch(&result, "a bulk delete with a stale ETag")?;
     ensure!(get(&ctx, &good).await?.is_none(), "the good key was not deleted");
     ensure_data(&bad, data(&ctx, &bad).await?, Some(br#""v1""#))?;
     ensure_eq!(etag(&ctx, &bad).await?, bad_etag, "the stale key's ETag");
@@ -351,7 +368,7 @@ async fn first_write_with(ctx: &Ctx, key: &str, empty_etag: bool) -> CaseResult 
     ensure_data(key, data(ctx, key).await?, Some(br#""v1""#))?;
     request.value = br#""v2""#.to_vec();
     let again = ctx.state()?.set(request).await;
-    ensure!(again.is_err(), "a second first-write without an ETag succeeded");
+    ensure_mismatch(&again, "a second first-write without an ETag")?;
     ensure_data(key, data(ctx, key).await?, Some(br#""v1""#))
 }
 
@@ -375,6 +392,6 @@ async fn first_write_etag(ctx: Ctx) -> CaseResult {
         .must("first-write with the current ETag")?;
     ensure!(etag(&ctx, &key).await? != old, "the ETag did not change");
     let stale = ctx.state()?.set(SetRequest::new(key.clone(), r#""v3""#).first_write().with_etag(old)).await;
-    ensure!(stale.is_err(), "a first-write with an old ETag succeeded");
+    ensure_mismatch(&stale, "a first-write with an old ETag")?;
     ensure_data(&key, data(&ctx, &key).await?, Some(br#""v2""#))
 }
