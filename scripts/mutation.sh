@@ -10,6 +10,7 @@
 #
 #   scripts/mutation.sh reference-runtime/src/in_memory/state_memory.rs
 #   scripts/mutation.sh            # the files of the target, one after another
+#   MUTANTS_ARGS=--in-place scripts/mutation.sh FILE   # in a scratch worktree: reuses its target/
 #
 # Needs cargo-mutants: cargo install --locked cargo-mutants
 set -euo pipefail
@@ -34,7 +35,13 @@ for file in "${files[@]}"; do
   [[ -f $file ]] || { echo "no such file: $file" >&2; exit 2; }
   name=$(basename "$file" .rs)
   echo "== $file (results in $out/$name/mutants.out)"
+  mkdir -p "$out/$name"
   # Exit status 2 means some mutants survived: that is the finding, not an error here.
-  cargo mutants --file "$file" --test-package harness --timeout 300 --output "$out/$name" \
-    -- --test certify_cli -- --exact run_certifies_the_builtin_store_through_both_drivers || [[ $? == 2 ]]
+  # shellcheck disable=SC2086
+  # No baseline: cargo-mutants would run it with the mutated package's own tests, which are not
+  # the judge here; the unmutated main command passes in CI on every run.
+  # Only the judging test target is built and run for each mutant.
+  cargo mutants --file "$file" --test-package harness --cargo-arg=--test=certify_cli --baseline skip \
+    --timeout 300 --build-timeout 1200 --output "$out/$name" ${MUTANTS_ARGS:-} \
+    -- -- --exact run_certifies_the_builtin_store_through_both_drivers || [[ $? == 2 ]]
 done
