@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{escape, verdict_badge};
+use super::{escape, trial_attributes, verdict_badge};
 use crate::model::{Report, Verdict};
 use crate::timeline::timeline_svg;
 
@@ -23,15 +23,12 @@ pub(super) fn render(page: &mut String, report: &Report) {
     for case in failed {
         let _ = write!(
             page,
-            r#"<details open class="failure" data-trial="{trial}" data-component="{component}" data-block="{block}" data-driver="{driver}" data-verdict="{label}">
+            r#"<details open class="failure" {attributes}>
 <summary>{badge} <code>{trial}</code></summary>
 <p class="rule"><strong>Rule</strong> ({source}): {rule}</p>
 "#,
+            attributes = trial_attributes(case),
             trial = escape(&case.trial),
-            component = escape(&case.component),
-            block = escape(case.block_name()),
-            driver = escape(&case.driver),
-            label = case.verdict.label(),
             badge = verdict_badge(case.verdict),
             source = escape(&case.source),
             rule = escape(&case.rule),

@@ -71,6 +71,18 @@ pub fn report_html(report: &Report) -> String {
     page
 }
 
+/// The attributes the filters read, on every element that stands for one trial.
+fn trial_attributes(case: &crate::model::CaseRecord) -> String {
+    format!(
+        r#"data-trial="{}" data-component="{}" data-block="{}" data-driver="{}" data-verdict="{}""#,
+        escape(&case.trial),
+        escape(&case.component),
+        escape(case.block_name()),
+        escape(&case.driver),
+        case.verdict.label()
+    )
+}
+
 fn header(page: &mut String, report: &Report) {
     let s = &report.summary;
     let verdict = if s.ok() && s.complete() {

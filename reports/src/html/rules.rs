@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{escape, verdict_badge};
+use super::{escape, trial_attributes, verdict_badge};
 use crate::model::{CaseRecord, Report};
 
 /// The rules section.
@@ -31,12 +31,10 @@ pub(super) fn render(page: &mut String, report: &Report) {
             let why = case.reason.as_deref().unwrap_or_default();
             let _ = writeln!(
                 page,
-                r#"<tr data-trial="{trial}" data-component="{component}" data-block="{block}" data-driver="{driver}" data-verdict="{label}"><td>{component}</td><td>{driver}</td><td>{badge}</td><td>{ms:.0} ms</td><td class="why">{why}</td></tr>"#,
-                trial = escape(&case.trial),
+                r#"<tr {attributes}><td>{component}</td><td>{driver}</td><td>{badge}</td><td>{ms:.0} ms</td><td class="why">{why}</td></tr>"#,
+                attributes = trial_attributes(case),
                 component = escape(&case.component),
-                block = escape(case.block_name()),
                 driver = escape(&case.driver),
-                label = case.verdict.label(),
                 badge = verdict_badge(case.verdict),
                 ms = case.duration_ms,
                 why = escape(why),

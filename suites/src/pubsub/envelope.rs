@@ -231,12 +231,12 @@ pub(super) async fn bulk_subscribe(ctx: Ctx) -> CaseResult {
     for n in 1..=10 {
         publish(n).await?;
     }
-    let arrived = inbox.wait_for(patience(&ctx), |_| inbox.handled(0, "b").len() == 10).await;
+    let arrived = inbox.wait_for(patience(ctx), |_| inbox.handled(0, "b").len() == 10).await;
     let together = batches.lock().unwrap_or_else(PoisonError::into_inner).clone();
     // Then one alone: it must be held for maxAwaitDurationMs in case more come.
     let sent = inbox.now();
     publish(11).await?;
-    let lone = inbox.wait_for(patience(&ctx) + config.max_await_duration, |_| inbox.handled(0, "b").len() == 11).await;
+    let lone = inbox.wait_for(patience(ctx) + config.max_await_duration, |_| inbox.handled(0, "b").len() == 11).await;
     let waited = inbox.deliveries().iter().find(|d| d.tag == "b" && d.seq == 11).map(|d| d.at.saturating_sub(sent));
     let sizes = batches.lock().unwrap_or_else(PoisonError::into_inner).clone();
     ctx.evidence.set(serde_json::json!({
@@ -248,7 +248,7 @@ pub(super) async fn bulk_subscribe(ctx: Ctx) -> CaseResult {
         arrived && lone,
         "messages {:?} of 11 never arrived within {:?}",
         missing(1..=11, &inbox.handled(0, "b")),
-        patience(&ctx)
+        patience(ctx)
     );
     ensure!(sizes.iter().all(|s| (1..=5).contains(s)), "batch sizes {sizes:?} break maxMessagesCount 5");
     ensure!(
