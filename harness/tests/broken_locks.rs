@@ -27,6 +27,8 @@ enum Defect {
     HalfLease,
     /// Answers a held lock with an error instead of `false`.
     BusyIsError,
+    /// Lets an owner release a lease that has already expired.
+    ExpiredStillOwned,
 }
 
 /// An atomic lock store with one defect.
@@ -56,7 +58,9 @@ impl LockStore for Flawed {
 
     async fn unlock(&self, request: UnlockRequest) -> Result<UnlockStatus> {
         let mut leases = self.leases.lock().expect("lock");
-        leases.retain(|_, (_, until)| *until > Instant::now());
+        if self.defect != Defect::ExpiredStillOwned {
+            leases.retain(|_, (_, until)| *until > Instant::now());
+        }
         Ok(match leases.get(&request.resource_id) {
             None => UnlockStatus::LockDoesNotExist,
             Some((owner, _)) if *owner != request.lock_owner && self.defect != Defect::UnlockIgnoresOwner => {
@@ -73,9 +77,11 @@ impl LockStore for Flawed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unlock_that_ignores_the_owner_and_a_short_lease_are_caught() {
     let mut registry = reference_runtime::builtin_registry();
-    for (type_name, defect) in
-        [("lock.broken-unlock", Defect::UnlockIgnoresOwner), ("lock.broken-lease", Defect::HalfLease)]
-    {
+    for (type_name, defect) in [
+        ("lock.broken-unlock", Defect::UnlockIgnoresOwner),
+        ("lock.broken-lease", Defect::HalfLease),
+        ("lock.broken-expired", Defect::ExpiredStillOwned),
+    ] {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             Ok(Component::lock(Arc::new(Flawed { leases: Mutex::default(), defect })))
         });
@@ -83,6 +89,7 @@ async fn an_unlock_that_ignores_the_owner_and_a_short_lease_are_caught() {
     let spec = "components:
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: any-unlock}, spec: {type: lock.broken-unlock, version: v1}}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: short-lease}, spec: {type: lock.broken-lease, version: v1}}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: expired-owned}, spec: {type: lock.broken-expired, version: v1}}
 ";
     let filter = Filter { skip: vec!["lock.concurrency.".into()], ..Filter::default() };
     let report = common::certify(&registry, spec, &filter).await;
@@ -91,6 +98,9 @@ async fn an_unlock_that_ignores_the_owner_and_a_short_lease_are_caught() {
         common::expect_fail(&report, &t("any-unlock", "lock.basic.unlock-by-other-owner"), "unlock by another owner");
         common::expect_fail(&report, &t("short-lease", "lock.expiry.precise"), "earlier than the tolerance");
         common::expect_fail(&report, &t("short-lease", "lock.expiry.lease-expires"), "granted to another owner");
+        // Found by mutation testing: nothing checked what unlocking an expired lease answers.
+        common::expect_fail(&report, &t("expired-owned", "lock.expiry.unlock-after-expiry"), "expired 1 s lease");
+        assert_eq!(common::record(&report, &t("expired-owned", "lock.expiry.lease-expires")).verdict, Verdict::Pass);
         for (component, case) in [
             ("any-unlock", "lock.expiry.precise"),
             ("any-unlock", "lock.basic.acquire-and-release"),

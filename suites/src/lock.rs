@@ -92,6 +92,16 @@ fn cases() -> Vec<Case> {
         ),
         case!(
             BLOCK,
+            "lock.expiry.unlock-after-expiry",
+            "L5,L8",
+            "Once a lease has expired, its owner's unlock MUST answer that the lock does not exist (it is no longer the owner's to release).",
+            [],
+            [],
+            15,
+            unlock_after_expiry
+        ),
+        case!(
+            BLOCK,
             "lock.expiry.precise",
             "certify",
             "A lock MUST be free within the stated tolerance (setting `lockExpiryToleranceMs`) of its expiry, and not before.",
@@ -215,6 +225,16 @@ async fn lease_expires(ctx: Ctx) -> CaseResult {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn unlock_after_expiry(ctx: Ctx) -> CaseResult {
+    let r = ctx.key("expired");
+    ensure!(ctx.lock()?.try_lock(lock(&r, "owner-a", 1)).await.must("try-lock")?, "a free lock was not granted");
+    let tolerance = Duration::from_millis(ctx.settings.lock_expiry_tolerance_ms);
+    tokio::time::sleep(Duration::from_millis(1300) + tolerance).await;
+    let status = ctx.lock()?.unlock(unlock(&r, "owner-a")).await.must("unlock after the lease expired")?;
+    ensure_eq!(status, UnlockStatus::LockDoesNotExist, "the owner's unlock of its expired 1 s lease");
+    Ok(())
 }
 
 async fn expiry_precise(ctx: Ctx) -> CaseResult {
