@@ -83,7 +83,9 @@ fn store<'s>(sc: &'s Sidecar, name: String) -> ApiResult<Store<'s>> {
     }
 }
 
-/// Maps a store error on a write to Dapr's status: 409 mismatch, 400 invalid, else 500.
+/// Maps a store error on a write to Dapr's status: 409 mismatch, 400 invalid ETag, else 500.
+/// Bad input the store rejects (a non-numeric TTL, an unknown concurrency) is a store error to
+/// daprd too: 500 `ERR_STATE_SAVE` (reference §1.9), not 400.
 fn write_error(code: &'static str, what: String, error: Error) -> ApiError {
     let answer = match &error {
         Error::EtagMismatch { .. } => ApiError::new(
@@ -99,8 +101,6 @@ fn write_error(code: &'static str, what: String, error: Error) -> ApiError {
             let status = if invalid { StatusCode::BAD_REQUEST } else { StatusCode::CONFLICT };
             ApiError::new(status, code, format!("{what}: possible etag mismatch. error from state store: {error}"))
         }
-        // Bad input (a non-numeric TTL, an unknown concurrency) is the caller's mistake.
-        Error::InvalidArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {error}")),
         _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, format!("{what}: {error}")),
     };
     answer.unless_coded(&error)
