@@ -244,7 +244,7 @@ fn a_sidecars_components_and_service_invocation_are_certified_black_box() {
         report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
     };
     assert_eq!(passed("fixture-secrets@http::"), 5, "{}", out.stdout);
-    assert_eq!(passed("lockstore@http::"), 10, "{}", out.stdout);
+    assert_eq!(passed("lockstore@http::"), 11, "{}", out.stdout);
     // ping, unknown operation, create, and its input events (delivered, every one, redelivered).
     assert_eq!(passed("queue@http::"), 6, "{}", out.stdout);
     // Service invocation, to certify as the app `blackbox`.
