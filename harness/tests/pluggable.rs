@@ -3,8 +3,6 @@
 //! driver; broken pluggable components are caught with the rule or convention they break; and
 //! sockets that are missing, not gRPC, or without reflection are named within seconds.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,67 +17,12 @@ use pluggable::pubsub::{BrokerFactory, PubSubService};
 use pluggable::state::{StateService, StoreFactory};
 use reference_runtime::in_memory::bindings_memory::InMemoryBinding;
 use reference_runtime::in_memory::pubsub_memory::InMemoryPubSub;
-use reference_runtime::in_memory::state_memory::InMemoryStateStore;
-use reports::{Report, Verdict};
+use reports::Verdict;
 use tonic::{Request, Response, Status};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: Option<Report>,
-}
+mod pluggable_common;
 
-fn certify(args: &[&str]) -> Run {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_certify"))
-        .args(args)
-        .args(["--report-dir", dir.path().to_str().expect("utf8")])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("runs");
-    let report =
-        std::fs::read_to_string(dir.path().join("report.json")).ok().map(|t| serde_json::from_str(&t).expect("json"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report,
-    }
-}
-
-fn socket(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.sock"))
-}
-
-/// Serves `services` (with reflection) on `path` in the background.
-fn serve(runtime: &tokio::runtime::Runtime, path: &Path, services: Services) {
-    let served = path.to_owned();
-    runtime.spawn(async move { pluggable::serve(&served, services, std::future::pending()).await });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "the server did not bind");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn in_memory() -> Arc<dyn StateStore> {
-    Arc::new(InMemoryStateStore::new(system_clock()))
-}
-
-/// The in-memory store served as a pluggable one, a fresh store per instance.
-fn in_memory_service() -> StateService {
-    let factory: StoreFactory = Arc::new(|_| Box::pin(async { Ok(in_memory()) }));
-    StateService::new(factory)
-}
-
-fn secrets_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/fixtures/secrets.json")
-}
-
-fn passed(report: &Report, component: &str) -> usize {
-    report.cases.iter().filter(|c| c.component == component && c.verdict == Verdict::Pass).count()
-}
+use pluggable_common::*;
 
 #[test]
 fn the_reference_pluggable_components_pass_through_the_grpc_driver() {
@@ -215,11 +158,6 @@ impl pb::state_store_server::StateStore for BareEtagErrors {
     }
 }
 
-fn trial(report: &Report, id: &str) -> (Verdict, String) {
-    let case = report.cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}"));
-    (case.verdict, case.reason.clone().unwrap_or_default())
-}
-
 #[test]
 fn broken_pluggable_state_stores_are_caught_naming_the_rule_or_convention() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -348,109 +286,6 @@ fn a_pluggable_broker_that_acks_before_handling_is_caught() {
         assert_eq!(verdict, Verdict::Fail, "{id}: {reason}");
         assert!(reason.contains("never delivered again"), "{id}: {reason}");
     }
-}
-
-/// Component resources using the pluggable component `memref` for every block it serves.
-const PLUGGABLE_RESOURCES: &str = "apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: plugstate}
-spec: {type: state.memref, version: v1}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: plugpubsub}
-spec:
-  type: pubsub.memref
-  version: v1
-  metadata:
-  - {name: maxDeliveryAttempts, value: \"3\"}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: plugbinding}
-spec: {type: bindings.memref, version: v1}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: plugsecrets}
-spec: {type: secretstores.memref, version: v1}
-";
-
-/// Starts the reference sidecar over the pluggable components in `sockets` and the Component
-/// resources `yaml`, as `reference-runtime` does with `DAPR_COMPONENTS_SOCKETS_FOLDER`.
-fn start_sidecar(runtime: &tokio::runtime::Runtime, sockets: &Path, yaml: &str, app_port: Option<u16>) -> String {
-    runtime.block_on(async {
-        let (registry, found) = reference_runtime::registry_with_pluggables(sockets).await.expect("discovery");
-        assert_eq!(found.len(), 1, "{found:?}");
-        let resources = contract::Resources::parse(Path::new("pluggable.yaml"), yaml).expect("yaml");
-        let components = registry.build_all(&resources.components, system_clock()).await.expect("build");
-        let config =
-            reference_runtime::sidecar::SidecarConfig { app_id: "plugapp".into(), app_port, ..Default::default() };
-        let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-        sidecar.serve_on_loopback().await.expect("serve").0
-    })
-}
-
-#[test]
-fn the_reference_sidecar_discovers_pluggable_components_and_they_pass_over_http() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let sockets = tempfile::tempdir().expect("tempdir");
-    let path = socket(sockets.path(), "memref");
-    serve(&runtime, &path, reference_runtime::pluggable_services(Some(secrets_file())));
-    // Not a socket, and a sub-folder: both skipped, as daprd skips them.
-    std::fs::write(sockets.path().join("README"), "not a socket").expect("write");
-    std::fs::create_dir(sockets.path().join("nested")).expect("mkdir");
-    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let (registry, found) =
-        runtime.block_on(reference_runtime::registry_with_pluggables(sockets.path())).expect("discovery");
-    assert_eq!(found[0].types, ["state.memref", "pubsub.memref", "bindings.memref", "secretstores.memref"]);
-    assert!(registry.types().any(|t| t == "state.in-memory"), "the builtin types stay");
-    let url = start_sidecar(&runtime, sockets.path(), PLUGGABLE_RESOURCES, Some(app_port));
-    let port = app_port.to_string();
-    let run = certify(&[
-        "run",
-        "--sidecar",
-        &url,
-        "--state",
-        "plugstate",
-        "--pubsub",
-        "plugpubsub",
-        "--app-port",
-        &port,
-        "--binding",
-        "plugbinding",
-        "--secrets",
-        "plugsecrets",
-        "--features",
-        "etag,first-write,transaction,ttl,query,delete-with-prefix,keyslike,bulkpublish,bulksubscribe,ordering,multiplekeyvaluespersecret,create,read",
-    ]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let report = run.report.expect("report");
-    for (component, at_least) in [("plugstate", 45), ("plugpubsub", 15), ("plugbinding", 5), ("plugsecrets", 5)] {
-        let n = passed(&report, component);
-        assert!(n >= at_least, "{component}: {n} passed\n{}", run.stdout);
-    }
-    // The sidecar dead-letters for the pluggable broker, as daprd does.
-    let (verdict, reason) = trial(&report, "pubsub.redelivery.dead-letter-after-max-attempts");
-    assert_eq!(verdict, Verdict::Pass, "{reason}");
-}
-
-#[test]
-fn a_stale_socket_in_the_sockets_folder_is_named() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let sockets = tempfile::tempdir().expect("tempdir");
-    let stale = socket(sockets.path(), "gone");
-    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
-    let started = Instant::now();
-    let error = runtime
-        .block_on(reference_runtime::registry_with_pluggables(sockets.path()))
-        .expect_err("a socket nobody listens on is an error");
-    assert!(error.to_string().contains("gone.sock"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    let (_, found) = runtime
-        .block_on(reference_runtime::registry_with_pluggables(&sockets.path().join("missing")))
-        .expect("a missing folder holds no components");
-    assert!(found.is_empty());
 }
 
 #[test]

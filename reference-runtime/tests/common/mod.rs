@@ -47,3 +47,4 @@ pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, mut check: F) ->
     check()
 }
 pub mod sidecar_env;
+pub mod state_store;
