@@ -46,7 +46,7 @@ const CAPABILITIES: &[(DriverKind, &[DriverCapability])] = &[
     // The Dapr HTTP API carries JSON values only, one status per bulk call, no
     // delete-with-prefix or keys-like, one consumer group per app, no unsubscribe, no
     // operation listing; but the app sees CloudEvents and answers with status codes.
-    (DriverKind::Http, &[CloudEvents, AppStatusCodes, DeadLetterTopics]),
+    (DriverKind::Http, &[CloudEvents, AppStatusCodes, DeadLetterTopics, HttpApi]),
     // The pluggable protocol carries what the contract does, except delete-with-prefix and
     // keys-like (no calls for them), per-key failures of state bulk writes, and dead-letter
     // topics (daprd dead-letters itself).

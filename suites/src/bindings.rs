@@ -176,6 +176,9 @@ fn cases() -> Vec<Case> {
             sql_exec_and_query
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::bindings::cases())
+    .collect()
 }
 
 /// The operations a claim names.

@@ -23,7 +23,7 @@ pub const STORE: Reach = Reach::of::<dyn ConfigurationStore>("configuration stor
 /// Writes items behind the store's back.
 pub const WRITER: Reach = Reach::of::<dyn ConfigurationUpdater>("way to write items into the store")
     .hinted("give --configuration-writer FILE, a Component YAML of the same store");
-const WRITES: Requirement = Requirement::Reach(WRITER);
+pub(crate) const WRITES: Requirement = Requirement::Reach(WRITER);
 
 /// The configuration suite.
 pub const SUITE: Suite = Suite { block: BLOCK, needs: &[STORE], cases, prepare: None };
@@ -114,6 +114,9 @@ fn cases() -> Vec<Case> {
             unsubscribe_stops
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::configuration::cases())
+    .collect()
 }
 
 fn item(value: &str) -> ConfigurationItem {

@@ -9,6 +9,7 @@ pub mod case;
 pub mod configuration;
 pub mod faults;
 pub mod history;
+pub mod http_api;
 pub mod invocation;
 pub mod linearizability;
 pub mod lock;

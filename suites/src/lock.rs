@@ -141,6 +141,9 @@ fn cases() -> Vec<Case> {
             mutual_exclusion
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::lock::cases())
+    .collect()
 }
 
 fn lock(resource: &str, owner: &str, expiry: i32) -> TryLockRequest {

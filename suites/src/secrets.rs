@@ -89,6 +89,9 @@ fn cases() -> Vec<Case> {
             multi_key
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::secrets::cases())
+    .collect()
 }
 
 fn seeded(name: &str, value: &str) -> SecretData {

@@ -8,6 +8,7 @@ mod configuration;
 mod invocation;
 mod lock;
 mod pubsub;
+mod raw;
 mod secrets;
 mod state;
 
@@ -91,14 +92,10 @@ impl SidecarClient {
         base: &str,
         token: Option<String>,
     ) -> std::result::Result<(SidecarClient, Value), ConnectError> {
-        let base = base.trim_end_matches('/').to_owned();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
-        let mut request = client.get(format!("{base}/v1.0/metadata")).timeout(Duration::from_secs(5));
-        if let Some(t) = &token {
+        let sidecar = SidecarClient::new(base, token)?;
+        let base = sidecar.base.clone();
+        let mut request = sidecar.get("/v1.0/metadata").timeout(Duration::from_secs(5));
+        if let Some(t) = &sidecar.token {
             request = request.header("dapr-api-token", t);
         }
         let response = request
@@ -107,10 +104,21 @@ impl SidecarClient {
             .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
         let status = response.status();
         let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
-            url: base.clone(),
+            url: base,
             reason: format!("status {status}, body is not JSON ({e})"),
         })?;
-        Ok((SidecarClient { client, base, token }, body))
+        Ok((sidecar, body))
+    }
+
+    /// A client of the sidecar at `base`, e.g. `http://127.0.0.1:3500`; connects on first use.
+    pub fn new(base: &str, token: Option<String>) -> std::result::Result<SidecarClient, ConnectError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+        Ok(SidecarClient { client, base, token })
     }
 
     /// Reads `/v1.0/metadata` and finds the component `name` of `block`; fails within seconds

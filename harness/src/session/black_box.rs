@@ -10,6 +10,7 @@ use std::sync::Arc;
 use contract::{Parts, Registry, SystemClock};
 use reports::ComponentRecord;
 use suites::Claim;
+use suites::http_api::SidecarHttp;
 
 use super::reference::wait_for_app_subscriptions;
 use super::{Session, SetupError, SidecarSource};
@@ -47,6 +48,7 @@ pub(super) async fn open(
         }
     }
     let link = HttpLink { url: &source.url, token: source.token.clone(), app: &app };
+    let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&source.url, source.token.clone())?);
     let (mut targets, mut components) = (Vec::new(), Vec::new());
     for (block, name) in &source.components {
         let driver = catalogue.driver(*block).ok_or_else(|| no_http(*block, name))?;
@@ -56,6 +58,7 @@ pub(super) async fn open(
             false => name.clone(),
         };
         let mut handles = driver.http(&link, &name, None).await.ok_or_else(|| no_http(*block, &name))??;
+        handles.insert(Arc::clone(&wire));
         if let Some(path) = source.behind.get(&name) {
             let local = build_behind(path, registry, *block).await?;
             if handles.fill(&local) == 0 {

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use contract::Component;
 use reference_runtime::sidecar::{Sidecar, SidecarConfig};
+use suites::http_api::SidecarHttp;
 
 use super::in_process::Built;
 use super::{Reference, SetupError};
 use crate::app::App;
 use crate::blocks::{Catalogue, HttpLink};
 use crate::driver::DriverKind;
+use crate::http::SidecarClient;
 use crate::spec::Spec;
 
 /// Starts the reference runtime for the spec's components that name the HTTP driver, and gives
@@ -52,11 +54,12 @@ pub(super) async fn start(
         wait_for_app_subscriptions(&url).await?;
     }
     let link = HttpLink { url: &url, token: None, app: &app };
+    let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&url, None)?);
     for entry in entries {
         let name = &entry.manifest.name;
         let Some(block) = catalogue.block_of(&entry.manifest.type_name) else { continue };
         if let Some(handles) = block.http(&link, name, served.get(name)).await {
-            built.handles.insert((name.clone(), DriverKind::Http), handles?);
+            built.handles.insert((name.clone(), DriverKind::Http), handles?.with(Arc::clone(&wire)));
         }
     }
     Ok(Some((runtime, serving)))

@@ -40,6 +40,9 @@ pub enum DriverCapability {
     /// A subscription's dead-letter topic reaches the component (the pluggable protocol has
     /// none: daprd dead-letters itself).
     DeadLetterTopics,
+    /// The case speaks the sidecar's HTTP API itself: requests as written, and the status
+    /// codes, error codes and headers of the answers.
+    HttpApi,
 }
 
 /// How cases reach the component.

@@ -287,6 +287,9 @@ fn cases() -> Vec<Case> {
             envelope::ttl_expired
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::pubsub::cases())
+    .collect()
 }
 
 /// How long deliveries may take.

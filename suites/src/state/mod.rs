@@ -59,6 +59,7 @@ fn cases() -> Vec<Case> {
     all.extend(query::cases());
     all.extend(keys::cases());
     all.extend(concurrency::cases());
+    all.extend(crate::http_api::state::cases());
     all
 }
 

@@ -1,0 +1,215 @@
+//! Sidecars that answer the HTTP API wrongly, in the test tree: a proxy in front of the
+//! reference sidecar rewrites one kind of answer. The `*.http-api.*` cases must fail on each,
+//! with a reason that names the answer, and pass through a proxy that rewrites nothing.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use contract::{Block, SystemClock};
+use harness::session::SidecarSource;
+use harness::{Filter, Session, Source};
+use reports::{Report, Verdict};
+use serde_json::{Value, json};
+
+/// What the proxy changes in an answer, given the request's method and path.
+type Lie = fn(&str, &str, &mut StatusCode, &mut HeaderMap, &mut Bytes);
+
+/// One component of every block with HTTP-API cases but configuration, whose case needs a way
+/// to write behind the sidecar.
+fn components() -> String {
+    let secrets = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
+    let component = |name: &str, type_name: &str| {
+        format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: {type_name}, version: v1}}\n"
+        )
+    };
+    [
+        component("store", "state.in-memory"),
+        component("locks", "lock.in-memory"),
+        component("broker", "pubsub.in-memory"),
+        component("queue", "bindings.in-memory"),
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: vault}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata: [{{name: secretsFile, value: \"{secrets}\"}}]\n"),
+    ]
+    .join("---\n")
+}
+
+/// Starts the reference sidecar, delivering to the app on `app_port`, and a proxy in front of
+/// it that tells `lie`; answers the proxy's URL.
+async fn lying_sidecar(lie: Lie, app_port: u16) -> String {
+    let manifests = contract::Resources::parse(std::path::Path::new("components.yaml"), &components())
+        .expect("components")
+        .components;
+    let registry = reference_runtime::builtin_registry();
+    let components = registry.build_all(&manifests, Arc::new(SystemClock)).await.expect("build");
+    let config = reference_runtime::sidecar::SidecarConfig { app_port: Some(app_port), ..Default::default() };
+    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+    let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
+    let proxy = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, proxy).await });
+    url
+}
+
+async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Client)>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default();
+    let answer = client
+        .request(parts.method.clone(), format!("{upstream}{path}"))
+        .headers(parts.headers.clone())
+        .body(body)
+        .send()
+        .await
+        .expect("the reference sidecar answers");
+    let (mut status, mut headers) = (answer.status(), answer.headers().clone());
+    let mut body = answer.bytes().await.unwrap_or_default();
+    lie(parts.method.as_str(), &path, &mut status, &mut headers, &mut body);
+    headers.remove("content-length");
+    (status, headers, body).into_response()
+}
+
+fn set_json(headers: &mut HeaderMap, body: &mut Bytes, value: &Value) {
+    *body = Bytes::from(value.to_string());
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+}
+
+async fn certify(lie: Lie) -> Report {
+    // A free port for the app certify serves: the sidecar must know it before certify listens.
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let url = lying_sidecar(lie, app_port).await;
+    let components = [
+        (Block::STATE, "store"),
+        (Block::LOCK, "locks"),
+        (Block::PUBSUB, "broker"),
+        (Block::BINDINGS, "queue"),
+        (Block::SECRET_STORES, "vault"),
+    ];
+    let source = SidecarSource {
+        url,
+        components: components.iter().map(|(b, n)| (*b, (*n).to_owned())).collect(),
+        app_port: Some(app_port),
+        behind: Default::default(),
+        claims: None,
+        token: None,
+    };
+    let registry = reference_runtime::builtin_registry();
+    let session =
+        Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
+    let filter = Filter { patterns: vec!["http-api".into()], ..Filter::default() };
+    let report = harness::certify(&session, &filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
+    session.close().await;
+    report
+}
+
+const TRIAL: &str = "store@http::state.http-api";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_proxy_passes_every_case() {
+    let report = certify(|_, _, _, _, _| {}).await;
+    let ran: Vec<_> = report.cases.iter().filter(|c| c.verdict != Verdict::Skipped).collect();
+    assert!(ran.len() >= 17, "{ran:?}");
+    for case in ran {
+        assert_eq!(case.verdict, Verdict::Pass, "{case:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_answered_as_server_errors_are_caught() {
+    let report = certify(|_, _, status, _, _| {
+        if status.is_client_error() {
+            *status = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    })
+    .await;
+    for case in ["unknown-store", "illegal-key", "key-required", "save-body-malformed", "etag-mismatch-409"] {
+        common::expect_fail(&report, &format!("{TRIAL}.{case}"), "expected status");
+    }
+    for trial in [
+        "locks@http::lock.http-api.bad-requests",
+        "broker@http::pubsub.http-api.publish-answers",
+        "broker@http::pubsub.http-api.bulk-publish-answers",
+        "queue@http::bindings.http-api.errors",
+        "vault@http::secrets.http-api.answers",
+    ] {
+        common::expect_fail(&report, trial, "expected status");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_bodies_without_an_error_code_are_caught() {
+    let report = certify(|_, _, status, headers, body| {
+        if !status.is_success() {
+            set_json(headers, body, &json!({"message": "something went wrong"}));
+        }
+    })
+    .await;
+    for case in ["unknown-store", "bad-ttl-is-save-error", "transaction-answers", "query-answers"] {
+        common::expect_fail(&report, &format!("{TRIAL}.{case}"), "expected `errorCode`");
+    }
+    for trial in ["locks@http::lock.http-api.bad-requests", "queue@http::bindings.http-api.errors"] {
+        common::expect_fail(&report, trial, "expected `errorCode`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_content_answered_as_an_empty_object_is_caught() {
+    let report = certify(|_, path, status, headers, body| {
+        if *status == StatusCode::NO_CONTENT && !path.contains("healthz") {
+            *status = StatusCode::OK;
+            set_json(headers, body, &json!({}));
+        }
+    })
+    .await;
+    for case in ["save-answers-204", "get-answers", "delete-answers-204", "transaction-answers", "query-answers"] {
+        common::expect_fail(&report, &format!("{TRIAL}.{case}"), "expected status 204");
+    }
+    for trial in ["broker@http::pubsub.http-api.publish-answers", "broker@http::pubsub.http-api.bulk-publish-answers"] {
+        common::expect_fail(&report, trial, "expected status 204");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_conflict_answered_409_is_caught() {
+    let report = certify(|_, path, status, _, body| {
+        if path.ends_with("/transaction") && *status == StatusCode::INTERNAL_SERVER_ERROR {
+            *status = StatusCode::CONFLICT;
+            *body = Bytes::from(String::from_utf8_lossy(body).replace("ERR_STATE_TRANSACTION", "ERR_STATE_SAVE"));
+        }
+    })
+    .await;
+    common::expect_fail(&report, &format!("{TRIAL}.transaction-etag-is-500"), "expected status 500");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padded_bodies_are_caught() {
+    // Fields daprd leaves out when empty, sent anyway.
+    let report = certify(|_, path, status, headers, body| {
+        let Ok(mut value) = serde_json::from_slice::<Value>(body) else { return };
+        if path.ends_with("/bulk") && status.is_success() {
+            value.as_array_mut().into_iter().flatten().for_each(|item| item["etag"] = item["etag"].take());
+            set_json(headers, body, &value);
+        } else if path.ends_with("/query") && status.is_success() {
+            value["metadata"] = json!({});
+            set_json(headers, body, &value);
+        } else if path.contains("/unlock/") {
+            // The status enum's names instead of its numbers.
+            let names = ["SUCCESS", "LOCK_DOES_NOT_EXIST", "LOCK_BELONGS_TO_OTHERS"];
+            if let Some(n) = value["status"].as_u64().and_then(|n| names.get(n as usize)) {
+                set_json(headers, body, &json!({"status": n}));
+            }
+        } else if status.is_success() && headers.get("content-type").is_some() && path.contains("/v1.0/state/") {
+            headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        }
+    })
+    .await;
+    common::expect_fail(&report, &format!("{TRIAL}.bulk-get-shape"), "the missing key's item");
+    common::expect_fail(&report, &format!("{TRIAL}.query-answers"), "an empty `metadata`");
+    common::expect_fail(&report, &format!("{TRIAL}.get-answers"), "`Content-Type`");
+    common::expect_fail(&report, "locks@http::lock.http-api.answers", "another owner's unlock");
+}
