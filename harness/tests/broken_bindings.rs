@@ -26,6 +26,8 @@ enum Defect {
     ListsTooFew,
     LosesEvents,
     AcksFailedEvents,
+    /// Answers ping while its backend is gone: every operation fails.
+    PingLies,
 }
 
 /// A key/value output binding (`create`, `get`, `delete` on the metadata `key`) with one defect.
@@ -43,6 +45,9 @@ impl OutputBinding for Kv {
     }
 
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        if self.defect == Defect::PingLies {
+            return Err(Error::Backend("connection refused".into()));
+        }
         let key = request.metadata.get("key").cloned().unwrap_or_default();
         let mut items = self.items.lock().expect("lock");
         match request.operation.as_str() {
@@ -110,6 +115,7 @@ fn registry() -> Registry {
         ("bindings.broken-delete", Defect::DeleteIgnored),
         ("bindings.broken-any-op", Defect::AnyOperationSucceeds),
         ("bindings.broken-listing", Defect::ListsTooFew),
+        ("bindings.broken-ping", Defect::PingLies),
     ] {
         registry.register(type_name, move |_ctx: ComponentContext| async move {
             let kv = Arc::new(Kv { items: Mutex::default(), defect });
@@ -137,13 +143,14 @@ fn entry(name: &str, type_name: &str, claims: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_bindings_are_caught_through_both_drivers() {
     let spec = format!(
-        "components:\n{}{}{}{}{}{}",
+        "components:\n{}{}{}{}{}{}{}",
         entry("overwrite", "bindings.broken-overwrite", "create, get, delete"),
         entry("delete", "bindings.broken-delete", "create, get, delete"),
         entry("any-op", "bindings.broken-any-op", "create, get, delete"),
         entry("listing", "bindings.broken-listing", "create, get, delete"),
         entry("loses", "bindings.broken-loses", "create, read"),
         entry("acks-failed", "bindings.broken-acks-failed", "create, read"),
+        entry("ping-lies", "bindings.broken-ping", "create, get, delete"),
     );
     let report = common::certify(&registry(), &spec, &Filter::default()).await;
     for prefix in ["", "@http"] {
@@ -154,6 +161,7 @@ async fn broken_bindings_are_caught_through_both_drivers() {
             ("delete", "bindings.delete.removes", "after delete"),
             ("loses", "bindings.read.every-event", "were not delivered"),
             ("acks-failed", "bindings.read.failed-event-redelivered", "not delivered again"),
+            ("ping-lies", "bindings.basic.ping", "a `create` after the ping failed"),
         ] {
             common::expect_fail(&report, &t(component, case), reason);
         }

@@ -2,7 +2,9 @@
 //! one drops a message its handler asked to retry, one reorders messages within a partition
 //! key, one hands every member of a consumer group every message, one redelivers what its
 //! handler dropped (after a backoff longer than the old fixed watch), one reports the same
-//! attempt count on every delivery, one hands a bulk subscriber each message alone. The harness must report the cases of those rules failed, through both drivers (the
+//! attempt count on every delivery, one hands a bulk subscriber each message alone, one
+//! forgets a consumer group with its last subscriber. The harness must report the cases of
+//! those rules failed, through both drivers (the
 //! HTTP one with certify as the sidecar's app), with reasons that name what went wrong.
 
 use std::sync::Arc;
@@ -41,11 +43,33 @@ enum Defect {
     PingLies,
     /// Publishes one message in ten (those whose payload ends in 0) twice.
     DuplicatesAQuarter,
+    /// Forgets a consumer group with its last subscriber (as an auto-deleted queue does): the
+    /// next subscriber starts a new, empty group.
+    ForgetsEmptyGroups,
 }
 
 struct Broken {
     inner: InMemoryPubSub,
     defect: Defect,
+    /// Per topic and group: live subscriptions, and how many times the group was forgotten.
+    groups: Arc<std::sync::Mutex<std::collections::HashMap<String, (usize, u64)>>>,
+}
+
+impl Broken {
+    /// Renames the group of `request` to its current generation, starting a new one when the
+    /// group has no subscriber; answers the key to release on close.
+    fn next_generation(&self, request: &mut SubscribeRequest) -> String {
+        let group = request.metadata.get(contract::pubsub::CONSUMER_ID).cloned().unwrap_or_default();
+        let key = format!("{}|{group}", request.topic);
+        let mut groups = self.groups.lock().expect("lock");
+        let (live, generation) = groups.entry(key.clone()).or_insert((0, 0));
+        if *live == 0 {
+            *generation += 1;
+        }
+        *live += 1;
+        request.metadata.insert(contract::pubsub::CONSUMER_ID.into(), format!("{group}#{generation}"));
+        key
+    }
 }
 
 #[async_trait]
@@ -78,6 +102,17 @@ impl PubSub for Broken {
         if let Defect::IgnoresGroups = defect {
             request.metadata.insert(contract::pubsub::CONSUMER_ID.into(), uuid::Uuid::new_v4().to_string());
         }
+        if let Defect::ForgetsEmptyGroups = defect {
+            let key = self.next_generation(&mut request);
+            let inner = self.inner.subscribe(request, handler).await?;
+            let groups = Arc::clone(&self.groups);
+            return Ok(Subscription::new(inner.id().to_owned(), move || {
+                inner.close();
+                if let Some((live, _)) = groups.lock().expect("lock").get_mut(&key) {
+                    *live -= 1;
+                }
+            }));
+        }
         let wrapped: Handler = Arc::new(move |message: Message| {
             let handler = Arc::clone(&handler);
             async move {
@@ -99,7 +134,8 @@ impl PubSub for Broken {
                     | Defect::IgnoresGroups
                     | Defect::BulkOfOne
                     | Defect::PingLies
-                    | Defect::DuplicatesAQuarter => handler(message).await,
+                    | Defect::DuplicatesAQuarter
+                    | Defect::ForgetsEmptyGroups => handler(message).await,
                 }
             }
             .boxed()
@@ -141,6 +177,7 @@ fn registry() -> Registry {
         ("pubsub.broken-bulk-of-one", Defect::BulkOfOne),
         ("pubsub.broken-ping", Defect::PingLies),
         ("pubsub.broken-duplicates", Defect::DuplicatesAQuarter),
+        ("pubsub.broken-forgets", Defect::ForgetsEmptyGroups),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
             let backoff = if let Defect::DropIsRetry = defect { 2000 } else { 20 };
@@ -149,7 +186,8 @@ fn registry() -> Registry {
                 backoff: Duration::from_millis(backoff),
                 ..DeliveryConfig::default()
             };
-            Ok(Component::pubsub(Arc::new(Broken { inner: InMemoryPubSub::new(config, ctx.clock), defect })))
+            let inner = InMemoryPubSub::new(config, ctx.clock);
+            Ok(Component::pubsub(Arc::new(Broken { inner, defect, groups: Arc::default() })))
         });
     }
     registry
@@ -164,7 +202,7 @@ components:
     claims: [ordering]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: reorders}, spec: {type: pubsub.broken-reorders, version: v1}}
-    claims: [ordering, bulksubscribe]
+    claims: [ordering, bulksubscribe, durable-groups]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: no-groups}, spec: {type: pubsub.broken-groups, version: v1}}
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
@@ -177,6 +215,10 @@ components:
     claims: [bulksubscribe]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: duplicates}, spec: {type: pubsub.broken-duplicates, version: v1}}
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+    drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: forgets}, spec: {type: pubsub.broken-forgets, version: v1}}
+    claims: [durable-groups]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
     drivers: [in-process]
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: ping-lies}, spec: {type: pubsub.broken-ping, version: v1}}
@@ -245,5 +287,9 @@ async fn broken_brokers_are_caught_through_both_drivers() {
     // Two of 20 messages (10 and 20) handled twice: under the old bound of half, it passed.
     common::expect_fail(&report, "duplicates::pubsub.groups.competing-consumers", "handled more than once");
     assert_eq!(verdict("reorders::pubsub.groups.competing-consumers"), Verdict::Pass);
+    // A group forgotten with its last subscriber keeps nothing for the next one.
+    common::expect_fail(&report, "forgets::pubsub.groups.kept-for-next-subscriber", "did not get what was kept");
+    assert_eq!(verdict("forgets::pubsub.groups.competing-consumers"), Verdict::Pass);
+    assert_eq!(verdict("reorders::pubsub.groups.kept-for-next-subscriber"), Verdict::Pass);
     assert!(!report.summary.ok());
 }

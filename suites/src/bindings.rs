@@ -83,7 +83,16 @@ use Requirement::{Claimed, Driver};
 /// Every bindings case.
 fn cases() -> Vec<Case> {
     vec![
-        case!(BLOCK, "bindings.basic.ping", "B3", "Ping MUST succeed against a reachable binding.", [], [], 15, ping),
+        case!(
+            BLOCK,
+            "bindings.basic.ping",
+            "B3",
+            "Ping MUST succeed against a reachable binding, and so MUST a `create` right after it (where the binding claims one), so that a ping that answers without its backend (as a sidecar's does) is not taken for one.",
+            [],
+            [],
+            15,
+            ping
+        ),
         case!(
             BLOCK,
             "bindings.operations.listed",
@@ -215,7 +224,17 @@ fn shown(data: &Option<Vec<u8>>) -> String {
 }
 
 async fn ping(ctx: Ctx) -> CaseResult {
-    output(&ctx)?.ping().await.must("ping")
+    output(&ctx)?.ping().await.must("ping")?;
+    if !ctx.claims.contains(&Create) {
+        ctx.evidence.set(json!({"touched": "only the ping: the binding claims no `create`"}));
+        return Ok(());
+    }
+    let key = ctx.key("ping");
+    output(&ctx)?
+        .invoke(keyed(&ctx, "create", payload(&ctx, 0), &key))
+        .await
+        .must("a `create` after the ping")
+        .map(drop)
 }
 
 async fn operations_listed(ctx: Ctx) -> CaseResult {

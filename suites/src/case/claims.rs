@@ -39,6 +39,11 @@ pub enum Claim {
     /// Pub/sub: messages with one `partitionKey` are handled in publish order.
     #[serde(rename = "ordering")]
     Ordering,
+    /// Pub/sub: a consumer group keeps what it has not acknowledged, and what is published
+    /// while it has no subscriber, for its next subscriber (Kafka consumer groups, durable
+    /// queues; not a plain in-memory bus).
+    #[serde(rename = "durable-groups")]
+    DurableGroups,
     /// Secret stores: a secret may hold several key/value pairs.
     #[serde(rename = "multiplekeyvaluespersecret")]
     MultiKeySecrets,
@@ -72,6 +77,7 @@ impl Claim {
         Claim::BulkPublish,
         Claim::BulkSubscribe,
         Claim::Ordering,
+        Claim::DurableGroups,
         Claim::MultiKeySecrets,
         Claim::Create,
         Claim::Get,
@@ -93,6 +99,7 @@ impl Claim {
             Claim::BulkPublish => "bulkpublish",
             Claim::BulkSubscribe => "bulksubscribe",
             Claim::Ordering => "ordering",
+            Claim::DurableGroups => "durable-groups",
             Claim::MultiKeySecrets => "multiplekeyvaluespersecret",
             Claim::Create => "create",
             Claim::Get => "get",
@@ -115,6 +122,7 @@ impl Claim {
             | Claim::BulkPublish
             | Claim::BulkSubscribe
             | Claim::Ordering
+            | Claim::DurableGroups
             | Claim::MultiKeySecrets
             | Claim::Create
             | Claim::Get
@@ -132,7 +140,7 @@ impl Claim {
             Claim::Ttl => &[Block::STATE, Block::PUBSUB],
             Claim::Query => &[Block::STATE, Block::BINDINGS],
             Claim::Create | Claim::Get | Claim::Delete | Claim::Exec | Claim::Read => &[Block::BINDINGS],
-            Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering => &[Block::PUBSUB],
+            Claim::BulkPublish | Claim::BulkSubscribe | Claim::Ordering | Claim::DurableGroups => &[Block::PUBSUB],
             Claim::MultiKeySecrets => &[Block::SECRET_STORES],
             _ => &[Block::STATE],
         }

@@ -1,5 +1,5 @@
-//! The lock routes on the wire (`dapr-http-api.md` §6): the bodies of both answers, and the
-//! order in which bad requests are refused.
+//! The lock routes on the wire (`dapr-http-api.md` §6): the bodies of both answers, and bad
+//! requests refused one fault at a time (not the order daprd checks them in).
 
 use contract::Block;
 use serde_json::{Value, json};

@@ -190,3 +190,41 @@ pub(super) async fn unsubscribe_stops(ctx: Ctx) -> CaseResult {
     ensure_eq!(late, 0, "deliveries to the closed subscription");
     Ok(())
 }
+
+pub(super) async fn kept_for_next_subscriber(ctx: Ctx) -> CaseResult {
+    let (topics, inbox) = (ctx.topics()?, Inbox::new(ctx.topics()?));
+    let group = format!("{}-returning", topics.nonce);
+    // The first subscriber takes a while over the one message it gets and then asks for it
+    // again; it is gone by then, so the message is in the group's hands with nobody to give it to.
+    let (started, finish) = (Arc::new(tokio::sync::Notify::new()), Duration::from_millis(500));
+    let seen = Arc::clone(&started);
+    let leaving: contract::pubsub::Handler = Arc::new(move |_: Message| {
+        seen.notify_one();
+        Box::pin(async move {
+            tokio::time::sleep(finish).await;
+            Outcome::Retry("certify's first subscriber left before acknowledging".into())
+        })
+    });
+    let first = subscribe(&ctx, &topics.main, Some(&group), leaving).await?;
+    published(ctx.pubsub()?.publish(PublishRequest::new(&topics.main, topics.payload("held", 1))).await, "a message")?;
+    let delivered = tokio::time::timeout(patience(&ctx), started.notified()).await.is_ok();
+    ensure!(delivered, "the group's first subscriber got nothing within {:?}", patience(&ctx));
+    first.close();
+    for n in 1..=3 {
+        let request = PublishRequest::new(&topics.main, topics.payload("away", n));
+        published(ctx.pubsub()?.publish(request).await, "a message while the group had no subscriber")?;
+    }
+    tokio::time::sleep(finish * 2).await;
+    let _next = subscribe(&ctx, &topics.main, Some(&group), inbox.handler(1, always_succeed())).await?;
+    let done = |_: &[super::Delivery]| inbox.handled(1, "held").len() == 1 && inbox.handled(1, "away").len() == 3;
+    let arrived = inbox.wait_for(patience(&ctx), done).await;
+    ctx.evidence.set(inbox.summary());
+    ensure!(
+        arrived,
+        "the group's next subscriber did not get what was kept for it within {:?}: unacknowledged {:?} of [1], published while away {:?} of 1..=3",
+        patience(&ctx),
+        missing(1..=1, &inbox.handled(1, "held")),
+        missing(1..=3, &inbox.handled(1, "away"))
+    );
+    Ok(())
+}

@@ -168,6 +168,16 @@ fn cases() -> Vec<Case> {
         ),
         case!(
             BLOCK,
+            "pubsub.groups.kept-for-next-subscriber",
+            "certify",
+            "A consumer group MUST keep a message its subscriber left without acknowledging, and the messages published while it has no subscriber, and deliver them to its next subscriber.",
+            [GROUPS, UNSUBSCRIBE, Requirement::Claimed(Claim::DurableGroups)],
+            ["groups"],
+            90,
+            groups::kept_for_next_subscriber
+        ),
+        case!(
+            BLOCK,
             "pubsub.groups.fan-out",
             "certify",
             "Every consumer group MUST receive every message.",
