@@ -3,7 +3,7 @@
 //! key, one hands every member of a consumer group every message, one redelivers what its
 //! handler dropped (after a backoff longer than the old fixed watch), one reports the same
 //! attempt count on every delivery, one hands a bulk subscriber each message alone, one
-//! forgets a consumer group with its last subscriber. The harness must report the cases of
+//! forgets a consumer group with its last subscriber, one ignores message TTLs. The harness must report the cases of
 //! those rules failed, through both drivers (the
 //! HTTP one with certify as the sidecar's app), with reasons that name what went wrong.
 
@@ -46,6 +46,8 @@ enum Defect {
     /// Forgets a consumer group with its last subscriber (as an auto-deleted queue does): the
     /// next subscriber starts a new, empty group.
     ForgetsEmptyGroups,
+    /// Takes no notice of a message's TTL.
+    IgnoresTtl,
 }
 
 struct Broken {
@@ -85,6 +87,9 @@ impl PubSub for Broken {
     async fn publish(&self, mut request: PublishRequest) -> Result<()> {
         if let Defect::PingLies = self.defect {
             return Err(contract::Error::Backend("connection refused".into()));
+        }
+        if let Defect::IgnoresTtl = self.defect {
+            request.metadata.remove(contract::pubsub::TTL_IN_SECONDS);
         }
         if let Defect::DuplicatesAQuarter = self.defect
             && request.data.ends_with(b"0")
@@ -135,7 +140,8 @@ impl PubSub for Broken {
                     | Defect::BulkOfOne
                     | Defect::PingLies
                     | Defect::DuplicatesAQuarter
-                    | Defect::ForgetsEmptyGroups => handler(message).await,
+                    | Defect::ForgetsEmptyGroups
+                    | Defect::IgnoresTtl => handler(message).await,
                 }
             }
             .boxed()
@@ -178,6 +184,7 @@ fn registry() -> Registry {
         ("pubsub.broken-ping", Defect::PingLies),
         ("pubsub.broken-duplicates", Defect::DuplicatesAQuarter),
         ("pubsub.broken-forgets", Defect::ForgetsEmptyGroups),
+        ("pubsub.broken-ttl", Defect::IgnoresTtl),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
             let backoff = if let Defect::DropIsRetry = defect { 2000 } else { 20 };
@@ -221,13 +228,16 @@ components:
     claims: [durable-groups]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
     drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: no-ttl}, spec: {type: pubsub.broken-ttl, version: v1}}
+    claims: [ttl]
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: ping-lies}, spec: {type: pubsub.broken-ping, version: v1}}
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 1}
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_brokers_are_caught_through_both_drivers() {
-    let patterns = ["redelivery", "ordering", "all-delivered", "groups", "bulk.subscribe", "basic.ping"]
+    let patterns = ["redelivery", "ordering", "all-delivered", "groups", "bulk.subscribe", "basic.ping", "ttl"]
         .map(String::from)
         .to_vec();
     let report = common::certify(&registry(), SPEC, &Filter { patterns, ..Filter::default() }).await;
@@ -276,7 +286,11 @@ async fn broken_brokers_are_caught_through_both_drivers() {
         // Over HTTP, ping only found the component listed; the publish after it reaches the broker.
         common::expect_fail(&report, &t("ping-lies", "pubsub.basic.ping"), "a publish after the ping failed");
         assert_eq!(verdict(&t("reorders", "pubsub.basic.ping")), Verdict::Pass);
+        // Over HTTP no case could see message TTL before: the old one needs to unsubscribe.
+        common::expect_fail(&report, &t("no-ttl", "pubsub.ttl.expired-not-redelivered"), "deliveries of the message");
+        assert_eq!(verdict(&t("no-ttl", "pubsub.redelivery.retry-redelivered")), Verdict::Pass);
     }
+    common::expect_fail(&report, "no-ttl::pubsub.ttl.expired-not-delivered", "whose TTL had passed");
     // The attempt count is the component's in-process; over HTTP certify would be counting.
     common::expect_fail(&report, "same-attempt::pubsub.redelivery.attempts-grow", "did not grow");
     let over_http = common::record(&report, "same-attempt@http::pubsub.redelivery.attempts-grow");

@@ -142,7 +142,7 @@ async fn client_errors_answered_as_server_errors_are_caught() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn error_bodies_without_an_error_code_are_caught() {
+async fn error_bodies_without_an_error_code_or_message_are_caught() {
     let report = certify(|_, _, status, headers, body| {
         if !status.is_success() {
             set_json(headers, body, &json!({"message": "something went wrong"}));
@@ -155,6 +155,31 @@ async fn error_bodies_without_an_error_code_are_caught() {
     for trial in ["locks@http::lock.http-api.bad-requests", "queue@http::bindings.http-api.errors"] {
         common::expect_fail(&report, trial, "expected `errorCode`");
     }
+    let report = certify(|_, _, status, headers, body| {
+        if let Some(mut value) = serde_json::from_slice::<Value>(body).ok().filter(|_| !status.is_success()) {
+            value["message"] = json!("");
+            set_json(headers, body, &value);
+        }
+    })
+    .await;
+    for case in ["unknown-store", "bad-ttl-is-save-error", "transaction-answers", "query-answers"] {
+        common::expect_fail(&report, &format!("{TRIAL}.{case}"), "without a `message`");
+    }
+    for trial in ["locks@http::lock.http-api.bad-requests", "queue@http::bindings.http-api.errors"] {
+        common::expect_fail(&report, trial, "without a `message`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_bodies_as_plain_text_are_caught() {
+    let report = certify(|_, _, status, headers, _| {
+        if !status.is_success() {
+            headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        }
+    })
+    .await;
+    common::expect_fail(&report, &format!("{TRIAL}.unknown-store"), "`Content-Type` is not application/json");
+    common::expect_fail(&report, "locks@http::lock.http-api.bad-requests", "`Content-Type` is not application/json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

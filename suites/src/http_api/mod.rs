@@ -154,7 +154,8 @@ impl Exchange {
         Ok(())
     }
 
-    /// Fails unless the answer is the error `status` with `errorCode` `code`.
+    /// Fails unless the answer is the error `status` with `errorCode` `code`, in daprd's error
+    /// body: JSON (`Content-Type: application/json`) with a non-empty `message` (§0.2).
     pub fn error(&self, status: u16, code: &str) -> CaseResult {
         self.status(status)?;
         let seen = self.answer.error_code();
@@ -164,7 +165,10 @@ impl Exchange {
             self.request,
             self.answer.shown()
         );
-        Ok(())
+        let message = self.answer.json().and_then(|b| b.get("message")?.as_str().map(str::to_owned));
+        self.check(message.is_some_and(|m| !m.is_empty()), "an error body without a `message`")?;
+        let json = self.answer.header("content-type").is_some_and(|t| t.starts_with("application/json"));
+        self.check(json, "an error body whose `Content-Type` is not application/json")
     }
 
     /// Fails unless the answer is `status` with no body.

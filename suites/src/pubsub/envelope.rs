@@ -291,3 +291,44 @@ pub(super) async fn ttl_expired(ctx: Ctx) -> CaseResult {
     ensure_eq!(expired, 0, "deliveries of the message whose TTL had passed");
     Ok(())
 }
+
+/// A message whose TTL passes while its first delivery is being handled MUST NOT be delivered
+/// again: a subscriber answering RETRY holds it past its TTL. No unsubscribing, so this runs
+/// through a sidecar too (the expiry is the broker's, or the CloudEvent `expiration` the
+/// sidecar adds and checks).
+pub(super) async fn ttl_not_redelivered(ctx: Ctx) -> CaseResult {
+    let topics = ctx.topics()?;
+    let inbox = Inbox::new(topics);
+    let hold = Duration::from_millis(1500 + 1000 * ctx.settings.ttl_slack_seconds);
+    let retry_expiring: Policy = Arc::new(|m: &Message, _| match m.data.windows(9).any(|w| w == b":expires:") {
+        true => Outcome::Retry("certify holds this message past its TTL".into()),
+        false => Outcome::Success,
+    });
+    let recorded = inbox.handler(0, retry_expiring);
+    let holding: contract::pubsub::Handler = Arc::new(move |message: Message| {
+        let expiring = message.data.windows(9).any(|w| w == b":expires:");
+        let answer = recorded(message);
+        Box::pin(async move {
+            if expiring {
+                tokio::time::sleep(hold).await;
+            }
+            answer.await
+        })
+    });
+    let _sub = subscribe(&ctx, &topics.main, None, holding).await?;
+    settle(&ctx, &topics.main, &inbox, Some(0)).await?;
+    let request = PublishRequest::new(&topics.main, topics.payload("expires", 1)).with_metadata(TTL_IN_SECONDS, "1");
+    published(ctx.pubsub()?.publish(request).await, "the message with a 1 s TTL")?;
+    let first = inbox.wait_for(patience(&ctx), |seen| seen.iter().any(|d| d.tag == "expires")).await;
+    ensure!(first, "the message with a 1 s TTL was never delivered (within {:?})", patience(&ctx));
+    // After the held answer, any delivery is one after the TTL passed.
+    let watch = hold + ctx.settings.quiet().max(Duration::from_secs(1));
+    tokio::time::sleep(watch).await;
+    let mut evidence = inbox.summary();
+    evidence["held_ms"] = serde_json::json!(hold.as_millis() as u64);
+    evidence["watched_ms"] = serde_json::json!(watch.as_millis() as u64);
+    ctx.evidence.set(evidence);
+    let deliveries = inbox.deliveries().iter().filter(|d| d.tag == "expires").count();
+    ensure_eq!(deliveries, 1, "deliveries of the message (its TTL passed while the first was held {hold:?})");
+    Ok(())
+}

@@ -296,6 +296,16 @@ fn cases() -> Vec<Case> {
             60,
             envelope::ttl_expired
         ),
+        case!(
+            BLOCK,
+            "pubsub.ttl.expired-not-redelivered",
+            "HTTP 2.1, 2.5",
+            "A message whose ttlInSeconds passes while its subscriber holds it (and then answers RETRY) MUST NOT be delivered again.",
+            [Requirement::Claimed(Claim::Ttl)],
+            ["ttl", "slow"],
+            60,
+            envelope::ttl_not_redelivered
+        ),
     ]
     .into_iter()
     .chain(crate::http_api::pubsub::cases())
