@@ -46,7 +46,11 @@ async fn lying_sidecar(lie: Lie, app_port: u16) -> String {
         .components;
     let registry = reference_runtime::builtin_registry();
     let components = registry.build_all(&manifests, Arc::new(SystemClock)).await.expect("build");
-    let config = reference_runtime::sidecar::SidecarConfig { app_port: Some(app_port), ..Default::default() };
+    let config = reference_runtime::sidecar::SidecarConfig {
+        app_id: "liar".into(),
+        app_port: Some(app_port),
+        ..Default::default()
+    };
     let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
     let proxy = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
@@ -237,4 +241,30 @@ async fn padded_bodies_are_caught() {
     common::expect_fail(&report, &format!("{TRIAL}.query-answers"), "an empty `metadata`");
     common::expect_fail(&report, &format!("{TRIAL}.get-answers"), "`Content-Type`");
     common::expect_fail(&report, "locks@http::lock.http-api.answers", "another owner's unlock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_without_the_actor_capability_or_version_is_caught() {
+    let report = certify(|method, path, _, headers, body| {
+        let Ok(mut value) = serde_json::from_slice::<Value>(body) else { return };
+        if method == "GET" && path == "/v1.0/metadata" {
+            for component in value["components"].as_array_mut().into_iter().flatten() {
+                if let Some(capabilities) = component["capabilities"].as_array_mut() {
+                    capabilities.retain(|c| c != "ACTOR");
+                }
+            }
+            set_json(headers, body, &value);
+        }
+    })
+    .await;
+    common::expect_fail(&report, &format!("{TRIAL}.metadata"), "`ACTOR` among the store's capabilities");
+    let report = certify(|method, path, _, headers, body| {
+        let Ok(mut value) = serde_json::from_slice::<Value>(body) else { return };
+        if method == "GET" && path == "/v1.0/metadata" {
+            value["runtimeVersion"] = json!("");
+            set_json(headers, body, &value);
+        }
+    })
+    .await;
+    common::expect_fail(&report, &format!("{TRIAL}.metadata"), "no `runtimeVersion`");
 }

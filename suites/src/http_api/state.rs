@@ -155,6 +155,16 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case!(
             BLOCK,
+            "state.http-api.metadata",
+            "HTTP 8",
+            "`/v1.0/metadata` MUST answer 200 with the sidecar's `id`, `runtimeVersion` and `extended.daprRuntimeVersion`, and the store under `components` with its `type`, `version` and capabilities (`ACTOR` exactly when it has ETAG and TRANSACTIONAL); `PUT /v1.0/metadata/{key}` MUST answer 204 and its value show under `extended`.",
+            [HTTP_API],
+            ["http-api"],
+            10,
+            metadata
+        ),
+        case!(
+            BLOCK,
             "state.http-api.query-unsupported",
             "HTTP 1.8",
             "A query on a store without `QUERY_API` MUST be answered 500 `ERR_STATE_STORE_NOT_SUPPORTED`.",
@@ -329,4 +339,29 @@ fn is_empty(value: &Value) -> bool {
 async fn query_unsupported(ctx: Ctx) -> CaseResult {
     let nothing = json!({"filter": {"EQ": {"run": ctx.namespace}}});
     ctx.exchange(query(&ctx, &nothing)).await?.error(500, "ERR_STATE_STORE_NOT_SUPPORTED")
+}
+
+async fn metadata(ctx: Ctx) -> CaseResult {
+    let (key, value) = (ctx.key("attribute"), format!("{}-value", ctx.namespace));
+    let put = Request::new("PUT", format!("/v1.0/metadata/{}", segment(&key))).body(value.clone(), "text/plain");
+    ctx.exchange(put).await?.empty(204)?;
+    let read = ctx.exchange(Request::new("GET", "/v1.0/metadata")).await?;
+    read.status(200)?;
+    let body = read.json()?;
+    let text = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    for field in ["id", "runtimeVersion"] {
+        read.check(text(&body[field]), &format!("no `{field}`"))?;
+    }
+    read.check(text(&body["extended"]["daprRuntimeVersion"]), "no `extended.daprRuntimeVersion`")?;
+    ensure_eq!(body["extended"][&key], json!(value), "`extended.{key}` after the PUT");
+    let components = body["components"].as_array().cloned().unwrap_or_default();
+    let store = components.iter().find(|c| c["name"] == json!(ctx.component));
+    let store = store.ok_or_else(|| read.fail(&format!("`{}` is not under `components`", ctx.component)))?;
+    read.check(store["type"].as_str().is_some_and(|t| t.starts_with("state.")), "the store's `type` is not `state.*`")?;
+    read.check(text(&store["version"]), "the store has no `version`")?;
+    let capabilities: Vec<&str> =
+        store["capabilities"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let actor = capabilities.contains(&"ETAG") && capabilities.contains(&"TRANSACTIONAL");
+    ensure_eq!(capabilities.contains(&"ACTOR"), actor, "`ACTOR` among the store's capabilities {capabilities:?}");
+    Ok(())
 }
