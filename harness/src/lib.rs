@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod cli;
 pub mod driver;
 pub mod http;
+pub mod json_lines;
 pub mod plan;
 pub mod runner;
 pub mod session;

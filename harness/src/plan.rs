@@ -68,6 +68,8 @@ pub struct Filter {
     pub only: Option<BTreeSet<String>>,
     /// …and none of these.
     pub without: BTreeSet<String>,
+    /// One shard of the run, for CI machines that split it (`--partition hash:K/N`).
+    pub partition: Option<Partition>,
 }
 
 impl Filter {
@@ -78,6 +80,43 @@ impl Filter {
             && !self.skip.iter().any(|s| name.contains(s.as_str()))
             && self.only.as_ref().is_none_or(|only| only.contains(name))
             && !self.without.contains(name)
+            && self.partition.is_none_or(|p| p.keeps(name))
+    }
+}
+
+/// A stable share of the trials, in nextest's syntax `hash:K/N`: each trial name hashes into one
+/// of N shards, and the run keeps shard K (1-based). The hash (64-bit FNV-1a of the name) does
+/// not depend on the machine, the order of the plan or which trials exist, so N CI jobs each
+/// given one K run every trial exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// K, 1-based.
+    pub shard: u64,
+    /// N.
+    pub of: u64,
+}
+
+impl Partition {
+    /// True when the trial `name` is in this shard.
+    pub fn keeps(&self, name: &str) -> bool {
+        let hash =
+            name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        hash % self.of == self.shard - 1
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let wrong = || format!("`{text}` is not a partition: write hash:K/N, with 1 ≤ K ≤ N (e.g. hash:2/4)");
+        let (k, n) = text.strip_prefix("hash:").and_then(|kn| kn.split_once('/')).ok_or_else(wrong)?;
+        let (shard, of) =
+            (k.trim().parse::<u64>().map_err(|_| wrong())?, n.trim().parse::<u64>().map_err(|_| wrong())?);
+        if shard == 0 || shard > of {
+            return Err(wrong());
+        }
+        Ok(Partition { shard, of })
     }
 }
 
@@ -126,5 +165,21 @@ mod tests {
         let exact = Filter { patterns: vec!["s::state.crud.ping".into()], exact: true, ..Filter::default() };
         assert!(exact.keeps("s::state.crud.ping") && !exact.keeps("s::state.crud.ping2"));
         assert!(Filter::default().keeps("anything"));
+    }
+
+    #[test]
+    fn partitions_split_every_name_into_exactly_one_shard() {
+        let shards: Vec<Partition> = (1..=3).map(|k| format!("hash:{k}/3").parse().expect("partition")).collect();
+        let names: Vec<String> = (0..300).map(|i| format!("store::state.case-{i}")).collect();
+        for name in &names {
+            assert_eq!(shards.iter().filter(|p| p.keeps(name)).count(), 1, "{name}");
+        }
+        // Roughly even: no shard gets less than a quarter.
+        for p in &shards {
+            assert!(names.iter().filter(|n| p.keeps(n)).count() > 75, "{p:?}");
+        }
+        for bad in ["hash:0/3", "hash:4/3", "count:1/2", "hash:1", "hash:a/b", ""] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
     }
 }

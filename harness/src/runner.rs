@@ -12,12 +12,17 @@ use crate::driver::DriverKind;
 use crate::plan::Trial;
 
 /// What the runner reports as it goes.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     /// The run begins.
     Started {
         /// The trials planned, in order.
         trials: &'a [String],
+    },
+    /// A trial's body is about to run (reported by a supervised run).
+    Began {
+        /// The trial.
+        trial: &'a str,
     },
     /// A trial finished; `done` of `total` have.
     Finished {

@@ -272,6 +272,7 @@ fn take(
         }
         WorkerEvent::Started { trial } => {
             if !progress.records.contains_key(&trial) {
+                on_event(Event::Began { trial: &trial });
                 progress.running.insert(trial);
             }
         }

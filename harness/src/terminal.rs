@@ -1,9 +1,9 @@
 //! The terminal view of a run, as nextest shows one: a right-aligned status word, a fixed-width
 //! duration, `[n/N]`, the trial name; failures indented under it; one summary line; then the
-//! failures again, each with the command that reruns it. Colour only on a terminal, never with
-//! `NO_COLOR`.
+//! failures again, each with the command that reruns it. Colour as `--color` says; `auto`
+//! (anstream's) colours a terminal only, never with `NO_COLOR`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use reports::{CaseRecord, Report, Verdict};
 
@@ -17,11 +17,32 @@ pub struct Terminal<W: Write> {
     pub verbose: bool,
 }
 
-impl Terminal<std::io::Stdout> {
-    /// A renderer on stdout, coloured when stdout is a terminal and `NO_COLOR` is unset.
-    pub fn stdout() -> Self {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Terminal { out: std::io::stdout(), colour, verbose: true }
+/// When to colour: `--color`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Terminal<Box<dyn Write>> {
+    /// A renderer on stdout, or on stderr when stdout carries machine output; anstream strips
+    /// the colour where `when` (or, for `auto`, the stream) says not to.
+    pub fn new(on_stderr: bool, when: ColorWhen) -> Self {
+        let choice = match when {
+            ColorWhen::Auto => anstream::ColorChoice::Auto,
+            ColorWhen::Always => anstream::ColorChoice::Always,
+            ColorWhen::Never => anstream::ColorChoice::Never,
+        };
+        let out: Box<dyn Write> = match on_stderr {
+            true => Box::new(anstream::AutoStream::new(std::io::stderr(), choice)),
+            false => Box::new(anstream::AutoStream::new(std::io::stdout(), choice)),
+        };
+        Terminal { out, colour: true, verbose: true }
     }
 }
 
@@ -62,6 +83,7 @@ impl<W: Write> Terminal<W> {
             Event::Started { trials } => {
                 let _ = writeln!(self.out, "{:>12} {} cases", "Starting", trials.len());
             }
+            Event::Began { .. } => {}
             Event::Finished { done, total, record } => {
                 let show = self.verbose || matches!(record.verdict, Verdict::Fail | Verdict::Inconclusive);
                 if !show {

@@ -76,6 +76,90 @@ fn the_example_spec_runs_and_filters_select_trials() {
     assert!(none.stderr.contains("no case matched"), "{}", none.stderr);
 }
 
+#[test]
+fn a_run_split_into_shards_merges_into_the_unsplit_verdicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf8").to_owned();
+    let (all, merged) = (path("all"), path("merged"));
+    let shards: Vec<String> = (1..=3).map(|k| path(&format!("shard-{k}"))).collect();
+    let run = |dir: &str, extra: &[&str]| {
+        let mut args = vec!["run", "state.", "lock.", "--report-dir", dir];
+        args.extend(extra);
+        let out = certify(&args);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    };
+    run(&all, &[]);
+    for (k, shard) in shards.iter().enumerate() {
+        run(shard, &["--partition", &format!("hash:{}/3", k + 1)]);
+    }
+    let mut args = vec!["report", "merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--report-dir", &merged]);
+    let out = certify(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let read = |dir: &str| -> reports::Report {
+        serde_json::from_str(&std::fs::read_to_string(Path::new(dir).join("report.json")).expect("report"))
+            .expect("parse")
+    };
+    let verdicts = |r: &reports::Report| -> std::collections::BTreeMap<String, reports::Verdict> {
+        r.cases.iter().map(|c| (c.trial.clone(), c.verdict)).collect()
+    };
+    let (whole, joined) = (read(&all), read(&merged));
+    assert!(whole.summary.total > 100, "{:?}", whole.summary);
+    assert_eq!(verdicts(&joined), verdicts(&whole));
+    assert_eq!(joined.summary, whole.summary);
+    validate_against_schema(&Path::new(&merged).join("report.json"));
+    // Overlapping shards and bad partitions are named.
+    let twice = certify(&["report", "merge", &shards[0], &shards[0], "--report-dir", &merged]);
+    assert_eq!(twice.code, 2);
+    assert!(twice.stderr.contains("is in more than one report"), "{}", twice.stderr);
+    let bad = certify(&["run", "--partition", "hash:4/3"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("write hash:K/N"), "{}", bad.stderr);
+}
+
+#[test]
+fn json_messages_follow_their_schema_and_the_human_view_goes_to_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = dir.path().join("step-summary.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_certify"))
+        .args(["run", "state.crud", "--message-format", "json", "--color", "always", "--report-dir"])
+        .arg(dir.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let compile =
+        |text: &str| jsonschema::validator_for(&serde_json::from_str(text).expect("schema")).expect("compiles");
+    let (events, reports_schema) = (
+        compile(reports::EVENTS_SCHEMA),
+        serde_json::from_str::<serde_json::Value>(reports::REPORT_SCHEMA).expect("schema"),
+    );
+    let record = jsonschema::validator_for(&reports_schema["properties"]["cases"]["items"]).expect("compiles");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        let errors: Vec<String> = events.iter_errors(line).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+        if line["event"] == "trial-finished" {
+            assert!(record.is_valid(&line["record"]), "{line}");
+        }
+    }
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"run-started"));
+    assert_eq!(kinds.last(), Some(&"run-finished"));
+    let started = kinds.iter().filter(|k| **k == "trial-started").count();
+    assert_eq!(started, kinds.iter().filter(|k| **k == "trial-finished").count());
+    assert_eq!(lines.last().map(|l| l["ok"].clone()), Some(serde_json::json!(true)));
+    // The human view, coloured as asked, is on stderr; the job summary got the Markdown.
+    let human = String::from_utf8_lossy(&out.stderr);
+    assert!(human.contains("\u{1b}[32m") && human.contains("Summary"), "{human}");
+    let markdown = std::fs::read_to_string(&summary).expect("step summary");
+    assert!(markdown.starts_with("# certify: PASSED"), "{markdown}");
+}
+
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {

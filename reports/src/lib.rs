@@ -6,6 +6,7 @@ mod bench;
 mod html;
 mod junit;
 mod markdown;
+mod merge;
 mod model;
 mod timeline;
 
@@ -15,6 +16,7 @@ pub use bench::{
 pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_markdown;
+pub use merge::{MergeError, merge};
 pub use model::{
     BackendRecord, CaseRecord, ComponentRecord, Environment, REDACTED, Report, SCHEMA_VERSION, Summary, Verdict,
 };
@@ -24,6 +26,9 @@ use std::path::{Path, PathBuf};
 
 /// The JSON schema of `report.json`.
 pub const REPORT_SCHEMA: &str = include_str!("../report.schema.json");
+
+/// The JSON schema of one line of `certify run --message-format json`.
+pub const EVENTS_SCHEMA: &str = include_str!("../events.schema.json");
 
 /// Writing the bundle failed.
 #[derive(Debug, thiserror::Error)]

@@ -182,7 +182,14 @@ fn stopped() -> ExitCode {
 }
 
 /// Prints a line; a closed stdout (`certify list | head`) is not an error worth a panic.
+/// Set when stdout carries machine output (`--message-format json`): lines for people go to
+/// stderr then.
+static HUMAN_ON_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn out(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
+    let _ = match HUMAN_ON_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        true => writeln!(std::io::stderr(), "{line}"),
+        false => writeln!(std::io::stdout(), "{line}"),
+    };
 }

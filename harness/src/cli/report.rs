@@ -1,5 +1,6 @@
 //! `certify report html REPORT.json`: draws a bundle's `report.html` again from its
-//! `report.json` (any bundle, merged ones included).
+//! `report.json` (any bundle, merged ones included); `certify report merge DIR…` joins the
+//! bundles of a run split with `--partition` into one.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,23 +18,58 @@ pub(super) enum ReportCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Merges the bundles of one run's shards (`certify run --partition hash:K/N`) into one
+    /// bundle; exits 1 when the merged run has failures, as `run` would.
+    Merge {
+        /// The bundles: folders holding a report.json, or report.json files.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+        /// Where the merged bundle goes.
+        #[arg(long, default_value = "certify-report")]
+        report_dir: PathBuf,
+    },
 }
 
 /// Runs `command`.
 pub(super) fn report(command: ReportCommand) -> ExitCode {
     match command {
         ReportCommand::Html { report, output } => html(&report, output),
+        ReportCommand::Merge { bundles, report_dir } => merge(&bundles, &report_dir),
     }
 }
 
-fn html(path: &Path, output: Option<PathBuf>) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("cannot read `{}`: {e}", path.display())),
+fn read(path: &Path) -> Result<reports::Report, String> {
+    let path = if path.is_dir() { path.join("report.json") } else { path.to_owned() };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("`{}` is not a certify report.json: {e}", path.display()))
+}
+
+fn merge(bundles: &[PathBuf], dir: &Path) -> ExitCode {
+    let shards = match bundles.iter().map(|b| read(b)).collect::<Result<Vec<_>, _>>() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
-    let report: reports::Report = match serde_json::from_str(&text) {
+    let report = match reports::merge(shards) {
         Ok(r) => r,
-        Err(e) => return fail(format!("`{}` is not a certify report.json: {e}", path.display())),
+        Err(e) => return fail(e),
+    };
+    let paths = match reports::write_bundle(&report, dir) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let s = report.summary;
+    out(&format!(
+        "{:>12} {} cases: {} passed, {} failed, {} inconclusive, {} skipped",
+        "Merged", s.total, s.passed, s.failed, s.inconclusive, s.skipped
+    ));
+    out(&format!("{:>12} {}", "Report", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+    if s.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn html(path: &Path, output: Option<PathBuf>) -> ExitCode {
+    let report = match read(path) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
     };
     let output = output.unwrap_or_else(|| path.with_file_name("report.html"));
     match std::fs::write(&output, reports::report_html(&report)) {

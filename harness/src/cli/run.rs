@@ -11,9 +11,10 @@ use contract::{Block, Registry};
 use suites::Claim;
 
 use super::{backend_line, clean_leftovers, fail, interrupted, open_session, out, stopped};
+use crate::json_lines::JsonLines;
 use crate::session::{PluggableSource, SidecarSource};
 use crate::supervise::{self, Outcome};
-use crate::terminal::Terminal;
+use crate::terminal::{ColorWhen, Terminal};
 use crate::worker::{Share, WorkerEvent};
 use crate::{Event, Filter, Source, Spec};
 
@@ -84,12 +85,23 @@ pub(super) struct RunArgs {
     /// Where report.json, junit.xml and summary.md go.
     #[arg(long, default_value = "certify-report")]
     report_dir: PathBuf,
+    /// Run one shard of the trials, as `hash:K/N` (nextest's syntax): N CI jobs, each with its
+    /// own K, run every trial once; `certify report merge` joins their bundles.
+    #[arg(long, value_name = "hash:K/N")]
+    partition: Option<crate::plan::Partition>,
     /// Cases running at once (default: the spec's profile).
     #[arg(long)]
     jobs: Option<usize>,
     /// Print only failing and inconclusive cases while running.
     #[arg(long)]
     failures_only: bool,
+    /// `json`: one JSON object per event on stdout (schema: reports/events.schema.json), and
+    /// the human view on stderr.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    /// When to colour the human view.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
     /// Where backends come from: auto, process or external (default: CERTIFY_BACKENDS, else auto).
     #[arg(long)]
     backends: Option<String>,
@@ -98,6 +110,15 @@ pub(super) struct RunArgs {
     /// those rules.
     #[arg(long)]
     require_all: bool,
+}
+
+/// The form of what `run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum MessageFormat {
+    /// The terminal view.
+    Human,
+    /// JSON lines, for machines.
+    Json,
 }
 
 fn parse_claims(names: &[String]) -> Result<BTreeSet<Claim>, String> {
@@ -262,9 +283,17 @@ async fn supervise(args: RunArgs) -> ExitCode {
         eprintln!("warning: some leftovers of earlier runs could not be removed (see above)");
     }
     let mut interrupt = std::pin::pin!(interrupted());
-    let mut terminal = Terminal::stdout();
+    let json = args.message_format == MessageFormat::Json;
+    super::HUMAN_ON_STDERR.store(json, std::sync::atomic::Ordering::Relaxed);
+    let mut terminal = Terminal::new(json, args.color);
     terminal.verbose = !args.failures_only;
-    let mut on_event = |e: Event<'_>| terminal.event(e);
+    let mut lines = json.then(|| JsonLines::new(std::io::stdout()));
+    let mut on_event = |e: Event<'_>| {
+        if let Some(lines) = lines.as_mut() {
+            lines.event(e);
+        }
+        terminal.event(e);
+    };
     let worker_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let outcome = supervise::run(worker_args, &mut interrupt, &mut on_event, &mut backend_line).await;
     let report = match outcome {
@@ -281,6 +310,10 @@ async fn supervise(args: RunArgs) -> ExitCode {
         )),
         Err(e) => return fail(e),
     }
+    if let Some(lines) = lines.as_mut() {
+        lines.finished(&report, &args.report_dir);
+    }
+    step_summary(&report);
     if report.summary.total == 0 {
         eprintln!("error: no case matched the filters");
         return ExitCode::from(2);
@@ -313,8 +346,14 @@ async fn work(args: RunArgs, registry: &Registry, share: Share) -> ExitCode {
     }
     let rerun = rerun_prefix(&args, Some(&session.claims()));
     let jobs = share.jobs.or(args.jobs).unwrap_or(concurrency);
-    let filter =
-        Filter { patterns: args.filters, exact: args.exact, skip: args.skip, only: share.only, without: share.without };
+    let filter = Filter {
+        patterns: args.filters,
+        exact: args.exact,
+        skip: args.skip,
+        only: share.only,
+        without: share.without,
+        partition: args.partition,
+    };
     let on_begin = |trial: &str| WorkerEvent::Started { trial: trial.to_owned() }.emit();
     let mut on_event = |e: Event<'_>| match e {
         Event::Started { trials } => WorkerEvent::Planned {
@@ -325,6 +364,8 @@ async fn work(args: RunArgs, registry: &Registry, share: Share) -> ExitCode {
         }
         .emit(),
         Event::Finished { record, .. } => WorkerEvent::Finished { record: Box::new(record.clone()) }.emit(),
+        // The worker says which trial began through `on_begin`, before its body runs.
+        Event::Began { .. } => {}
     };
     let report = tokio::select! {
         report = crate::certify(&session, &filter, jobs, &rerun, &mut on_event, &on_begin) => report,
@@ -338,4 +379,19 @@ async fn work(args: RunArgs, registry: &Registry, share: Share) -> ExitCode {
     let ok = report.summary.ok();
     WorkerEvent::Done { report: Box::new(report) }.emit();
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// On GitHub Actions, adds the Markdown summary to the job's page (`GITHUB_STEP_SUMMARY`).
+fn step_summary(report: &reports::Report) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return };
+    let appended = std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut file| {
+        use std::io::Write;
+        writeln!(file, "{}", reports::summary_markdown(report))
+    });
+    if let Err(e) = appended {
+        eprintln!(
+            "warning: cannot add the summary to GITHUB_STEP_SUMMARY ({}): {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
 }
