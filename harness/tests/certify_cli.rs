@@ -160,6 +160,20 @@ fn json_messages_follow_their_schema_and_the_human_view_goes_to_stderr() {
     assert!(markdown.starts_with("# certify: PASSED"), "{markdown}");
 }
 
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = certify(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        for word in ["partition", "message-format", "merge"] {
+            assert!(out.stdout.contains(word), "{shell} completions lack `{word}`");
+        }
+    }
+    let out = certify(&["completions", "tcsh"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("possible values"), "{}", out.stderr);
+}
+
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {

@@ -42,9 +42,14 @@ enum Command {
     /// Removes what earlier runs left behind when they died without cleaning up (containers
     /// and server folders whose certify process is gone); `run` and `bench` do it first too.
     Clean,
-    /// Renders a stored report again.
+    /// Renders a stored report again, or merges the bundles of a run's shards.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Prints the shell completion script, e.g. `certify completions bash > /etc/bash_completion.d/certify`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs the command line with the component types of `registry`.
@@ -71,6 +76,15 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::List { json } => list(json),
         Command::Clean => runtime.block_on(clean()),
         Command::Report(command) => report::report(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "certify",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Types => {
             for t in registry.types() {
                 out(t);
