@@ -6,7 +6,7 @@ use suites::DriverCapability::{self, *};
 use suites::DriverInfo;
 
 /// How cases reach a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DriverKind {
     /// The component's trait object, in this process.

@@ -13,6 +13,12 @@ use suites::{Claim, Settings};
 use crate::bench::profile::{BenchProfile, Operation};
 pub use crate::driver::DriverKind;
 
+/// The JSON Schema of a spec file, generated from the types that parse it (checked in as
+/// `specs/spec.schema.json`; `certify schema` prints it).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(SpecFile)).unwrap_or_default()
+}
+
 /// The spec `certify run` uses without `--spec`: the in-memory store, every claim, both drivers.
 pub const BUILTIN_SPEC: &str = include_str!("builtin-spec.yaml");
 
@@ -24,7 +30,10 @@ fn default_concurrency() -> usize {
     8
 }
 
-#[derive(Debug, Deserialize)]
+/// A certification spec (YAML): the components to certify, what they claim, their settings,
+/// the drivers, where backends come from, and the run and benchmark profiles.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "certify spec")]
 #[serde(deny_unknown_fields)]
 struct SpecFile {
     components: Vec<SpecComponent>,
@@ -37,7 +46,7 @@ struct SpecFile {
 }
 
 /// The benchmark profile of a spec.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct BenchSpec {
     #[serde(default)]
@@ -57,7 +66,7 @@ struct BenchSpec {
 }
 
 /// A latency budget as written in a spec: durations like `2ms`, a throughput floor per second.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BudgetSpec {
     #[serde(default)]
@@ -71,7 +80,7 @@ struct BudgetSpec {
 }
 
 /// The spec's backend settings; the environment overrides them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendsSpec {
     /// Redis.
@@ -89,7 +98,7 @@ pub struct BackendsSpec {
 }
 
 /// One backend's settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSpec {
     /// The container image for the testcontainers provider.
@@ -113,10 +122,13 @@ impl BackendsSpec {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// One component: its Component document inline (`component`) or in a file (`file`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SpecComponent {
+    /// The Component document (`apiVersion: dapr.io/v1alpha1`, `kind: Component`).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     component: Option<serde_norway::Value>,
     #[serde(default)]
     file: Option<PathBuf>,
@@ -133,14 +145,14 @@ struct SpecComponent {
 }
 
 /// Where a pluggable component listens.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PluggableSpec {
     socket: PathBuf,
 }
 
 /// How the run is executed.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RunProfile {
     /// Cases running at once.

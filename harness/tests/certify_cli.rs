@@ -174,6 +174,33 @@ fn completions_are_printed_for_each_shell() {
     assert!(out.stderr.contains("possible values"), "{}", out.stderr);
 }
 
+#[test]
+fn the_spec_schema_is_current_and_every_shipped_spec_follows_it() {
+    let checked_in = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/spec.schema.json");
+    let out = certify(&["schema"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let current = std::fs::read_to_string(checked_in).expect("specs/spec.schema.json");
+    assert_eq!(out.stdout, current, "specs/spec.schema.json is stale: run `certify schema > specs/spec.schema.json`");
+    let schema: serde_json::Value = serde_json::from_str(&current).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    let specs = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs")).expect("specs");
+    let mut texts: Vec<(String, String)> = specs
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("read")))
+        .collect();
+    texts.push(("built-in".into(), harness::spec::BUILTIN_SPEC.into()));
+    assert!(texts.len() >= 3, "{texts:?}");
+    for (name, text) in &texts {
+        let value: serde_json::Value = serde_norway::from_str(text).expect("yaml");
+        let errors: Vec<String> =
+            validator.iter_errors(&value).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+    let typo: serde_json::Value = serde_json::json!({"components": [{"file": "x.yaml", "claim": ["etag"]}]});
+    assert!(!validator.is_valid(&typo), "a misspelt field must not validate");
+}
+
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {

@@ -45,6 +45,9 @@ enum Command {
     /// Renders a stored report again, or merges the bundles of a run's shards.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Prints the JSON Schema of a spec file (what `specs/spec.schema.json` holds), for editors
+    /// and CI linters.
+    Schema,
     /// Prints the shell completion script, e.g. `certify completions bash > /etc/bash_completion.d/certify`.
     Completions {
         /// The shell.
@@ -76,6 +79,10 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::List { json } => list(json),
         Command::Clean => runtime.block_on(clean()),
         Command::Report(command) => report::report(command),
+        Command::Schema => {
+            out(&serde_json::to_string_pretty(&crate::spec::json_schema()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -7,7 +7,7 @@ use contract::{Block, StateFeature};
 use serde::{Deserialize, Serialize};
 
 /// A capability a component claims in its spec, named like Dapr's `tests.yml` operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Claim {
     /// ETags on every item, compare-and-set writes.
     #[serde(rename = "etag")]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Per-component settings from the spec.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// A syntactically valid ETag that is never current (Dapr's `badEtag`).
