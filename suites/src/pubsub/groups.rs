@@ -1,11 +1,11 @@
 //! Who gets what: per-key order, competing consumers within a group, fan-out across groups,
 //! topic isolation, and unsubscribing.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use contract::pubsub::{Message, Outcome, PARTITION_KEY, PublishRequest};
+use contract::pubsub::{Handler, Message, Outcome, PARTITION_KEY, PublishRequest};
 
 use super::inbox::{Inbox, Policy, always_succeed, published, settle};
 use super::{missing, patience, subscribe};
@@ -25,7 +25,8 @@ pub(super) async fn per_key_order(ctx: Ctx) -> CaseResult {
             _ => Outcome::Success,
         }
     });
-    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, policy)).await?;
+    let (handler, overlaps) = one_at_a_time(ctx.topics()?.clone(), inbox.handler(0, policy));
+    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, handler).await?;
     settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     for n in 1..=PER_KEY {
         for key in KEYS {
@@ -58,6 +59,11 @@ pub(super) async fn per_key_order(ctx: Ctx) -> CaseResult {
             patience(&ctx) * 2
         );
     }
+    let overlaps = overlaps.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    ensure!(
+        overlaps.is_empty(),
+        "messages of one key were in the handler at once (a later one began before an earlier one was answered): {overlaps:?}"
+    );
     Ok(())
 }
 
@@ -227,4 +233,32 @@ pub(super) async fn kept_for_next_subscriber(ctx: Ctx) -> CaseResult {
         missing(1..=3, &inbox.handled(1, "away"))
     );
     Ok(())
+}
+
+/// Wraps `handler` so that each delivery takes a moment (so messages queue up behind it) and
+/// notes every message that arrives while another of its key is still being handled: an
+/// ordered lane hands over the next message only once the previous one is answered.
+fn one_at_a_time(topics: super::TopicSet, handler: Handler) -> (Handler, Arc<Mutex<Vec<String>>>) {
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let overlaps: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&overlaps);
+    let wrapped: Handler = Arc::new(move |message: Message| {
+        let key = topics.parse(&message.data);
+        if let Some((tag, n)) = &key
+            && !busy.lock().unwrap_or_else(PoisonError::into_inner).insert(tag.clone())
+        {
+            seen.lock().unwrap_or_else(PoisonError::into_inner).push(format!("{tag}:{n}"));
+        }
+        let answer = handler(message);
+        let busy = Arc::clone(&busy);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            let outcome = answer.await;
+            if let Some((tag, _)) = key {
+                busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&tag);
+            }
+            outcome
+        })
+    });
+    (wrapped, overlaps)
 }
