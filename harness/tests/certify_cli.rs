@@ -201,6 +201,43 @@ fn the_spec_schema_is_current_and_every_shipped_spec_follows_it() {
     assert!(!validator.is_valid(&typo), "a misspelt field must not validate");
 }
 
+#[test]
+fn a_signed_certificate_verifies_and_tampering_is_caught() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let (private, public, other) =
+        (dir.path().join("key.pem"), dir.path().join("pub.pem"), dir.path().join("other.pem"));
+    std::fs::write(&private, key.to_pkcs8_pem(LineEnding::LF).expect("pem").as_bytes()).expect("write");
+    std::fs::write(&public, key.verifying_key().to_public_key_pem(LineEnding::LF).expect("pem")).expect("write");
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+    std::fs::write(&other, stranger.to_public_key_pem(LineEnding::LF).expect("pem")).expect("write");
+    let bundle = dir.path().join("bundle");
+    let s = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let out = certify(&["run", "state.crud", "--report-dir", &s(&bundle), "--sign-key", &s(&private)]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let verified = certify(&["verify", &s(&bundle), "--public-key", &s(&public)]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert!(
+        verified.stdout.contains("state conformant") && verified.stdout.contains("signature verified"),
+        "{}",
+        verified.stdout
+    );
+    let stranger = certify(&["verify", &s(&bundle), "--public-key", &s(&other)]);
+    assert_eq!(stranger.code, 1);
+    assert!(stranger.stderr.contains("does not verify with this public key"), "{}", stranger.stderr);
+    // A verdict changed after the run: the report's digest gives it away.
+    let report = bundle.join("report.json");
+    let text = std::fs::read_to_string(&report).expect("report");
+    std::fs::write(&report, text.replacen("\"verdict\": \"pass\"", "\"verdict\": \"fail\"", 1)).expect("write");
+    let tampered = certify(&["verify", &s(&bundle)]);
+    assert_eq!(tampered.code, 1);
+    assert!(tampered.stderr.contains("report_sha256 does not match"), "{}", tampered.stderr);
+    let missing = certify(&["run", "state.crud.ping", "--sign-key", "/nonexistent/key.pem"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("--sign-key: cannot read"), "{}", missing.stderr);
+}
+
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {

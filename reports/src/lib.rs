@@ -3,6 +3,7 @@
 //! `summary.md`. Renderers never decide anything; they only render a [`Report`].
 
 mod bench;
+mod certificate;
 mod html;
 mod junit;
 mod markdown;
@@ -12,6 +13,9 @@ mod timeline;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchRecord, BenchReport, Budget, Overhead, Regression, bench_html, bench_table, regressions,
+};
+pub use certificate::{
+    BlockResult, CERTIFICATE_SCHEMA, Certificate, CertificateError, CertifiedComponent, Signature, verify,
 };
 pub use html::report_html;
 pub use junit::junit_xml;
@@ -44,6 +48,29 @@ pub enum WriteError {
     /// The JUnit serializer failed.
     #[error("cannot render junit.xml: {0}")]
     Junit(String),
+    /// The certificate could not be made (a bad signing key).
+    #[error("cannot write certificate.json: {0}")]
+    Certificate(String),
+}
+
+/// Writes `certificate.json` into `dir` for the bundle's `report.json` (written there before),
+/// signed with the PEM Ed25519 private key `sign_key` when given.
+pub fn write_certificate(dir: &Path, sign_key: Option<&str>) -> Result<PathBuf, WriteError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |cause| WriteError::Io { path, cause }
+    };
+    let report_path = dir.join("report.json");
+    let bytes = std::fs::read(&report_path).map_err(io(&report_path))?;
+    let report: Report = serde_json::from_slice(&bytes).map_err(|e| WriteError::Junit(e.to_string()))?;
+    let mut certificate = Certificate::of(&report, &bytes);
+    if let Some(pem) = sign_key {
+        certificate.sign(pem).map_err(|e| WriteError::Certificate(e.to_string()))?;
+    }
+    let path = dir.join("certificate.json");
+    let text = serde_json::to_string_pretty(&certificate).map_err(|e| WriteError::Certificate(e.to_string()))?;
+    std::fs::write(&path, text).map_err(io(&path))?;
+    Ok(path)
 }
 
 /// Writes `report.json`, `junit.xml`, `summary.md` and `report.html` into `dir` (created if

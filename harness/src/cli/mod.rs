@@ -45,6 +45,16 @@ enum Command {
     /// Renders a stored report again, or merges the bundles of a run's shards.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Checks a bundle's certificate.json against its report.json (digests, verdict counts,
+    /// levels) and, with --public-key, its signature; prints the badge line. Exits 1 on any
+    /// mismatch.
+    Verify {
+        /// The bundle folder.
+        bundle: std::path::PathBuf,
+        /// The signer's Ed25519 public key (PEM, as `openssl pkey -pubout` writes).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<std::path::PathBuf>,
+    },
     /// Prints the JSON Schema of a spec file (what `specs/spec.schema.json` holds), for editors
     /// and CI linters.
     Schema,
@@ -79,6 +89,7 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::List { json } => list(json),
         Command::Clean => runtime.block_on(clean()),
         Command::Report(command) => report::report(command),
+        Command::Verify { bundle, public_key } => report::verify(&bundle, public_key.as_deref()),
         Command::Schema => {
             out(&serde_json::to_string_pretty(&crate::spec::json_schema()).unwrap_or_default());
             ExitCode::SUCCESS
@@ -99,6 +110,14 @@ pub fn main(registry: Registry) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The PEM text of `--sign-key`, if given; a file that cannot be read fails at once.
+fn read_sign_key(path: Option<&std::path::Path>) -> Result<Option<String>, ExitCode> {
+    path.map(|p| {
+        std::fs::read_to_string(p).map_err(|e| fail(format!("--sign-key: cannot read `{}`: {e}", p.display())))
+    })
+    .transpose()
 }
 
 /// Prints `error: {message}` and answers exit status 2 (the run could not be set up).

@@ -27,6 +27,9 @@ pub(super) enum ReportCommand {
         /// Where the merged bundle goes.
         #[arg(long, default_value = "certify-report")]
         report_dir: PathBuf,
+        /// Sign the merged certificate.json with this Ed25519 private key (PKCS#8 PEM).
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
     },
 }
 
@@ -34,7 +37,7 @@ pub(super) enum ReportCommand {
 pub(super) fn report(command: ReportCommand) -> ExitCode {
     match command {
         ReportCommand::Html { report, output } => html(&report, output),
-        ReportCommand::Merge { bundles, report_dir } => merge(&bundles, &report_dir),
+        ReportCommand::Merge { bundles, report_dir, sign_key } => merge(&bundles, &report_dir, sign_key.as_deref()),
     }
 }
 
@@ -44,7 +47,11 @@ fn read(path: &Path) -> Result<reports::Report, String> {
     serde_json::from_str(&text).map_err(|e| format!("`{}` is not a certify report.json: {e}", path.display()))
 }
 
-fn merge(bundles: &[PathBuf], dir: &Path) -> ExitCode {
+fn merge(bundles: &[PathBuf], dir: &Path, sign_key: Option<&Path>) -> ExitCode {
+    let sign_key = match super::read_sign_key(sign_key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let shards = match bundles.iter().map(|b| read(b)).collect::<Result<Vec<_>, _>>() {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -55,6 +62,10 @@ fn merge(bundles: &[PathBuf], dir: &Path) -> ExitCode {
     };
     let paths = match reports::write_bundle(&report, dir) {
         Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let paths = match reports::write_certificate(dir, sign_key.as_deref()) {
+        Ok(certificate) => paths.into_iter().chain([certificate]).collect::<Vec<_>>(),
         Err(e) => return fail(e),
     };
     let s = report.summary;
@@ -78,5 +89,42 @@ fn html(path: &Path, output: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(format!("cannot write `{}`: {e}", output.display())),
+    }
+}
+
+/// `certify verify BUNDLE`: recomputes the certificate from the report and checks the signature.
+pub(super) fn verify(bundle: &Path, public_key: Option<&Path>) -> ExitCode {
+    let read = |name: &str| {
+        let path = bundle.join(name);
+        std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    };
+    let (certificate, report) = match (read("certificate.json"), read("report.json")) {
+        (Ok(c), Ok(r)) => (c, r),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let certificate: reports::Certificate = match serde_json::from_slice(&certificate) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(format!("`{}` is not a certify certificate: {e}", bundle.join("certificate.json").display()));
+        }
+    };
+    let key = match public_key.map(std::fs::read_to_string).transpose() {
+        Ok(k) => k,
+        Err(e) => return fail(format!("--public-key: {e}")),
+    };
+    match reports::verify(&certificate, &report, key.as_deref()) {
+        Ok(()) => {
+            let signed = match (&certificate.signature, key.is_some()) {
+                (Some(_), true) => " (signature verified)",
+                (Some(_), false) => " (signed; give --public-key to check the signature)",
+                (None, _) => " (unsigned)",
+            };
+            out(&format!("{}{signed}", certificate.badge()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {} does not hold: {e}", bundle.join("certificate.json").display());
+            ExitCode::FAILURE
+        }
     }
 }

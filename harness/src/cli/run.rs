@@ -99,6 +99,10 @@ pub(super) struct RunArgs {
     /// the human view on stderr.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
+    /// Sign certificate.json with this Ed25519 private key (PKCS#8 PEM, as `openssl genpkey
+    /// -algorithm ed25519` writes); `certify verify --public-key` checks it.
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     /// When to colour the human view.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
     color: ColorWhen,
@@ -279,6 +283,11 @@ pub(super) async fn run(args: RunArgs, registry: &Registry) -> ExitCode {
 }
 
 async fn supervise(args: RunArgs) -> ExitCode {
+    // Read before the run, so a bad key path fails in a second, not after it.
+    let sign_key = match super::read_sign_key(args.sign_key.as_deref()) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     if !clean_leftovers().await {
         eprintln!("warning: some leftovers of earlier runs could not be removed (see above)");
     }
@@ -302,7 +311,11 @@ async fn supervise(args: RunArgs) -> ExitCode {
         Outcome::Interrupted => return stopped(),
     };
     terminal.summary(&report);
-    match reports::write_bundle(&report, &args.report_dir) {
+    let bundle = reports::write_bundle(&report, &args.report_dir).and_then(|mut paths| {
+        paths.push(reports::write_certificate(&args.report_dir, sign_key.as_deref())?);
+        Ok(paths)
+    });
+    match bundle {
         Ok(paths) => out(&format!(
             "{:>12} {}",
             "Report",
