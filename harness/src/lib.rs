@@ -6,6 +6,7 @@ pub mod app;
 pub mod bench;
 pub mod blocks;
 pub mod cli;
+pub mod dapr_tests;
 pub mod driver;
 pub mod http;
 pub mod json_lines;

@@ -238,6 +238,52 @@ fn a_signed_certificate_verifies_and_tampering_is_caught() {
     assert!(missing.stderr.contains("--sign-key: cannot read"), "{}", missing.stderr);
 }
 
+#[test]
+fn dapr_conformance_configs_run_as_they_are() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/dapr-tests");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report_dir = dir.path().join("report");
+    for (block, name, claims) in [
+        (
+            "state",
+            "in-memory",
+            vec!["etag", "first-write", "transaction", "ttl", "query", "delete-with-prefix", "keyslike"],
+        ),
+        ("pubsub", "in-memory-fast", vec!["bulkpublish", "bulksubscribe"]),
+    ] {
+        let tests = format!("{examples}/{block}/tests.yml");
+        let out = certify(&["run", "--dapr-tests", &tests, "--report-dir", report_dir.to_str().expect("utf8")]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let report: reports::Report =
+            serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).expect("report"))
+                .expect("parse");
+        let component = report.components.iter().find(|c| c.name == name).expect("the entry's name");
+        let mut expected: Vec<String> = claims.iter().map(|c| (*c).to_owned()).collect();
+        let mut seen = component.claims.clone();
+        expected.sort();
+        seen.sort();
+        assert_eq!(seen, expected, "{block}");
+        assert!(report.summary.passed > 20, "{:?}", report.summary);
+    }
+    // A folder without its Component YAML, and an unset variable, are named.
+    let config = dir.path().join("tests.yml");
+    std::fs::write(&config, "componentType: state\ncomponents:\n  - component: nowhere.v1\n").expect("write");
+    let out = certify(&["run", "--dapr-tests", config.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("nowhere/v1"), "{}", out.stderr);
+    let folder = dir.path().join("env");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(
+        folder.join("statestore.yaml"),
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: s}\nspec:\n  type: state.in-memory\n  version: v1\n  metadata:\n  - {name: x, value: \"${{CERTIFY_UNSET_FOR_TEST}}\"}\n",
+    )
+    .expect("write");
+    std::fs::write(&config, "componentType: state\ncomponents:\n  - component: env\n").expect("write");
+    let out = certify(&["run", "--dapr-tests", config.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("required env var is not set: CERTIFY_UNSET_FOR_TEST"), "{}", out.stderr);
+}
+
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {

@@ -31,6 +31,11 @@ pub(super) struct RunArgs {
     /// A certification spec (YAML).
     #[arg(long, conflicts_with = "sidecar")]
     spec: Option<PathBuf>,
+    /// A components-contrib conformance config (`tests/config/<block>/tests.yml`) to run as
+    /// it is: its components (the Component YAML in each entry's folder) with their
+    /// operations as claims.
+    #[arg(long, value_name = "TESTS.YML", conflicts_with_all = ["spec", "sidecar", "pluggable"])]
+    dapr_tests: Option<PathBuf>,
     /// Certify a running Dapr-compatible sidecar black-box, e.g. http://127.0.0.1:3500.
     #[arg(long)]
     sidecar: Option<String>,
@@ -213,9 +218,15 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         });
         (source, 8)
     } else {
-        let spec = match &args.spec {
-            Some(path) => Spec::load(path),
-            None => Spec::builtin(),
+        let spec = match (&args.spec, &args.dapr_tests) {
+            (Some(path), _) => Spec::load(path),
+            (None, Some(tests)) => crate::dapr_tests::spec(tests).map(|(spec, ignored)| {
+                for what in ignored {
+                    tracing::warn!("--dapr-tests: ignored {what}");
+                }
+                spec
+            }),
+            (None, None) => Spec::builtin(),
         };
         match spec {
             Ok(spec) => {
@@ -243,6 +254,7 @@ fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
         }
     };
     flag("spec", args.spec.as_ref().map(|p| p.display().to_string()));
+    flag("dapr-tests", args.dapr_tests.as_ref().map(|p| p.display().to_string()));
     flag("sidecar", args.sidecar.clone());
     for (name, value) in [
         ("state", &args.state),
