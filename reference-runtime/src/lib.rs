@@ -2,6 +2,7 @@
 //! exactly (the oracle every suite case must pass against), and the default component set a
 //! user gets with zero setup.
 
+pub mod daprd_flags;
 pub mod in_memory;
 pub mod sidecar;
 

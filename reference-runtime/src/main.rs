@@ -26,9 +26,9 @@ struct Args {
     /// The port of the Dapr HTTP API.
     #[arg(long = "dapr-http-port", default_value_t = 3500)]
     dapr_http_port: u16,
-    /// The address the HTTP API listens on.
-    #[arg(long = "dapr-listen-addresses", default_value = "127.0.0.1")]
-    listen_address: IpAddr,
+    /// The addresses the HTTP API listens on, comma-separated.
+    #[arg(long = "dapr-listen-addresses", default_value = "127.0.0.1", value_delimiter = ',')]
+    listen_addresses: Vec<IpAddr>,
     /// A Component or Subscription YAML file, or a directory of them; repeatable. Without it
     /// the in-memory `statestore`, `pubsub`, `lockstore`, `configstore` and `secretstore` start.
     #[arg(long = "resources-path", alias = "components-path")]
@@ -47,6 +47,9 @@ struct Args {
     /// debug, info, warn or error.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
+    /// Log JSON lines instead of text, as daprd does with this flag.
+    #[arg(long = "log-as-json")]
+    log_as_json: bool,
 }
 
 fn parse_size(text: &str) -> Result<usize, String> {
@@ -64,10 +67,25 @@ fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // daprd's habits: `-app-id x` as well as `--app-id x`, and its flags this runtime does not
+    // implement accepted with a warning.
+    let command = <Args as clap::CommandFactory>::command();
+    let known: Vec<&str> = command
+        .get_arguments()
+        .flat_map(|a| a.get_long().into_iter().chain(a.get_all_aliases().into_iter().flatten()))
+        .collect();
+    let (argv, ignored) = reference_runtime::daprd_flags::normalize(std::env::args_os(), &known);
+    let args = Args::parse_from(argv);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(args.log_level.to_ascii_lowercase()));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_as_json {
+        true => logs.json().init(),
+        false => logs.init(),
+    }
+    for warning in ignored {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -136,7 +154,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    let addr = SocketAddr::new(args.listen_address, args.dapr_http_port);
+    let addrs: Vec<SocketAddr> =
+        args.listen_addresses.iter().map(|ip| SocketAddr::new(*ip, args.dapr_http_port)).collect();
     let sidecar = Sidecar::new(config, components, declarative);
-    sidecar::run(sidecar, addr).await.with_context(|| format!("cannot serve the HTTP API on {addr}"))
+    Ok(sidecar::run(sidecar, &addrs).await?)
 }

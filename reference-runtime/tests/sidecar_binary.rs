@@ -92,3 +92,38 @@ fn bad_input_fails_fast_with_a_clear_message() {
     let port = taken.local_addr().expect("addr").port().to_string();
     fails_with(&["--dapr-http-port", &port], "cannot serve the HTTP API on 127.0.0.1:");
 }
+
+#[test]
+fn a_daprd_command_line_runs_unchanged() {
+    let port = free_port();
+    let port_text = port.to_string();
+    // Single dashes, daprd flags this runtime does not implement, two listen addresses, JSON logs.
+    let mut child = spawn(&[
+        "-app-id",
+        "habits",
+        "-dapr-http-port",
+        &port_text,
+        "-enable-mtls",
+        "-placement-host-address",
+        "localhost:50005",
+        "--dapr-listen-addresses",
+        "127.0.0.1,127.0.0.2",
+        "-log-as-json",
+    ]);
+    assert!(wait_healthy(port), "healthy on 127.0.0.1");
+    let mut second = std::net::TcpStream::connect(("127.0.0.2", port)).expect("listening on 127.0.0.2 too");
+    use std::io::Write;
+    second
+        .write_all(b"POST /v1.0/shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let exit = wait_exit(&mut child, Duration::from_secs(10)).expect("both listeners stop on /v1.0/shutdown");
+    assert!(exit.success(), "clean exit: {exit:?}");
+    let mut logs = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    let warned = |flag: &str| lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains(flag)));
+    assert!(warned("--enable-mtls") && warned("--placement-host-address localhost:50005"), "{logs}");
+}

@@ -240,18 +240,37 @@ impl Sidecar {
         listener: tokio::net::TcpListener,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve_all(vec![listener], signal).await
+    }
+
+    /// [`Sidecar::serve`] on several listeners at once (`--dapr-listen-addresses`): one app
+    /// connection, one stop for all.
+    pub async fn serve_all(
+        self: Arc<Self>,
+        listeners: Vec<tokio::net::TcpListener>,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         if self.app.is_some() {
             let this = Arc::clone(&self);
             tokio::spawn(async move { this.connect_app().await });
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let this = Arc::clone(&self);
-        let stop = async move {
+        tokio::spawn(async move {
             tokio::select! {
                 () = signal => {}
                 () = this.shutdown.notified() => {}
             }
-        };
-        let result = axum::serve(listener, self.router()).with_graceful_shutdown(stop).await;
+            let _ = stop.send(true);
+        });
+        let servers = listeners.into_iter().map(|listener| {
+            let mut stopped = stopped.clone();
+            let stop = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            axum::serve(listener, self.router()).with_graceful_shutdown(stop).into_future()
+        });
+        let result = futures::future::try_join_all(servers).await.map(drop);
         self.stop_deliveries().await;
         result
     }
@@ -319,11 +338,18 @@ impl Sidecar {
     }
 }
 
-/// Binds `addr` and serves `sidecar` until Ctrl-C, SIGTERM or `/v1.0/shutdown`.
-pub async fn run(sidecar: Arc<Sidecar>, addr: SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, app_id = %sidecar.config.app_id, "dapr HTTP API listening");
-    sidecar.serve(listener, termination()).await
+/// Binds every address of `addrs` and serves `sidecar` on each until Ctrl-C, SIGTERM or
+/// `/v1.0/shutdown`.
+pub async fn run(sidecar: Arc<Sidecar>, addrs: &[SocketAddr]) -> std::io::Result<()> {
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot serve the HTTP API on {addr}: {e}")))?;
+        tracing::info!(%addr, app_id = %sidecar.config.app_id, "dapr HTTP API listening");
+        listeners.push(listener);
+    }
+    sidecar.serve_all(listeners, termination()).await
 }
 
 async fn termination() {
