@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds backend images for machines with Docker but no container registry: Redis, PostgreSQL
-# and RabbitMQ from Debian packages (certify-local/{redis,postgres,rabbitmq}:bookworm), and a
-# Kafka-protocol broker from the installed tansu binary (certify-local/kafka:tansu).
+# and RabbitMQ from Debian packages (certify-local/{redis,postgres,rabbitmq}:bookworm), a
+# Kafka-protocol broker from the installed tansu binary (certify-local/kafka:tansu), and a bare
+# Debian base for certify's own image (certify-local/debian:bookworm).
 # Point certify at them with
 #   CERTIFY_IMAGE_REDIS=certify-local/redis:bookworm CERTIFY_IMAGE_POSTGRES=certify-local/postgres:bookworm
 #   CERTIFY_IMAGE_RABBITMQ=certify-local/rabbitmq:bookworm CERTIFY_IMAGE_KAFKA=certify-local/kafka:tansu
@@ -35,6 +36,10 @@ build() {
   tar -C "$root" -c . | docker import "${changes[@]}" - "$name" >/dev/null
   echo "$name: built"
 }
+
+# The base of certify's own image in CI (docker/Dockerfile.local), standing in for debian:bookworm-slim.
+build certify-local/debian:bookworm ca-certificates '#!/bin/sh
+exec "$@"'
 
 build certify-local/redis:bookworm redis-server '#!/bin/sh
 exec "$@"'
