@@ -284,6 +284,42 @@ fn dapr_conformance_configs_run_as_they_are() {
     assert!(out.stderr.contains("required env var is not set: CERTIFY_UNSET_FOR_TEST"), "{}", out.stderr);
 }
 
+#[test]
+fn init_writes_a_spec_that_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = dir.path().join("components.yaml");
+    let component = |name: &str, type_name: &str| {
+        format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: {type_name}, version: v1}}\n"
+        )
+    };
+    std::fs::write(&yaml, [component("kv", "state.in-memory"), component("locks", "lock.in-memory")].join("---\n"))
+        .expect("write");
+    let spec = dir.path().join("certify.yaml");
+    let s = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let out = certify(&["init", &s(&yaml), "--output", &s(&spec)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    for line in ["#   - etag ", "#   badEtag: bad-etag", "name: locks", "This block has no claims"] {
+        assert!(text.contains(line), "`{line}` missing:\n{text}");
+    }
+    let run =
+        certify(&["run", "--spec", &s(&spec), "state.crud", "lock.basic", "--report-dir", &s(&dir.path().join("r"))]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("kv::state.crud.ping") && run.stdout.contains("locks@http::lock.basic"),
+        "{}",
+        run.stdout
+    );
+    let again = certify(&["init", &s(&yaml), "--output", &s(&spec)]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("give --force"), "{}", again.stderr);
+    std::fs::write(&yaml, component("odd", "state.no-such-store")).expect("write");
+    let unknown = certify(&["init", &s(&yaml), "--output", "-"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("no component type `state.no-such-store`"), "{}", unknown.stderr);
+}
+
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {

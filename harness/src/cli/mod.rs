@@ -3,6 +3,7 @@
 //! case failed or was inconclusive, 1 when one did, 2 when the run could not be set up.
 
 mod bench;
+mod init;
 mod report;
 mod run;
 
@@ -55,6 +56,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         public_key: Option<std::path::PathBuf>,
     },
+    /// Writes a commented spec for a Component YAML: every claim of its block and every
+    /// setting, explained, ready to uncomment.
+    Init(init::InitArgs),
     /// Prints the JSON Schema of a spec file (what `specs/spec.schema.json` holds), for editors
     /// and CI linters.
     Schema,
@@ -90,6 +94,7 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::Clean => runtime.block_on(clean()),
         Command::Report(command) => report::report(command),
         Command::Verify { bundle, public_key } => report::verify(&bundle, public_key.as_deref()),
+        Command::Init(args) => init::init(args, &registry),
         Command::Schema => {
             out(&serde_json::to_string_pretty(&crate::spec::json_schema()).unwrap_or_default());
             ExitCode::SUCCESS
