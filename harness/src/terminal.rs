@@ -1,7 +1,8 @@
 //! The terminal view of a run, as nextest shows one: a right-aligned status word, a fixed-width
 //! duration, `[n/N]`, the trial name; failures indented under it; one summary line; then the
 //! failures again, each with the command that reruns it. Colour as `--color` says; `auto`
-//! (anstream's) colours a terminal only, never with `NO_COLOR`.
+//! (anstream's) colours a terminal only, never with `NO_COLOR`. On a terminal, a run that takes
+//! more than a few seconds keeps a progress line at the bottom.
 
 use std::io::Write;
 
@@ -15,7 +16,23 @@ pub struct Terminal<W: Write> {
     colour: bool,
     /// Also print passing and skipped cases (not only failures).
     pub verbose: bool,
+    /// The live progress line, on a terminal only.
+    live: Option<Live>,
 }
+
+/// The progress line at the bottom of a terminal: cases done of all, trials running, time
+/// elapsed; drawn once a run has taken a few seconds, wiped before every other line.
+#[derive(Debug)]
+struct Live {
+    started: std::time::Instant,
+    done: usize,
+    total: usize,
+    running: usize,
+    shown: bool,
+}
+
+/// After this long a run shows its progress line.
+const LIVE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// When to colour: `--color`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -38,18 +55,55 @@ impl Terminal<Box<dyn Write>> {
             ColorWhen::Always => anstream::ColorChoice::Always,
             ColorWhen::Never => anstream::ColorChoice::Never,
         };
+        use std::io::IsTerminal;
+        let terminal = if on_stderr { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
         let out: Box<dyn Write> = match on_stderr {
             true => Box::new(anstream::AutoStream::new(std::io::stderr(), choice)),
             false => Box::new(anstream::AutoStream::new(std::io::stdout(), choice)),
         };
-        Terminal { out, colour: true, verbose: true }
+        let mut view = Terminal { out, colour: true, verbose: true, live: None };
+        if terminal {
+            view.live_progress();
+        }
+        view
     }
 }
 
 impl<W: Write> Terminal<W> {
     /// A plain renderer on `out`.
     pub fn plain(out: W) -> Self {
-        Terminal { out, colour: false, verbose: true }
+        Terminal { out, colour: false, verbose: true, live: None }
+    }
+
+    /// Also draws the live progress line (what a terminal gets; never a pipe).
+    pub fn live_progress(&mut self) {
+        self.live = Some(Live { started: std::time::Instant::now(), done: 0, total: 0, running: 0, shown: false });
+    }
+
+    fn wipe(&mut self) {
+        if let Some(live) = self.live.as_mut().filter(|l| l.shown) {
+            live.shown = false;
+            let _ = write!(self.out, "\r\x1b[2K");
+        }
+    }
+
+    fn draw(&mut self) {
+        let Some(live) = self.live.as_mut() else { return };
+        let elapsed = live.started.elapsed();
+        if elapsed < LIVE_AFTER || live.total == 0 {
+            return;
+        }
+        live.shown = true;
+        let line = format!(
+            "{:>12} {}/{} cases done, {} running, {}s",
+            "Running",
+            live.done,
+            live.total,
+            live.running,
+            elapsed.as_secs()
+        );
+        let _ = write!(self.out, "{line}");
+        let _ = self.out.flush();
     }
 
     fn paint(&self, verdict: Verdict, text: &str) -> String {
@@ -79,6 +133,22 @@ impl<W: Write> Terminal<W> {
 
     /// Renders one event.
     pub fn event(&mut self, event: Event<'_>) {
+        self.wipe();
+        if let Some(live) = self.live.as_mut() {
+            match event {
+                Event::Started { trials } => live.total = trials.len(),
+                Event::Began { .. } => live.running += 1,
+                Event::Finished { done, .. } => {
+                    live.done = done;
+                    live.running = live.running.saturating_sub(1);
+                }
+            }
+        }
+        self.print(event);
+        self.draw();
+    }
+
+    fn print(&mut self, event: Event<'_>) {
         match event {
             Event::Started { trials } => {
                 let _ = writeln!(self.out, "{:>12} {} cases", "Starting", trials.len());
@@ -110,6 +180,8 @@ impl<W: Write> Terminal<W> {
 
     /// Renders the summary line and repeats the failures with their rerun commands.
     pub fn summary(&mut self, report: &Report) {
+        self.wipe();
+        self.live = None;
         let s = &report.summary;
         let word = if s.ok() {
             self.paint(Verdict::Pass, &format!("{:>12}", "Summary"))
@@ -207,5 +279,26 @@ mod tests {
             t.summary(&report);
         }
         insta::assert_snapshot!(String::from_utf8(out).expect("utf8"));
+    }
+
+    #[test]
+    fn the_progress_line_is_drawn_after_a_while_and_wiped_before_each_line() {
+        let mut out = Vec::new();
+        {
+            let mut t = Terminal::plain(&mut out);
+            t.live_progress();
+            if let Some(live) = t.live.as_mut() {
+                live.started -= LIVE_AFTER;
+            }
+            let names = vec!["s::a".to_owned(), "s::b".to_owned()];
+            t.event(Event::Started { trials: &names });
+            t.event(Event::Began { trial: "s::a" });
+            t.event(Event::Began { trial: "s::b" });
+            t.event(Event::Finished { done: 1, total: 2, record: &record("s::a", Verdict::Pass, None) });
+        }
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("Running 0/2 cases done, 2 running"), "{text:?}");
+        assert!(text.contains("\r\x1b[2K        PASS"), "the line is wiped before the next: {text:?}");
+        assert!(text.ends_with("Running 1/2 cases done, 1 running, 3s"), "{text:?}");
     }
 }
