@@ -120,6 +120,29 @@ impl std::str::FromStr for Partition {
     }
 }
 
+/// Every component × driver of `spec`, before anything is built: no handles, nothing blocked.
+/// Enough to name every trial (`certify list`, a test runner's `--list`) without starting a
+/// backend; a session fills them in.
+pub fn unbuilt_targets(spec: &crate::Spec, catalogue: &crate::Catalogue) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for entry in &spec.entries {
+        let Some(block) = catalogue.block_of(&entry.manifest.type_name).map(|b| b.block()) else { continue };
+        for driver in &entry.drivers {
+            targets.push(Target {
+                component: entry.manifest.name.clone(),
+                type_name: entry.manifest.type_name.clone(),
+                block,
+                driver: *driver,
+                claims: entry.claims.clone(),
+                settings: entry.settings.clone(),
+                blocked: None,
+                handles: Parts::default(),
+            });
+        }
+    }
+    targets
+}
+
 /// Plans every case of `suites` against every target of its block.
 pub fn plan(targets: &[Target], suites: &[Suite], filter: &Filter) -> Vec<Trial> {
     let mut trials = Vec::new();

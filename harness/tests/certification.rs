@@ -2,10 +2,11 @@
 //! case of the spec in `CERTIFY_SPEC` (default: the built-in in-memory spec). Works under
 //! `cargo test` and `cargo nextest run`; filters, `--list`, `--exact` and `--skip` behave as
 //! usual. A skipped case is ignored with its reason; an inconclusive one fails, because it is
-//! not a pass.
+//! not a pass. Listing starts nothing: the session opens when the first trial runs.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use harness::plan::{self, Filter};
 use harness::{Session, Source, Spec};
@@ -32,32 +33,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = match harness::SessionOptions::from_env() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let session =
-        match runtime.block_on(Session::open(Source::Spec(spec), &reference_runtime::builtin_registry(), &options)) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        };
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let planned = plan::plan(&session.targets, session.catalogue.suites(), &Filter::default());
-    let trials = planned
+    // Named from the spec alone: `--list` (what `cargo nextest list` runs) starts nothing. The
+    // session (backends, the reference runtime) opens with the first trial that runs, once per
+    // process; under nextest each trial is a process of its own (see the README for sharing
+    // backends across them with `--backends external`).
+    let catalogue = harness::Catalogue::builtin();
+    let named = plan::plan(&plan::unbuilt_targets(&spec, &catalogue), catalogue.suites(), &Filter::default());
+    let shared: Arc<OnceLock<Result<Planned, String>>> = Arc::new(OnceLock::new());
+    let spec = Arc::new(spec);
+    let trials = named
         .into_iter()
-        .enumerate()
-        .map(|(index, trial)| {
-            let runtime = Arc::clone(&runtime);
-            let namespace = format!("certify-{run_id}-{index}");
-            let kind = trial.target.driver.as_str();
-            Trial::ignorable_test(trial.name.clone(), move || {
+        .map(|trial| {
+            let (runtime, shared, spec) = (Arc::clone(&runtime), Arc::clone(&shared), Arc::clone(&spec));
+            let (name, kind) = (trial.name.clone(), trial.target.driver.as_str());
+            Trial::ignorable_test(name.clone(), move || {
+                let planned =
+                    shared.get_or_init(|| open(&runtime, &spec)).as_ref().map_err(|e| Failed::from(e.clone()))?;
+                let (index, trial) = planned
+                    .take(&name)
+                    .ok_or_else(|| Failed::from(format!("`{name}` is not in the plan the session made")))?;
                 let rule = trial.case.rule;
+                let namespace = format!("certify-{}-{index}", planned.run_id);
                 let record = runtime.block_on(harness::runner::run_one(trial, namespace));
                 let reason = record.reason.unwrap_or_default();
                 match record.verdict {
@@ -73,6 +69,35 @@ fn main() -> ExitCode {
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
-    drop(session);
+    // Dropping the session stops the reference runtime and every backend it started.
+    drop(shared);
     conclusion.exit_code()
+}
+
+/// The session, once open, and its plan, each trial taken by the test that runs it.
+struct Planned {
+    _session: Session,
+    run_id: String,
+    trials: Mutex<HashMap<String, (usize, plan::Trial)>>,
+}
+
+impl Planned {
+    fn take(&self, name: &str) -> Option<(usize, plan::Trial)> {
+        self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name)
+    }
+}
+
+fn open(runtime: &tokio::runtime::Runtime, spec: &Spec) -> Result<Planned, String> {
+    let options = harness::SessionOptions::from_env()?;
+    let source = Source::Spec(spec.clone());
+    let session = runtime
+        .block_on(Session::open(source, &reference_runtime::builtin_registry(), &options))
+        .map_err(|e| e.to_string())?;
+    let trials = plan::plan(&session.targets, session.catalogue.suites(), &Filter::default())
+        .into_iter()
+        .enumerate()
+        .map(|(index, trial)| (trial.name.clone(), (index, trial)))
+        .collect();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    Ok(Planned { _session: session, run_id, trials: Mutex::new(trials) })
 }

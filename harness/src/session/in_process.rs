@@ -51,22 +51,10 @@ impl Built {
 
     /// Every component × driver of `spec`, with its handles.
     pub(super) fn targets(&mut self, spec: &Spec, catalogue: &Catalogue) -> Vec<Target> {
-        let mut targets = Vec::new();
-        for entry in &spec.entries {
-            let name = &entry.manifest.name;
-            let Some(block) = catalogue.block_of(&entry.manifest.type_name).map(|b| b.block()) else { continue };
-            for driver in &entry.drivers {
-                targets.push(Target {
-                    component: name.clone(),
-                    type_name: entry.manifest.type_name.clone(),
-                    block,
-                    driver: *driver,
-                    claims: entry.claims.clone(),
-                    settings: entry.settings.clone(),
-                    blocked: self.blocked.get(name).cloned(),
-                    handles: self.handles.remove(&(name.clone(), *driver)).unwrap_or_default(),
-                });
-            }
+        let mut targets = crate::plan::unbuilt_targets(spec, catalogue);
+        for target in &mut targets {
+            target.blocked = self.blocked.get(&target.component).cloned();
+            target.handles = self.handles.remove(&(target.component.clone(), target.driver)).unwrap_or_default();
         }
         targets
     }
