@@ -236,6 +236,11 @@ fn a_signed_certificate_verifies_and_tampering_is_caught() {
     let missing = certify(&["run", "state.crud.ping", "--sign-key", "/nonexistent/key.pem"]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("--sign-key: cannot read"), "{}", missing.stderr);
+    // Not a key: said before the run, not after it.
+    let not_a_key = certify(&["run", "state.crud.ping", "--sign-key", &s(&public)]);
+    assert_eq!(not_a_key.code, 2);
+    assert!(not_a_key.stderr.contains("not a PKCS#8 PEM Ed25519 private key"), "{}", not_a_key.stderr);
+    assert!(!not_a_key.stdout.contains("Starting"), "{}", not_a_key.stdout);
 }
 
 #[test]

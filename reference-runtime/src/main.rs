@@ -27,7 +27,7 @@ struct Args {
     #[arg(long = "dapr-http-port", default_value_t = 3500)]
     dapr_http_port: u16,
     /// The addresses the HTTP API listens on, comma-separated.
-    #[arg(long = "dapr-listen-addresses", default_value = "127.0.0.1", value_delimiter = ',')]
+    #[arg(long = "dapr-listen-addresses", default_value = "127.0.0.1", value_delimiter = ',', value_parser = parse_ip)]
     listen_addresses: Vec<IpAddr>,
     /// A Component or Subscription YAML file, or a directory of them; repeatable. Without it
     /// the in-memory `statestore`, `pubsub`, `lockstore`, `configstore` and `secretstore` start.
@@ -50,6 +50,12 @@ struct Args {
     /// Log JSON lines instead of text, as daprd does with this flag.
     #[arg(long = "log-as-json")]
     log_as_json: bool,
+}
+
+/// An IP address, IPv6 in brackets too (`[::1]`, as daprd's injector writes it).
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    let bare = text.trim().trim_start_matches('[').trim_end_matches(']');
+    bare.parse().map_err(|_| format!("`{text}` is not an IP address (e.g. 127.0.0.1, [::1])"))
 }
 
 fn parse_size(text: &str) -> Result<usize, String> {

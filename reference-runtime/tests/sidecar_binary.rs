@@ -107,7 +107,7 @@ fn a_daprd_command_line_runs_unchanged() {
         "-placement-host-address",
         "localhost:50005",
         "--dapr-listen-addresses",
-        "127.0.0.1,127.0.0.2",
+        "[::1],127.0.0.1,127.0.0.2",
         "-log-as-json",
     ]);
     assert!(wait_healthy(port), "healthy on 127.0.0.1");

@@ -65,7 +65,7 @@ pub struct BlockResult {
     /// Counts.
     pub summary: Summary,
     /// `conformant` (every case that applies passed), `incomplete` (nothing failed, but some
-    /// could not run) or `not-conformant`.
+    /// could not run), `untested` (every case skipped) or `not-conformant`.
     pub level: String,
 }
 
@@ -109,6 +109,8 @@ fn sha256(bytes: &[u8]) -> String {
 fn level(summary: &Summary) -> &'static str {
     match (summary.ok(), summary.complete()) {
         (false, _) => "not-conformant",
+        // Every case skipped: nothing was shown, so nothing is certified.
+        _ if summary.total == summary.skipped => "untested",
         (true, false) => "incomplete",
         (true, true) => "conformant",
     }
@@ -121,9 +123,11 @@ fn counts<'a>(cases: impl Iterator<Item = &'a crate::CaseRecord>) -> Summary {
 impl Certificate {
     /// The certificate of `report`, whose `report.json` bytes are `report_json`; unsigned.
     pub fn of(report: &Report, report_json: &[u8]) -> Self {
+        // The components the run certified: those with a case in it (a filtered run names fewer).
         let components = report
             .components
             .iter()
+            .filter(|c| report.cases.iter().any(|case| case.component == c.name))
             .map(|c| {
                 let record = serde_json::to_vec(c).unwrap_or_default();
                 let certified = CertifiedComponent {
@@ -178,10 +182,7 @@ impl Certificate {
     /// Signs it with the PKCS#8 PEM Ed25519 private key `pem` (as `openssl genpkey -algorithm
     /// ed25519` writes).
     pub fn sign(&mut self, pem: &str) -> Result<(), CertificateError> {
-        use ed25519_dalek::pkcs8::DecodePrivateKey;
-        let key = SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| {
-            CertificateError::Key(format!("not a PKCS#8 PEM Ed25519 private key ({e}); make one with `openssl genpkey -algorithm ed25519 -out key.pem`"))
-        })?;
+        let key = signing_key(pem)?;
         let value = key.sign(&self.signed_bytes());
         self.signature = Some(Signature {
             algorithm: "ed25519".into(),
@@ -202,6 +203,16 @@ impl Certificate {
             .collect();
         format!("certify {}: {}", self.certify_version, blocks.join(", "))
     }
+}
+
+/// The signing key in `pem`, or why it is not one; a run checks it before it starts.
+pub fn signing_key(pem: &str) -> Result<SigningKey, CertificateError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| {
+        CertificateError::Key(format!(
+            "not a PKCS#8 PEM Ed25519 private key ({e}); make one with `openssl genpkey -algorithm ed25519 -out key.pem`"
+        ))
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

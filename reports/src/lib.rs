@@ -15,7 +15,7 @@ pub use bench::{
     BENCH_SCHEMA_VERSION, BenchRecord, BenchReport, Budget, Overhead, Regression, bench_html, bench_table, regressions,
 };
 pub use certificate::{
-    BlockResult, CERTIFICATE_SCHEMA, Certificate, CertificateError, CertifiedComponent, Signature, verify,
+    BlockResult, CERTIFICATE_SCHEMA, Certificate, CertificateError, CertifiedComponent, Signature, signing_key, verify,
 };
 pub use html::report_html;
 pub use junit::junit_xml;

@@ -119,10 +119,11 @@ pub fn main(registry: Registry) -> ExitCode {
 
 /// The PEM text of `--sign-key`, if given; a file that cannot be read fails at once.
 fn read_sign_key(path: Option<&std::path::Path>) -> Result<Option<String>, ExitCode> {
-    path.map(|p| {
-        std::fs::read_to_string(p).map_err(|e| fail(format!("--sign-key: cannot read `{}`: {e}", p.display())))
-    })
-    .transpose()
+    let Some(path) = path else { return Ok(None) };
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("--sign-key: cannot read `{}`: {e}", path.display())))?;
+    reports::signing_key(&pem).map_err(|e| fail(format!("--sign-key `{}`: {e}", path.display())))?;
+    Ok(Some(pem))
 }
 
 /// Prints `error: {message}` and answers exit status 2 (the run could not be set up).
