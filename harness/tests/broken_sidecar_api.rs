@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 /// What the proxy changes in an answer, given the request's method and path.
 type Lie = fn(&str, &str, &mut StatusCode, &mut HeaderMap, &mut Bytes);
+/// Request headers the proxy drops on the way in.
+type Dropped = &'static [&'static str];
 
 /// One component of every block with HTTP-API cases but configuration, whose case needs a way
 /// to write behind the sidecar.
@@ -40,7 +42,7 @@ fn components() -> String {
 
 /// Starts the reference sidecar, delivering to the app on `app_port`, and a proxy in front of
 /// it that tells `lie`; answers the proxy's URL.
-async fn lying_sidecar(lie: Lie, app_port: u16) -> String {
+async fn lying_sidecar(lie: Lie, app_port: u16, drop: Dropped) -> String {
     let manifests = contract::Resources::parse(std::path::Path::new("components.yaml"), &components())
         .expect("components")
         .components;
@@ -53,20 +55,30 @@ async fn lying_sidecar(lie: Lie, app_port: u16) -> String {
     };
     let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
-    let proxy = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
+    let proxy = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new(), drop));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, proxy).await });
     url
 }
 
-async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Client)>, request: Request) -> Response {
+async fn forward(
+    State((upstream, lie, client, drop)): State<(String, Lie, reqwest::Client, Dropped)>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default();
     let answer = client
         .request(parts.method.clone(), format!("{upstream}{path}"))
-        .headers(parts.headers.clone())
+        .headers(
+            parts
+                .headers
+                .iter()
+                .filter(|(name, _)| !drop.contains(&name.as_str()))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
+        )
         .body(body)
         .send()
         .await
@@ -84,15 +96,22 @@ fn set_json(headers: &mut HeaderMap, body: &mut Bytes, value: &Value) {
 }
 
 async fn certify(lie: Lie) -> Report {
+    certify_dropping(lie, &[]).await
+}
+
+/// Certifies through a proxy that also drops the request headers `drop` on the way in.
+async fn certify_dropping(lie: Lie, drop: Dropped) -> Report {
     // A free port for the app certify serves: the sidecar must know it before certify listens.
     let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let url = lying_sidecar(lie, app_port).await;
+    let url = lying_sidecar(lie, app_port, drop).await;
     let components = [
         (Block::STATE, "store"),
         (Block::LOCK, "locks"),
         (Block::PUBSUB, "broker"),
         (Block::BINDINGS, "queue"),
         (Block::SECRET_STORES, "vault"),
+        // Service invocation's component is the sidecar's app, certify (named by the app id).
+        (Block::INVOCATION, ""),
     ];
     let source = SidecarSource {
         url,
@@ -105,7 +124,8 @@ async fn certify(lie: Lie) -> Report {
     let registry = reference_runtime::builtin_registry();
     let session =
         Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
-    let filter = Filter { patterns: vec!["http-api".into()], ..Filter::default() };
+    let patterns = ["http-api", "trace-context", "cloudevent.envelope"].map(String::from).to_vec();
+    let filter = Filter { patterns, ..Filter::default() };
     let report = harness::certify(&session, &filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
     session.close().await;
     report
@@ -117,7 +137,10 @@ const TRIAL: &str = "store@http::state.http-api";
 async fn an_honest_proxy_passes_every_case() {
     let report = certify(|_, _, _, _, _| {}).await;
     let ran: Vec<_> = report.cases.iter().filter(|c| c.verdict != Verdict::Skipped).collect();
-    assert!(ran.len() >= 17, "{ran:?}");
+    assert!(ran.len() >= 21, "{ran:?}");
+    for trial in ["liar@http::invocation.trace-context.propagated", "broker@http::pubsub.cloudevent.envelope"] {
+        assert!(ran.iter().any(|c| c.trial == trial), "{trial} did not run");
+    }
     for case in ran {
         assert_eq!(case.verdict, Verdict::Pass, "{case:?}");
     }
@@ -267,4 +290,33 @@ async fn metadata_without_the_actor_capability_or_version_is_caught() {
     })
     .await;
     common::expect_fail(&report, &format!("{TRIAL}.metadata"), "no `runtimeVersion`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_that_starts_new_traces_is_caught() {
+    // The caller's traceparent never reaches the sidecar: it starts a trace of its own.
+    let report = certify_dropping(|_, _, _, _, _| {}, &["traceparent"]).await;
+    common::expect_fail(&report, "liar@http::invocation.trace-context.propagated", "the trace id of the traceparent");
+    common::expect_fail(&report, "store@http::state.trace-context.answered", "the trace id of the answer");
+    common::expect_fail(&report, "broker@http::pubsub.cloudevent.envelope", "does not carry the publisher's trace id");
+    // Answers without a traceparent.
+    let report = certify(|_, _, _, headers, _| {
+        headers.remove("traceparent");
+    })
+    .await;
+    common::expect_fail(&report, "store@http::state.trace-context.answered", "the trace id of the answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_that_drops_tracestate_or_baggage_is_caught() {
+    let report = certify_dropping(
+        |_, _, _, headers, _| {
+            headers.remove("baggage");
+        },
+        &["tracestate"],
+    )
+    .await;
+    common::expect_fail(&report, "broker@http::pubsub.cloudevent.envelope", "the envelope's tracestate");
+    common::expect_fail(&report, "liar@http::invocation.trace-context.propagated", "the tracestate the app received");
+    common::expect_fail(&report, "store@http::state.trace-context.baggage", "the answer's baggage");
 }

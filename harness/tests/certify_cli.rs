@@ -498,7 +498,7 @@ fn a_sidecars_components_and_service_invocation_are_certified_black_box() {
     // the HTTP API's errors.
     assert_eq!(passed("queue@http::"), 7, "{}", out.stdout);
     // Service invocation, to certify as the app `blackbox`.
-    assert_eq!(passed("blackbox@http::invocation."), 9, "{}", out.stdout);
+    assert_eq!(passed("blackbox@http::invocation."), 10, "{}", out.stdout);
     assert!(passed("pubsub@http::") >= 14, "{}", out.stdout);
     let redelivered = report.cases.iter().find(|c| c.id == "pubsub.redelivery.retry-redelivered").expect("ran");
     assert_eq!(redelivered.verdict, reports::Verdict::Pass);

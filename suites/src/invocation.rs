@@ -123,6 +123,16 @@ fn cases() -> Vec<Case> {
     vec![
         case!(
             BLOCK,
+            "invocation.trace-context.propagated",
+            "O5",
+            "A call's trace id MUST reach the app unchanged, with its `tracestate`; a call without a `traceparent` MUST reach the app with a valid one.",
+            [],
+            ["observability"],
+            20,
+            trace_propagated
+        ),
+        case!(
+            BLOCK,
             "invocation.verbs.passed-through",
             "certify",
             "Every HTTP verb MUST reach the app as sent.",
@@ -344,5 +354,31 @@ async fn no_app_id(ctx: Ctx) -> CaseResult {
     ensure_eq!(reply.status, 404, "the status");
     let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
     ensure_eq!(body["errorCode"].as_str(), Some("ERR_DIRECT_INVOKE"), "the error code");
+    Ok(())
+}
+
+async fn trace_propagated(ctx: Ctx) -> CaseResult {
+    use crate::http_api::trace::{TRACE_ID, trace_id};
+    let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let call =
+        MethodCall::echo("GET", "traced").header("traceparent", &traceparent).header("tracestate", "congo=t61rcWkgMzE");
+    let (_, seen) = echoed(&ctx, call).await?;
+    let received = seen.headers.get("traceparent").cloned().unwrap_or_default();
+    ensure_eq!(
+        trace_id(&received),
+        Some(TRACE_ID.to_owned()),
+        "the trace id of the traceparent `{received}` the app received"
+    );
+    ensure_eq!(
+        seen.headers.get("tracestate").map(String::as_str),
+        Some("congo=t61rcWkgMzE"),
+        "the tracestate the app received"
+    );
+    let (_, seen) = echoed(&ctx, MethodCall::echo("GET", "untraced")).await?;
+    let received = seen.headers.get("traceparent").cloned().unwrap_or_default();
+    ensure!(
+        trace_id(&received).is_some(),
+        "a call without a traceparent reached the app with `{received}`, not a valid one"
+    );
     Ok(())
 }

@@ -77,7 +77,8 @@ impl PubSub for HttpPubSub {
     async fn publish(&self, request: PublishRequest) -> Result<()> {
         let mut metadata = request.metadata.clone();
         // The trace context travels as a header, as an app's SDK sends it.
-        let traceparent = metadata.remove("traceparent");
+        let trace: Vec<(&str, String)> =
+            ["traceparent", "tracestate"].into_iter().filter_map(|h| metadata.remove(h).map(|v| (h, v))).collect();
         let path = format!(
             "/v1.0/publish/{}/{}{}",
             super::encode(&self.name),
@@ -86,8 +87,8 @@ impl PubSub for HttpPubSub {
         );
         let content_type = content_type_of(request.content_type.as_deref(), &request.data);
         let mut builder = self.sidecar.post(&path).header("content-type", content_type).body(request.data);
-        if let Some(tp) = traceparent {
-            builder = builder.header("traceparent", tp);
+        for (header, value) in trace {
+            builder = builder.header(header, value);
         }
         let response = self.sidecar.send(builder).await?;
         match response.status().as_u16() {

@@ -17,6 +17,7 @@ pub mod request;
 mod secrets_routes;
 mod state_routes;
 pub mod subscriptions;
+mod trace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -218,6 +219,7 @@ impl Sidecar {
             .merge(invoke_routes::routes())
             .fallback(invoke_routes::fallback)
             .layer(axum::middleware::from_fn_with_state(Arc::clone(self), meta_routes::require_api_token))
+            .layer(axum::middleware::from_fn(trace::trace_context))
             .layer(DefaultBodyLimit::max(self.config.max_body_size))
             .with_state(Arc::clone(self))
     }

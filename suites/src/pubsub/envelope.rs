@@ -86,6 +86,7 @@ pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
         content_type: Some("text/plain".into()),
         ..PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("ce", 1))
             .with_metadata("traceparent", &traceparent)
+            .with_metadata("tracestate", "congo=t61rcWkgMzE")
     };
     published(ctx.pubsub()?.publish(request).await, "the message")?;
     let arrived = inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == "ce")).await;
@@ -107,6 +108,7 @@ pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
         "the envelope's traceparent `{}` does not carry the publisher's trace id {trace_id}",
         field("traceparent")
     );
+    ensure_eq!(field("tracestate"), "congo=t61rcWkgMzE", "the envelope's tracestate (O6)");
     Ok(())
 }
 

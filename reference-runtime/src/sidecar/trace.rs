@@ -1,0 +1,129 @@
+//! W3C trace context at the API's edge (`actors-workflows-jobs.md` §4): a malformed
+//! `traceparent` counts as none (O1); every answer carries a `traceparent`, the caller's or a
+//! new trace's, and `tracestate` up to 512 characters (O2); an invocation always reaches the app
+//! with one (O5); `baggage` is validated, and a valid one echoed (O8). Health checks are not
+//! traced. Tracing is off here, so spans are never recorded: a caller's trace context passes
+//! through unchanged.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::api_error::ApiError;
+
+/// The trace context middleware.
+pub(super) async fn trace_context(mut request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/v1.0/healthz") {
+        return next.run(request).await;
+    }
+    let baggage = match request.headers().get("baggage").map(|b| b.to_str().ok().filter(|b| valid_baggage(b))) {
+        Some(None) => return ApiError::malformed("invalid baggage header").into_response(),
+        Some(Some(b)) => Some(b.to_owned()),
+        None => None,
+    };
+    let headers = request.headers_mut();
+    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).filter(|t| valid_traceparent(t));
+    let traceparent = match incoming {
+        Some(t) => t.to_owned(),
+        None => {
+            headers.remove("traceparent");
+            headers.remove("tracestate");
+            new_traceparent()
+        }
+    };
+    let tracestate = headers.get("tracestate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // O5: the app always gets one, the caller's or this new trace's.
+    let invocation = request.uri().path().starts_with("/v1.0/invoke/") || request.headers().contains_key("dapr-app-id");
+    if invocation && let Ok(value) = HeaderValue::from_str(&traceparent) {
+        request.headers_mut().entry("traceparent").or_insert(value);
+    }
+    let mut response = next.run(request).await;
+    answer_with(response.headers_mut(), &traceparent, tracestate.as_deref(), baggage.as_deref());
+    response
+}
+
+fn answer_with(headers: &mut HeaderMap, traceparent: &str, tracestate: Option<&str>, baggage: Option<&str>) {
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.entry(name).or_insert(v);
+        }
+    };
+    set("traceparent", traceparent);
+    if let Some(state) = tracestate.filter(|s| s.len() <= 512) {
+        set("tracestate", state);
+    }
+    if let Some(baggage) = baggage {
+        set("baggage", baggage);
+    }
+}
+
+/// `00-<32 hex>-<16 hex>-<2 hex>`: version `ff` and all-zero ids are invalid, and a version
+/// above `00` may carry more fields after the flags.
+fn valid_traceparent(text: &str) -> bool {
+    let parts: Vec<&str> = text.trim().split('-').collect();
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let [version, trace, span, flags, rest @ ..] = parts.as_slice() else { return false };
+    hex(version, 2)
+        && *version != "ff"
+        && (rest.is_empty() || *version != "00")
+        && hex(trace, 32)
+        && hex(span, 16)
+        && hex(flags, 2)
+        && trace.bytes().any(|b| b != b'0')
+        && span.bytes().any(|b| b != b'0')
+}
+
+/// A new trace: random ids, not sampled.
+fn new_traceparent() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let span = uuid::Uuid::new_v4().simple().to_string();
+    format!("00-{id}-{}-00", &span[..16])
+}
+
+/// W3C baggage: comma-separated `key=value` members (optional `;property` parts), keys are
+/// tokens, values printable ASCII without `"`, `,`, `;`, `\` or spaces; at most 8192 bytes.
+fn valid_baggage(text: &str) -> bool {
+    let token =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let value = |s: &str| s.bytes().all(|b| (0x21..=0x7e).contains(&b) && !b"\",;\\".contains(&b));
+    text.len() <= 8192
+        && text.split(',').all(|member| {
+            let mut parts = member.split(';');
+            let pair = parts.next().unwrap_or_default().trim();
+            let well_formed = pair.split_once('=').is_some_and(|(k, v)| token(k.trim()) && value(v.trim()));
+            well_formed && parts.all(|p| p.split('=').next().is_some_and(|k| token(k.trim())))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparents_are_judged_as_w3c_says() {
+        assert!(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert!(valid_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"));
+        for bad in [
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert!(!valid_traceparent(bad), "{bad}");
+        }
+        assert!(valid_traceparent(&new_traceparent()));
+    }
+
+    #[test]
+    fn baggage_is_validated() {
+        assert!(valid_baggage("userId=alice,serverNode=DF%2028;ttl=60"));
+        for bad in ["no-equals", "=value", "key=va lue", "key=\"quoted\"", "a=1,,b=2"] {
+            assert!(!valid_baggage(bad), "{bad}");
+        }
+    }
+}
