@@ -48,6 +48,8 @@ enum Defect {
     ForgetsEmptyGroups,
     /// Takes no notice of a message's TTL.
     IgnoresTtl,
+    /// Works, but advertises no feature: daprd would never hand it a TTL.
+    AdvertisesNothing,
 }
 
 struct Broken {
@@ -77,7 +79,10 @@ impl Broken {
 #[async_trait]
 impl PubSub for Broken {
     fn features(&self) -> FeatureSet<PubSubFeature> {
-        self.inner.features()
+        match self.defect {
+            Defect::AdvertisesNothing => FeatureSet::new(),
+            _ => self.inner.features(),
+        }
     }
 
     async fn ping(&self) -> Result<()> {
@@ -141,7 +146,8 @@ impl PubSub for Broken {
                     | Defect::PingLies
                     | Defect::DuplicatesAQuarter
                     | Defect::ForgetsEmptyGroups
-                    | Defect::IgnoresTtl => handler(message).await,
+                    | Defect::IgnoresTtl
+                    | Defect::AdvertisesNothing => handler(message).await,
                 }
             }
             .boxed()
@@ -185,6 +191,7 @@ fn registry() -> Registry {
         ("pubsub.broken-duplicates", Defect::DuplicatesAQuarter),
         ("pubsub.broken-forgets", Defect::ForgetsEmptyGroups),
         ("pubsub.broken-ttl", Defect::IgnoresTtl),
+        ("pubsub.broken-mute", Defect::AdvertisesNothing),
     ] {
         registry.register(type_name, move |ctx: ComponentContext| async move {
             let backoff = if let Defect::DropIsRetry = defect { 2000 } else { 20 };
@@ -231,15 +238,19 @@ components:
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: no-ttl}, spec: {type: pubsub.broken-ttl, version: v1}}
     claims: [ttl]
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: mute}, spec: {type: pubsub.broken-mute, version: v1}}
+    claims: [ttl, bulkpublish]
+    settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 3}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: ping-lies}, spec: {type: pubsub.broken-ping, version: v1}}
     settings: {maxDeliveryAttempts: 3, deliveryTimeoutSeconds: 1}
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_brokers_are_caught_through_both_drivers() {
-    let patterns = ["redelivery", "ordering", "all-delivered", "groups", "bulk.subscribe", "basic.ping", "ttl"]
-        .map(String::from)
-        .to_vec();
+    let patterns =
+        ["redelivery", "ordering", "all-delivered", "groups", "bulk.subscribe", "basic.ping", "ttl", "features"]
+            .map(String::from)
+            .to_vec();
     let report = common::certify(&registry(), SPEC, &Filter { patterns, ..Filter::default() }).await;
     let verdict = |trial: &str| common::record(&report, trial).verdict;
     for prefix in ["", "@http"] {
@@ -288,6 +299,8 @@ async fn broken_brokers_are_caught_through_both_drivers() {
         assert_eq!(verdict(&t("reorders", "pubsub.basic.ping")), Verdict::Pass);
         // Over HTTP no case could see message TTL before: the old one needs to unsubscribe.
         common::expect_fail(&report, &t("no-ttl", "pubsub.ttl.expired-not-redelivered"), "deliveries of the message");
+        common::expect_fail(&report, &t("mute", "pubsub.features.claims-advertised"), "`ttl` without MESSAGE_TTL");
+        assert_eq!(verdict(&t("no-ttl", "pubsub.features.claims-advertised")), Verdict::Pass);
         assert_eq!(verdict(&t("no-ttl", "pubsub.redelivery.retry-redelivered")), Verdict::Pass);
     }
     common::expect_fail(&report, "no-ttl::pubsub.ttl.expired-not-delivered", "whose TTL had passed");

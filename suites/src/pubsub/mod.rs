@@ -68,6 +68,16 @@ fn cases() -> Vec<Case> {
     vec![
         case!(
             BLOCK,
+            "pubsub.features.claims-advertised",
+            "certify",
+            "A broker claiming `ttl` MUST advertise MESSAGE_TTL and one claiming `bulkpublish` BULK_PUBSUB: daprd hands a broker the TTL, and bulk publishes whole, only when it advertises them.",
+            [],
+            ["features"],
+            10,
+            claims_advertised
+        ),
+        case!(
+            BLOCK,
             "pubsub.basic.ping",
             "P2",
             "Ping, and a publish after it, MUST succeed against a reachable broker.",
@@ -343,4 +353,18 @@ pub(crate) fn missing(
     handled: &std::collections::BTreeMap<u64, u32>,
 ) -> Vec<u64> {
     expected.into_iter().filter(|n| !handled.contains_key(n)).collect()
+}
+
+async fn claims_advertised(ctx: Ctx) -> crate::CaseResult {
+    use contract::PubSubFeature;
+    let advertised = ctx.pubsub()?.features();
+    let missing: Vec<String> =
+        [(Claim::Ttl, PubSubFeature::MessageTtl), (Claim::BulkPublish, PubSubFeature::BulkPublish)]
+            .into_iter()
+            .filter(|(claim, feature)| ctx.claims.contains(claim) && !advertised.contains(feature))
+            .map(|(claim, feature)| format!("`{claim}` without {}", feature.as_str()))
+            .collect();
+    ctx.evidence.set(serde_json::json!({"advertised": advertised.iter().map(|f| f.as_str()).collect::<Vec<_>>()}));
+    crate::ensure!(missing.is_empty(), "claimed but not advertised: {}", missing.join(", "));
+    Ok(())
 }
