@@ -44,5 +44,5 @@ for file in "${files[@]}"; do
   # Only the judging test target is built and run for each mutant.
   cargo mutants --file "$file" --test-package harness --cargo-arg=--test=certify_cli --baseline skip \
     --timeout 300 --build-timeout 1200 --output "$out/$name" ${MUTANTS_ARGS:-} \
-    -- -- --exact run_certifies_the_builtin_store_through_both_drivers || [[ $? == 2 || $? == 3 ]]
+    -- -- --exact run_certifies_the_builtin_store_through_both_drivers || { status=$?; [[ $status == 2 || $status == 3 ]]; }
 done
