@@ -13,7 +13,7 @@ pub(crate) fn cases() -> Vec<Case> {
             BLOCK,
             "pubsub.http-api.publish-answers",
             "HTTP 2.1",
-            "A publish MUST be answered 204 with no body; an unknown pub/sub 404 `ERR_PUBSUB_NOT_FOUND`; a `rawPayload` that is not a boolean 400 `ERR_PUBSUB_REQUEST_METADATA`; an `application/cloudevents+json` body that is not JSON 500 `ERR_PUBSUB_CLOUD_EVENTS_SER`.",
+            "A publish MUST be answered 204 with no body, with any boolean `rawPayload` as Go parses one (`true`, `1`, `t`, `false`, `0`, `f`, empty); an unknown pub/sub 404 `ERR_PUBSUB_NOT_FOUND`; a `rawPayload` that is not a boolean 400 `ERR_PUBSUB_REQUEST_METADATA`; an `application/cloudevents+json` body that is not JSON 500 `ERR_PUBSUB_CLOUD_EVENTS_SER`.",
             [HTTP_API],
             ["http-api"],
             15,
@@ -23,7 +23,7 @@ pub(crate) fn cases() -> Vec<Case> {
             BLOCK,
             "pubsub.http-api.bulk-publish-answers",
             "HTTP 2.2",
-            "A bulk publish MUST be answered 204, under `/v1.0-alpha1` and `/v1.0`; a body that is not an array, or an entry whose `entryId` is missing or repeated, 400 `ERR_PUBSUB_EVENTS_SER`.",
+            "A bulk publish MUST be answered 204, under `/v1.0-alpha1` and `/v1.0`; a body that is not an array, an entry whose `entryId` is missing or repeated, or whose `event` does not fit its `contentType` (none; `text/*` or `application/xml` and not a string; `application/octet-stream` and not base64), 400 `ERR_PUBSUB_EVENTS_SER`.",
             [HTTP_API],
             ["http-api"],
             15,
@@ -43,6 +43,11 @@ async fn publish_answers(ctx: Ctx) -> CaseResult {
     ctx.exchange(elsewhere).await?.error(404, "ERR_PUBSUB_NOT_FOUND")?;
     let raw = Request::new("POST", path(&pubsub, "?metadata.rawPayload=perhaps")).json(&message);
     ctx.exchange(raw).await?.error(400, "ERR_PUBSUB_REQUEST_METADATA")?;
+    for value in ["true", "1", "t", "false", "0", "f", ""] {
+        let query = format!("?metadata.rawPayload={value}");
+        let boolean = Request::new("POST", path(&pubsub, &query)).json(&message);
+        ctx.exchange(boolean).await?.empty(204).map_err(trying(&format!("rawPayload `{value}`")))?;
+    }
     let event = Request::new("POST", path(&pubsub, "")).body("{\"specversion\":", "application/cloudevents+json");
     ctx.exchange(event).await?.error(500, "ERR_PUBSUB_CLOUD_EVENTS_SER")
 }
@@ -63,7 +68,19 @@ async fn bulk_answers(ctx: Ctx) -> CaseResult {
         ctx.exchange(good).await?.empty(204).map_err(trying(&format!("under /{version}")))?;
     }
     let path = format!("/v1.0-alpha1/publish/bulk/{pubsub}/{topic}");
+    let typed = |content_type: &str, event: serde_json::Value| json!([{"entryId": "typed", "event": event, "contentType": content_type}]);
     for (body, what) in [
+        (typed("application/octet-stream", json!("aGVsbG8=")), "a base64 application/octet-stream event"),
+        (typed("application/json", json!("a string")), "a JSON string as application/json"),
+    ] {
+        ctx.exchange(Request::new("POST", &path).json(&body)).await?.empty(204).map_err(trying(what))?;
+    }
+    for (body, what) in [
+        (typed("", json!({"n": 1})), "an entry without contentType"),
+        (typed("text/plain", json!({"n": 1})), "an object as text/plain"),
+        (typed("application/xml", json!({"n": 1})), "an object as application/xml"),
+        (typed("application/octet-stream", json!("%% not base64 %%")), "application/octet-stream that is not base64"),
+        (typed("application/octet-stream", json!(7)), "a number as application/octet-stream"),
         (entry(Some("a")), "an object, not an array"),
         (json!([entry(Some("a")), entry(None)]), "an entry without `entryId`"),
         (json!([entry(Some("a")), entry(Some("a"))]), "a repeated `entryId`"),
