@@ -97,7 +97,7 @@ async function main() {
   fs.writeFileSync(path.join(dir, "components.yaml"), RESOURCES);
   const sidecar = spawn(
     binary,
-    ["--app-id", "interop", "--app-port", String(appPort), "--dapr-http-port", String(daprPort), "--resources-path", dir, "--log-level", "warn"],
+    ["--app-id", "interop", "--app-port", String(appPort), "--dapr-http-port", String(daprPort), "--dapr-grpc-port", "0", "--resources-path", dir, "--log-level", "warn"],
     { env: { ...process.env, INTEROP_db_password: "s3cr3t" }, stdio: ["ignore", "inherit", "inherit"] },
   );
   const stop = () => {

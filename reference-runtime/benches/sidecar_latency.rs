@@ -136,7 +136,16 @@ fn main() {
     // The sidecar, as a separate process.
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_reference-runtime"))
-        .args(["--app-id", "bench", "--dapr-http-port", &port.to_string(), "--log-level", "error"])
+        .args([
+            "--app-id",
+            "bench",
+            "--dapr-http-port",
+            &port.to_string(),
+            "--dapr-grpc-port",
+            "0",
+            "--log-level",
+            "error",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -23,7 +23,6 @@ const IGNORED: &[(&str, bool)] = &[
     ("control-plane-trust-domain", true),
     ("dapr-block-shutdown-duration", true),
     ("dapr-graceful-shutdown-seconds", true),
-    ("dapr-grpc-port", true),
     ("dapr-http-read-buffer-size", true),
     ("dapr-internal-grpc-listen-address", true),
     ("dapr-internal-grpc-port", true),

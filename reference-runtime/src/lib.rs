@@ -3,6 +3,7 @@
 //! user gets with zero setup.
 
 pub mod daprd_flags;
+pub mod grpc;
 pub mod in_memory;
 pub mod sidecar;
 

@@ -10,7 +10,7 @@ use clap::Parser;
 use contract::{Resources, SystemClock};
 use reference_runtime::sidecar::{self, Sidecar, SidecarConfig, subscriptions};
 
-/// A Dapr-compatible HTTP sidecar over in-memory components.
+/// A Dapr-compatible sidecar (HTTP and gRPC APIs) over in-memory components.
 #[derive(Debug, Parser)]
 #[command(name = "reference-runtime", version, about)]
 struct Args {
@@ -26,7 +26,10 @@ struct Args {
     /// The port of the Dapr HTTP API.
     #[arg(long = "dapr-http-port", default_value_t = 3500)]
     dapr_http_port: u16,
-    /// The addresses the HTTP API listens on, comma-separated.
+    /// The port of the Dapr gRPC API (`dapr.proto.runtime.v1.Dapr`); 0 takes a free port.
+    #[arg(long = "dapr-grpc-port", default_value_t = 50001)]
+    dapr_grpc_port: u16,
+    /// The addresses the HTTP and gRPC APIs listen on, comma-separated.
     #[arg(long = "dapr-listen-addresses", default_value = "127.0.0.1", value_delimiter = ',', value_parser = parse_ip)]
     listen_addresses: Vec<IpAddr>,
     /// A Component or Subscription YAML file, or a directory of them; repeatable. Without it
@@ -160,8 +163,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    let addrs: Vec<SocketAddr> =
-        args.listen_addresses.iter().map(|ip| SocketAddr::new(*ip, args.dapr_http_port)).collect();
+    let on =
+        |port: u16| -> Vec<SocketAddr> { args.listen_addresses.iter().map(|ip| SocketAddr::new(*ip, port)).collect() };
     let sidecar = Sidecar::new(config, components, declarative);
-    Ok(sidecar::run(sidecar, &addrs).await?)
+    Ok(sidecar::run(sidecar, &on(args.dapr_http_port), &on(args.dapr_grpc_port)).await?)
 }

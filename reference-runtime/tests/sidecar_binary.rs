@@ -10,8 +10,12 @@ fn free_port() -> u16 {
 }
 
 fn spawn(args: &[&str]) -> Child {
+    // The gRPC API's default port is shared by every test: take a free one unless given.
+    let grpc: &[&str] =
+        if args.iter().any(|a| a.contains("dapr-grpc-port")) { &[] } else { &["--dapr-grpc-port", "0"] };
     Command::new(env!("CARGO_BIN_EXE_reference-runtime"))
         .args(args)
+        .args(grpc)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -48,9 +52,11 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
 
 #[test]
 fn starts_with_the_default_set_and_exits_cleanly_on_sigterm() {
-    let port = free_port();
-    let mut child = spawn(&["--app-id", "bin-test", "--dapr-http-port", &port.to_string()]);
+    let (port, grpc) = (free_port(), free_port());
+    let mut child =
+        spawn(&["--app-id", "bin-test", "--dapr-http-port", &port.to_string(), "--dapr-grpc-port", &grpc.to_string()]);
     assert!(wait_healthy(port), "healthy on the given port");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", grpc)).is_ok(), "the gRPC API listens on its port");
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = wait_exit(&mut child, Duration::from_secs(10)).expect("exits after SIGTERM");
@@ -91,6 +97,7 @@ fn bad_input_fails_fast_with_a_clear_message() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
     fails_with(&["--dapr-http-port", &port], "cannot serve the HTTP API on 127.0.0.1:");
+    fails_with(&["--dapr-http-port", "0", "--dapr-grpc-port", &port], "cannot serve the gRPC API on 127.0.0.1:");
 }
 
 #[test]

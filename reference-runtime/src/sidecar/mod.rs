@@ -7,12 +7,12 @@ mod app_channel;
 mod bindings_routes;
 pub mod cloudevents;
 mod config_routes;
-mod delivery;
-mod invoke_routes;
+pub(crate) mod delivery;
+pub(crate) mod invoke_routes;
 mod lock_routes;
 pub mod match_expr;
 mod meta_routes;
-mod pubsub_routes;
+pub(crate) mod pubsub_routes;
 pub mod request;
 mod secrets_routes;
 mod state_routes;
@@ -161,13 +161,13 @@ pub struct Sidecar {
     pub config: SidecarConfig,
     /// The components, by name.
     pub components: Components,
-    key_schemes: HashMap<String, KeyScheme>,
+    pub(crate) key_schemes: HashMap<String, KeyScheme>,
     app: Option<AppChannel>,
     declarative: Vec<SubscriptionSpec>,
-    active: Mutex<Vec<(SubscriptionSpec, Subscription)>>,
+    pub(crate) active: Mutex<Vec<(SubscriptionSpec, Subscription)>>,
     input_bindings: Mutex<Vec<Subscription>>,
-    config_subscriptions: Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
-    extended: Mutex<BTreeMap<String, String>>,
+    pub(crate) config_subscriptions: Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
+    pub(crate) extended: Mutex<BTreeMap<String, String>>,
     app_ready: AtomicBool,
     /// Deliveries to the app in flight.
     pub in_flight: InFlight,
@@ -175,7 +175,7 @@ pub struct Sidecar {
     shutting_down: AtomicBool,
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -234,6 +234,18 @@ impl Sidecar {
         Ok((url, tokio::spawn(self.serve(listener, std::future::pending()))))
     }
 
+    /// [`Sidecar::serve_on_loopback`] with the gRPC API too, on a port of its own; answers
+    /// both base URLs (`http://127.0.0.1:PORT`) and the serving task.
+    pub async fn serve_both_on_loopback(
+        self: Arc<Self>,
+    ) -> std::io::Result<(String, String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let urls = (format!("http://{}", http.local_addr()?), format!("http://{}", grpc.local_addr()?));
+        let serving = tokio::spawn(self.serve_apis(vec![http], vec![grpc], std::future::pending()));
+        Ok((urls.0, urls.1, serving))
+    }
+
     /// Serves the API on `listener` until shutdown is asked for (by `/v1.0/shutdown`,
     /// [`Sidecar::shutdown`] or `signal`), then stops deliveries and waits for the ones in
     /// flight.
@@ -252,6 +264,17 @@ impl Sidecar {
         listeners: Vec<tokio::net::TcpListener>,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve_apis(listeners, Vec::new(), signal).await
+    }
+
+    /// Serves the HTTP API on `http` and the gRPC API on `grpc` until shutdown is asked for,
+    /// then stops deliveries and waits for the ones in flight.
+    pub async fn serve_apis(
+        self: Arc<Self>,
+        http: Vec<tokio::net::TcpListener>,
+        grpc: Vec<tokio::net::TcpListener>,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         if self.app.is_some() {
             let this = Arc::clone(&self);
             tokio::spawn(async move { this.connect_app().await });
@@ -265,13 +288,22 @@ impl Sidecar {
             }
             let _ = stop.send(true);
         });
-        let servers = listeners.into_iter().map(|listener| {
-            let mut stopped = stopped.clone();
-            let stop = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            axum::serve(listener, self.router()).with_graceful_shutdown(stop).into_future()
-        });
+        let stop_signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+        let mut servers: Vec<Serving> = Vec::new();
+        for listener in http {
+            let serving = axum::serve(listener, self.router()).with_graceful_shutdown(stop_signal(stopped.clone()));
+            servers.push(Box::pin(serving.into_future()));
+        }
+        for listener in grpc {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let serving = tonic::transport::Server::builder()
+                .add_routes(crate::grpc::routes(&self))
+                .serve_with_incoming_shutdown(incoming, stop_signal(stopped.clone()));
+            servers.push(Box::pin(async move { serving.await.map_err(std::io::Error::other) }));
+        }
         let result = futures::future::try_join_all(servers).await.map(drop);
         self.stop_deliveries().await;
         result
@@ -335,23 +367,26 @@ impl Sidecar {
         self.app_ready.store(true, Ordering::SeqCst);
     }
 
-    fn app(&self) -> Option<&AppChannel> {
+    pub(crate) fn app(&self) -> Option<&AppChannel> {
         self.app.as_ref()
     }
 }
 
-/// Binds every address of `addrs` and serves `sidecar` on each until Ctrl-C, SIGTERM or
-/// `/v1.0/shutdown`.
-pub async fn run(sidecar: Arc<Sidecar>, addrs: &[SocketAddr]) -> std::io::Result<()> {
-    let mut listeners = Vec::new();
-    for addr in addrs {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot serve the HTTP API on {addr}: {e}")))?;
-        tracing::info!(%addr, app_id = %sidecar.config.app_id, "dapr HTTP API listening");
-        listeners.push(listener);
+/// Binds every address of `http` and `grpc` and serves `sidecar`'s HTTP and gRPC APIs on them
+/// until Ctrl-C, SIGTERM or a shutdown call.
+pub async fn run(sidecar: Arc<Sidecar>, http: &[SocketAddr], grpc: &[SocketAddr]) -> std::io::Result<()> {
+    let (mut http_listeners, mut grpc_listeners) = (Vec::new(), Vec::new());
+    for (addrs, api, listeners) in [(http, "HTTP", &mut http_listeners), (grpc, "gRPC", &mut grpc_listeners)] {
+        for addr in addrs {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot serve the {api} API on {addr}: {e}")))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, app_id = %sidecar.config.app_id, "dapr {api} API listening");
+            listeners.push(listener);
+        }
     }
-    sidecar.serve_all(listeners, termination()).await
+    sidecar.serve_apis(http_listeners, grpc_listeners, termination()).await
 }
 
 async fn termination() {

@@ -48,7 +48,7 @@ fn pubsub(sc: &Sidecar, name: &str, topic: &str) -> ApiResult<Arc<dyn PubSub>> {
     }
 }
 
-fn raw_payload(metadata: &Metadata) -> ApiResult<bool> {
+pub(crate) fn raw_payload(metadata: &Metadata) -> ApiResult<bool> {
     match metadata.get("rawPayload").map(|v| v.to_ascii_lowercase()) {
         None => Ok(false),
         Some(v) if v == "true" || v == "1" || v == "t" => Ok(true),
@@ -63,7 +63,7 @@ fn raw_payload(metadata: &Metadata) -> ApiResult<bool> {
 
 /// When the sidecar itself must stamp an expiration: TTL asked for and the component does not
 /// expire messages itself.
-fn expiration(p: &dyn PubSub, metadata: &Metadata) -> ApiResult<Option<std::time::SystemTime>> {
+pub(crate) fn expiration(p: &dyn PubSub, metadata: &Metadata) -> ApiResult<Option<std::time::SystemTime>> {
     let Some(raw) = metadata.get("ttlInSeconds") else { return Ok(None) };
     let secs: i64 = raw.trim().parse().map_err(|_| {
         ApiError::new(
@@ -205,18 +205,35 @@ async fn bulk_publish(
         };
         out.push(BulkMessageEntry { entry_id, event: data, content_type, metadata });
     }
-    let entry_ids: Vec<String> = out.iter().map(|e| e.entry_id.clone()).collect();
-    let failed = match p
-        .bulk_publish(BulkPublishRequest { topic: topic.clone(), entries: out.clone(), metadata: request_md.clone() })
-        .await
-    {
-        Ok(response) => response.failed_entries.into_iter().map(|f| (f.entry_id, f.error)).collect::<Vec<_>>(),
-        // Components without bulk publish get the entries one by one, as daprd does.
+    let failed = publish_entries(&*p, &topic, out, request_md).await;
+    if failed.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let failed_json: Vec<Value> = failed.iter().map(|(id, e)| serde_json::json!({"entryId": id, "error": e})).collect();
+    let answer = serde_json::json!({"failedEntries": failed_json, "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE"});
+    let response: Response =
+        (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], answer.to_string())
+            .into_response();
+    Ok(response)
+}
+
+/// Publishes `entries` to `topic` in one bulk call, or one by one for components without bulk
+/// publish (as daprd does); answers the entries that failed, with why.
+pub(crate) async fn publish_entries(
+    p: &dyn PubSub,
+    topic: &str,
+    entries: Vec<BulkMessageEntry>,
+    metadata: Metadata,
+) -> Vec<(String, String)> {
+    let entry_ids: Vec<String> = entries.iter().map(|e| e.entry_id.clone()).collect();
+    let request = BulkPublishRequest { topic: topic.to_owned(), entries: entries.clone(), metadata };
+    match p.bulk_publish(request).await {
+        Ok(response) => response.failed_entries.into_iter().map(|f| (f.entry_id, f.error)).collect(),
         Err(contract::Error::Unsupported { .. }) => {
             let mut failed = Vec::new();
-            for entry in out {
+            for entry in entries {
                 let request = PublishRequest {
-                    topic: topic.clone(),
+                    topic: topic.to_owned(),
                     data: entry.event,
                     metadata: entry.metadata,
                     content_type: entry.content_type,
@@ -228,14 +245,5 @@ async fn bulk_publish(
             failed
         }
         Err(e) => entry_ids.into_iter().map(|id| (id, e.to_string())).collect(),
-    };
-    if failed.is_empty() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let failed_json: Vec<Value> = failed.iter().map(|(id, e)| serde_json::json!({"entryId": id, "error": e})).collect();
-    let answer = serde_json::json!({"failedEntries": failed_json, "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE"});
-    let response: Response =
-        (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], answer.to_string())
-            .into_response();
-    Ok(response)
 }

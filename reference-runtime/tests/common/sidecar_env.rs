@@ -109,6 +109,8 @@ impl TestApp {
 
 pub struct Env {
     pub base: String,
+    /// The gRPC API's base URL.
+    pub grpc: String,
     pub app: Option<TestApp>,
     pub sidecar: Arc<Sidecar>,
     pub http: reqwest::Client,
@@ -177,7 +179,7 @@ pub async fn start(subscriptions_json: Option<serde_json::Value>, extra_yaml: &s
         graceful_shutdown: Duration::from_secs(5),
     };
     let sidecar = Sidecar::new(config, components, declarative);
-    let (base, server) = Arc::clone(&sidecar).serve_on_loopback().await.expect("serve sidecar");
+    let (base, grpc, server) = Arc::clone(&sidecar).serve_both_on_loopback().await.expect("serve sidecar");
     let http = reqwest::Client::new();
     // Ready once healthz answers 204 (after the app's subscriptions are in place).
     let mut ready = false;
@@ -191,7 +193,7 @@ pub async fn start(subscriptions_json: Option<serde_json::Value>, extra_yaml: &s
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(ready, "sidecar became healthy");
-    Env { base, app, sidecar, http, server }
+    Env { base, grpc, app, sidecar, http, server }
 }
 
 impl Env {

@@ -1,0 +1,166 @@
+//! Metadata, extended metadata and `InvokeService` over gRPC (dapr-grpc-api.md §3.1, §3.6).
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use runtime_api::common::{self, http_extension::Verb};
+use runtime_api::runtime::*;
+use tonic::{Code, Request, Response, Status};
+
+use super::Answer;
+use super::status::legacy;
+use crate::sidecar::subscriptions::Origin;
+use crate::sidecar::{RUNTIME_VERSION, Sidecar, locked};
+
+pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
+    let registered_components = sc
+        .components
+        .by_name
+        .values()
+        .map(|c| RegisteredComponents {
+            name: c.manifest.name.clone(),
+            r#type: c.manifest.type_name.clone(),
+            version: c.manifest.version.clone(),
+            capabilities: c.component.capabilities(),
+        })
+        .collect();
+    let subscriptions = locked(&sc.active)
+        .iter()
+        .map(|(spec, _)| PubsubSubscription {
+            pubsub_name: spec.pubsub.clone(),
+            topic: spec.topic.clone(),
+            metadata: spec.metadata.clone().into_iter().collect(),
+            rules: Some(PubsubSubscriptionRules {
+                rules: spec
+                    .rules
+                    .iter()
+                    .map(|r| PubsubSubscriptionRule { r#match: r.text.clone(), path: r.path.clone() })
+                    .collect(),
+            }),
+            dead_letter_topic: spec.dead_letter_topic.clone().unwrap_or_default(),
+            r#type: match spec.origin {
+                Origin::Programmatic => PubsubSubscriptionType::Programmatic as i32,
+                Origin::Declarative => PubsubSubscriptionType::Declarative as i32,
+            },
+        })
+        .collect();
+    let mut extended_metadata: std::collections::HashMap<_, _> = locked(&sc.extended).clone().into_iter().collect();
+    extended_metadata.insert("daprRuntimeVersion".into(), RUNTIME_VERSION.into());
+    GetMetadataResponse {
+        id: sc.config.app_id.clone(),
+        registered_components,
+        extended_metadata,
+        subscriptions,
+        runtime_version: RUNTIME_VERSION.into(),
+        app_connection_properties: sc.config.app_port.map(|port| AppConnectionProperties {
+            port: i32::from(port),
+            protocol: "http".into(),
+            channel_address: "127.0.0.1".into(),
+            ..Default::default()
+        }),
+        actor_runtime: Some(ActorRuntime {
+            runtime_status: actor_runtime::ActorRuntimeStatus::Disabled as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub(super) fn set(sc: &Sidecar, r: SetMetadataRequest) {
+    locked(&sc.extended).insert(r.key, r.value);
+}
+
+/// The gRPC code of an HTTP app's answer (daprd's table, dapr-grpc-api.md §3.1).
+fn code_of(status: StatusCode) -> Code {
+    match status.as_u16() {
+        200..=299 => Code::Ok,
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        408 => Code::Cancelled,
+        409 => Code::AlreadyExists,
+        429 => Code::ResourceExhausted,
+        501 => Code::Unimplemented,
+        503 => Code::Unavailable,
+        504 => Code::DeadlineExceeded,
+        _ => Code::Unknown,
+    }
+}
+
+fn verb(extension: Option<&common::HttpExtension>) -> Method {
+    match extension.map(|e| Verb::try_from(e.verb).unwrap_or(Verb::None)) {
+        Some(Verb::Get) => Method::GET,
+        Some(Verb::Head) => Method::HEAD,
+        Some(Verb::Put) => Method::PUT,
+        Some(Verb::Delete) => Method::DELETE,
+        Some(Verb::Connect) => Method::CONNECT,
+        Some(Verb::Options) => Method::OPTIONS,
+        Some(Verb::Trace) => Method::TRACE,
+        Some(Verb::Patch) => Method::PATCH,
+        Some(Verb::Post | Verb::None) | None => Method::POST,
+    }
+}
+
+/// The call's metadata as the app's request headers, without what belongs to gRPC or Dapr.
+fn forwarded(call: &tonic::metadata::MetadataMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in call.clone().into_headers() {
+        let Some(name) = name else { continue };
+        let n = name.as_str();
+        if n.starts_with("grpc-") || n == "te" || n == "content-type" || n == "user-agent" || n == "dapr-api-token" {
+            continue;
+        }
+        headers.append(name, value);
+    }
+    headers
+}
+
+pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest>) -> Answer<common::InvokeResponse> {
+    let (call, _, r) = r.into_parts();
+    let failed = |why: String| legacy(Code::Internal, format!("failed to invoke, id: {}, err: {why}", r.id));
+    if r.id.split('.').next() != Some(sc.config.app_id.as_str()) {
+        return Err(failed(format!("the reference runtime only reaches its own app `{}`", sc.config.app_id)));
+    }
+    let Some(app) = sc.app() else { return Err(failed("no app port was given (--app-port)".into())) };
+    let message = r.message.clone().unwrap_or_default();
+    let mut headers = forwarded(&call);
+    if let Ok(v) = HeaderValue::from_str(&message.content_type)
+        && !message.content_type.is_empty()
+    {
+        headers.insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    for (name, value) in [("dapr-caller-app-id", sc.config.app_id.as_str()), ("dapr-callee-app-id", r.id.as_str())] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    let method = message.method.trim_start_matches('/');
+    let query = message.http_extension.as_ref().map(|e| e.querystring.as_str()).filter(|q| !q.is_empty());
+    let path = match query {
+        Some(q) => format!("/{method}?{q}"),
+        None => format!("/{method}"),
+    };
+    let body = message.data.map(|any| any.value).unwrap_or_default();
+    let answer = app.call(verb(message.http_extension.as_ref()), &path, headers, body.into()).await.map_err(failed)?;
+    let code = code_of(answer.status);
+    if code != Code::Ok {
+        let mut status = Status::new(code, String::from_utf8_lossy(&answer.body).into_owned());
+        if let Ok(v) = answer.status.as_u16().to_string().parse() {
+            status.metadata_mut().insert("dapr-http-status", v);
+        }
+        return Err(status);
+    }
+    let content_type = answer
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = Response::new(common::InvokeResponse {
+        data: Some(prost_types::Any { type_url: String::new(), value: answer.body.to_vec() }),
+        content_type,
+    });
+    if let Ok(v) = answer.status.as_u16().to_string().parse() {
+        response.metadata_mut().insert("dapr-http-status", v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,190 @@
+//! The Dapr gRPC API (`dapr.proto.runtime.v1.Dapr`, dapr-grpc-api.md §3) over the same
+//! [`Sidecar`] as the HTTP API: the same components, key schemes, app channel and shutdown.
+//! One module per block turns the protocol's messages into contract calls and the contract's
+//! errors into daprd's statuses; this file holds the service, the `dapr-api-token` check and
+//! serving.
+
+mod bindings;
+mod configuration;
+mod lock;
+mod metadata;
+mod pubsub;
+mod secrets;
+mod state;
+mod status;
+
+use std::sync::Arc;
+
+use runtime_api::runtime::dapr_server::{Dapr, DaprServer};
+use runtime_api::runtime::*;
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Request, Response, Status};
+
+use crate::sidecar::Sidecar;
+
+type Answer<T> = Result<Response<T>, Status>;
+type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
+
+/// The `Dapr` service over a sidecar.
+#[derive(Clone)]
+pub struct DaprApi {
+    sc: Arc<Sidecar>,
+}
+
+/// With `DAPR_API_TOKEN` set, every call must carry `dapr-api-token`; the key is removed before
+/// the handler runs (dapr-grpc-api.md §1, daprd's messages).
+#[derive(Clone)]
+pub struct TokenCheck(Option<Arc<str>>);
+
+impl tonic::service::Interceptor for TokenCheck {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.0 else { return Ok(request) };
+        let metadata = request.metadata_mut();
+        if metadata.is_empty() {
+            return Err(Status::unauthenticated("missing metadata in request"));
+        }
+        match metadata.remove("dapr-api-token") {
+            None => Err(Status::unauthenticated("missing api token in request metadata")),
+            Some(given) if given.as_bytes() == expected.as_bytes() => Ok(request),
+            Some(_) => Err(Status::unauthenticated("authentication error: api token mismatch")),
+        }
+    }
+}
+
+/// The `Dapr` service of `sc`, behind its token check and message limits.
+pub fn service(sc: &Arc<Sidecar>) -> InterceptedService<DaprServer<DaprApi>, TokenCheck> {
+    let limit = sc.config.max_body_size;
+    let server = DaprServer::new(DaprApi { sc: Arc::clone(sc) })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    InterceptedService::new(server, TokenCheck(sc.config.api_token.as_deref().map(Arc::from)))
+}
+
+/// The gRPC routes: the `Dapr` service and reflection listing it.
+pub fn routes(sc: &Arc<Sidecar>) -> tonic::service::Routes {
+    let mut routes = tonic::service::Routes::new(service(sc));
+    if let Ok(reflection) = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(runtime_api::FILE_DESCRIPTOR_SET)
+        .build_v1()
+    {
+        routes = routes.add_service(reflection);
+    }
+    routes
+}
+
+#[tonic::async_trait]
+impl Dapr for DaprApi {
+    async fn invoke_service(&self, r: Request<InvokeServiceRequest>) -> Answer<runtime_api::common::InvokeResponse> {
+        metadata::invoke_service(&self.sc, r).await
+    }
+
+    async fn get_state(&self, r: Request<GetStateRequest>) -> Answer<GetStateResponse> {
+        state::get(&self.sc, r.into_inner()).await
+    }
+
+    async fn get_bulk_state(&self, r: Request<GetBulkStateRequest>) -> Answer<GetBulkStateResponse> {
+        state::bulk_get(&self.sc, r.into_inner()).await
+    }
+
+    async fn save_state(&self, r: Request<SaveStateRequest>) -> Answer<()> {
+        state::save(&self.sc, r.into_inner()).await
+    }
+
+    async fn query_state_alpha1(&self, r: Request<QueryStateRequest>) -> Answer<QueryStateResponse> {
+        state::query(&self.sc, r.into_inner()).await
+    }
+
+    async fn delete_state(&self, r: Request<DeleteStateRequest>) -> Answer<()> {
+        state::delete(&self.sc, r.into_inner()).await
+    }
+
+    async fn delete_bulk_state(&self, r: Request<DeleteBulkStateRequest>) -> Answer<()> {
+        state::bulk_delete(&self.sc, r.into_inner()).await
+    }
+
+    async fn execute_state_transaction(&self, r: Request<ExecuteStateTransactionRequest>) -> Answer<()> {
+        state::transaction(&self.sc, r.into_inner()).await
+    }
+
+    async fn publish_event(&self, r: Request<PublishEventRequest>) -> Answer<()> {
+        pubsub::publish(&self.sc, r).await
+    }
+
+    async fn bulk_publish_event_alpha1(&self, r: Request<BulkPublishRequest>) -> Answer<BulkPublishResponse> {
+        pubsub::bulk_publish(&self.sc, r).await
+    }
+
+    async fn bulk_publish_event(&self, r: Request<BulkPublishRequest>) -> Answer<BulkPublishResponse> {
+        pubsub::bulk_publish(&self.sc, r).await
+    }
+
+    async fn invoke_binding(&self, r: Request<InvokeBindingRequest>) -> Answer<InvokeBindingResponse> {
+        bindings::invoke(&self.sc, r).await
+    }
+
+    async fn get_secret(&self, r: Request<GetSecretRequest>) -> Answer<GetSecretResponse> {
+        secrets::get(&self.sc, r.into_inner()).await
+    }
+
+    async fn get_bulk_secret(&self, r: Request<GetBulkSecretRequest>) -> Answer<GetBulkSecretResponse> {
+        secrets::bulk(&self.sc, r.into_inner()).await
+    }
+
+    async fn get_configuration_alpha1(&self, r: Request<GetConfigurationRequest>) -> Answer<GetConfigurationResponse> {
+        configuration::get(&self.sc, r.into_inner()).await
+    }
+
+    async fn get_configuration(&self, r: Request<GetConfigurationRequest>) -> Answer<GetConfigurationResponse> {
+        configuration::get(&self.sc, r.into_inner()).await
+    }
+
+    async fn subscribe_configuration_alpha1(
+        &self,
+        r: Request<SubscribeConfigurationRequest>,
+    ) -> Answer<Stream<SubscribeConfigurationResponse>> {
+        configuration::subscribe(&self.sc, r.into_inner()).await
+    }
+
+    async fn subscribe_configuration(
+        &self,
+        r: Request<SubscribeConfigurationRequest>,
+    ) -> Answer<Stream<SubscribeConfigurationResponse>> {
+        configuration::subscribe(&self.sc, r.into_inner()).await
+    }
+
+    async fn unsubscribe_configuration_alpha1(
+        &self,
+        r: Request<UnsubscribeConfigurationRequest>,
+    ) -> Answer<UnsubscribeConfigurationResponse> {
+        configuration::unsubscribe(&self.sc, r.into_inner()).await
+    }
+
+    async fn unsubscribe_configuration(
+        &self,
+        r: Request<UnsubscribeConfigurationRequest>,
+    ) -> Answer<UnsubscribeConfigurationResponse> {
+        configuration::unsubscribe(&self.sc, r.into_inner()).await
+    }
+
+    async fn try_lock_alpha1(&self, r: Request<TryLockRequest>) -> Answer<TryLockResponse> {
+        lock::try_lock(&self.sc, r.into_inner()).await
+    }
+
+    async fn unlock_alpha1(&self, r: Request<UnlockRequest>) -> Answer<UnlockResponse> {
+        lock::unlock(&self.sc, r.into_inner()).await
+    }
+
+    async fn get_metadata(&self, _: Request<GetMetadataRequest>) -> Answer<GetMetadataResponse> {
+        Ok(Response::new(metadata::get(&self.sc)))
+    }
+
+    async fn set_metadata(&self, r: Request<SetMetadataRequest>) -> Answer<()> {
+        metadata::set(&self.sc, r.into_inner());
+        Ok(Response::new(()))
+    }
+
+    async fn shutdown(&self, _: Request<ShutdownRequest>) -> Answer<()> {
+        self.sc.shutdown();
+        Ok(Response::new(()))
+    }
+}

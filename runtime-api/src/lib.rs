@@ -1,0 +1,37 @@
+//! The Dapr runtime's gRPC API, compiled from the vendored protos (`dapr/dapr`, Apache-2.0,
+//! licence headers kept): `dapr.proto.runtime.v1` (the `Dapr` service an application calls,
+//! the `AppCallback` services a sidecar calls) and `dapr.proto.common.v1`. No behaviour lives
+//! here: the reference runtime serves it, certify's gRPC driver calls it.
+
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+mod generated {
+    //! Nested as the packages are, so the generated `super::` paths resolve.
+    pub mod dapr {
+        pub mod proto {
+            pub mod common {
+                pub mod v1 {
+                    tonic::include_proto!("dapr.proto.common.v1");
+                }
+            }
+            pub mod runtime {
+                pub mod v1 {
+                    tonic::include_proto!("dapr.proto.runtime.v1");
+                }
+            }
+        }
+    }
+}
+
+/// `dapr.proto.common.v1`.
+pub use generated::dapr::proto::common::v1 as common;
+/// `dapr.proto.runtime.v1`.
+pub use generated::dapr::proto::runtime::v1 as runtime;
+
+/// The encoded descriptors of every file, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/runtime_descriptor.bin"));
+
+/// The full name of the `Dapr` service.
+pub const DAPR_SERVICE: &str = "dapr.proto.runtime.v1.Dapr";
+
+pub use prost_types;
+pub use tonic;
