@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs interop.py (the official Dapr Python SDK over gRPC against a reference-runtime binary)
+# in a venv kept at $HOME/.cache/certify/python-interop-venv and reused across runs; pip runs
+# only when requirements.txt differs from the copy saved in the venv at the last install.
+#
+# Usage: bash interop/python/run.sh PATH_TO_REFERENCE_RUNTIME_BINARY
+# Exit status: interop.py's (0 when every check passed).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+binary="${1:?usage: bash interop/python/run.sh PATH_TO_REFERENCE_RUNTIME_BINARY}"
+venv="$HOME/.cache/certify/python-interop-venv"
+installed="$venv/certify-requirements.txt"
+
+# A venv whose interpreter no longer runs (e.g. the base Python moved) is made anew.
+if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "${PYTHON:-python3}" -m venv "$venv"
+fi
+
+if ! cmp -s "$here/requirements.txt" "$installed"; then
+  rm -f "$installed"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$installed"
+fi
+
+exec "$venv/bin/python" "$here/interop.py" "$binary"
