@@ -287,7 +287,128 @@ async fn shutdown_over_grpc_stops_the_server_and_unimplemented_rpcs_say_so() {
     let mut c = client(&e).await;
     let err = c.get_job(GetJobRequest { name: "j".into() }).await.expect_err("jobs are not served yet");
     assert_eq!(err.code(), Code::Unimplemented);
+    // Open streams do not hold shutdown up: they end with it.
+    let subscribe =
+        SubscribeConfigurationRequest { store_name: "configstore".into(), keys: vec![], metadata: HashMap::new() };
+    let mut config_stream = c.subscribe_configuration(subscribe).await.expect("subscribe").into_inner();
+    config_stream.message().await.expect("the id").expect("open");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(streaming::initial("pubsub", "open")).await.expect("send");
+    let topic_stream = c.subscribe_topic_events_alpha1(tokio_stream::wrappers::ReceiverStream::new(rx)).await;
+    let _topic_stream = topic_stream.expect("subscribe");
     c.shutdown(ShutdownRequest {}).await.expect("shutdown");
     let stopped = tokio::time::timeout(Duration::from_secs(10), e.server).await.expect("the server stops");
     assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+}
+
+mod streaming {
+    use runtime_api::runtime::subscribe_topic_events_request_alpha1::SubscribeTopicEventsRequestType as In;
+    use runtime_api::runtime::subscribe_topic_events_response_alpha1::SubscribeTopicEventsResponseType as Out;
+    use runtime_api::runtime::topic_event_response::TopicEventResponseStatus;
+    use tokio::sync::mpsc;
+    use tokio_stream::wrappers::ReceiverStream;
+
+    use super::*;
+
+    pub(super) fn initial(pubsub: &str, topic: &str) -> SubscribeTopicEventsRequestAlpha1 {
+        let initial = SubscribeTopicEventsRequestInitialAlpha1 {
+            pubsub_name: pubsub.into(),
+            topic: topic.into(),
+            metadata: HashMap::new(),
+            dead_letter_topic: None,
+        };
+        SubscribeTopicEventsRequestAlpha1 { subscribe_topic_events_request_type: Some(In::InitialRequest(initial)) }
+    }
+
+    fn processed(id: &str, status: TopicEventResponseStatus) -> SubscribeTopicEventsRequestAlpha1 {
+        let done = SubscribeTopicEventsRequestProcessedAlpha1 {
+            id: id.into(),
+            status: Some(TopicEventResponse { status: status as i32 }),
+        };
+        SubscribeTopicEventsRequestAlpha1 { subscribe_topic_events_request_type: Some(In::EventProcessed(done)) }
+    }
+
+    async fn next_event(
+        stream: &mut runtime_api::tonic::Streaming<SubscribeTopicEventsResponseAlpha1>,
+    ) -> TopicEventRequest {
+        let message = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.expect("an event in time");
+        match message.expect("stream ok").and_then(|m| m.subscribe_topic_events_response_type) {
+            Some(Out::EventMessage(event)) => event,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    async fn publish(c: &mut DaprClient<Channel>, data: &str) {
+        let request = PublishEventRequest {
+            pubsub_name: "pubsub".into(),
+            topic: "streamed".into(),
+            data: data.as_bytes().to_vec(),
+            data_content_type: "application/json".into(),
+            metadata: HashMap::new(),
+        };
+        c.publish_event(request).await.expect("publish");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_stream_to_the_client_and_its_verdicts_settle_them() {
+        let e = start(None, "", None).await;
+        let mut c = client(&e).await;
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(initial("pubsub", "streamed")).await.expect("send");
+        let mut stream =
+            c.subscribe_topic_events_alpha1(ReceiverStream::new(rx)).await.expect("subscribe").into_inner();
+        let first = stream.message().await.expect("ok").and_then(|m| m.subscribe_topic_events_response_type);
+        assert!(matches!(first, Some(Out::InitialResponse(_))), "{first:?}");
+        let listed = c.get_metadata(GetMetadataRequest {}).await.expect("metadata").into_inner().subscriptions;
+        assert!(
+            listed.iter().any(|s| s.topic == "streamed" && s.r#type == PubsubSubscriptionType::Streaming as i32),
+            "{listed:?}"
+        );
+
+        publish(&mut c, r#"{"n":1}"#).await;
+        let event = next_event(&mut stream).await;
+        assert_eq!((event.data.as_slice(), event.topic.as_str()), (&br#"{"n":1}"#[..], "streamed"));
+        assert_eq!(event.data_content_type, "application/json");
+        // RETRY: the same event comes again; SUCCESS settles it.
+        tx.send(processed(&event.id, TopicEventResponseStatus::Retry)).await.expect("send");
+        let again = next_event(&mut stream).await;
+        assert_eq!(again.id, event.id);
+        tx.send(processed(&again.id, TopicEventResponseStatus::Success)).await.expect("send");
+
+        // A second initial request ends the stream with daprd's error.
+        tx.send(initial("pubsub", "streamed")).await.expect("send");
+        let end = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.expect("in time");
+        let status = end.expect_err("the stream ends with an error");
+        assert_eq!(status.message(), "duplicate initial request received");
+        let mut gone = false;
+        for _ in 0..100 {
+            let listed = c.get_metadata(GetMetadataRequest {}).await.expect("metadata").into_inner().subscriptions;
+            if listed.iter().all(|s| s.topic != "streamed") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "a closed stream's subscription leaves the metadata");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_without_an_initial_request_is_refused_with_daprds_text() {
+        let e = start(None, "", None).await;
+        let mut c = client(&e).await;
+        for (first, expected) in [
+            (processed("x", TopicEventResponseStatus::Success), "initial request is required"),
+            (initial("", "t"), "pubsubName is required"),
+            (initial("pubsub", ""), "topic is required"),
+        ] {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(first).await.expect("send");
+            let answer = c.subscribe_topic_events_alpha1(ReceiverStream::new(rx)).await;
+            let status = match answer {
+                Err(status) => status,
+                Ok(stream) => stream.into_inner().message().await.expect_err("an error"),
+            };
+            assert_eq!((status.code(), status.message()), (Code::Unknown, expected));
+        }
+    }
 }

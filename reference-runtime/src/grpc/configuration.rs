@@ -84,7 +84,9 @@ pub(super) async fn subscribe(
         }
     });
     locked(&sc.config_subscriptions).insert((r.store_name, id), task);
-    Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    // The stream ends when the sidecar stops, so shutdown does not wait on the client.
+    let stream = futures::StreamExt::take_until(tokio_stream::wrappers::ReceiverStream::new(rx), sc.stopped());
+    Ok(Response::new(Box::pin(stream)))
 }
 
 pub(super) async fn unsubscribe(

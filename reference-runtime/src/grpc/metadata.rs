@@ -7,7 +7,9 @@ use tonic::{Code, Request, Response, Status};
 
 use super::Answer;
 use super::status::legacy;
+use crate::sidecar::invoke_routes::{HOP_BY_HOP, clean};
 use crate::sidecar::subscriptions::Origin;
+use crate::sidecar::trace::{new_traceparent, valid_traceparent};
 use crate::sidecar::{RUNTIME_VERSION, Sidecar, locked};
 
 pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
@@ -22,9 +24,10 @@ pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
             capabilities: c.component.capabilities(),
         })
         .collect();
-    let subscriptions = locked(&sc.active)
+    let subscriptions = sc
+        .subscription_specs()
         .iter()
-        .map(|(spec, _)| PubsubSubscription {
+        .map(|spec| PubsubSubscription {
             pubsub_name: spec.pubsub.clone(),
             topic: spec.topic.clone(),
             metadata: spec.metadata.clone().into_iter().collect(),
@@ -39,6 +42,7 @@ pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
             r#type: match spec.origin {
                 Origin::Programmatic => PubsubSubscriptionType::Programmatic as i32,
                 Origin::Declarative => PubsubSubscriptionType::Declarative as i32,
+                Origin::Streaming => PubsubSubscriptionType::Streaming as i32,
             },
         })
         .collect();
@@ -114,6 +118,18 @@ fn forwarded(call: &tonic::metadata::MetadataMap) -> HeaderMap {
     headers
 }
 
+/// An HTTP app's response headers as gRPC metadata, without what belongs to one HTTP hop.
+fn reply_metadata(headers: &HeaderMap) -> tonic::metadata::MetadataMap {
+    let mut kept = HeaderMap::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if !HOP_BY_HOP.contains(&n) && n != "content-type" && n != "date" {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    tonic::metadata::MetadataMap::from_headers(kept)
+}
+
 pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest>) -> Answer<common::InvokeResponse> {
     let (call, _, r) = r.into_parts();
     let failed = |why: String| legacy(Code::Internal, format!("failed to invoke, id: {}, err: {why}", r.id));
@@ -133,21 +149,28 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
             headers.insert(HeaderName::from_static(name), v);
         }
     }
-    let method = message.method.trim_start_matches('/');
+    // A call without a valid trace context starts one, as over HTTP (O1, O5).
+    let traced = headers.get("traceparent").and_then(|v| v.to_str().ok()).is_some_and(valid_traceparent);
+    if !traced && let Ok(v) = HeaderValue::from_str(&new_traceparent()) {
+        headers.insert(HeaderName::from_static("traceparent"), v);
+    }
+    let method = clean(&message.method);
     let query = message.http_extension.as_ref().map(|e| e.querystring.as_str()).filter(|q| !q.is_empty());
     let path = match query {
-        Some(q) => format!("/{method}?{q}"),
-        None => format!("/{method}"),
+        Some(q) => format!("{method}?{q}"),
+        None => method,
     };
     let body = message.data.map(|any| any.value).unwrap_or_default();
     let answer = app.call(verb(message.http_extension.as_ref()), &path, headers, body.into()).await.map_err(failed)?;
+    // The app's headers come back as response metadata, its status in `dapr-http-status`.
+    let mut metadata = reply_metadata(&answer.headers);
+    if let Ok(v) = answer.status.as_u16().to_string().parse() {
+        metadata.insert("dapr-http-status", v);
+    }
     let code = code_of(answer.status);
     if code != Code::Ok {
-        let mut status = Status::new(code, String::from_utf8_lossy(&answer.body).into_owned());
-        if let Ok(v) = answer.status.as_u16().to_string().parse() {
-            status.metadata_mut().insert("dapr-http-status", v);
-        }
-        return Err(status);
+        let message = String::from_utf8_lossy(&answer.body).into_owned();
+        return Err(Status::with_metadata(code, message, metadata));
     }
     let content_type = answer
         .headers
@@ -159,8 +182,6 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
         data: Some(prost_types::Any { type_url: String::new(), value: answer.body.to_vec() }),
         content_type,
     });
-    if let Ok(v) = answer.status.as_u16().to_string().parse() {
-        response.metadata_mut().insert("dapr-http-status", v);
-    }
+    *response.metadata_mut() = metadata;
     Ok(response)
 }

@@ -12,11 +12,13 @@ mod pubsub;
 mod secrets;
 mod state;
 mod status;
+mod subscribe;
 
 use std::sync::Arc;
 
 use runtime_api::runtime::dapr_server::{Dapr, DaprServer};
 use runtime_api::runtime::*;
+use tonic::codegen::http;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
@@ -58,6 +60,32 @@ pub fn service(sc: &Arc<Sidecar>) -> InterceptedService<DaprServer<DaprApi>, Tok
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     InterceptedService::new(server, TokenCheck(sc.config.api_token.as_deref().map(Arc::from)))
+}
+
+/// tonic answers a message over the size limit `OutOfRange`; grpc-go, and so daprd and the
+/// SDKs' expectations, `ResourceExhausted` (dapr-grpc-api.md §6.6). Rewrites that one status,
+/// wherever it travels (headers of a trailers-only answer, or trailers).
+pub fn daprd_codes(response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    rewrite_too_large(&mut parts.headers);
+    let body = body.map_frame(|frame| match frame.into_trailers() {
+        Ok(mut trailers) => {
+            rewrite_too_large(&mut trailers);
+            http_body::Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    });
+    http::Response::from_parts(parts, tonic::body::Body::new(body))
+}
+
+fn rewrite_too_large(headers: &mut http::HeaderMap) {
+    // `grpc-message` is percent-encoded.
+    let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers.get("grpc-message").is_some_and(|m| m.as_bytes().windows(11).any(|w| w == b"too%20large"));
+    if too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
 }
 
 /// The gRPC routes: the `Dapr` service and reflection listing it.
@@ -116,6 +144,13 @@ impl Dapr for DaprApi {
 
     async fn bulk_publish_event(&self, r: Request<BulkPublishRequest>) -> Answer<BulkPublishResponse> {
         pubsub::bulk_publish(&self.sc, r).await
+    }
+
+    async fn subscribe_topic_events_alpha1(
+        &self,
+        r: Request<tonic::Streaming<SubscribeTopicEventsRequestAlpha1>>,
+    ) -> Answer<Stream<SubscribeTopicEventsResponseAlpha1>> {
+        subscribe::subscribe(&self.sc, r).await
     }
 
     async fn invoke_binding(&self, r: Request<InvokeBindingRequest>) -> Answer<InvokeBindingResponse> {

@@ -15,7 +15,7 @@ use super::cloudevents::{self, CLOUDEVENT_CONTENT_TYPE};
 use super::subscriptions::SubscriptionSpec;
 
 /// The event an app sees for a message, or why it cannot be delivered.
-fn event_of(spec: &SubscriptionSpec, message: &Message) -> Result<(Value, Vec<u8>), String> {
+pub(crate) fn event_of(spec: &SubscriptionSpec, message: &Message) -> Result<(Value, Vec<u8>), String> {
     if spec.raw_payload() {
         let event = cloudevents::wrap_raw(&spec.pubsub, &spec.topic, &message.data, &message.metadata);
         let bytes = serde_json::to_vec(&event).unwrap_or_default();

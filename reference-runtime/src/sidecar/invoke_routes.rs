@@ -18,7 +18,7 @@ pub(super) fn routes() -> Router<Arc<Sidecar>> {
 }
 
 /// Headers that belong to one hop and are never forwarded.
-const HOP_BY_HOP: &[&str] = &[
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -47,7 +47,7 @@ fn invoke_error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 /// `path.Clean` of the method: no empty, `.` or `..` segments, a leading `/`.
-fn clean(method: &str) -> String {
+pub(crate) fn clean(method: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in method.split('/') {
         match part {

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::api_error::{ApiError, ApiResult};
 use super::request::{Body, query_value};
-use super::subscriptions::Origin;
 use super::{RUNTIME_VERSION, Sidecar, locked};
 
 pub(super) fn routes() -> Router<Arc<Sidecar>> {
@@ -57,16 +56,17 @@ async fn metadata(State(sc): State<Arc<Sidecar>>) -> ApiResult {
             })
         })
         .collect();
-    let subscriptions: Vec<Value> = locked(&sc.active)
+    let subscriptions: Vec<Value> = sc
+        .subscription_specs()
         .iter()
-        .map(|(spec, _)| {
+        .map(|spec| {
             json!({
                 "pubsubname": spec.pubsub,
                 "topic": spec.topic,
                 "metadata": spec.metadata,
                 "rules": spec.rules.iter().map(|r| json!({"match": r.text, "path": r.path})).collect::<Vec<_>>(),
                 "deadLetterTopic": spec.dead_letter_topic.clone().unwrap_or_default(),
-                "type": match spec.origin { Origin::Programmatic => "PROGRAMMATIC", Origin::Declarative => "DECLARATIVE" },
+                "type": spec.origin.as_str(),
             })
         })
         .collect();

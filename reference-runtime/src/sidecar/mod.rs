@@ -17,7 +17,7 @@ pub mod request;
 mod secrets_routes;
 mod state_routes;
 pub mod subscriptions;
-mod trace;
+pub(crate) mod trace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -165,6 +165,8 @@ pub struct Sidecar {
     app: Option<AppChannel>,
     declarative: Vec<SubscriptionSpec>,
     pub(crate) active: Mutex<Vec<(SubscriptionSpec, Subscription)>>,
+    /// The gRPC API's streaming subscriptions while they are open, by key.
+    pub(crate) streams: Mutex<BTreeMap<u64, SubscriptionSpec>>,
     input_bindings: Mutex<Vec<Subscription>>,
     pub(crate) config_subscriptions: Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
     pub(crate) extended: Mutex<BTreeMap<String, String>>,
@@ -173,6 +175,8 @@ pub struct Sidecar {
     pub in_flight: InFlight,
     shutdown: Notify,
     shutting_down: AtomicBool,
+    /// True once the servers are asked to stop: long-lived streams end on it.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -196,6 +200,7 @@ impl Sidecar {
             app,
             declarative,
             active: Mutex::new(Vec::new()),
+            streams: Mutex::new(BTreeMap::new()),
             input_bindings: Mutex::new(Vec::new()),
             config_subscriptions: Mutex::new(HashMap::new()),
             extended: Mutex::new(BTreeMap::new()),
@@ -203,6 +208,7 @@ impl Sidecar {
             in_flight: InFlight::default(),
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
+            stopping: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -279,34 +285,46 @@ impl Sidecar {
             let this = Arc::clone(&self);
             tokio::spawn(async move { this.connect_app().await });
         }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         let this = Arc::clone(&self);
         tokio::spawn(async move {
             tokio::select! {
                 () = signal => {}
                 () = this.shutdown.notified() => {}
             }
-            let _ = stop.send(true);
+            this.stopping.send_replace(true);
         });
-        let stop_signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
         type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
         let mut servers: Vec<Serving> = Vec::new();
         for listener in http {
-            let serving = axum::serve(listener, self.router()).with_graceful_shutdown(stop_signal(stopped.clone()));
+            let serving = axum::serve(listener, self.router()).with_graceful_shutdown(self.stopped());
             servers.push(Box::pin(serving.into_future()));
         }
         for listener in grpc {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let serving = tonic::transport::Server::builder()
+                .layer(tower::util::MapResponseLayer::new(crate::grpc::daprd_codes))
                 .add_routes(crate::grpc::routes(&self))
-                .serve_with_incoming_shutdown(incoming, stop_signal(stopped.clone()));
+                .serve_with_incoming_shutdown(incoming, self.stopped());
             servers.push(Box::pin(async move { serving.await.map_err(std::io::Error::other) }));
         }
         let result = futures::future::try_join_all(servers).await.map(drop);
         self.stop_deliveries().await;
         result
+    }
+
+    /// Resolves once the servers are asked to stop (at once if they already were).
+    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Every subscription in force: the app's and declarative ones, then open streams.
+    pub(crate) fn subscription_specs(&self) -> Vec<SubscriptionSpec> {
+        let mut specs: Vec<SubscriptionSpec> = locked(&self.active).iter().map(|(spec, _)| spec.clone()).collect();
+        specs.extend(locked(&self.streams).values().cloned());
+        specs
     }
 
     /// Asks the server to shut down.

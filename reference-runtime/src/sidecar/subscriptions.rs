@@ -19,6 +19,19 @@ pub enum Origin {
     Programmatic,
     /// A `Subscription` resource.
     Declarative,
+    /// A `SubscribeTopicEventsAlpha1` stream of the gRPC API, while it is open.
+    Streaming,
+}
+
+impl Origin {
+    /// Its name in metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Programmatic => "PROGRAMMATIC",
+            Origin::Declarative => "DECLARATIVE",
+            Origin::Streaming => "STREAMING",
+        }
+    }
 }
 
 /// One routing rule: the first whose `match` holds picks the path.

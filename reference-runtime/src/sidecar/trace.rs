@@ -60,7 +60,7 @@ fn answer_with(headers: &mut HeaderMap, traceparent: &str, tracestate: Option<&s
 
 /// `00-<32 hex>-<16 hex>-<2 hex>`: version `ff` and all-zero ids are invalid, and a version
 /// above `00` may carry more fields after the flags.
-fn valid_traceparent(text: &str) -> bool {
+pub(crate) fn valid_traceparent(text: &str) -> bool {
     let parts: Vec<&str> = text.trim().split('-').collect();
     let hex =
         |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
@@ -76,7 +76,7 @@ fn valid_traceparent(text: &str) -> bool {
 }
 
 /// A new trace: random ids, not sampled.
-fn new_traceparent() -> String {
+pub(crate) fn new_traceparent() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let span = uuid::Uuid::new_v4().simple().to_string();
     format!("00-{id}-{}-00", &span[..16])
