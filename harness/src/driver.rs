@@ -19,6 +19,8 @@ pub enum DriverKind {
     Faults,
     /// A pluggable component's gRPC API on its Unix socket (`--pluggable`, or a spec
     /// component with `pluggable: {socket}`).
+    Pluggable,
+    /// A Dapr-compatible sidecar's gRPC API (`dapr.proto.runtime.v1.Dapr`).
     Grpc,
 }
 
@@ -36,6 +38,7 @@ const IN_PROCESS: &[DriverCapability] = &[
     ListsOperations,
     DeadLetterTopics,
     DeliveryAttempts,
+    DeliveryMetadata,
 ];
 
 /// What each driver can express.
@@ -46,13 +49,26 @@ const CAPABILITIES: &[(DriverKind, &[DriverCapability])] = &[
     // The Dapr HTTP API carries JSON values only, one status per bulk call, no
     // delete-with-prefix or keys-like, one consumer group per app, no unsubscribe, no
     // operation listing; but the app sees CloudEvents and answers with status codes.
-    (DriverKind::Http, &[CloudEvents, AppStatusCodes, DeadLetterTopics, HttpApi]),
+    (DriverKind::Http, &[CloudEvents, AppStatusCodes, DeadLetterTopics, DeliveryMetadata, HttpApi]),
+    // The Dapr gRPC API carries bytes, but like HTTP one status per bulk write, no
+    // delete-with-prefix, keys-like or operation listing. Deliveries come on streaming
+    // subscriptions: CloudEvents as the stream carries them, closable, but settled with
+    // SUCCESS/RETRY/DROP rather than status codes, and without the component's attempt count.
+    (DriverKind::Grpc, &[BinaryValues, CloudEvents, DeadLetterTopics, Unsubscribe]),
     // The pluggable protocol carries what the contract does, except delete-with-prefix and
     // keys-like (no calls for them), per-key failures of state bulk writes, and dead-letter
     // topics (daprd dead-letters itself).
     (
-        DriverKind::Grpc,
-        &[BinaryValues, KeyedBulkErrors, TypedUnsupported, ConsumerGroups, Unsubscribe, ListsOperations],
+        DriverKind::Pluggable,
+        &[
+            BinaryValues,
+            KeyedBulkErrors,
+            TypedUnsupported,
+            ConsumerGroups,
+            Unsubscribe,
+            ListsOperations,
+            DeliveryMetadata,
+        ],
     ),
 ];
 
@@ -63,8 +79,14 @@ impl DriverKind {
             DriverKind::InProcess => "in-process",
             DriverKind::Http => "http",
             DriverKind::Faults => "faults",
+            DriverKind::Pluggable => "pluggable",
             DriverKind::Grpc => "grpc",
         }
+    }
+
+    /// True for the drivers that reach components through a Dapr sidecar's API.
+    pub fn through_sidecar(self) -> bool {
+        matches!(self, DriverKind::Http | DriverKind::Grpc)
     }
 
     /// Its description: name and what it can express.
@@ -97,7 +119,9 @@ mod tests {
 
     #[test]
     fn every_driver_has_a_row() {
-        for kind in [DriverKind::InProcess, DriverKind::Http, DriverKind::Faults, DriverKind::Grpc] {
+        for kind in
+            [DriverKind::InProcess, DriverKind::Http, DriverKind::Faults, DriverKind::Pluggable, DriverKind::Grpc]
+        {
             assert!(CAPABILITIES.iter().any(|(k, _)| *k == kind), "{kind:?}");
         }
     }

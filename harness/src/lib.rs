@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod cli;
 pub mod dapr_tests;
 pub mod driver;
+pub mod grpc;
 pub mod http;
 pub mod json_lines;
 pub mod plan;

@@ -22,8 +22,8 @@ pub fn json_schema() -> serde_json::Value {
 /// The spec `certify run` uses without `--spec`: the in-memory store, every claim, both drivers.
 pub const BUILTIN_SPEC: &str = include_str!("builtin-spec.yaml");
 
-fn both_drivers() -> Vec<DriverKind> {
-    vec![DriverKind::InProcess, DriverKind::Http]
+fn default_drivers() -> Vec<DriverKind> {
+    vec![DriverKind::InProcess, DriverKind::Http, DriverKind::Grpc]
 }
 
 fn default_concurrency() -> usize {
@@ -284,23 +284,23 @@ impl Spec {
             });
             let drivers = match (&socket, c.drivers) {
                 (_, Some(d)) => d,
-                (Some(_), None) => vec![DriverKind::Grpc, DriverKind::Http],
-                (None, None) => both_drivers(),
+                (Some(_), None) => vec![DriverKind::Pluggable, DriverKind::Http],
+                (None, None) => default_drivers(),
             };
             let allowed = match &socket {
-                Some(_) => "`grpc`, `http`",
-                None => "`in-process`, `http`, `faults`",
+                Some(_) => "`pluggable`, `http`, `grpc`",
+                None => "`in-process`, `http`, `grpc`, `faults`",
             };
             if drivers.is_empty() {
                 return Err(invalid(format!("field `{field}.drivers`: list at least one of {allowed}")));
             }
             let misplaced = |d: &&DriverKind| match socket {
-                Some(_) => !matches!(d, DriverKind::Grpc | DriverKind::Http),
-                None => **d == DriverKind::Grpc,
+                Some(_) => !matches!(d, DriverKind::Pluggable | DriverKind::Http | DriverKind::Grpc),
+                None => **d == DriverKind::Pluggable,
             };
             if let Some(wrong) = drivers.iter().find(misplaced) {
                 return Err(invalid(format!(
-                    "field `{field}.drivers`: `{}` does not apply to this component (it can use {allowed}; `grpc` is for components with `pluggable`)",
+                    "field `{field}.drivers`: `{}` does not apply to this component (it can use {allowed}; `pluggable` is for components with `pluggable`)",
                     wrong.as_str()
                 )));
             }
@@ -444,11 +444,11 @@ mod tests {
     }
 
     #[test]
-    fn pluggable_components_are_typed_after_their_socket_and_driven_over_grpc_and_http() {
+    fn pluggable_components_are_typed_after_their_socket_and_driven_over_their_socket_and_http() {
         let plug = "  component:\n    apiVersion: dapr.io/v1alpha1\n    kind: Component\n    metadata: {name: p}\n    spec: {type: state.my-store, version: v1}\n  pluggable: {socket: sockets/my-store.sock}\n";
         let spec =
             Spec::parse("spec.yaml", Path::new("/specs"), &format!("components:\n-{}", &plug[1..])).expect("valid");
-        assert_eq!(spec.entries[0].drivers, [DriverKind::Http, DriverKind::Grpc]);
+        assert_eq!(spec.entries[0].drivers, [DriverKind::Http, DriverKind::Pluggable]);
         assert_eq!(spec.entries[0].pluggable.as_deref(), Some(Path::new("/specs/sockets/my-store.sock")));
         check(
             &format!("components:\n-{}", plug[1..].replace("state.my-store", "state.redis")),
@@ -456,11 +456,11 @@ mod tests {
         );
         check(
             &format!("components:\n-{}  drivers: [in-process]\n", &plug[1..]),
-            "`in-process` does not apply to this component (it can use `grpc`, `http`",
+            "`in-process` does not apply to this component (it can use `pluggable`, `http`, `grpc`",
         );
         check(
-            &format!("components:\n-{}  drivers: [grpc]\n", &COMPONENT[1..]),
-            "`grpc` is for components with `pluggable`",
+            &format!("components:\n-{}  drivers: [pluggable]\n", &COMPONENT[1..]),
+            "`pluggable` is for components with `pluggable`",
         );
     }
 

@@ -25,7 +25,7 @@ mod pluggable_common;
 use pluggable_common::*;
 
 #[test]
-fn the_reference_pluggable_components_pass_through_the_grpc_driver() {
+fn the_reference_pluggable_components_pass_through_the_pluggable_driver() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = socket(dir.path(), "memref");
@@ -358,7 +358,7 @@ fn a_spec_certifies_pluggable_components_through_grpc_and_the_sidecar() {
         report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == Verdict::Pass).count()
     };
     for (component, at_least) in [("plugstate", 45), ("plugpubsub", 14), ("plugbinding", 5), ("plugsecrets", 5)] {
-        for driver in ["grpc", "http"] {
+        for driver in ["pluggable", "http"] {
             let n = passed_via(&format!("{component}@{driver}::"));
             assert!(n >= at_least, "{component} through {driver}: {n} passed\n{}", run.stdout);
         }
@@ -367,7 +367,7 @@ fn a_spec_certifies_pluggable_components_through_grpc_and_the_sidecar() {
     // A socket nobody serves fails its component's cases, naming the socket.
     let dead = PLUGGABLE_SPEC.replace("memref.sock", "gone.sock").replace(".memref", ".gone");
     std::fs::write(&spec, dead).expect("write");
-    let run = certify(&["run", "--spec", spec.to_str().expect("utf8"), "plugstate@grpc::state.crud"]);
+    let run = certify(&["run", "--spec", spec.to_str().expect("utf8"), "plugstate@pluggable::state.crud"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let report = run.report.expect("report");
     let case = report.cases.first().expect("a case");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use contract::Block;
 
-use crate::case::{Case, CaseResult, Ctx, Finding, Must, Reach};
+use crate::case::{Case, CaseResult, Ctx, DriverCapability, Finding, Must, Reach, Requirement};
 use crate::suite::Suite;
 use crate::{case, ensure, ensure_eq};
 
@@ -206,7 +206,8 @@ fn cases() -> Vec<Case> {
             "invocation.header-addressing",
             "certify",
             "A call naming its app by the `dapr-app-id` header MUST reach the app at its own path, without that header.",
-            [],
+            // A rule of the HTTP API's addressing; gRPC names the app in `InvokeService`.
+            [Requirement::Driver(DriverCapability::HttpApi)],
             [],
             20,
             header_addressing
@@ -216,7 +217,7 @@ fn cases() -> Vec<Case> {
             "invocation.no-app-id-rejected",
             "certify",
             "A call that names no app MUST be answered 404 with `ERR_DIRECT_INVOKE`.",
-            [],
+            [Requirement::Driver(DriverCapability::HttpApi)],
             [],
             20,
             no_app_id

@@ -1,7 +1,7 @@
 //! `certify bench`: latency and throughput of each component's operations under a load profile,
 //! against budgets from the spec, beside baselines measured in the same run (a no-op component
-//! for the harness's own cost, each backend's raw client, and the HTTP driver's cost over the
-//! in-process one).
+//! for the harness's own cost, each backend's raw client, and each sidecar driver's (HTTP,
+//! gRPC) cost over the in-process one).
 
 pub mod load;
 pub mod profile;
@@ -417,22 +417,24 @@ pub async fn run(
     }
 }
 
-/// The HTTP driver's added latency over the in-process one, per component and operation.
+/// Each sidecar driver's (HTTP, gRPC) added latency over the in-process one, per component and
+/// operation.
 fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
+    let sidecar = [DriverKind::Http.as_str(), DriverKind::Grpc.as_str()];
     records
         .iter()
-        .filter(|r| r.driver == DriverKind::Http.as_str() && r.samples > 0)
-        .filter_map(|http| {
+        .filter(|r| sidecar.contains(&r.driver.as_str()) && r.samples > 0)
+        .filter_map(|remote| {
             let local = records.iter().find(|r| {
-                r.component == http.component
-                    && r.operation == http.operation
+                r.component == remote.component
+                    && r.operation == remote.operation
                     && r.driver == "in-process"
                     && r.samples > 0
             })?;
             Some(Overhead {
-                what: format!("{} {}: http (sidecar) over in-process", http.component, http.operation),
-                added_p50_us: http.p50_us - local.p50_us,
-                added_p99_us: http.p99_us - local.p99_us,
+                what: format!("{} {}: {} (sidecar) over in-process", remote.component, remote.operation, remote.driver),
+                added_p50_us: remote.p50_us - local.p50_us,
+                added_p99_us: remote.p99_us - local.p99_us,
             })
         })
         .collect()

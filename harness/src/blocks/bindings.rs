@@ -11,9 +11,20 @@ use contract::{Block, Component, InputBinding, OutputBinding, Parts};
 use suites::Claim;
 use suites::bindings::BindingInbox;
 
-use super::{BlockDriver, HttpLink, PluggableSocket};
+use super::{BlockDriver, GrpcLink, HttpLink, PluggableSocket};
 use crate::app::App;
+use crate::grpc::GrpcOutputBinding;
 use crate::http::{ConnectError, HttpOutputBinding};
+
+/// A binding reached through a sidecar, with the app's inbox of its input events when the
+/// sidecar reads its input side.
+fn with_inbox(output: Arc<dyn OutputBinding>, app: &App, name: &str, served: Option<&Component>) -> Parts {
+    let handles = Parts::default().with(output);
+    match served.is_none_or(|c| c.as_input_binding().is_some()).then(|| app.binding(name)).flatten() {
+        Some(inbox) => handles.with(inbox),
+        None => handles,
+    }
+}
 
 /// The bindings block.
 pub(super) struct Bindings;
@@ -61,21 +72,24 @@ impl BlockDriver for Bindings {
         served: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
         let output = HttpOutputBinding::connect(link.url, name, link.token.clone()).await;
-        Some(output.map(|o| {
-            let handles = Parts::default().with(Arc::new(o) as Arc<dyn OutputBinding>);
-            let inbox = served.is_none_or(|c| c.as_input_binding().is_some()).then(|| link.app.binding(name)).flatten();
-            match inbox {
-                Some(inbox) => handles.with(inbox),
-                None => handles,
-            }
-        }))
+        Some(output.map(|o| with_inbox(Arc::new(o), link.app, name, served)))
     }
 
-    fn grpc_services(&self) -> &'static [&'static str] {
+    async fn dapr_grpc(
+        &self,
+        link: &GrpcLink<'_>,
+        name: &str,
+        served: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        let output = GrpcOutputBinding::connect(link.sidecar, name).await;
+        Some(output.map(|o| with_inbox(Arc::new(o), link.app, name, served)))
+    }
+
+    fn pluggable_services(&self) -> &'static [&'static str] {
         &[pluggable::services::OUTPUT_BINDING, pluggable::services::INPUT_BINDING]
     }
 
-    async fn grpc(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
+    async fn pluggable(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
         let (outputs, inputs) =
             (socket.serves(pluggable::services::OUTPUT_BINDING), socket.serves(pluggable::services::INPUT_BINDING));
         let build = async {

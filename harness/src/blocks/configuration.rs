@@ -7,9 +7,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use contract::{Block, Component, ConfigurationStore, ConfigurationUpdater, Parts};
 
-use super::{BlockDriver, HttpLink};
+use super::{BlockDriver, GrpcLink, HttpLink};
 use crate::app::App;
+use crate::grpc::GrpcConfigurationStore;
 use crate::http::{ConnectError, HttpConfigurationStore};
+
+/// A store reached through a sidecar; items are written behind its back, through the
+/// sidecar's own instance (`served`) when certify started it.
+fn with_updater(store: Arc<dyn ConfigurationStore>, served: Option<&Component>) -> Parts {
+    let handles = Parts::default().with(store);
+    match served.and_then(Component::as_configuration_updater) {
+        Some(updater) => handles.with(Arc::clone(updater) as Arc<dyn ConfigurationUpdater>),
+        None => handles,
+    }
+}
 
 /// The configuration block.
 pub(super) struct Configuration;
@@ -31,13 +42,16 @@ impl BlockDriver for Configuration {
         served: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
         let store = HttpConfigurationStore::connect(link.url, name, link.token.clone(), link.app.clone()).await;
-        Some(store.map(|s| {
-            let handles = Parts::default().with(Arc::new(s) as Arc<dyn ConfigurationStore>);
-            // Items are written behind the store's back: through the sidecar's own instance.
-            match served.and_then(Component::as_configuration_updater) {
-                Some(updater) => handles.with(Arc::clone(updater) as Arc<dyn ConfigurationUpdater>),
-                None => handles,
-            }
-        }))
+        Some(store.map(|s| with_updater(Arc::new(s), served)))
+    }
+
+    async fn dapr_grpc(
+        &self,
+        link: &GrpcLink<'_>,
+        name: &str,
+        served: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        let store = GrpcConfigurationStore::connect(link.sidecar, name).await;
+        Some(store.map(|s| with_updater(Arc::new(s), served)))
     }
 }

@@ -1,5 +1,6 @@
-//! Service invocation: only over HTTP, through the sidecar to its app (certify, serving the
-//! echo); the component is the app, named by its id.
+//! Service invocation: through the sidecar to its app (certify, serving the echo), over HTTP
+//! (`/v1.0/invoke`, the `dapr-app-id` header) and over gRPC (`InvokeService`); the component is
+//! the app, named by its id.
 
 use std::sync::Arc;
 
@@ -7,8 +8,9 @@ use async_trait::async_trait;
 use contract::{Block, Component, Parts};
 use suites::invocation::Invoker;
 
-use super::{BlockDriver, HttpLink};
+use super::{BlockDriver, GrpcLink, HttpLink};
 use crate::app::App;
+use crate::grpc::GrpcInvoker;
 use crate::http::{ConnectError, HttpInvoker};
 
 /// The service-invocation block.
@@ -26,6 +28,16 @@ impl BlockDriver for Invocation {
 
     async fn http(&self, link: &HttpLink<'_>, _: &str, _: Option<&Component>) -> Option<Result<Parts, ConnectError>> {
         let invoker = HttpInvoker::connect(link.url, link.token.clone()).await;
+        Some(invoker.map(|i| Parts::default().with(Arc::new(i) as Arc<dyn Invoker>)))
+    }
+
+    async fn dapr_grpc(
+        &self,
+        link: &GrpcLink<'_>,
+        _: &str,
+        _: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        let invoker = GrpcInvoker::connect(link.sidecar).await;
         Some(invoker.map(|i| Parts::default().with(Arc::new(i) as Arc<dyn Invoker>)))
     }
 }

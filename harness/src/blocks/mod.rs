@@ -20,6 +20,7 @@ use contract::{Block, Component, Parts};
 use suites::{Case, Claim, Suite};
 
 use crate::app::App;
+use crate::grpc::GrpcSidecar;
 use crate::http::ConnectError;
 
 /// A sidecar's HTTP API as the session reaches it, and the app certify plays for it.
@@ -28,6 +29,14 @@ pub struct HttpLink<'a> {
     pub url: &'a str,
     /// `DAPR_API_TOKEN`, if it wants one.
     pub token: Option<String>,
+    /// The app the sidecar delivers to.
+    pub app: &'a App,
+}
+
+/// A sidecar's gRPC API as the session reaches it, and the app certify plays for it.
+pub struct GrpcLink<'a> {
+    /// The client of its API.
+    pub sidecar: &'a GrpcSidecar,
     /// The app the sidecar delivers to.
     pub app: &'a App,
 }
@@ -81,15 +90,27 @@ pub trait BlockDriver: Send + Sync {
         None
     }
 
+    /// Over the Dapr gRPC API: the handles of component `name` through the sidecar; `None`
+    /// when the block has no gRPC form. The app is declared as for HTTP ([`BlockDriver::declare`]);
+    /// `served` as for [`BlockDriver::http`].
+    async fn dapr_grpc(
+        &self,
+        _link: &GrpcLink<'_>,
+        _name: &str,
+        _served: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        None
+    }
+
     /// The pluggable components' services (`dapr.proto.components.v1.…`) of this block.
-    fn grpc_services(&self) -> &'static [&'static str] {
+    fn pluggable_services(&self) -> &'static [&'static str] {
         &[]
     }
 
-    /// Over gRPC: the handles of a pluggable component's `instance`, on a socket that serves
-    /// one of [`BlockDriver::grpc_services`].
-    async fn grpc(&self, _socket: &PluggableSocket<'_>, _instance: &str) -> Result<Parts, String> {
-        Err(format!("certify has no gRPC driver for block `{}`", self.block()))
+    /// Over its socket: the handles of a pluggable component's `instance`, on a socket that
+    /// serves one of [`BlockDriver::pluggable_services`].
+    async fn pluggable(&self, _socket: &PluggableSocket<'_>, _instance: &str) -> Result<Parts, String> {
+        Err(format!("certify has no pluggable driver for block `{}`", self.block()))
     }
 
     /// The claims the handles advertise (a black-box run's default claims).

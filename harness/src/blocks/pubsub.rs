@@ -1,6 +1,7 @@
-//! Brokers: in-process as built (topics named after each trial), over HTTP through the
-//! sidecar's publish API with certify as the subscribing app (topics leased from the slots the
-//! app declares), over gRPC through the pluggable `PubSub` service.
+//! Brokers: in-process as built (topics named after each trial), over HTTP through the sidecar's
+//! publish API with certify as the subscribing app (topics leased from the slots the app
+//! declares), over the Dapr gRPC API with streaming subscriptions (topics named after each
+//! trial), over the pluggable `PubSub` service.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,9 +11,15 @@ use contract::{Block, Component, Parts, PubSub as Broker, PubSubFeature};
 use suites::Claim;
 use suites::pubsub::TopicSource;
 
-use super::{BlockDriver, HttpLink, PluggableSocket};
+use super::{BlockDriver, GrpcLink, HttpLink, PluggableSocket};
 use crate::app::App;
-use crate::http::{ConnectError, HttpPubSub, TopicPool};
+use crate::grpc::GrpcPubSub;
+use crate::http::{ConnectError, HttpPubSub, TopicPools};
+
+/// A broker reached through a sidecar, with the topics its app serves (leased by trials).
+fn with_topics(broker: Arc<dyn Broker>, app: &App, name: &str) -> Parts {
+    Parts::default().with(broker).with(TopicPools::of(app, name) as Arc<dyn TopicSource>)
+}
 
 /// The pub/sub block.
 pub(super) struct PubSub;
@@ -35,18 +42,25 @@ impl BlockDriver for PubSub {
         _: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
         let broker = HttpPubSub::connect(link.url, name, link.token.clone(), link.app.clone()).await;
-        Some(broker.map(|b| {
-            Parts::default()
-                .with(Arc::new(b) as Arc<dyn Broker>)
-                .with(Arc::new(TopicPool::default()) as Arc<dyn TopicSource>)
-        }))
+        Some(broker.map(|b| with_topics(Arc::new(b), link.app, name)))
     }
 
-    fn grpc_services(&self) -> &'static [&'static str] {
+    async fn dapr_grpc(
+        &self,
+        link: &GrpcLink<'_>,
+        name: &str,
+        _: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        // Streaming subscriptions: topics are named after each trial, as in-process.
+        let broker = GrpcPubSub::connect(link.sidecar, name).await;
+        Some(super::one(broker.map(|b| Arc::new(b) as Arc<dyn Broker>)))
+    }
+
+    fn pluggable_services(&self) -> &'static [&'static str] {
         &[pluggable::services::PUBSUB]
     }
 
-    async fn grpc(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
+    async fn pluggable(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
         let init = pluggable::pubsub::PluggablePubSub::init(socket.channel.clone(), instance, socket.metadata.clone());
         super::pluggable_part(instance, init, |b| &b.unknown_features, |b| Arc::new(b) as Arc<dyn Broker>).await
     }

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use contract::{Block, Component, Parts, SecretFeature, SecretStore};
 use suites::Claim;
 
-use super::{BlockDriver, HttpLink, PluggableSocket};
+use super::{BlockDriver, GrpcLink, HttpLink, PluggableSocket};
+use crate::grpc::GrpcSecretStore;
 use crate::http::{ConnectError, HttpSecretStore};
 
 /// The secret-store block.
@@ -30,11 +31,21 @@ impl BlockDriver for Secrets {
         Some(super::one(store.map(|s| Arc::new(s) as Arc<dyn SecretStore>)))
     }
 
-    fn grpc_services(&self) -> &'static [&'static str] {
+    async fn dapr_grpc(
+        &self,
+        link: &GrpcLink<'_>,
+        name: &str,
+        _: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        let store = GrpcSecretStore::connect(link.sidecar, name).await;
+        Some(super::one(store.map(|s| Arc::new(s) as Arc<dyn SecretStore>)))
+    }
+
+    fn pluggable_services(&self) -> &'static [&'static str] {
         &[pluggable::services::SECRET_STORE]
     }
 
-    async fn grpc(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
+    async fn pluggable(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
         let init =
             pluggable::secrets::PluggableSecretStore::init(socket.channel.clone(), instance, socket.metadata.clone());
         super::pluggable_part(instance, init, |s| &s.unknown_features, |s| Arc::new(s) as Arc<dyn SecretStore>).await

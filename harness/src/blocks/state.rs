@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use contract::{Block, Component, Parts, StateStore};
 use suites::Claim;
 
-use super::{BlockDriver, HttpLink, PluggableSocket};
+use super::{BlockDriver, GrpcLink, HttpLink, PluggableSocket};
+use crate::grpc::GrpcStateStore;
 use crate::http::{ConnectError, HttpStateStore};
 
 /// The state block.
@@ -30,11 +31,21 @@ impl BlockDriver for State {
         Some(super::one(store.map(|s| Arc::new(s) as Arc<dyn StateStore>)))
     }
 
-    fn grpc_services(&self) -> &'static [&'static str] {
+    async fn dapr_grpc(
+        &self,
+        link: &GrpcLink<'_>,
+        name: &str,
+        _: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        let store = GrpcStateStore::connect(link.sidecar, name).await;
+        Some(super::one(store.map(|s| Arc::new(s) as Arc<dyn StateStore>)))
+    }
+
+    fn pluggable_services(&self) -> &'static [&'static str] {
         &[pluggable::services::STATE]
     }
 
-    async fn grpc(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
+    async fn pluggable(&self, socket: &PluggableSocket<'_>, instance: &str) -> Result<Parts, String> {
         let init =
             pluggable::state::PluggableStateStore::init(socket.channel.clone(), instance, socket.metadata.clone());
         super::pluggable_part(instance, init, |s| &s.unknown_features, |s| Arc::new(s) as Arc<dyn StateStore>).await

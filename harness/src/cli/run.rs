@@ -36,14 +36,16 @@ pub(super) struct RunArgs {
     /// operations as claims.
     #[arg(long, value_name = "TESTS.YML", conflicts_with_all = ["spec", "sidecar", "pluggable"])]
     dapr_tests: Option<PathBuf>,
-    /// Certify a running Dapr-compatible sidecar black-box, e.g. http://127.0.0.1:3500.
+    /// Certify a running Dapr-compatible sidecar black-box: its HTTP API (e.g.
+    /// http://127.0.0.1:3500) or its gRPC API (e.g. grpc://127.0.0.1:50001).
     #[arg(long)]
     sidecar: Option<String>,
     /// The sidecar's state store to certify.
     #[arg(long, requires = "sidecar")]
     state: Option<String>,
-    /// The sidecar's pub/sub component to certify (certify serves the app on --app-port).
-    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    /// The sidecar's pub/sub component to certify: over HTTP certify serves the app on
+    /// --app-port; over gRPC it subscribes with streaming subscriptions.
+    #[arg(long, requires = "sidecar")]
     pubsub: Option<String>,
     /// The port the sidecar was started with as its app port (`daprd --app-port`); certify
     /// serves the app there (pub/sub deliveries, input binding events).
@@ -174,13 +176,18 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             && !args.invoke
         {
             return Err(fail(
-                "--sidecar needs something to certify: --state NAME, --pubsub NAME --app-port PORT, --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT",
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT",
             ));
         }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
             Ok(c) => c,
             Err(e) => return Err(fail(e)),
         };
+        if args.pubsub.is_some() && args.app_port.is_none() && !url.starts_with("grpc://") {
+            return Err(fail(
+                "--pubsub over HTTP needs --app-port PORT: the sidecar's app port, where certify receives deliveries (over grpc:// it uses streaming subscriptions)",
+            ));
+        }
         if args.binding.is_some()
             && args.app_port.is_none()
             && claims.as_ref().is_some_and(|c| c.contains(&suites::Claim::Read))

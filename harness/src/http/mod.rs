@@ -21,7 +21,8 @@ pub use bindings::HttpOutputBinding;
 pub use configuration::HttpConfigurationStore;
 pub use invocation::HttpInvoker;
 pub use lock::HttpLockStore;
-pub use pubsub::{HttpPubSub, TopicPool};
+pub(crate) use pubsub::content_type_of;
+pub use pubsub::{HttpPubSub, TopicPool, TopicPools};
 pub use secrets::HttpSecretStore;
 pub use state::HttpStateStore;
 
@@ -37,7 +38,7 @@ pub enum ConnectError {
         reason: String,
     },
     /// It answered, but not as a Dapr sidecar.
-    #[error("{url}/v1.0/metadata did not answer as a Dapr sidecar: {reason}")]
+    #[error("{url} did not answer as a Dapr sidecar: {reason}")]
     NotASidecar {
         /// The sidecar's base URL.
         url: String,
@@ -104,7 +105,7 @@ impl SidecarClient {
             .map_err(|e| ConnectError::Unreachable { url: base.clone(), reason: root_cause(&e) })?;
         let status = response.status();
         let body: Value = response.json().await.map_err(|e| ConnectError::NotASidecar {
-            url: base,
+            url: format!("{base}/v1.0/metadata"),
             reason: format!("status {status}, body is not JSON ({e})"),
         })?;
         Ok((sidecar, body))

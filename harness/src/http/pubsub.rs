@@ -56,7 +56,7 @@ impl HttpPubSub {
 }
 
 /// The content type to send `data` with when the request names none.
-fn content_type_of(request_type: Option<&str>, data: &[u8]) -> String {
+pub(crate) fn content_type_of(request_type: Option<&str>, data: &[u8]) -> String {
     match request_type {
         Some(t) => t.to_owned(),
         None if std::str::from_utf8(data).is_ok() => "text/plain".into(),
@@ -144,15 +144,7 @@ impl PubSub for HttpPubSub {
     }
 
     async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
-        if request.metadata.contains_key(CONSUMER_ID) {
-            return Err(Error::unsupported("consumer groups of a case's choosing (one app is one consumer group)"));
-        }
-        let token = self
-            .app
-            .register_handler(&self.name, &request.topic, handler)
-            .map_err(|e| Error::unsupported(e.to_string()))?;
-        let (app, name, topic) = (self.app.clone(), self.name.clone(), request.topic.clone());
-        Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
+        subscribe_through(&self.app, &self.name, request, handler)
     }
 
     async fn bulk_subscribe(
@@ -161,12 +153,44 @@ impl PubSub for HttpPubSub {
         _config: BulkSubscribeConfig,
         handler: BulkHandler,
     ) -> Result<Subscription> {
-        let token = self
-            .app
-            .register_bulk(&self.name, &request.topic, handler)
-            .map_err(|e| Error::unsupported(e.to_string()))?;
-        let (app, name, topic) = (self.app.clone(), self.name.clone(), request.topic.clone());
-        Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
+        bulk_subscribe_through(&self.app, &self.name, request, handler)
+    }
+}
+
+/// A subscription of `pubsub` served by `app`: the sidecar delivers to the app, which hands
+/// the topic's deliveries to `handler` until the subscription closes.
+fn subscribe_through(app: &App, pubsub: &str, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
+    if request.metadata.contains_key(CONSUMER_ID) {
+        return Err(Error::unsupported("consumer groups of a case's choosing (one app is one consumer group)"));
+    }
+    let token = app.register_handler(pubsub, &request.topic, handler).map_err(|e| Error::unsupported(e.to_string()))?;
+    let (app, name, topic) = (app.clone(), pubsub.to_owned(), request.topic);
+    Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
+}
+
+/// [`subscribe_through`] for bulk deliveries.
+fn bulk_subscribe_through(
+    app: &App,
+    pubsub: &str,
+    request: SubscribeRequest,
+    handler: BulkHandler,
+) -> Result<Subscription> {
+    let token = app.register_bulk(pubsub, &request.topic, handler).map_err(|e| Error::unsupported(e.to_string()))?;
+    let (app, name, topic) = (app.clone(), pubsub.to_owned(), request.topic);
+    Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
+}
+
+/// The topic pool of each pub/sub component the app serves: one per component, shared by
+/// every driver that reaches it through this app (HTTP and gRPC lease from the same slots).
+#[derive(Debug, Default)]
+pub struct TopicPools(Mutex<std::collections::HashMap<String, Arc<TopicPool>>>);
+
+impl TopicPools {
+    /// The pool of `pubsub` in `app`.
+    pub fn of(app: &App, pubsub: &str) -> Arc<TopicPool> {
+        let pools = app.part::<TopicPools>();
+        let mut pools = pools.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(pools.entry(pubsub.to_owned()).or_default())
     }
 }
 

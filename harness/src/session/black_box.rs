@@ -1,5 +1,5 @@
 //! A running sidecar, certified black-box: each named component reached through the sidecar's
-//! HTTP API, with certify serving the app on the sidecar's app port where the sidecar delivers
+//! HTTP API (or its gRPC API, for a `grpc://` address), with certify serving the app on the sidecar's app port where the sidecar delivers
 //! (pub/sub, configuration updates, input bindings, invocation's echo). Claims default to what
 //! the sidecar advertises.
 
@@ -15,8 +15,9 @@ use suites::http_api::SidecarHttp;
 use super::reference::wait_for_app_subscriptions;
 use super::{Session, SetupError, SidecarSource};
 use crate::app::App;
-use crate::blocks::{Catalogue, HttpLink};
+use crate::blocks::{Catalogue, GrpcLink, HttpLink};
 use crate::driver::DriverKind;
+use crate::grpc::GrpcSidecar;
 use crate::http::{ConnectError, SidecarClient};
 use crate::plan::Target;
 
@@ -26,12 +27,16 @@ pub(super) async fn open(
     registry: &Registry,
     catalogue: &Catalogue,
 ) -> Result<Session, SetupError> {
+    // `grpc://HOST:PORT` is the Dapr gRPC API; anything else the HTTP API.
+    let kind = if source.url.starts_with("grpc://") { DriverKind::Grpc } else { DriverKind::Http };
     let app = App::new();
     let mut needs_app = false;
     for (block, name) in &source.components {
         if let Some(driver) = catalogue.driver(*block) {
-            // Input events reach certify only through the app port.
-            if source.app_port.is_some() || *block == contract::Block::PUBSUB {
+            // Input events reach certify only through the app port; over gRPC, pub/sub
+            // deliveries come on streaming subscriptions instead.
+            let pubsub = *block == contract::Block::PUBSUB;
+            if (source.app_port.is_some() || pubsub) && !(pubsub && kind == DriverKind::Grpc) {
                 needs_app |= driver.declare(&app, name, None);
             }
         }
@@ -42,23 +47,37 @@ pub(super) async fn open(
             .await
             .map_err(|source| SetupError::AppPort { port, source })?;
         app.serve_on(listener).map_err(|source| SetupError::AppPort { port, source })?;
-        if app.declares_pubsub() {
-            // The sidecar reads the app's subscriptions once the app listens.
-            wait_for_app_subscriptions(&source.url).await?;
-        }
+    }
+    let grpc = match kind {
+        DriverKind::Grpc => Some(GrpcSidecar::connect(&source.url, source.token.clone()).await?),
+        _ => None,
+    };
+    if needs_app && app.declares_pubsub() {
+        // The sidecar reads the app's subscriptions once the app listens.
+        wait_for_app_subscriptions(&source.url).await?;
     }
     let link = HttpLink { url: &source.url, token: source.token.clone(), app: &app };
-    let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&source.url, source.token.clone())?);
     let (mut targets, mut components) = (Vec::new(), Vec::new());
     for (block, name) in &source.components {
-        let driver = catalogue.driver(*block).ok_or_else(|| no_http(*block, name))?;
-        let name = match name.is_empty() {
+        let no_form = || no_driver(kind, *block, name);
+        let driver = catalogue.driver(*block).ok_or_else(no_form)?;
+        let name = match (name.is_empty(), &grpc) {
             // The app's own block (invocation): the component is the app, named by its id.
-            true => app_id(&source).await?,
-            false => name.clone(),
+            (true, None) => app_id(&source).await?,
+            (true, Some(sidecar)) => sidecar.metadata().await?.id,
+            (false, _) => name.clone(),
         };
-        let mut handles = driver.http(&link, &name, None).await.ok_or_else(|| no_http(*block, &name))??;
-        handles.insert(Arc::clone(&wire));
+        let mut handles = match &grpc {
+            Some(sidecar) => {
+                let link = GrpcLink { sidecar, app: &app };
+                driver.dapr_grpc(&link, &name, None).await.ok_or_else(|| no_driver(kind, *block, &name))??
+            }
+            None => {
+                let handles = driver.http(&link, &name, None).await.ok_or_else(|| no_driver(kind, *block, &name))??;
+                let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&source.url, source.token.clone())?);
+                handles.with(wire)
+            }
+        };
         if let Some(path) = source.behind.get(&name) {
             let local = build_behind(path, registry, *block).await?;
             if handles.fill(&local) == 0 {
@@ -74,7 +93,7 @@ pub(super) async fn open(
             name: name.clone(),
             type_name: format!("{} (black-box)", block.prefix()),
             claims: claims.iter().map(|c| c.as_str().to_owned()).collect(),
-            drivers: vec![DriverKind::Http.as_str().into()],
+            drivers: vec![kind.as_str().into()],
             metadata: Default::default(),
             claims_from: claims_from(source.claims.is_some()),
         });
@@ -82,7 +101,7 @@ pub(super) async fn open(
             component: name,
             type_name: format!("{}.sidecar", block.prefix()),
             block: *block,
-            driver: DriverKind::Http,
+            driver: kind,
             claims,
             settings: Default::default(),
             blocked: None,
@@ -97,10 +116,10 @@ pub(super) fn claims_from(given: bool) -> String {
     if given { "--features" } else { "advertised" }.into()
 }
 
-fn no_http(block: contract::Block, name: &str) -> SetupError {
+fn no_driver(kind: DriverKind, block: contract::Block, name: &str) -> SetupError {
     SetupError::Connect(ConnectError::NotASidecar {
         url: String::new(),
-        reason: format!("certify has no HTTP driver for `{name}`'s block `{block}`"),
+        reason: format!("certify has no {} driver for `{name}`'s block `{block}`", kind.as_str()),
     })
 }
 

@@ -100,7 +100,7 @@ pub(super) async fn build(
             built.fail(&entry.manifest.name, e.to_string());
         }
     }
-    let wants_http = spec.entries.iter().any(|e| e.drivers.contains(&DriverKind::Http));
+    let wants_http = spec.entries.iter().any(|e| e.drivers.iter().any(|d| d.through_sidecar()));
     for entry in &spec.entries {
         if !built.blocked.contains_key(&entry.manifest.name) {
             build_one(entry, catalogue, backends, wants_http, &mut built).await?;
@@ -109,8 +109,8 @@ pub(super) async fn build(
     Ok(built)
 }
 
-/// Builds one component: its own instance (handles for its in-process or gRPC driver) and, when
-/// it is certified over HTTP, the instance the reference runtime serves.
+/// Builds one component: its own instance (handles for its in-process or pluggable driver) and,
+/// when it is certified through a sidecar (HTTP or gRPC), the instance the reference runtime serves.
 async fn build_one(
     entry: &SpecEntry,
     catalogue: &Catalogue,
@@ -120,10 +120,10 @@ async fn build_one(
 ) -> Result<(), SetupError> {
     let name = &entry.manifest.name;
     let manifest = backends.substituted(&entry.manifest);
-    // A pluggable component's own driver is gRPC; its instance has a name of its own, so it
+    // A pluggable component's own driver is its socket; its instance has a name of its own, so it
     // does not share the sidecar's (each `Init` makes one per name).
     let (driver, own) = match entry.pluggable {
-        Some(_) => (DriverKind::Grpc, ComponentManifest { name: format!("{name}-grpc"), ..manifest.clone() }),
+        Some(_) => (DriverKind::Pluggable, ComponentManifest { name: format!("{name}-grpc"), ..manifest.clone() }),
         None => (DriverKind::InProcess, manifest.clone()),
     };
     let component = match built.build(own).await {
@@ -146,7 +146,7 @@ async fn build_one(
             return Ok(());
         }
     }
-    if wants_http && entry.drivers.contains(&DriverKind::Http) {
+    if wants_http && entry.drivers.iter().any(|d| d.through_sidecar()) {
         // The reference runtime serves its own instance, as a sidecar would.
         match built.build(manifest.clone()).await {
             Ok(served) => {

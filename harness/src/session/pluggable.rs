@@ -24,7 +24,7 @@ pub(super) async fn open(source: PluggableSource, catalogue: &Catalogue) -> Resu
     let services = pluggable::socket::services(&socket, channel.clone()).await?;
     let on_socket = PluggableSocket { channel: &channel, services: &services, metadata: &metadata };
     let served: Vec<&Arc<dyn BlockDriver>> =
-        catalogue.blocks().iter().filter(|b| b.grpc_services().iter().any(|s| on_socket.serves(s))).collect();
+        catalogue.blocks().iter().filter(|b| b.pluggable_services().iter().any(|s| on_socket.serves(s))).collect();
     if served.is_empty() {
         return Err(SetupError::PluggableInit {
             component: name,
@@ -43,7 +43,7 @@ pub(super) async fn open(source: PluggableSource, catalogue: &Catalogue) -> Resu
             true => format!("{name}-{}", block.block().prefix()),
         };
         let handles = block
-            .grpc(&on_socket, &instance)
+            .pluggable(&on_socket, &instance)
             .await
             .map_err(|reason| SetupError::PluggableInit { component: instance.clone(), reason })?;
         let mut block_claims: BTreeSet<Claim> = claims.clone().unwrap_or_else(|| block.advertised(&handles));
@@ -53,7 +53,7 @@ pub(super) async fn open(source: PluggableSource, catalogue: &Catalogue) -> Resu
             name: instance.clone(),
             type_name: format!("{type_name} ({})", socket.display()),
             claims: block_claims.iter().map(|c| c.as_str().to_owned()).collect(),
-            drivers: vec![DriverKind::Grpc.as_str().into()],
+            drivers: vec![DriverKind::Pluggable.as_str().into()],
             metadata: metadata.clone(),
             claims_from: super::black_box::claims_from(claims.is_some()),
         });
@@ -61,7 +61,7 @@ pub(super) async fn open(source: PluggableSource, catalogue: &Catalogue) -> Resu
             component: instance,
             type_name,
             block: block.block(),
-            driver: DriverKind::Grpc,
+            driver: DriverKind::Pluggable,
             claims: block_claims,
             settings: Default::default(),
             blocked: None,

@@ -1,6 +1,7 @@
-//! The HTTP driver of a spec: a reference runtime on loopback serving the components' own
-//! instances, with certify as its app (for deliveries, configuration updates and input binding
-//! events), and each component's handles as clients of its HTTP API.
+//! The sidecar drivers of a spec (`http`, `grpc`): a reference runtime on loopback serving the
+//! components' own instances over both APIs, with certify as its app (for deliveries,
+//! configuration updates and input binding events), and each component's handles as clients
+//! of the API its driver names.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,35 +14,36 @@ use suites::http_api::SidecarHttp;
 use super::in_process::Built;
 use super::{Reference, SetupError};
 use crate::app::App;
-use crate::blocks::{Catalogue, HttpLink};
+use crate::blocks::{Catalogue, GrpcLink, HttpLink};
 use crate::driver::DriverKind;
+use crate::grpc::GrpcSidecar;
 use crate::http::SidecarClient;
 use crate::spec::Spec;
 
-/// Starts the reference runtime for the spec's components that name the HTTP driver, and gives
-/// each its handles through it; `None` when none names it.
+/// Starts the reference runtime for the spec's components that name a sidecar driver, and
+/// gives each its handles through it; `None` when none names one.
 pub(super) async fn start(
     spec: &Spec,
     catalogue: &Catalogue,
     built: &mut Built,
 ) -> Result<Option<Reference>, SetupError> {
+    if !spec.entries.iter().any(|e| e.drivers.iter().any(|d| d.through_sidecar())) {
+        return Ok(None);
+    }
     let entries: Vec<_> = spec
         .entries
         .iter()
-        .filter(|e| e.drivers.contains(&DriverKind::Http) && !built.blocked.contains_key(&e.manifest.name))
+        .filter(|e| !built.blocked.contains_key(&e.manifest.name))
+        .filter_map(|e| Some((e, catalogue.block_of(&e.manifest.type_name)?)))
+        .filter(|(e, _)| e.drivers.iter().any(|d| d.through_sidecar()))
         .collect();
-    if !spec.entries.iter().any(|e| e.drivers.contains(&DriverKind::Http)) {
-        return Ok(None);
-    }
     // What the app serves must be declared before the sidecar reads it.
     let app = App::new();
     let served: BTreeMap<String, Component> =
         built.served.by_name.iter().map(|(name, c)| (name.clone(), c.component.clone())).collect();
     let mut needs_app = false;
-    for entry in &entries {
-        if let Some(block) = catalogue.block_of(&entry.manifest.type_name) {
-            needs_app |= block.declare(&app, &entry.manifest.name, served.get(&entry.manifest.name));
-        }
+    for (entry, block) in &entries {
+        needs_app |= block.declare(&app, &entry.manifest.name, served.get(&entry.manifest.name));
     }
     let app_port = match needs_app {
         false => None,
@@ -49,17 +51,25 @@ pub(super) async fn start(
     };
     let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
     let runtime = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
-    let (url, serving) = Arc::clone(&runtime).serve_on_loopback().await.map_err(SetupError::Sidecar)?;
+    let (url, grpc_url, serving) = Arc::clone(&runtime).serve_both_on_loopback().await.map_err(SetupError::Sidecar)?;
     if app_port.is_some() {
         wait_for_app_subscriptions(&url).await?;
     }
     let link = HttpLink { url: &url, token: None, app: &app };
     let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&url, None)?);
-    for entry in entries {
+    let grpc = GrpcSidecar::connect(&grpc_url, None).await?;
+    let grpc_link = GrpcLink { sidecar: &grpc, app: &app };
+    for (entry, block) in entries {
         let name = &entry.manifest.name;
-        let Some(block) = catalogue.block_of(&entry.manifest.type_name) else { continue };
-        if let Some(handles) = block.http(&link, name, served.get(name)).await {
-            built.handles.insert((name.clone(), DriverKind::Http), handles?.with(Arc::clone(&wire)));
+        let own = served.get(name);
+        for driver in entry.drivers.iter().copied().filter(|d| d.through_sidecar()) {
+            let handles = match driver {
+                DriverKind::Http => block.http(&link, name, own).await.map(|h| h.map(|h| h.with(Arc::clone(&wire)))),
+                _ => block.dapr_grpc(&grpc_link, name, own).await,
+            };
+            if let Some(handles) = handles {
+                built.handles.insert((name.clone(), driver), handles?);
+            }
         }
     }
     Ok(Some((runtime, serving)))

@@ -40,6 +40,9 @@ pub enum DriverCapability {
     /// A subscription's dead-letter topic reaches the component (the pluggable protocol has
     /// none: daprd dead-letters itself).
     DeadLetterTopics,
+    /// A delivery carries the publisher's metadata (an HTTP app gets it as headers; a gRPC
+    /// streaming subscription's event has no field for it, in daprd as here).
+    DeliveryMetadata,
     /// The case speaks the sidecar's HTTP API itself: requests as written, and the status
     /// codes, error codes and headers of the answers.
     HttpApi,
@@ -48,7 +51,7 @@ pub enum DriverCapability {
 /// How cases reach the component.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriverInfo {
-    /// `in-process`, `http`, `grpc` or `faults`.
+    /// `in-process`, `http`, `grpc`, `pluggable` or `faults`.
     pub name: String,
     /// What it can express.
     pub capabilities: BTreeSet<DriverCapability>,

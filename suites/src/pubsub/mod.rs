@@ -241,7 +241,7 @@ fn cases() -> Vec<Case> {
             "pubsub.payload.metadata-and-content-type",
             "certify",
             "Publish metadata and the content type MUST reach the subscriber.",
-            [],
+            [Requirement::Driver(DriverCapability::DeliveryMetadata)],
             [],
             60,
             envelope::metadata_and_content_type

@@ -1,0 +1,157 @@
+//! The gRPC driver: the contract's traits implemented as clients of any Dapr-compatible
+//! sidecar's gRPC API (`dapr.proto.runtime.v1.Dapr`), one module per block (mirroring the
+//! reference runtime's `grpc/*.rs`), over one [`GrpcSidecar`] whose [`GrpcSidecar::error`]
+//! maps every status onto the contract's errors.
+
+mod bindings;
+mod configuration;
+mod invocation;
+mod lock;
+mod pubsub;
+mod secrets;
+mod state;
+mod streaming;
+
+use std::time::Duration;
+
+use contract::{Error, Metadata};
+use runtime_api::runtime::dapr_client::DaprClient;
+use runtime_api::runtime::{GetMetadataRequest, GetMetadataResponse, RegisteredComponents};
+use runtime_api::tonic::metadata::{Ascii, MetadataValue};
+use runtime_api::tonic::transport::{Channel, Endpoint};
+use runtime_api::tonic::{Code, Request, Status};
+
+pub use bindings::GrpcOutputBinding;
+pub use configuration::GrpcConfigurationStore;
+pub use invocation::GrpcInvoker;
+pub use lock::GrpcLockStore;
+pub use pubsub::GrpcPubSub;
+pub use secrets::GrpcSecretStore;
+pub use state::GrpcStateStore;
+
+use crate::http::ConnectError;
+
+/// A sidecar's gRPC API: the client, its address and the API token every call carries.
+#[derive(Debug, Clone)]
+pub struct GrpcSidecar {
+    client: DaprClient<Channel>,
+    url: String,
+    token: Option<MetadataValue<Ascii>>,
+}
+
+/// The `http://HOST:PORT` tonic dials for `grpc://HOST:PORT` (or an `http://` URL as given).
+fn dial_url(url: &str) -> String {
+    match url.strip_prefix("grpc://") {
+        Some(rest) => format!("http://{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+impl GrpcSidecar {
+    /// Connects to the sidecar at `url` (`grpc://HOST:PORT`) and reads its metadata; fails
+    /// within seconds when nothing listens or what listens is not a Dapr sidecar.
+    pub async fn connect(url: &str, token: Option<String>) -> Result<GrpcSidecar, ConnectError> {
+        let unreachable = |reason: String| ConnectError::Unreachable { url: url.to_owned(), reason };
+        let endpoint = Endpoint::from_shared(dial_url(url))
+            .map_err(|e| unreachable(format!("not a gRPC address: {e}")))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30));
+        let channel = endpoint.connect().await.map_err(|e| unreachable(root_cause(&e)))?;
+        let token = match token {
+            None => None,
+            Some(t) => Some(t.parse().map_err(|_| unreachable("the API token is not valid ASCII metadata".into()))?),
+        };
+        let sidecar = GrpcSidecar { client: DaprClient::new(channel), url: url.to_owned(), token };
+        sidecar.metadata().await?;
+        Ok(sidecar)
+    }
+
+    /// The generated client, to call with [`GrpcSidecar::request`]s.
+    pub fn client(&self) -> DaprClient<Channel> {
+        self.client.clone()
+    }
+
+    /// `message` with the API token.
+    pub fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(token) = &self.token {
+            request.metadata_mut().insert("dapr-api-token", token.clone());
+        }
+        request
+    }
+
+    /// `GetMetadata`.
+    pub async fn metadata(&self) -> Result<GetMetadataResponse, ConnectError> {
+        let answer = self.client().get_metadata(self.request(GetMetadataRequest {})).await;
+        answer.map(|r| r.into_inner()).map_err(|status| ConnectError::NotASidecar {
+            url: self.url.clone(),
+            reason: format!("GetMetadata answered {:?}: {}", status.code(), status.message()),
+        })
+    }
+
+    /// The component `name` of `block` (a type prefix such as `state`), as `GetMetadata` lists it.
+    pub async fn find(&self, block: &'static str, name: &str) -> Result<RegisteredComponents, ConnectError> {
+        let prefix = format!("{block}.");
+        let of_block: Vec<RegisteredComponents> = self
+            .metadata()
+            .await?
+            .registered_components
+            .into_iter()
+            .filter(|c| c.r#type.starts_with(&prefix))
+            .collect();
+        let known = of_block.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        match of_block.iter().find(|c| c.name == name) {
+            Some(found) => Ok(found.clone()),
+            None => Err(ConnectError::NoSuchStore {
+                url: self.url.clone(),
+                block,
+                name: name.to_owned(),
+                known: if known.is_empty() { "none".into() } else { known },
+            }),
+        }
+    }
+
+    /// Checks the sidecar answers and still serves component `name` of `block` (the API has no
+    /// per-component ping).
+    pub async fn ping_component(&self, block: &'static str, name: &str) -> contract::Result<()> {
+        self.find(block, name).await.map(drop).map_err(|e| Error::Backend(e.to_string()))
+    }
+
+    /// Maps a status onto the contract's errors, as daprd's codes mean them: `Aborted` is an
+    /// ETag mismatch, an `InvalidArgument` about an ETag an invalid one.
+    pub fn error(&self, key: &str, status: Status) -> Error {
+        let described = describe(&status);
+        match status.code() {
+            Code::Aborted => Error::etag_mismatch(key, described),
+            Code::InvalidArgument if status.message().contains("invalid etag") => {
+                Error::EtagInvalid { key: key.to_owned(), reason: described }
+            }
+            Code::InvalidArgument => Error::InvalidArgument(described),
+            Code::NotFound => Error::NotFound { what: described },
+            Code::Unimplemented => Error::unsupported(described),
+            _ => Error::Backend(described),
+        }
+    }
+}
+
+/// `CODE REASON: message`, the reason from the status's `ErrorInfo` when it has one.
+fn describe(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    match status.get_details_error_info() {
+        Some(info) => format!("{:?} {}: {}", status.code(), info.reason, status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut source = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// Contract metadata as the protocol's map.
+fn map(metadata: &Metadata) -> std::collections::HashMap<String, String> {
+    metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
