@@ -7,11 +7,6 @@
 
 "use strict";
 
-const { spawn } = require("node:child_process");
-const fs = require("node:fs");
-const net = require("node:net");
-const os = require("node:os");
-const path = require("node:path");
 const {
   DaprClient,
   DaprServer,
@@ -20,101 +15,21 @@ const {
   HttpMethod,
   LogLevel,
 } = require("@dapr/dapr");
+const { RESOURCES, assertEqual, binaryArg, checker, freePort, startSidecar, until, watchdog } = require("./common");
 
-const binary = process.argv[2];
-if (!binary || !fs.existsSync(binary)) {
-  console.error(`usage: node interop.js PATH_TO_REFERENCE_RUNTIME_BINARY (got ${binary})`);
-  process.exit(2);
-}
-
-const RESOURCES = `
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: statestore}
-spec: {type: state.in-memory, version: v1}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: pubsub}
-spec:
-  type: pubsub.in-memory
-  version: v1
-  metadata:
-  - {name: redeliveryBackoff, value: 20ms}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: events}
-spec: {type: bindings.in-memory, version: v1}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: lockstore}
-spec: {type: lock.in-memory, version: v1}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: secretstore}
-spec:
-  type: secretstores.local.env
-  version: v1
-  metadata:
-  - {name: prefix, value: INTEROP_}
-`;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, check, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
+const binary = binaryArg("interop.js");
 
 async function main() {
   const [daprPort, appPort] = [await freePort(), await freePort()];
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "certify-interop-"));
-  fs.writeFileSync(path.join(dir, "components.yaml"), RESOURCES);
-  const sidecar = spawn(
-    binary,
-    ["--app-id", "interop", "--app-port", String(appPort), "--dapr-http-port", String(daprPort), "--dapr-grpc-port", "0", "--resources-path", dir, "--log-level", "warn"],
-    { env: { ...process.env, INTEROP_db_password: "s3cr3t" }, stdio: ["ignore", "inherit", "inherit"] },
-  );
-  const stop = () => {
-    if (sidecar.exitCode === null) sidecar.kill("SIGTERM");
-  };
-  process.on("exit", stop);
+  const { stop } = startSidecar(binary, {
+    appPort,
+    httpPort: daprPort,
+    grpcPort: 0,
+    resources: RESOURCES,
+    env: { INTEROP_db_password: "s3cr3t" },
+  });
 
-  const failures = [];
-  const check = async (name, body) => {
-    try {
-      await body();
-      console.log(`PASS  ${name}`);
-    } catch (e) {
-      failures.push(name);
-      console.log(`FAIL  ${name}: ${e && e.message ? e.message : e}`);
-    }
-  };
+  const { check, failures } = checker();
 
   const clientOptions = { daprHost: "127.0.0.1", daprPort: String(daprPort), communicationProtocol: CommunicationProtocolEnum.HTTP, logger: { level: LogLevel.Error } };
   const server = new DaprServer({ serverHost: "127.0.0.1", serverPort: String(appPort), communicationProtocol: CommunicationProtocolEnum.HTTP, clientOptions, logger: { level: LogLevel.Error } });
@@ -204,11 +119,7 @@ async function main() {
   process.exit(failures.length === 0 ? 0 : 1);
 }
 
-const overall = setTimeout(() => {
-  console.error("interop: timed out after 120 s");
-  process.exit(1);
-}, 120000);
-overall.unref();
+watchdog("interop", 120000);
 
 main().catch((e) => {
   console.error(`interop: ${e && e.stack ? e.stack : e}`);

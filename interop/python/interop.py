@@ -1,7 +1,7 @@
 """The official Dapr Python SDK (`dapr` from PyPI, unchanged) against the certify reference
 runtime over gRPC: state (ETags, bulk, transactions, query), publish and delivery to the app,
-bulk publish, an output binding, secrets, configuration, locks, metadata, service invocation,
-the API token and Shutdown.
+bulk publish, the streaming subscription (SubscribeTopicEventsAlpha1), an output binding,
+secrets, configuration, locks, metadata, service invocation, the API token and Shutdown.
 
 Usage: python interop.py PATH_TO_REFERENCE_RUNTIME_BINARY
 Prints one `PASS  name` or `FAIL  name: why` line per check and exits 0 when every check
@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 APP_ID = "interop"
 TOKEN = "secret"
 OVERALL_TIMEOUT_S = 150
+STREAM_TOPIC = "streamed"  # only the streaming subscription listens to it
 
 RESOURCES = """
 apiVersion: dapr.io/v1alpha1
@@ -86,6 +87,28 @@ def until(what, check, timeout_s=10.0):
             return
         time.sleep(0.025)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def bounded(what, call, timeout_s=10.0, on_timeout=None):
+    """call() on a helper thread, for SDK calls that take no deadline (a stream's reads): its
+    result, or AssertionError after timeout_s once on_timeout() (say, closing the stream) ran."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = e
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        if on_timeout:
+            on_timeout()
+        raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def equal(actual, expected, what):
@@ -235,6 +258,7 @@ def run_checks(main_sc, token_sc):
     from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
     from dapr.clients.grpc._response import UnlockResponseStatus
     from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
+    from dapr.proto import api_service_v1, api_v1
 
     warnings.simplefilter("ignore")  # the SDK warns on every alpha or deprecated API it calls
     passed, failed = [], []
@@ -347,6 +371,71 @@ def run_checks(main_sc, token_sc):
         until("both events at the app", lambda: len(App.received("/bulk")) >= 2)
         equal(sorted(e["data"]["n"] for _, _, e in App.received("/bulk")), [1, 2], "delivered data")
     check("publish_events (BulkPublishEvent) reaches the app", bulk_publish)
+
+    # The streaming subscription. The SDK's get_metadata() leaves the subscriptions out, so
+    # they are read with the SDK's generated stub for the Dapr service.
+    meta_channel = grpc.insecure_channel(f"127.0.0.1:{main_sc.grpc}")
+    meta_stub = api_service_v1.DaprStub(meta_channel)
+    stream = {}  # "sub": the subscription the checks below share while it is open
+
+    def until_listed(expected):
+        """Until metadata lists exactly `expected` (pubsub, type) subscriptions to STREAM_TOPIC."""
+        seen = []
+
+        def listed():
+            md = meta_stub.GetMetadata(api_v1.GetMetadataRequest(), timeout=5)
+            seen[:] = [(s.pubsub_name, api_v1.PubsubSubscriptionType.Name(s.type))
+                       for s in md.subscriptions if s.topic == STREAM_TOPIC]
+            return seen == expected
+        try:
+            until(f"metadata to list {expected} for topic {STREAM_TOPIC!r}", listed)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; it lists {seen}") from None
+
+    def publish_streamed(data):
+        d.publish_event("pubsub", STREAM_TOPIC, json.dumps(data), data_content_type="application/json")
+
+    def next_event(what):
+        if "sub" not in stream:
+            raise AssertionError("no open subscription (an earlier check failed)")
+        sub = stream["sub"]
+        return sub, bounded(what, sub.next_message, 15, on_timeout=sub.close)
+
+    def stream_receive():
+        stream["sub"] = bounded("subscribe() to open the stream", lambda: d.subscribe("pubsub", STREAM_TOPIC))
+        until_listed([("pubsub", "STREAMING")])
+        publish_streamed({"n": 1})
+        sub, msg = next_event("the event on the stream")
+        got = (msg.topic(), msg.pubsub_name(), msg.data_content_type(), msg.data())
+        equal(got, (STREAM_TOPIC, "pubsub", "application/json", {"n": 1}), "(topic, pubsub, content type, data)")
+        if not msg.id():
+            raise AssertionError("event without an id")
+        sub.respond_success(msg)
+    check("subscribe() streams a published event; metadata lists the subscription as STREAMING", stream_receive)
+
+    def stream_retry():
+        publish_streamed({"n": 2})
+        sub, first = next_event("the event on the stream")
+        equal(first.data(), {"n": 2}, "data")
+        sub.respond_retry(first)
+        sub, again = next_event("the event again after respond_retry")
+        equal((again.id(), again.data()), (first.id(), {"n": 2}), "redelivered (id, data)")
+        sub.respond_success(again)
+        publish_streamed({"n": 3})  # settled: what comes next is the next event
+        sub, after = next_event("the next event")
+        equal(after.data(), {"n": 3}, "the event after respond_success")
+        sub.respond_success(after)
+    check("respond_retry redelivers the event (same id), respond_success settles it", stream_retry)
+
+    def stream_close():
+        if "sub" not in stream:
+            raise AssertionError("no open subscription (an earlier check failed)")
+        stream.pop("sub").close()
+        until_listed([])
+    check("close() ends the subscription: metadata no longer lists it", stream_close)
+    if "sub" in stream:
+        stream.pop("sub").close()
+    meta_channel.close()
 
     def binding():
         meta = {"fileName": "greeting.txt"}
