@@ -20,7 +20,7 @@ struct Args {
     /// The port the app listens on (loopback); without it the sidecar runs without an app.
     #[arg(long = "app-port")]
     app_port: Option<u16>,
-    /// The app's protocol; only `http` is served.
+    /// How the app is called: `http` (its routes) or `grpc` (its `AppCallback` services).
     #[arg(long = "app-protocol", default_value = "http")]
     app_protocol: String,
     /// The port of the Dapr HTTP API.
@@ -112,12 +112,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    if !args.app_protocol.eq_ignore_ascii_case("http") {
-        anyhow::bail!(
-            "--app-protocol `{}` is not supported; the reference runtime talks to apps over http",
-            args.app_protocol
-        );
-    }
+    let app_protocol = match args.app_protocol.to_ascii_lowercase().as_str() {
+        "http" => sidecar::AppProtocol::Http,
+        "grpc" => sidecar::AppProtocol::Grpc,
+        other => anyhow::bail!(
+            "--app-protocol `{other}` is not supported; the reference runtime talks to apps over http or grpc (no TLS: https, grpcs; no h2c)"
+        ),
+    };
     let resources = if args.resources_path.is_empty() {
         reference_runtime::default_resources()?
     } else {
@@ -149,6 +150,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = SidecarConfig {
         app_id: args.app_id,
         app_port: args.app_port,
+        app_protocol,
         api_token: std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty()),
         app_api_token: std::env::var("APP_API_TOKEN").ok().filter(|t| !t.is_empty()),
         max_body_size: args.max_body_size,

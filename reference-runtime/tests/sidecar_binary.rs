@@ -74,7 +74,7 @@ fn fails_with(args: &[&str], expected: &str) {
 
 #[test]
 fn bad_input_fails_fast_with_a_clear_message() {
-    fails_with(&["--app-protocol", "grpc"], "--app-protocol `grpc` is not supported");
+    fails_with(&["--app-protocol", "grpcs"], "--app-protocol `grpcs` is not supported");
     fails_with(&["--resources-path", "/nonexistent/resources"], "cannot read `/nonexistent/resources`");
     fails_with(&["--max-body-size", "4Xi"], "unknown size unit `Xi`");
     let dir = std::env::temp_dir().join(format!("certify-bin-{}", std::process::id()));

@@ -56,7 +56,7 @@ pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
         runtime_version: RUNTIME_VERSION.into(),
         app_connection_properties: sc.config.app_port.map(|port| AppConnectionProperties {
             port: i32::from(port),
-            protocol: "http".into(),
+            protocol: sc.config.app_protocol.as_str().into(),
             channel_address: "127.0.0.1".into(),
             ..Default::default()
         }),
@@ -135,6 +135,18 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
     let failed = |why: String| legacy(Code::Internal, format!("failed to invoke, id: {}, err: {why}", r.id));
     if r.id.split('.').next() != Some(sc.config.app_id.as_str()) {
         return Err(failed(format!("the reference runtime only reaches its own app `{}`", sc.config.app_id)));
+    }
+    if let Some(app) = sc.grpc_app() {
+        // gRPC to gRPC: the app's own answer, status and all.
+        let mut request = Request::new(r.message.unwrap_or_default());
+        *request.metadata_mut() = call;
+        for (name, value) in [("dapr-caller-app-id", sc.config.app_id.as_str()), ("dapr-callee-app-id", r.id.as_str())]
+        {
+            if let Ok(v) = value.parse() {
+                request.metadata_mut().insert(name, v);
+            }
+        }
+        return app.on_invoke(request).await;
     }
     let Some(app) = sc.app() else { return Err(failed("no app port was given (--app-port)".into())) };
     let message = r.message.clone().unwrap_or_default();

@@ -4,6 +4,7 @@
 //! errors into daprd's statuses; this file holds the service, the `dapr-api-token` check and
 //! serving.
 
+pub mod app_callback;
 mod bindings;
 mod configuration;
 mod lock;
@@ -12,7 +13,7 @@ mod pubsub;
 mod secrets;
 mod state;
 mod status;
-mod subscribe;
+pub(crate) mod subscribe;
 
 use std::sync::Arc;
 

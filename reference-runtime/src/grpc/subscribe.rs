@@ -125,7 +125,7 @@ fn handler(spec: Arc<SubscriptionSpec>, tx: Sent, pending: Pending) -> Handler {
         let (spec, tx, pending) = (Arc::clone(&spec), tx.clone(), Arc::clone(&pending));
         Box::pin(async move {
             let event = match event_of(&spec, &message) {
-                Ok((event, _)) => topic_event(&spec, &event),
+                Ok((event, _)) => topic_event(&spec, &event, ""),
                 Err(reason) => return Outcome::Drop(reason),
             };
             let (settled, verdict) = oneshot::channel();
@@ -157,9 +157,19 @@ fn handler(spec: Arc<SubscriptionSpec>, tx: Sent, pending: Pending) -> Handler {
     })
 }
 
+/// A CloudEvent delivered for `spec` on `path` as `TopicEventRequest`.
+pub(crate) fn topic_event(spec: &SubscriptionSpec, event: &Value, path: &str) -> TopicEventRequest {
+    TopicEventRequest {
+        topic: spec.topic.clone(),
+        pubsub_name: spec.pubsub.clone(),
+        path: path.to_owned(),
+        ..topic_event_fields(event)
+    }
+}
+
 /// A CloudEvent as `TopicEventRequest`: the envelope's fields, its data as bytes, and every
 /// other attribute as an extension.
-fn topic_event(spec: &SubscriptionSpec, event: &Value) -> TopicEventRequest {
+pub(crate) fn topic_event_fields(event: &Value) -> TopicEventRequest {
     let text = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
     let data = match (event.get("data_base64").and_then(Value::as_str), event.get("data")) {
         (Some(b64), _) => base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap_or_default(),
@@ -183,8 +193,8 @@ fn topic_event(spec: &SubscriptionSpec, event: &Value) -> TopicEventRequest {
         spec_version: text("specversion"),
         data_content_type: text("datacontenttype"),
         data,
-        topic: spec.topic.clone(),
-        pubsub_name: spec.pubsub.clone(),
+        topic: text("topic"),
+        pubsub_name: text("pubsubname"),
         path: String::new(),
         extensions,
     }

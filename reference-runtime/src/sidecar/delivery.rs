@@ -77,7 +77,6 @@ fn outcome_of(status: StatusCode, body: &[u8]) -> Outcome {
 }
 
 async fn deliver_one(sc: &Sidecar, spec: &SubscriptionSpec, message: Message) -> Outcome {
-    let Some(app) = sc.app() else { return Outcome::Retry("no app channel".into()) };
     let _in_flight = sc.in_flight.start();
     let (event, body) = match event_of(spec, &message) {
         Ok(x) => x,
@@ -86,6 +85,10 @@ async fn deliver_one(sc: &Sidecar, spec: &SubscriptionSpec, message: Message) ->
     let Some(path) = spec.route(&event) else {
         return Outcome::Drop("no routing rule matched the event".into());
     };
+    if let Some(app) = sc.grpc_app() {
+        return app.deliver(crate::grpc::subscribe::topic_event(spec, &event, path), &message).await;
+    }
+    let Some(app) = sc.app() else { return Outcome::Retry("no app channel".into()) };
     let headers = delivery_headers(spec, &message, &event);
     match app.post(path, CLOUDEVENT_CONTENT_TYPE, &headers, body).await {
         Ok(r) => outcome_of(r.status, &r.body),
@@ -94,9 +97,9 @@ async fn deliver_one(sc: &Sidecar, spec: &SubscriptionSpec, message: Message) ->
 }
 
 async fn deliver_bulk(sc: &Sidecar, spec: &SubscriptionSpec, messages: Vec<Message>) -> Vec<(String, Outcome)> {
-    let Some(app) = sc.app() else {
+    if sc.app().is_none() && sc.grpc_app().is_none() {
         return messages.into_iter().map(|m| (m.id, Outcome::Retry("no app channel".into()))).collect();
-    };
+    }
     let _in_flight = sc.in_flight.start();
     let mut outcomes = Vec::new();
     // Entries are grouped by the path their event routes to; each group is one request.
@@ -111,6 +114,11 @@ async fn deliver_bulk(sc: &Sidecar, spec: &SubscriptionSpec, messages: Vec<Messa
         }
     }
     for (path, entries) in groups {
+        if let Some(app) = sc.grpc_app() {
+            outcomes.extend(deliver_bulk_grpc(app, spec, &path, entries).await);
+            continue;
+        }
+        let Some(app) = sc.app() else { continue };
         let body = serde_json::json!({
             "id": uuid::Uuid::new_v4().to_string(),
             "type": "com.dapr.event.sent.bulk",
@@ -160,6 +168,29 @@ async fn deliver_bulk(sc: &Sidecar, spec: &SubscriptionSpec, messages: Vec<Messa
         }
     }
     outcomes
+}
+
+/// One batch for one path, to a gRPC app's `OnBulkTopicEvent`.
+async fn deliver_bulk_grpc(
+    app: &crate::grpc::app_callback::GrpcApp,
+    spec: &SubscriptionSpec,
+    path: &str,
+    entries: Vec<(Message, Value)>,
+) -> Vec<(String, Outcome)> {
+    use crate::grpc::app_callback::cloud_event_entry;
+    let batch = runtime_api::runtime::TopicEventBulkRequest {
+        id: uuid::Uuid::new_v4().to_string(),
+        entries: entries.iter().map(|(m, e)| cloud_event_entry(&m.id, e, &m.metadata)).collect(),
+        metadata: Default::default(),
+        topic: spec.topic.clone(),
+        pubsub_name: spec.pubsub.clone(),
+        r#type: "com.dapr.event.sent.bulk".into(),
+        path: path.to_owned(),
+    };
+    match app.deliver_bulk(batch).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => entries.into_iter().map(|(m, _)| (m.id, Outcome::Retry(e.clone()))).collect(),
+    }
 }
 
 /// Subscribes `spec` on its pub/sub component, delivering to the app.
@@ -221,6 +252,10 @@ pub(super) async fn start_input_binding(
     manifest: &ComponentManifest,
     input: Arc<dyn InputBinding>,
 ) -> Result<Option<Subscription>, Error> {
+    if sc.grpc_app().is_some() {
+        // The app listed it in `ListInputBindings`.
+        return input.read(grpc_binding_handler(sc, name)).await.map(Some);
+    }
     let Some(app) = sc.app() else { return Ok(None) };
     let setting = |field: &str| {
         manifest.metadata.iter().find(|m| m.name.eq_ignore_ascii_case(field)).and_then(|m| match &m.value {
@@ -262,6 +297,20 @@ pub(super) async fn start_input_binding(
         })
     });
     input.read(handler).await.map(Some)
+}
+
+/// Input binding events to a gRPC app's `OnBindingEvent`.
+fn grpc_binding_handler(sc: &Arc<Sidecar>, name: &str) -> BindingHandler {
+    let (weak, name) = (Arc::downgrade(sc), name.to_owned());
+    Arc::new(move |event: BindingEvent| {
+        let (weak, name) = (weak.clone(), name.clone());
+        Box::pin(async move {
+            let Some(sc) = weak.upgrade() else { return Err("the sidecar stopped".to_owned()) };
+            let Some(app) = sc.grpc_app() else { return Err("no app channel".to_owned()) };
+            let _in_flight = sc.in_flight.start();
+            app.binding_event(&name, event.data, event.metadata).await
+        })
+    })
 }
 
 /// The JSON an app receives for a configuration update.

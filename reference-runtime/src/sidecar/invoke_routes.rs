@@ -97,6 +97,15 @@ async fn forward(
             ),
         ));
     }
+    if let Some(app) = sc.grpc_app() {
+        let mut headers = headers;
+        for (name, value) in [("dapr-caller-app-id", sc.config.app_id.as_str()), ("dapr-callee-app-id", target_app)] {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+        return Ok(invoke_grpc_app(app, &headers, method, path, query, body).await);
+    }
     let Some(app) = sc.app() else {
         return Err(invoke_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +127,38 @@ async fn forward(
     })?;
     let headers: HeaderMap = forwardable(&response.headers);
     Ok((response.status, headers, response.body).into_response())
+}
+
+/// An HTTP caller's call to a gRPC app's `OnInvoke`: the verb and query in `http_extension`, the
+/// headers as metadata; the answer's status is the HTTP status the app's gRPC code stands for.
+async fn invoke_grpc_app(
+    app: &crate::grpc::app_callback::GrpcApp,
+    headers: &HeaderMap,
+    method: Method,
+    path: &str,
+    query: Option<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut forwarded = forwardable(headers);
+    forwarded.remove(axum::http::header::CONTENT_TYPE);
+    // Added after the caller's own were filtered out, so a forged one never passes.
+    for name in ["dapr-caller-app-id", "dapr-callee-app-id"] {
+        if let Some(v) = headers.get(name) {
+            forwarded.insert(HeaderName::from_static(name), v.clone());
+        }
+    }
+    let metadata = tonic::metadata::MetadataMap::from_headers(forwarded);
+    let reply =
+        app.invoke(method.as_str(), &clean(path), query.as_deref(), content_type, metadata, body.to_vec()).await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut answer = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&reply.content_type)
+        && !reply.content_type.is_empty()
+    {
+        answer.insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    (status, answer, reply.body).into_response()
 }
 
 async fn invoke(

@@ -81,7 +81,8 @@ async fn metadata(State(sc): State<Arc<Sidecar>>) -> ApiResult {
         "actorRuntime": {"runtimeStatus": "DISABLED"},
     });
     if let Some(port) = sc.config.app_port {
-        body["appConnectionProperties"] = json!({"port": port, "protocol": "http", "channelAddress": "127.0.0.1"});
+        body["appConnectionProperties"] =
+            json!({"port": port, "protocol": sc.config.app_protocol.as_str(), "channelAddress": "127.0.0.1"});
     }
     Ok(axum::Json(body).into_response())
 }
@@ -100,7 +101,7 @@ async fn healthz(State(sc): State<Arc<Sidecar>>, Query(q): Query<Vec<(String, St
         ));
     }
     // Ready once the app is connected, when there is an app to wait for.
-    if sc.app().is_some() && !sc.app_ready.load(Ordering::SeqCst) {
+    if sc.config.app_port.is_some() && !sc.app_ready.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_HEALTH_NOT_READY",

@@ -44,6 +44,8 @@ pub struct SidecarConfig {
     pub app_id: String,
     /// `--app-port`: where the app listens, on loopback; `None` runs without an app.
     pub app_port: Option<u16>,
+    /// `--app-protocol`: how the app is called.
+    pub app_protocol: AppProtocol,
     /// `DAPR_API_TOKEN`: required on every API call but health checks.
     pub api_token: Option<String>,
     /// `APP_API_TOKEN`: sent to the app.
@@ -59,10 +61,31 @@ impl Default for SidecarConfig {
         Self {
             app_id: String::new(),
             app_port: None,
+            app_protocol: AppProtocol::Http,
             api_token: None,
             app_api_token: None,
             max_body_size: 4 << 20,
             graceful_shutdown: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How the sidecar calls its app (`--app-protocol`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AppProtocol {
+    /// The app's HTTP routes (`/dapr/subscribe`, a route per subscription, …).
+    #[default]
+    Http,
+    /// The app's `AppCallback` gRPC services.
+    Grpc,
+}
+
+impl AppProtocol {
+    /// Its name, as `--app-protocol` and metadata write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppProtocol::Http => "http",
+            AppProtocol::Grpc => "grpc",
         }
     }
 }
@@ -163,6 +186,7 @@ pub struct Sidecar {
     pub components: Components,
     pub(crate) key_schemes: HashMap<String, KeyScheme>,
     app: Option<AppChannel>,
+    grpc_app: Option<crate::grpc::app_callback::GrpcApp>,
     declarative: Vec<SubscriptionSpec>,
     pub(crate) active: Mutex<Vec<(SubscriptionSpec, Subscription)>>,
     /// The gRPC API's streaming subscriptions while they are open, by key.
@@ -192,12 +216,18 @@ impl Sidecar {
             .filter(|(_, c)| c.component.block() == Block::STATE)
             .map(|(name, c)| (name.clone(), KeyScheme::for_component(c, &config.app_id)))
             .collect();
-        let app = config.app_port.map(|port| AppChannel::new(port, config.app_api_token.clone()));
+        let (http, grpc) = (config.app_protocol == AppProtocol::Http, config.app_protocol == AppProtocol::Grpc);
+        let app = config.app_port.filter(|_| http).map(|port| AppChannel::new(port, config.app_api_token.clone()));
+        let grpc_app = config
+            .app_port
+            .filter(|_| grpc)
+            .map(|port| crate::grpc::app_callback::GrpcApp::new(port, config.app_api_token.clone()));
         Arc::new(Self {
             config,
             components,
             key_schemes,
             app,
+            grpc_app,
             declarative,
             active: Mutex::new(Vec::new()),
             streams: Mutex::new(BTreeMap::new()),
@@ -281,7 +311,7 @@ impl Sidecar {
         grpc: Vec<tokio::net::TcpListener>,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        if self.app.is_some() {
+        if self.config.app_port.is_some() {
             let this = Arc::clone(&self);
             tokio::spawn(async move { this.connect_app().await });
         }
@@ -351,19 +381,31 @@ impl Sidecar {
 
     /// Waits for the app's port, then subscribes and starts input bindings, as daprd does.
     async fn connect_app(self: Arc<Self>) {
-        let Some(app) = &self.app else { return };
+        let Some(port) = self.config.app_port else { return };
         let mut waited = Duration::ZERO;
-        while !app.is_listening().await {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if self.shutting_down.load(Ordering::SeqCst) {
                 return;
             }
             if waited.as_secs() > 0 && waited.as_millis().is_multiple_of(5000) {
-                tracing::info!(port = app.port(), "waiting for the app to listen");
+                tracing::info!(port, "waiting for the app to listen");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             waited += Duration::from_millis(100);
         }
-        let mut specs = subscriptions::load_programmatic(app, &self.config.app_id).await;
+        let mut specs = match (&self.app, &self.grpc_app) {
+            (Some(app), _) => subscriptions::load_programmatic(app, &self.config.app_id).await,
+            (None, Some(app)) => app.subscriptions().await.unwrap_or_else(|status| {
+                tracing::warn!(%status, "the app's ListTopicSubscriptions failed; no subscriptions");
+                Vec::new()
+            }),
+            (None, None) => Vec::new(),
+        };
+        // A gRPC app names the input bindings it wants; an HTTP app answers `OPTIONS` for each.
+        let wanted_bindings = match &self.grpc_app {
+            Some(app) => Some(app.input_bindings().await),
+            None => None,
+        };
         specs.extend(self.declarative.iter().filter(|s| s.applies_to(&self.config.app_id)).cloned());
         for spec in specs {
             match delivery::subscribe(&self, spec.clone()).await {
@@ -375,6 +417,9 @@ impl Sidecar {
         }
         for (name, loaded) in &self.components.by_name {
             if let Some(input) = loaded.component.as_input_binding() {
+                if wanted_bindings.as_ref().is_some_and(|wanted| !wanted.contains(name)) {
+                    continue;
+                }
                 match delivery::start_input_binding(&self, name, &loaded.manifest, Arc::clone(input)).await {
                     Ok(Some(subscription)) => locked(&self.input_bindings).push(subscription),
                     Ok(None) => {}
@@ -387,6 +432,11 @@ impl Sidecar {
 
     pub(crate) fn app(&self) -> Option<&AppChannel> {
         self.app.as_ref()
+    }
+
+    /// The app's `AppCallback` services, with `--app-protocol grpc`.
+    pub(crate) fn grpc_app(&self) -> Option<&crate::grpc::app_callback::GrpcApp> {
+        self.grpc_app.as_ref()
     }
 }
 

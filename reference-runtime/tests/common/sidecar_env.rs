@@ -175,6 +175,7 @@ pub async fn start(subscriptions_json: Option<serde_json::Value>, extra_yaml: &s
         app_port: app.as_ref().map(|a| a.port),
         api_token: token.map(str::to_owned),
         app_api_token: Some("app-secret".into()),
+        app_protocol: reference_runtime::sidecar::AppProtocol::Http,
         max_body_size: 1 << 20,
         graceful_shutdown: Duration::from_secs(5),
     };
