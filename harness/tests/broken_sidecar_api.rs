@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use contract::{Block, SystemClock};
+use contract::Block;
 use harness::session::SidecarSource;
 use harness::{Filter, Session, Source};
 use reports::{Report, Verdict};
@@ -21,39 +19,10 @@ type Lie = fn(&str, &str, &mut StatusCode, &mut HeaderMap, &mut Bytes);
 /// Request headers the proxy drops on the way in.
 type Dropped = &'static [&'static str];
 
-/// One component of every block with HTTP-API cases but configuration, whose case needs a way
-/// to write behind the sidecar.
-fn components() -> String {
-    let secrets = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
-    let component = |name: &str, type_name: &str| {
-        format!(
-            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: {type_name}, version: v1}}\n"
-        )
-    };
-    [
-        component("store", "state.in-memory"),
-        component("locks", "lock.in-memory"),
-        component("broker", "pubsub.in-memory"),
-        component("queue", "bindings.in-memory"),
-        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: vault}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata: [{{name: secretsFile, value: \"{secrets}\"}}]\n"),
-    ]
-    .join("---\n")
-}
-
 /// Starts the reference sidecar, delivering to the app on `app_port`, and a proxy in front of
 /// it that tells `lie`; answers the proxy's URL.
 async fn lying_sidecar(lie: Lie, app_port: u16, drop: Dropped) -> String {
-    let manifests = contract::Resources::parse(std::path::Path::new("components.yaml"), &components())
-        .expect("components")
-        .components;
-    let registry = reference_runtime::builtin_registry();
-    let components = registry.build_all(&manifests, Arc::new(SystemClock)).await.expect("build");
-    let config = reference_runtime::sidecar::SidecarConfig {
-        app_id: "liar".into(),
-        app_port: Some(app_port),
-        ..Default::default()
-    };
-    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+    let sidecar = common::liar_sidecar(app_port).await;
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
     let proxy = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new(), drop));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use contract::{Block, SystemClock};
+use contract::Block;
 use harness::session::SidecarSource;
 use harness::{Filter, Session, Source};
 use reports::{Report, Verdict};
@@ -150,37 +148,10 @@ impl Dapr for Liar {
     }
 }
 
-fn components() -> String {
-    let secrets = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
-    let component = |name: &str, type_name: &str| {
-        format!(
-            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: {type_name}, version: v1}}\n"
-        )
-    };
-    [
-        component("store", "state.in-memory"),
-        component("locks", "lock.in-memory"),
-        component("broker", "pubsub.in-memory"),
-        component("queue", "bindings.in-memory"),
-        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: vault}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata: [{{name: secretsFile, value: \"{secrets}\"}}]\n"),
-    ]
-    .join("---\n")
-}
-
 /// Starts the reference sidecar, delivering to the app on `app_port`, and a gRPC proxy in
 /// front of it that tells `lie`; answers the proxy's `grpc://` address.
 async fn lying_sidecar(lie: Lie, app_port: u16) -> String {
-    let manifests = contract::Resources::parse(std::path::Path::new("components.yaml"), &components())
-        .expect("components")
-        .components;
-    let components =
-        reference_runtime::builtin_registry().build_all(&manifests, Arc::new(SystemClock)).await.expect("build");
-    let config = reference_runtime::sidecar::SidecarConfig {
-        app_id: "liar".into(),
-        app_port: Some(app_port),
-        ..Default::default()
-    };
-    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+    let sidecar = common::liar_sidecar(app_port).await;
     let (_, upstream, _) = sidecar.serve_both_on_loopback().await.expect("serve the sidecar");
     let up = DaprClient::connect(upstream).await.expect("connect upstream");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

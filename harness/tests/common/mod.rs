@@ -33,3 +33,32 @@ pub fn expect_fail(report: &Report, trial: &str, reason_part: &str) {
     let reason = record.reason.clone().unwrap_or_default();
     assert!(reason.contains(reason_part), "{trial}: reason `{reason}` lacks `{reason_part}`");
 }
+
+/// The reference sidecar the lying proxies stand in front of: one in-memory component of each
+/// block with wire cases (`store`, `locks`, `broker`, `queue`, and `vault` over the shipped
+/// secrets file), app id `liar`, delivering to the app on `app_port`.
+pub async fn liar_sidecar(app_port: u16) -> std::sync::Arc<reference_runtime::sidecar::Sidecar> {
+    let secrets = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
+    let component = |name: &str, type_name: &str| {
+        format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\nspec: {{type: {type_name}, version: v1}}\n"
+        )
+    };
+    let yaml = [
+        component("store", "state.in-memory"),
+        component("locks", "lock.in-memory"),
+        component("broker", "pubsub.in-memory"),
+        component("queue", "bindings.in-memory"),
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: vault}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata: [{{name: secretsFile, value: \"{secrets}\"}}]\n"),
+    ]
+    .join("---\n");
+    let manifests = contract::Resources::parse(Path::new("components.yaml"), &yaml).expect("components").components;
+    let clock = std::sync::Arc::new(contract::SystemClock);
+    let components = reference_runtime::builtin_registry().build_all(&manifests, clock).await.expect("build");
+    let config = reference_runtime::sidecar::SidecarConfig {
+        app_id: "liar".into(),
+        app_port: Some(app_port),
+        ..Default::default()
+    };
+    reference_runtime::sidecar::Sidecar::new(config, components, Vec::new())
+}
