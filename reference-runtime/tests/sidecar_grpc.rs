@@ -412,3 +412,52 @@ mod streaming {
         }
     }
 }
+
+/// The trace id inside a `grpc-trace-bin` answer header.
+fn trace_id_of(metadata: &runtime_api::tonic::metadata::MetadataMap) -> Option<String> {
+    let bin = metadata.get_bin("grpc-trace-bin")?.to_bytes().ok()?;
+    (bin.len() == 29 && bin[0] == 0 && bin[1] == 0).then(|| bin[2..18].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_context_is_read_answered_and_validated_over_grpc() {
+    let subs = json!([{"pubsubname": "pubsub", "topic": "traced", "route": "/traced"}]);
+    let e = start(Some(subs), "", None).await;
+    let mut c = client(&e).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut call = Request::new(GetMetadataRequest {});
+    call.metadata_mut().insert("traceparent", format!("00-{trace}-00f067aa0ba902b7-01").parse().expect("ascii"));
+    let answer = c.get_metadata(call).await.expect("metadata");
+    assert_eq!(trace_id_of(answer.metadata()).as_deref(), Some(trace), "O4: the caller's trace comes back");
+    let answer = c.get_metadata(GetMetadataRequest {}).await.expect("metadata");
+    let fresh = trace_id_of(answer.metadata()).expect("O4: a new trace when the call had none");
+    assert!(fresh.bytes().any(|b| b != b'0'), "{fresh}");
+
+    // O3: grpc-trace-bin wins, and a publish stamps it into the CloudEvent.
+    let other = "0af7651916cd43dd8448eb211c80319c";
+    let mut bin = vec![0u8, 0];
+    bin.extend((0..16).map(|i| u8::from_str_radix(&other[i * 2..i * 2 + 2], 16).expect("hex")));
+    bin.extend([1, 0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31, 2, 1]);
+    let mut publish = Request::new(PublishEventRequest {
+        pubsub_name: "pubsub".into(),
+        topic: "traced".into(),
+        data: b"{}".to_vec(),
+        data_content_type: "application/json".into(),
+        metadata: HashMap::new(),
+    });
+    publish.metadata_mut().insert_bin("grpc-trace-bin", runtime_api::tonic::metadata::MetadataValue::from_bytes(&bin));
+    publish.metadata_mut().insert("traceparent", format!("00-{trace}-00f067aa0ba902b7-01").parse().expect("ascii"));
+    c.publish_event(publish).await.expect("publish");
+    let seen = e.app.as_ref().expect("app").wait_for("/traced", 1).await;
+    assert_eq!(seen[0].json()["traceparent"], format!("00-{other}-b7ad6b7169203331-01"));
+
+    // O8: a malformed baggage is InvalidArgument, a valid one echoed.
+    let mut bad = Request::new(GetMetadataRequest {});
+    bad.metadata_mut().insert("baggage", "no equals".parse().expect("ascii"));
+    let err = c.get_metadata(bad).await.expect_err("bad baggage");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mut good = Request::new(GetMetadataRequest {});
+    good.metadata_mut().insert("baggage", "user=alice".parse().expect("ascii"));
+    let answer = c.get_metadata(good).await.expect("good baggage");
+    assert_eq!(answer.metadata().get("baggage").map(|v| v.to_str().expect("ascii")), Some("user=alice"));
+}

@@ -14,6 +14,8 @@ mod secrets;
 mod state;
 mod status;
 pub(crate) mod subscribe;
+mod trace;
+pub use trace::TraceLayer;
 
 use std::sync::Arc;
 

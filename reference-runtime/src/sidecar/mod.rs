@@ -332,7 +332,11 @@ impl Sidecar {
         for listener in grpc {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let serving = tonic::transport::Server::builder()
-                .layer(tower::util::MapResponseLayer::new(crate::grpc::daprd_codes))
+                .layer(
+                    tower::ServiceBuilder::new()
+                        .layer(tower::util::MapResponseLayer::new(crate::grpc::daprd_codes))
+                        .layer(crate::grpc::TraceLayer),
+                )
                 .add_routes(crate::grpc::routes(&self))
                 .serve_with_incoming_shutdown(incoming, self.stopped());
             servers.push(Box::pin(async move { serving.await.map_err(std::io::Error::other) }));

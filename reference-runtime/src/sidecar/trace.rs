@@ -84,7 +84,7 @@ pub(crate) fn new_traceparent() -> String {
 
 /// W3C baggage: comma-separated `key=value` members (optional `;property` parts), keys are
 /// tokens, values printable ASCII without `"`, `,`, `;`, `\` or spaces; at most 8192 bytes.
-fn valid_baggage(text: &str) -> bool {
+pub(crate) fn valid_baggage(text: &str) -> bool {
     let token =
         |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     let value = |s: &str| s.bytes().all(|b| (0x21..=0x7e).contains(&b) && !b"\",;\\".contains(&b));
