@@ -461,3 +461,28 @@ async fn trace_context_is_read_answered_and_validated_over_grpc() {
     let answer = c.get_metadata(good).await.expect("good baggage");
     assert_eq!(answer.metadata().get("baggage").map(|v| v.to_str().expect("ascii")), Some("user=alice"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_opens_with_its_initial_response_even_when_messages_wait() {
+    use runtime_api::runtime::subscribe_topic_events_response_alpha1::SubscribeTopicEventsResponseType as Out;
+    let e = start(None, "", None).await;
+    let mut c = client(&e).await;
+    // Published before anyone subscribes: the broker keeps it for the first subscriber.
+    let request = PublishEventRequest {
+        pubsub_name: "pubsub".into(),
+        topic: "waiting".into(),
+        data: b"{}".to_vec(),
+        data_content_type: "application/json".into(),
+        metadata: HashMap::new(),
+    };
+    c.publish_event(request).await.expect("publish");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(streaming::initial("pubsub", "waiting")).await.expect("send");
+    let mut stream = c
+        .subscribe_topic_events_alpha1(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("open")
+        .into_inner();
+    let first = stream.message().await.expect("ok").and_then(|m| m.subscribe_topic_events_response_type);
+    assert!(matches!(first, Some(Out::InitialResponse(_))), "the initial response comes first: {first:?}");
+}

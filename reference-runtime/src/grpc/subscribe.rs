@@ -68,10 +68,8 @@ pub(super) async fn subscribe(
         metadata: spec.metadata.clone(),
         dead_letter_topic: spec.dead_letter_topic.clone(),
     };
-    let subscription = pubsub
-        .subscribe(request, handler(Arc::clone(&spec), tx.clone(), Arc::clone(&pending)))
-        .await
-        .map_err(|e| Status::internal(format!("failed to subscribe to topic {}: {e}", spec.topic)))?;
+    // The answer to the initial request goes first: a broker may deliver kept messages as soon
+    // as the subscription exists.
     let _ = tx
         .send(Ok(SubscribeTopicEventsResponseAlpha1 {
             subscribe_topic_events_response_type: Some(Out::InitialResponse(
@@ -79,6 +77,10 @@ pub(super) async fn subscribe(
             )),
         }))
         .await;
+    let subscription = pubsub
+        .subscribe(request, handler(Arc::clone(&spec), tx.clone(), Arc::clone(&pending)))
+        .await
+        .map_err(|e| Status::internal(format!("failed to subscribe to topic {}: {e}", spec.topic)))?;
     let key = sc.add_stream(SubscriptionSpec::clone(&spec));
     let (sc2, stopped) = (Arc::clone(sc), sc.stopped());
     tokio::spawn(async move {
