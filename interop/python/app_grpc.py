@@ -12,16 +12,12 @@ passed, 1 otherwise.
 import json
 import logging
 import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import urllib.request
 import warnings
 
-from interop import env, equal, free_port, until  # the helpers interop.py uses
+from interop import Sidecar, env, equal, free_port, until  # what interop.py has
 
 APP_ID = "pyapp"
 OVERALL_TIMEOUT_S = 120
@@ -127,45 +123,6 @@ class AppServer:
         self.thread.join(timeout=10)
 
 
-# --- the sidecar ----------------------------------------------------------------------------
-
-class Sidecar:
-    def __init__(self, binary, app_port):
-        self.http, self.grpc = free_port(), free_port()
-        self.dir = tempfile.mkdtemp(prefix="certify-py-app-grpc-")
-        with open(os.path.join(self.dir, "components.yaml"), "w") as f:
-            f.write(RESOURCES)
-        args = [binary, "--app-id", APP_ID, "--app-port", str(app_port), "--app-protocol", "grpc",
-                "--dapr-http-port", str(self.http), "--dapr-grpc-port", str(self.grpc),
-                "--resources-path", self.dir, "--log-level", "warn"]
-        child_env = {k: v for k, v in os.environ.items() if not k.startswith("DAPR_")}
-        self.proc = subprocess.Popen(args, env=child_env, stdin=subprocess.DEVNULL)
-
-    def endpoints(self):
-        return {"DAPR_HTTP_ENDPOINT": f"http://127.0.0.1:{self.http}", "DAPR_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc}"}
-
-    def wait_ready(self):
-        """/v1.0/healthz is 204 once the app's subscriptions and bindings are read; the gRPC port
-        accepts connections."""
-        def healthy():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the sidecar exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/v1.0/healthz", timeout=1) as r:
-                    ok = r.status == 204
-                socket.create_connection(("127.0.0.1", self.grpc), timeout=1).close()
-                return ok
-            except OSError:
-                return False
-        until("the sidecar to be healthy", healthy, 20)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 # --- the checks -----------------------------------------------------------------------------
 
 def main(binary):
@@ -188,7 +145,7 @@ def main(binary):
     try:
         try:
             server.started()
-            sidecars.append(Sidecar(binary, server.port))
+            sidecars.append(Sidecar(binary, RESOURCES, server.port, app_id=APP_ID, extra_args=["--app-protocol", "grpc"]))
             sidecars[0].wait_ready()
         except AssertionError as e:
             print(f"FAIL  the sidecar starts with --app-protocol grpc and reads the app: {e}", flush=True)

@@ -174,15 +174,19 @@ class App(BaseHTTPRequestHandler):
 # --- the sidecars -------------------------------------------------------------------------
 
 class Sidecar:
-    def __init__(self, binary, resources, app_port=None, extra_env=None):
+    """The reference runtime on free loopback ports over `resources` (`%(files)s` is a folder
+    of its own); `extra_args` go on its command line (app_grpc.py adds `--app-protocol grpc`)."""
+
+    def __init__(self, binary, resources, app_port=None, extra_env=None, app_id=APP_ID, extra_args=()):
         self.http, self.grpc = free_port(), free_port()
         self.dir = tempfile.mkdtemp(prefix="certify-py-interop-")
         with open(os.path.join(self.dir, "components.yaml"), "w") as f:
             f.write(resources % {"files": os.path.join(self.dir, "files")})
-        args = [binary, "--app-id", APP_ID, "--dapr-http-port", str(self.http),
+        args = [binary, "--app-id", app_id, "--dapr-http-port", str(self.http),
                 "--dapr-grpc-port", str(self.grpc), "--resources-path", self.dir, "--log-level", "warn"]
         if app_port:
             args += ["--app-port", str(app_port)]
+        args += list(extra_args)
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "INTEROP_"))}
         child_env.update(extra_env or {})
         self.proc = subprocess.Popen(args, env=child_env, stdin=subprocess.DEVNULL)
