@@ -14,12 +14,7 @@ use suites::pubsub::TopicSource;
 use super::{BlockDriver, GrpcLink, HttpLink, PluggableSocket};
 use crate::app::App;
 use crate::grpc::GrpcPubSub;
-use crate::http::{ConnectError, HttpPubSub, TopicPools};
-
-/// A broker reached through a sidecar, with the topics its app serves (leased by trials).
-fn with_topics(broker: Arc<dyn Broker>, app: &App, name: &str) -> Parts {
-    Parts::default().with(broker).with(TopicPools::of(app, name) as Arc<dyn TopicSource>)
-}
+use crate::http::{ConnectError, HttpPubSub, TopicPool};
 
 /// The pub/sub block.
 pub(super) struct PubSub;
@@ -42,7 +37,11 @@ impl BlockDriver for PubSub {
         _: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
         let broker = HttpPubSub::connect(link.url, name, link.token.clone(), link.app.clone()).await;
-        Some(broker.map(|b| with_topics(Arc::new(b), link.app, name)))
+        Some(broker.map(|b| {
+            Parts::default()
+                .with(Arc::new(b) as Arc<dyn Broker>)
+                .with(Arc::new(TopicPool::default()) as Arc<dyn TopicSource>)
+        }))
     }
 
     async fn dapr_grpc(

@@ -22,7 +22,7 @@ pub use configuration::HttpConfigurationStore;
 pub use invocation::HttpInvoker;
 pub use lock::HttpLockStore;
 pub(crate) use pubsub::content_type_of;
-pub use pubsub::{HttpPubSub, TopicPool, TopicPools};
+pub use pubsub::{HttpPubSub, TopicPool};
 pub use secrets::HttpSecretStore;
 pub use state::HttpStateStore;
 

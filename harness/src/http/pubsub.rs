@@ -180,20 +180,6 @@ fn bulk_subscribe_through(
     Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
 }
 
-/// The topic pool of each pub/sub component the app serves: one per component, shared by
-/// every driver that reaches it through this app (HTTP and gRPC lease from the same slots).
-#[derive(Debug, Default)]
-pub struct TopicPools(Mutex<std::collections::HashMap<String, Arc<TopicPool>>>);
-
-impl TopicPools {
-    /// The pool of `pubsub` in `app`.
-    pub fn of(app: &App, pubsub: &str) -> Arc<TopicPool> {
-        let pools = app.part::<TopicPools>();
-        let mut pools = pools.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(pools.entry(pubsub.to_owned()).or_default())
-    }
-}
-
 /// The topic sets the app declared for one pub/sub component; a trial holds one at a time.
 #[derive(Debug)]
 pub struct TopicPool {

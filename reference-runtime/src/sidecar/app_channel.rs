@@ -43,12 +43,6 @@ impl AppChannel {
         self.port
     }
 
-    /// True when something accepts connections on the app's port.
-    pub async fn is_listening(&self) -> bool {
-        let connect = tokio::net::TcpStream::connect(("127.0.0.1", self.port));
-        matches!(tokio::time::timeout(Duration::from_millis(250), connect).await, Ok(Ok(_)))
-    }
-
     /// Sends a request; `path` starts with `/` and may carry a query string.
     pub async fn call(
         &self,
