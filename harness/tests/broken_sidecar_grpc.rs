@@ -177,6 +177,7 @@ async fn certify(lie: Lie) -> Report {
         url,
         components: components.iter().map(|(b, n)| (*b, (*n).to_owned())).collect(),
         app_port: Some(app_port),
+        app_protocol: Default::default(),
         behind: Default::default(),
         claims: None,
         token: None,

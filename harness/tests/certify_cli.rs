@@ -57,6 +57,22 @@ fn the_example_spec_runs_and_filters_select_trials() {
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {
+    let sidecar = build_sidecar(app_port, extra, reference_runtime::sidecar::AppProtocol::Http).await;
+    sidecar.serve_on_loopback().await.expect("serve").0
+}
+
+/// A sidecar calling its app over gRPC; answers its gRPC API's `grpc://` address.
+async fn start_sidecar_with_grpc_app(app_port: u16, extra: Option<&str>) -> String {
+    let sidecar = build_sidecar(Some(app_port), extra, reference_runtime::sidecar::AppProtocol::Grpc).await;
+    let (_, grpc, _) = sidecar.serve_both_on_loopback().await.expect("serve");
+    grpc.replacen("http://", "grpc://", 1)
+}
+
+async fn build_sidecar(
+    app_port: Option<u16>,
+    extra: Option<&str>,
+    app_protocol: reference_runtime::sidecar::AppProtocol,
+) -> Arc<reference_runtime::sidecar::Sidecar> {
     let mut resources = reference_runtime::default_resources().expect("defaults");
     if let Some(yaml) = extra {
         let parsed = contract::Resources::parse(Path::new("extra.yaml"), yaml).expect("component");
@@ -66,10 +82,13 @@ async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {
         .build_all(&resources.components, Arc::new(contract::SystemClock))
         .await
         .expect("build");
-    let config =
-        reference_runtime::sidecar::SidecarConfig { app_id: "blackbox".into(), app_port, ..Default::default() };
-    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-    sidecar.serve_on_loopback().await.expect("serve").0
+    let config = reference_runtime::sidecar::SidecarConfig {
+        app_id: "blackbox".into(),
+        app_port,
+        app_protocol,
+        ..Default::default()
+    };
+    reference_runtime::sidecar::Sidecar::new(config, components, Vec::new())
 }
 
 #[test]
@@ -239,6 +258,55 @@ fn a_sidecars_components_and_service_invocation_are_certified_black_box() {
     let out = certify(&["run", "--sidecar", &url, "--binding", "queue", "--features", "create,read"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("needs --app-port"), "{}", out.stderr);
+}
+
+#[test]
+fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
+    // `--app-protocol grpc`: the sidecar calls certify's AppCallback on the app port for
+    // deliveries, input binding events and invocations.
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let queue = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: queue}\nspec: {type: bindings.in-memory, version: v1}\n";
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = rt.block_on(start_sidecar_with_grpc_app(app_port, Some(queue)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = app_port.to_string();
+    let args = [
+        "run",
+        "--sidecar",
+        &url,
+        "--app-port",
+        &port,
+        "--app-protocol",
+        "grpc",
+        "--pubsub",
+        "pubsub",
+        "--binding",
+        "queue",
+        "--invoke",
+        "--features",
+        "bulkpublish,bulksubscribe,ordering,create,read",
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+    ];
+    let out = certify(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: reports::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    let passed = |prefix: &str| {
+        report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
+    };
+    assert_eq!(passed("pubsub@grpc::"), 16, "{}", out.stdout);
+    // ping, unknown operation, create, its input events (delivered, every one, redelivered).
+    assert_eq!(passed("queue@grpc::"), 6, "{}", out.stdout);
+    assert_eq!(passed("blackbox@grpc::invocation."), 7, "{}", out.stdout);
+    // 201 has no gRPC form: the case says so instead of failing.
+    let status = report.cases.iter().find(|c| c.id == "invocation.status.passed-through").expect("listed");
+    assert_eq!(status.verdict, reports::Verdict::Skipped);
+    assert!(status.reason.as_deref().is_some_and(|r| r.contains("--app-protocol grpc")), "{:?}", status.reason);
+    for id in ["pubsub.redelivery.retry-redelivered", "pubsub.bulk.subscribe-batches"] {
+        let case = report.cases.iter().find(|c| c.id == id);
+        assert_eq!(case.map(|c| c.verdict), Some(reports::Verdict::Pass), "{id}: {}", out.stdout);
+    }
 }
 
 /// A proxy in front of a sidecar that mangles service invocation: it drops query strings,

@@ -14,6 +14,7 @@ use common::sidecar_env::RESOURCES;
 use contract::{Resources, SystemClock};
 use reference_runtime::sidecar::{AppProtocol, Sidecar, SidecarConfig};
 use runtime_api::common::{InvokeRequest, InvokeResponse};
+use runtime_api::runtime::app_callback_client::AppCallbackClient;
 use runtime_api::runtime::app_callback_server::{AppCallback, AppCallbackServer};
 use runtime_api::runtime::dapr_client::DaprClient;
 use runtime_api::runtime::topic_event_response::TopicEventResponseStatus;
@@ -48,9 +49,10 @@ impl AppCallback for TestApp {
     async fn on_invoke(&self, r: Request<InvokeRequest>) -> Result<Response<InvokeResponse>, Status> {
         let caller =
             r.metadata().get("dapr-caller-app-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let addressed = if r.metadata().contains_key("dapr-app-id") { " dapr-app-id" } else { "" };
         let message = r.into_inner();
         let verb = message.http_extension.as_ref().map(|e| e.verb).unwrap_or_default();
-        self.seen.push("invoke", format!("{} verb={verb} caller={caller}", message.method));
+        self.seen.push("invoke", format!("{} verb={verb} caller={caller}{addressed}", message.method));
         if message.method == "missing" {
             return Err(Status::not_found("no such method"));
         }
@@ -239,4 +241,34 @@ async fn input_binding_events_reach_on_binding_event() {
     let r = e.client.post(format!("{}/v1.0/bindings/events", e.http)).json(&body).send().await.expect("binding");
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(e.seen.wait("binding", 1).await, ["events \"hello\""]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_calls_reach_the_apps_own_service_unchanged() {
+    let e = start().await;
+    // Any service the sidecar does not serve, here the app's own AppCallback, called on the
+    // sidecar's port with the app's id as metadata.
+    let mut app = AppCallbackClient::connect(e.grpc.clone()).await.expect("connect");
+    let call = |method: &str, app_id: Option<&str>| {
+        let mut call = Request::new(InvokeRequest {
+            method: method.into(),
+            data: Some(prost_types::Any { type_url: String::new(), value: b"through".to_vec() }),
+            ..Default::default()
+        });
+        if let Some(id) = app_id {
+            call.metadata_mut().insert("dapr-app-id", id.parse().expect("ascii"));
+        }
+        call
+    };
+    let answer = app.on_invoke(call("proxied", Some("grpcapp"))).await.expect("proxied").into_inner();
+    assert_eq!(answer.data.map(|d| d.value), Some(b"through".to_vec()));
+    assert_eq!(e.seen.of("invoke"), ["proxied verb=0 caller="], "dapr-app-id is removed on the way");
+    let err = app.on_invoke(call("missing", Some("grpcapp"))).await.expect_err("the app's own status");
+    assert_eq!((err.code(), err.message()), (Code::NotFound, "no such method"));
+    let err = app.on_invoke(call("proxied", None)).await.expect_err("no app named");
+    assert_eq!(err.code(), Code::Unknown);
+    assert!(err.message().contains("required metadata dapr-callee-app-id or dapr-app-id not found"), "{err:?}");
+    let err = app.on_invoke(call("proxied", Some("elsewhere"))).await.expect_err("another app");
+    assert_eq!(err.code(), Code::Unknown);
+    assert!(err.message().contains("`elsewhere`"), "{err:?}");
 }

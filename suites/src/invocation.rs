@@ -37,6 +37,14 @@ pub const ECHO_REPLY: &str = "x-certify-reply";
 /// Request header: `body` makes the echo answer with the request body itself.
 pub const ECHO_MODE: &str = "x-certify-echo";
 
+/// The app answers over HTTP, so whatever status it picks can reach the caller.
+#[derive(Debug)]
+pub struct HttpApp;
+/// An app that answers with any HTTP status: a gRPC app's answer is OK or an error code, and
+/// 201 or 202 have no gRPC form.
+pub const HTTP_STATUSES: Reach = Reach::of::<HttpApp>("app answering with HTTP statuses")
+    .hinted("the app speaks gRPC (--app-protocol grpc), where 201 and 202 have no form");
+
 /// How the call names its target app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Addressing {
@@ -186,7 +194,7 @@ fn cases() -> Vec<Case> {
             "invocation.status.passed-through",
             "certify",
             "The app's status code and body MUST reach the caller unchanged, errors included.",
-            [],
+            [Requirement::Reach(HTTP_STATUSES)],
             [],
             20,
             statuses

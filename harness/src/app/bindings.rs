@@ -29,6 +29,13 @@ impl App {
         Arc::clone(inboxes.entry(name.to_owned()).or_default())
     }
 
+    /// The bindings the app takes events of.
+    pub(crate) fn binding_names(&self) -> Vec<String> {
+        let routes = self.part::<BindingRoutes>();
+        let inboxes = routes.inboxes.lock().unwrap_or_else(PoisonError::into_inner);
+        inboxes.keys().cloned().collect()
+    }
+
     pub(crate) fn binding(&self, name: &str) -> Option<Arc<BindingInbox>> {
         let routes = self.part::<BindingRoutes>();
         let inboxes = routes.inboxes.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,10 +1,12 @@
 //! The app certify plays for a sidecar: one module per block, mirroring the reference
 //! runtime's `sidecar/*_routes.rs` — pub/sub deliveries (`pubsub`), configuration updates
 //! (`configuration`), input binding events (`bindings`), service invocation's echo
-//! (`invocation`). Each keeps its own state in the app, found by type.
+//! (`invocation`). Each keeps its own state in the app, found by type. The app speaks HTTP, or
+//! gRPC (`grpc`: `AppCallback` over the same state and routes).
 
 mod bindings;
 mod configuration;
+mod grpc;
 mod invocation;
 mod pubsub;
 
@@ -21,11 +23,14 @@ use serde_json::json;
 
 pub use configuration::configuration_items;
 pub use pubsub::{RegisterError, SLOTS, slot_topics};
+pub(crate) use pubsub::{bulk_subscribe_through, subscribe_through};
 
 /// The app: every block's routes, and each block's state, by type.
 #[derive(Clone, Default)]
 pub struct App {
     state: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+    /// Served as `AppCallback` rather than HTTP routes.
+    over_grpc: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for App {
@@ -38,6 +43,11 @@ impl App {
     /// An app with nothing declared yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// True once the app is served over gRPC (`AppCallback`).
+    pub fn over_grpc(&self) -> bool {
+        self.over_grpc.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A block's state in the app (created empty the first time it is asked for).
@@ -70,6 +80,11 @@ impl App {
     pub fn serve_on(&self, listener: tokio::net::TcpListener) -> std::io::Result<SocketAddr> {
         let addr = listener.local_addr()?;
         let router = self.router();
+        // TCP_NODELAY, or each delivery waits on the sidecar's delayed ACK.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, router).await });
         Ok(addr)
     }

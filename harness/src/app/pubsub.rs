@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use contract::Metadata;
-use contract::pubsub::{BulkHandler, Handler, Message, Outcome};
+use contract::pubsub::{BulkHandler, CONSUMER_ID, Handler, Message, Outcome, SubscribeRequest, Subscription};
+use contract::{Error, Result};
 use serde_json::{Value, json};
 use suites::pubsub::{HANDLER_ERROR, NOT_FOUND, TopicSet};
 
@@ -180,6 +181,34 @@ impl App {
     }
 }
 
+/// A subscription of `pubsub` served by `app`: the sidecar delivers to the app, which hands
+/// the topic's deliveries to `handler` until the subscription closes.
+pub(crate) fn subscribe_through(
+    app: &App,
+    pubsub: &str,
+    request: SubscribeRequest,
+    handler: Handler,
+) -> Result<Subscription> {
+    if request.metadata.contains_key(CONSUMER_ID) {
+        return Err(Error::unsupported("consumer groups of a case's choosing (one app is one consumer group)"));
+    }
+    let token = app.register_handler(pubsub, &request.topic, handler).map_err(|e| Error::unsupported(e.to_string()))?;
+    let (app, name, topic) = (app.clone(), pubsub.to_owned(), request.topic);
+    Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
+}
+
+/// [`subscribe_through`] for bulk deliveries.
+pub(crate) fn bulk_subscribe_through(
+    app: &App,
+    pubsub: &str,
+    request: SubscribeRequest,
+    handler: BulkHandler,
+) -> Result<Subscription> {
+    let token = app.register_bulk(pubsub, &request.topic, handler).map_err(|e| Error::unsupported(e.to_string()))?;
+    let (app, name, topic) = (app.clone(), pubsub.to_owned(), request.topic);
+    Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
+}
+
 fn lock(routes: &PubSubRoutes) -> MutexGuard<'_, Topics> {
     routes.inner.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -259,58 +288,74 @@ async fn deliver(
     if let Some(entries) = parsed.get("entries").and_then(Value::as_array) {
         return deliver_bulk(&app, &pubsub, &topic, entries).await;
     }
-    let mut message = message_of(&topic, &body_id(&body), &parsed, &body, metadata);
-    let Some((attempt, receiver)) = app.attempt(&pubsub, &topic, &message.id) else {
-        // Nobody holds the topic now: a leftover of an earlier trial; take it off the topic.
-        return answer(&Outcome::Success);
-    };
-    message.attempt = attempt;
-    match receiver {
-        Receiver::Single(handler) => answer(&handler(message).await),
-        Receiver::Bulk(handler) => {
-            let id = message.id.clone();
-            let outcomes = handler(vec![message]).await;
-            let outcome = outcomes.into_iter().find(|(i, _)| *i == id).map(|(_, o)| o);
-            answer(&outcome.unwrap_or(Outcome::Retry("no answer".into())))
+    let message = message_of(&topic, &body_id(&body), &parsed, &body, metadata);
+    answer(&app.deliver_message(&pubsub, &topic, message).await)
+}
+
+impl App {
+    /// Hands one delivery to whoever holds the topic; nobody holding it (a leftover of an
+    /// earlier trial) acknowledges it, to take it off the topic. Either protocol's app calls
+    /// this.
+    pub(super) async fn deliver_message(&self, pubsub: &str, topic: &str, mut message: Message) -> Outcome {
+        let Some((attempt, receiver)) = self.attempt(pubsub, topic, &message.id) else {
+            return Outcome::Success;
+        };
+        message.attempt = attempt;
+        match receiver {
+            Receiver::Single(handler) => handler(message).await,
+            Receiver::Bulk(handler) => {
+                let id = message.id.clone();
+                let outcomes = handler(vec![message]).await;
+                let outcome = outcomes.into_iter().find(|(i, _)| *i == id).map(|(_, o)| o);
+                outcome.unwrap_or(Outcome::Retry("no answer".into()))
+            }
+        }
+    }
+
+    /// Hands a batch (messages keyed by entry id) to whoever holds the topic; with nobody
+    /// there, every entry is acknowledged.
+    pub(super) async fn deliver_batch(&self, pubsub: &str, topic: &str, batch: Vec<Message>) -> Vec<(String, Outcome)> {
+        let mut messages = Vec::new();
+        let mut receiver = None;
+        for mut message in batch.iter().cloned() {
+            let Some((attempt, r)) = self.attempt(pubsub, topic, &message.id) else {
+                return batch.into_iter().map(|m| (m.id, Outcome::Success)).collect();
+            };
+            message.attempt = attempt;
+            receiver = Some(r);
+            messages.push(message);
+        }
+        match receiver {
+            Some(Receiver::Bulk(handler)) => handler(messages).await,
+            Some(Receiver::Single(handler)) => {
+                let mut out = Vec::new();
+                for m in messages {
+                    let id = m.id.clone();
+                    out.push((id, handler(m).await));
+                }
+                out
+            }
+            None => Vec::new(),
         }
     }
 }
 
 async fn deliver_bulk(app: &App, pubsub: &str, topic: &str, entries: &[Value]) -> Response {
-    let mut messages = Vec::new();
-    let mut receiver = None;
-    for entry in entries {
-        let entry_id = entry.get("entryId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let event = entry.get("event").cloned().unwrap_or(Value::Null);
-        let metadata: Metadata = entry
-            .get("metadata")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
-            .unwrap_or_default();
-        let mut message = message_of(topic, &entry_id, &event, &[], metadata);
-        // Statuses are keyed by entry id.
-        message.id = entry_id;
-        let Some((attempt, r)) = app.attempt(pubsub, topic, &message.id) else {
-            let statuses: Vec<Value> =
-                entries.iter().map(|e| json!({"entryId": e.get("entryId"), "status": "SUCCESS"})).collect();
-            return axum::Json(json!({ "statuses": statuses })).into_response();
-        };
-        message.attempt = attempt;
-        receiver = Some(r);
-        messages.push(message);
-    }
-    let outcomes: Vec<(String, Outcome)> = match receiver {
-        Some(Receiver::Bulk(handler)) => handler(messages).await,
-        Some(Receiver::Single(handler)) => {
-            let mut out = Vec::new();
-            for m in messages {
-                let id = m.id.clone();
-                out.push((id, handler(m).await));
-            }
-            out
-        }
-        None => Vec::new(),
-    };
+    let messages = entries
+        .iter()
+        .map(|entry| {
+            let entry_id = entry.get("entryId").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let event = entry.get("event").cloned().unwrap_or(Value::Null);
+            let metadata: Metadata = entry
+                .get("metadata")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+                .unwrap_or_default();
+            // Statuses are keyed by entry id.
+            Message { id: entry_id.clone(), ..message_of(topic, &entry_id, &event, &[], metadata) }
+        })
+        .collect();
+    let outcomes = app.deliver_batch(pubsub, topic, messages).await;
     let statuses: Vec<Value> =
         outcomes.iter().map(|(id, o)| json!({"entryId": id, "status": status_word(o)})).collect();
     axum::Json(json!({ "statuses": statuses })).into_response()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use contract::{Block, Component, Parts};
-use suites::invocation::Invoker;
+use suites::invocation::{HttpApp, Invoker};
 
 use super::{BlockDriver, GrpcLink, HttpLink};
 use crate::app::App;
@@ -28,7 +28,7 @@ impl BlockDriver for Invocation {
 
     async fn http(&self, link: &HttpLink<'_>, _: &str, _: Option<&Component>) -> Option<Result<Parts, ConnectError>> {
         let invoker = HttpInvoker::connect(link.url, link.token.clone()).await;
-        Some(invoker.map(|i| Parts::default().with(Arc::new(i) as Arc<dyn Invoker>)))
+        Some(invoker.map(|i| parts(Arc::new(i), link.app)))
     }
 
     async fn dapr_grpc(
@@ -38,6 +38,13 @@ impl BlockDriver for Invocation {
         _: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
         let invoker = GrpcInvoker::connect(link.sidecar).await;
-        Some(invoker.map(|i| Parts::default().with(Arc::new(i) as Arc<dyn Invoker>)))
+        Some(invoker.map(|i| parts(Arc::new(i), link.app)))
     }
+}
+
+/// The invoker, and whether the app answers with any HTTP status (it does unless it speaks
+/// gRPC).
+fn parts(invoker: Arc<dyn Invoker>, app: &App) -> Parts {
+    let parts = Parts::default().with(invoker);
+    if app.over_grpc() { parts } else { parts.with(Arc::new(HttpApp)) }
 }

@@ -39,6 +39,9 @@ pub struct GrpcLink<'a> {
     pub sidecar: &'a GrpcSidecar,
     /// The app the sidecar delivers to.
     pub app: &'a App,
+    /// Whether pub/sub deliveries go to `app` (served as `AppCallback` on the sidecar's app
+    /// port); otherwise they come on streaming subscriptions.
+    pub app_delivers: bool,
 }
 
 /// A pluggable component's socket: the channel to it and the services it lists.

@@ -1,7 +1,8 @@
 //! Brokers: in-process as built (topics named after each trial), over HTTP through the sidecar's
 //! publish API with certify as the subscribing app (topics leased from the slots the app
 //! declares), over the Dapr gRPC API with streaming subscriptions (topics named after each
-//! trial), over the pluggable `PubSub` service.
+//! trial) or, when certify serves the app, deliveries to it (leased topics again), over the
+//! pluggable `PubSub` service.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -50,8 +51,16 @@ impl BlockDriver for PubSub {
         name: &str,
         _: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
-        // Streaming subscriptions: topics are named after each trial, as in-process.
         let broker = GrpcPubSub::connect(link.sidecar, name).await;
+        if link.app_delivers {
+            // Through the app: topics leased from the slots it declares, as over HTTP.
+            return Some(broker.map(|b| {
+                Parts::default()
+                    .with(Arc::new(b.through(link.app)) as Arc<dyn Broker>)
+                    .with(Arc::new(TopicPool::default()) as Arc<dyn TopicSource>)
+            }));
+        }
+        // Streaming subscriptions: topics are named after each trial, as in-process.
         Some(super::one(broker.map(|b| Arc::new(b) as Arc<dyn Broker>)))
     }
 

@@ -44,13 +44,18 @@ pub(super) struct RunArgs {
     #[arg(long, requires = "sidecar")]
     state: Option<String>,
     /// The sidecar's pub/sub component to certify: over HTTP certify serves the app on
-    /// --app-port; over gRPC it subscribes with streaming subscriptions.
+    /// --app-port; over gRPC it subscribes with streaming subscriptions (or, with
+    /// --app-protocol grpc, takes deliveries on its AppCallback).
     #[arg(long, requires = "sidecar")]
     pubsub: Option<String>,
     /// The port the sidecar was started with as its app port (`daprd --app-port`); certify
     /// serves the app there (pub/sub deliveries, input binding events).
     #[arg(long, requires = "sidecar")]
     app_port: Option<u16>,
+    /// How the sidecar calls its app (`daprd --app-protocol`): certify serves its app's HTTP
+    /// routes, or the `AppCallback` gRPC services, on --app-port.
+    #[arg(long, value_enum, default_value_t = AppProtocolArg::Http, requires = "app_port")]
+    app_protocol: AppProtocolArg,
     /// The sidecar's secret store to certify; it must hold `conftestsecret=abcd` and
     /// `secondsecret=efgh` (and `multisecret` when claiming multiplekeyvaluespersecret).
     #[arg(long, requires = "sidecar")]
@@ -123,6 +128,24 @@ pub(super) struct RunArgs {
     require_all: bool,
 }
 
+/// `--app-protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum AppProtocolArg {
+    /// HTTP routes.
+    Http,
+    /// `AppCallback` over gRPC.
+    Grpc,
+}
+
+impl From<AppProtocolArg> for reference_runtime::sidecar::AppProtocol {
+    fn from(arg: AppProtocolArg) -> Self {
+        match arg {
+            AppProtocolArg::Http => Self::Http,
+            AppProtocolArg::Grpc => Self::Grpc,
+        }
+    }
+}
+
 /// The form of what `run` prints on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum MessageFormat {
@@ -188,6 +211,11 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
                 "--pubsub over HTTP needs --app-port PORT: the sidecar's app port, where certify receives deliveries (over grpc:// it uses streaming subscriptions)",
             ));
         }
+        if args.configuration.is_some() && args.app_protocol == AppProtocolArg::Grpc && !url.starts_with("grpc://") {
+            return Err(fail(
+                "--configuration over the HTTP API needs --app-protocol http: its updates are HTTP calls to the app (over grpc:// they come on a stream)",
+            ));
+        }
         if args.binding.is_some()
             && args.app_port.is_none()
             && claims.as_ref().is_some_and(|c| c.contains(&suites::Claim::Read))
@@ -219,6 +247,7 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             url: url.clone(),
             components,
             app_port: args.app_port,
+            app_protocol: args.app_protocol.into(),
             behind,
             claims,
             token,
@@ -280,6 +309,7 @@ fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
         flag("metadata", Some(format!("{key}={value}")));
     }
     flag("app-port", args.app_port.map(|p| p.to_string()));
+    flag("app-protocol", (args.app_protocol == AppProtocolArg::Grpc).then(|| "grpc".to_owned()));
     flag("backends", args.backends.clone());
     flag("invoke", args.invoke.then(String::new));
     let black_box = args.sidecar.is_some() || args.pluggable.is_some();

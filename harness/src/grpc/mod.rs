@@ -10,7 +10,7 @@ mod lock;
 mod pubsub;
 mod secrets;
 mod state;
-mod streaming;
+pub(crate) mod streaming;
 
 use std::time::Duration;
 
@@ -54,8 +54,9 @@ impl GrpcSidecar {
         let unreachable = |reason: String| ConnectError::Unreachable { url: url.to_owned(), reason };
         let endpoint = Endpoint::from_shared(dial_url(url))
             .map_err(|e| unreachable(format!("not a gRPC address: {e}")))?
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30));
+            .connect_timeout(Duration::from_secs(3));
+        // No per-call timeout on the channel: its timer made every call slower (a trial is
+        // bounded by the runner; setup calls bound themselves, as `metadata` does).
         let channel = endpoint.connect().await.map_err(|e| unreachable(root_cause(&e)))?;
         let token = match token {
             None => None,
@@ -82,11 +83,33 @@ impl GrpcSidecar {
 
     /// `GetMetadata`.
     pub async fn metadata(&self) -> Result<GetMetadataResponse, ConnectError> {
-        let answer = self.client().get_metadata(self.request(GetMetadataRequest {})).await;
+        let mut client = self.client();
+        let call = client.get_metadata(self.request(GetMetadataRequest {}));
+        let answer = tokio::time::timeout(Duration::from_secs(30), call)
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("no answer within 30 s")));
         answer.map(|r| r.into_inner()).map_err(|status| ConnectError::NotASidecar {
             url: self.url.clone(),
             reason: format!("GetMetadata answered {:?}: {}", status.code(), status.message()),
         })
+    }
+
+    /// Waits until the sidecar lists subscriptions (read from the app once it listens): the
+    /// gRPC API has no health endpoint that says so.
+    pub async fn wait_for_app_subscriptions(&self) -> Result<(), ConnectError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if !self.metadata().await?.subscriptions.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ConnectError::NotASidecar {
+                    url: self.url.clone(),
+                    reason: "it listed no subscriptions within 30 s of certify serving the app: was it started with this --app-port and --app-protocol?".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The component `name` of `block` (a type prefix such as `state`), as `GetMetadata` lists it.

@@ -1,6 +1,7 @@
 //! Pub/sub through a sidecar's gRPC API: `PublishEvent` and `BulkPublishEvent`, with the trace
-//! context as call metadata (as an SDK sends it); subscriptions are streaming subscriptions
-//! (`SubscribeTopicEventsAlpha1`), so no app is involved.
+//! context as call metadata (as an SDK sends it). Subscriptions are streaming subscriptions
+//! (`SubscribeTopicEventsAlpha1`), so no app is involved, or, when certify serves the app on
+//! the sidecar's app port, deliveries to the app (over HTTP or `AppCallback`).
 
 use async_trait::async_trait;
 use contract::pubsub::{
@@ -11,6 +12,7 @@ use contract::{FeatureSet, PubSub, PubSubFeature, Result};
 use runtime_api::runtime::{self as api, BulkPublishRequestEntry};
 
 use super::{GrpcSidecar, map};
+use crate::app::App;
 use crate::http::{ConnectError, content_type_of};
 
 /// A pub/sub component reached through a sidecar's gRPC API.
@@ -19,6 +21,8 @@ pub struct GrpcPubSub {
     sidecar: GrpcSidecar,
     name: String,
     features: FeatureSet<PubSubFeature>,
+    /// The app the sidecar delivers to, when subscriptions go through it.
+    app: Option<App>,
 }
 
 impl std::fmt::Debug for GrpcPubSub {
@@ -32,7 +36,12 @@ impl GrpcPubSub {
     pub async fn connect(sidecar: &GrpcSidecar, name: &str) -> std::result::Result<Self, ConnectError> {
         let found = sidecar.find("pubsub", name).await?;
         let features = found.capabilities.iter().filter_map(|c| c.parse::<PubSubFeature>().ok()).collect();
-        Ok(Self { sidecar: sidecar.clone(), name: name.to_owned(), features })
+        Ok(Self { sidecar: sidecar.clone(), name: name.to_owned(), features, app: None })
+    }
+
+    /// Subscriptions through `app`, which the sidecar delivers to, instead of streams.
+    pub fn through(self, app: &App) -> Self {
+        Self { app: Some(app.clone()), ..self }
     }
 }
 
@@ -92,17 +101,24 @@ impl PubSub for GrpcPubSub {
     }
 
     async fn subscribe(&self, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
-        super::streaming::subscribe(&self.sidecar, &self.name, request, handler).await
+        match &self.app {
+            Some(app) => crate::app::subscribe_through(app, &self.name, request, handler),
+            None => super::streaming::subscribe(&self.sidecar, &self.name, request, handler).await,
+        }
     }
 
-    /// The streaming subscription delivers one event at a time: batches are made on this
-    /// side, as daprd makes them for a component without native batching.
+    /// The app declares its bulk topics to the sidecar; the streaming subscription delivers one
+    /// event at a time: batches are made on this side, as daprd makes them for a component
+    /// without native batching.
     async fn bulk_subscribe(
         &self,
         request: SubscribeRequest,
         config: BulkSubscribeConfig,
         handler: BulkHandler,
     ) -> Result<Subscription> {
+        if let Some(app) = &self.app {
+            return crate::app::bulk_subscribe_through(app, &self.name, request, handler);
+        }
         let single = contract::pubsub_batching::batching_handler(config, handler, contract::system_clock());
         self.subscribe(request, single).await
     }

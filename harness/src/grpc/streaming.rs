@@ -39,8 +39,10 @@ fn processed(id: String, outcome: &Outcome) -> SubscribeTopicEventsRequestAlpha1
     SubscribeTopicEventsRequestAlpha1 { subscribe_topic_events_request_type: Some(In::EventProcessed(done)) }
 }
 
-/// An event as the handler receives it; `attempts` counts what this stream saw of each id.
-fn message_of(event: TopicEventRequest, attempts: &mut HashMap<String, u32>) -> Message {
+/// An event as a handler receives it (the CloudEvent's data, its attributes as `cloudevent.*`
+/// metadata), whichever way it came: a streaming subscription or the app's `OnTopicEvent`.
+/// Its attempt is the caller's to count.
+pub(crate) fn event_message(event: TopicEventRequest) -> Message {
     let mut metadata = Metadata::new();
     for (key, value) in [
         ("id", &event.id),
@@ -60,16 +62,21 @@ fn message_of(event: TopicEventRequest, attempts: &mut HashMap<String, u32>) -> 
             metadata.insert(format!("cloudevent.{key}"), text);
         }
     }
-    let attempt = attempts.entry(event.id.clone()).or_default();
-    *attempt += 1;
     Message {
         id: event.id,
         topic: event.topic,
         data: event.data,
         content_type: Some(event.data_content_type).filter(|c| !c.is_empty()),
         metadata,
-        attempt: *attempt,
+        attempt: 0,
     }
+}
+
+/// An event as the handler receives it; `attempts` counts what this stream saw of each id.
+fn message_of(event: TopicEventRequest, attempts: &mut HashMap<String, u32>) -> Message {
+    let attempt = attempts.entry(event.id.clone()).or_default();
+    *attempt += 1;
+    Message { attempt: *attempt, ..event_message(event) }
 }
 
 /// Subscribes to `request.topic` of `pubsub` over a stream of its own.

@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use base64::Engine;
 use contract::pubsub::{
-    BulkHandler, BulkPublishRequest, BulkPublishResponse, BulkSubscribeConfig, CONSUMER_ID, FailedEntry, Handler,
-    PublishRequest, SubscribeRequest, Subscription,
+    BulkHandler, BulkPublishRequest, BulkPublishResponse, BulkSubscribeConfig, FailedEntry, Handler, PublishRequest,
+    SubscribeRequest, Subscription,
 };
 use contract::{Error, FeatureSet, PubSub, PubSubFeature, Result};
 use serde_json::{Value, json};
 use suites::pubsub::{TopicSet, TopicSource};
 
 use super::{ConnectError, SidecarClient};
-use crate::app::{App, SLOTS, slot_topics};
+use crate::app::{App, SLOTS, bulk_subscribe_through, slot_topics, subscribe_through};
 
 /// A pub/sub component reached through a sidecar; deliveries come to `app`.
 #[derive(Clone)]
@@ -155,29 +155,6 @@ impl PubSub for HttpPubSub {
     ) -> Result<Subscription> {
         bulk_subscribe_through(&self.app, &self.name, request, handler)
     }
-}
-
-/// A subscription of `pubsub` served by `app`: the sidecar delivers to the app, which hands
-/// the topic's deliveries to `handler` until the subscription closes.
-fn subscribe_through(app: &App, pubsub: &str, request: SubscribeRequest, handler: Handler) -> Result<Subscription> {
-    if request.metadata.contains_key(CONSUMER_ID) {
-        return Err(Error::unsupported("consumer groups of a case's choosing (one app is one consumer group)"));
-    }
-    let token = app.register_handler(pubsub, &request.topic, handler).map_err(|e| Error::unsupported(e.to_string()))?;
-    let (app, name, topic) = (app.clone(), pubsub.to_owned(), request.topic);
-    Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
-}
-
-/// [`subscribe_through`] for bulk deliveries.
-fn bulk_subscribe_through(
-    app: &App,
-    pubsub: &str,
-    request: SubscribeRequest,
-    handler: BulkHandler,
-) -> Result<Subscription> {
-    let token = app.register_bulk(pubsub, &request.topic, handler).map_err(|e| Error::unsupported(e.to_string()))?;
-    let (app, name, topic) = (app.clone(), pubsub.to_owned(), request.topic);
-    Ok(Subscription::new(format!("{name}/{topic}"), move || app.unregister(&name, &topic, token)))
 }
 
 /// The topic sets the app declared for one pub/sub component; a trial holds one at a time.

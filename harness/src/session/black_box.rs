@@ -20,6 +20,7 @@ use crate::driver::DriverKind;
 use crate::grpc::GrpcSidecar;
 use crate::http::{ConnectError, SidecarClient};
 use crate::plan::Target;
+use reference_runtime::sidecar::AppProtocol;
 
 /// Opens a session over the sidecar `source` names.
 pub(super) async fn open(
@@ -30,15 +31,22 @@ pub(super) async fn open(
     // `grpc://HOST:PORT` is the Dapr gRPC API; anything else the HTTP API.
     let kind = if source.url.starts_with("grpc://") { DriverKind::Grpc } else { DriverKind::Http };
     let app = App::new();
+    // With an app port, what the sidecar delivers comes to certify's app there; but over gRPC,
+    // pub/sub takes streaming subscriptions unless the app is served as `AppCallback`.
+    let app_delivers = match kind {
+        DriverKind::Grpc => source.app_port.is_some() && source.app_protocol == AppProtocol::Grpc,
+        _ => true,
+    };
     let mut needs_app = false;
     for (block, name) in &source.components {
-        if let Some(driver) = catalogue.driver(*block) {
-            // Input events reach certify only through the app port; over gRPC, pub/sub
-            // deliveries come on streaming subscriptions instead.
-            let pubsub = *block == contract::Block::PUBSUB;
-            if (source.app_port.is_some() || pubsub) && !(pubsub && kind == DriverKind::Grpc) {
-                needs_app |= driver.declare(&app, name, None);
-            }
+        let wanted = match *block {
+            contract::Block::PUBSUB => app_delivers,
+            _ => source.app_port.is_some(),
+        };
+        if let Some(driver) = catalogue.driver(*block)
+            && wanted
+        {
+            needs_app |= driver.declare(&app, name, None);
         }
     }
     if needs_app {
@@ -46,7 +54,11 @@ pub(super) async fn open(
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|source| SetupError::AppPort { port, source })?;
-        app.serve_on(listener).map_err(|source| SetupError::AppPort { port, source })?;
+        let served = match source.app_protocol {
+            AppProtocol::Http => app.serve_on(listener),
+            AppProtocol::Grpc => app.serve_grpc_on(listener),
+        };
+        served.map_err(|source| SetupError::AppPort { port, source })?;
     }
     let grpc = match kind {
         DriverKind::Grpc => Some(GrpcSidecar::connect(&source.url, source.token.clone()).await?),
@@ -54,7 +66,10 @@ pub(super) async fn open(
     };
     if needs_app && app.declares_pubsub() {
         // The sidecar reads the app's subscriptions once the app listens.
-        wait_for_app_subscriptions(&source.url).await?;
+        match &grpc {
+            Some(sidecar) => sidecar.wait_for_app_subscriptions().await?,
+            None => wait_for_app_subscriptions(&source.url).await?,
+        }
     }
     let link = HttpLink { url: &source.url, token: source.token.clone(), app: &app };
     let (mut targets, mut components) = (Vec::new(), Vec::new());
@@ -69,7 +84,7 @@ pub(super) async fn open(
         };
         let mut handles = match &grpc {
             Some(sidecar) => {
-                let link = GrpcLink { sidecar, app: &app };
+                let link = GrpcLink { sidecar, app: &app, app_delivers };
                 driver.dapr_grpc(&link, &name, None).await.ok_or_else(|| no_driver(kind, *block, &name))??
             }
             None => {

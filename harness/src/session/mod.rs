@@ -68,6 +68,8 @@ pub struct SidecarSource {
     pub components: Vec<(Block, String)>,
     /// The port the sidecar delivers to (its `--app-port`); certify serves the app there.
     pub app_port: Option<u16>,
+    /// How the sidecar calls the app there (its `--app-protocol`).
+    pub app_protocol: reference_runtime::sidecar::AppProtocol,
     /// Component YAMLs of the same stores as the sidecar's, by the sidecar's component name:
     /// certify builds them to work behind the sidecar's back (a configuration writer).
     pub behind: BTreeMap<String, PathBuf>,

@@ -58,7 +58,7 @@ pub(super) async fn start(
     let link = HttpLink { url: &url, token: None, app: &app };
     let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&url, None)?);
     let grpc = GrpcSidecar::connect(&grpc_url, None).await?;
-    let grpc_link = GrpcLink { sidecar: &grpc, app: &app };
+    let grpc_link = GrpcLink { sidecar: &grpc, app: &app, app_delivers: false };
     for (entry, block) in entries {
         let name = &entry.manifest.name;
         let own = served.get(name);

@@ -57,6 +57,16 @@ impl GrpcApp {
         self.port
     }
 
+    /// The channel to the app, for calls made without the generated clients (the proxy).
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// The token the app expects (`APP_API_TOKEN`), if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(token) = self.token.as_deref().and_then(|t| t.parse().ok()) {

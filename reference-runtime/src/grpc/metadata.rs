@@ -7,7 +7,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::Answer;
 use super::status::legacy;
-use crate::sidecar::invoke_routes::{HOP_BY_HOP, clean};
+use crate::sidecar::invoke_routes::{HOP_BY_HOP, clean, normalize_method};
 use crate::sidecar::subscriptions::Origin;
 use crate::sidecar::trace::{new_traceparent, valid_traceparent};
 use crate::sidecar::{RUNTIME_VERSION, Sidecar, locked};
@@ -136,9 +136,12 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
     if r.id.split('.').next() != Some(sc.config.app_id.as_str()) {
         return Err(failed(format!("the reference runtime only reaches its own app `{}`", sc.config.app_id)));
     }
+    let mut message = r.message.clone().unwrap_or_default();
+    message.method =
+        normalize_method(&message.method).map_err(|e| legacy(Code::InvalidArgument, format!("invalid method: {e}")))?;
     if let Some(app) = sc.grpc_app() {
         // gRPC to gRPC: the app's own answer, status and all.
-        let mut request = Request::new(r.message.unwrap_or_default());
+        let mut request = Request::new(message);
         *request.metadata_mut() = call;
         for (name, value) in [("dapr-caller-app-id", sc.config.app_id.as_str()), ("dapr-callee-app-id", r.id.as_str())]
         {
@@ -149,7 +152,6 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
         return app.on_invoke(request).await;
     }
     let Some(app) = sc.app() else { return Err(failed("no app port was given (--app-port)".into())) };
-    let message = r.message.clone().unwrap_or_default();
     let mut headers = forwarded(&call);
     if let Ok(v) = HeaderValue::from_str(&message.content_type)
         && !message.content_type.is_empty()

@@ -9,6 +9,7 @@ mod bindings;
 mod configuration;
 mod lock;
 mod metadata;
+mod proxy;
 mod pubsub;
 mod secrets;
 mod state;
@@ -43,16 +44,22 @@ pub struct TokenCheck(Option<Arc<str>>);
 
 impl tonic::service::Interceptor for TokenCheck {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.0 else { return Ok(request) };
-        let metadata = request.metadata_mut();
-        if metadata.is_empty() {
-            return Err(Status::unauthenticated("missing metadata in request"));
-        }
-        match metadata.remove("dapr-api-token") {
-            None => Err(Status::unauthenticated("missing api token in request metadata")),
-            Some(given) if given.as_bytes() == expected.as_bytes() => Ok(request),
-            Some(_) => Err(Status::unauthenticated("authentication error: api token mismatch")),
-        }
+        check_token(self.0.as_deref(), request.metadata_mut())?;
+        Ok(request)
+    }
+}
+
+/// The `dapr-api-token` check of every call, the Dapr service's and the proxy's: with a token
+/// expected, the call must carry it, and the key is removed.
+pub(crate) fn check_token(expected: Option<&str>, metadata: &mut tonic::metadata::MetadataMap) -> Result<(), Status> {
+    let Some(expected) = expected else { return Ok(()) };
+    if metadata.is_empty() {
+        return Err(Status::unauthenticated("missing metadata in request"));
+    }
+    match metadata.remove("dapr-api-token") {
+        None => Err(Status::unauthenticated("missing api token in request metadata")),
+        Some(given) if given.as_bytes() == expected.as_bytes() => Ok(()),
+        Some(_) => Err(Status::unauthenticated("authentication error: api token mismatch")),
     }
 }
 
@@ -91,7 +98,8 @@ fn rewrite_too_large(headers: &mut http::HeaderMap) {
     }
 }
 
-/// The gRPC routes: the `Dapr` service and reflection listing it.
+/// The gRPC routes: the `Dapr` service, reflection listing it, and the proxy for any other
+/// service.
 pub fn routes(sc: &Arc<Sidecar>) -> tonic::service::Routes {
     let mut routes = tonic::service::Routes::new(service(sc));
     if let Ok(reflection) = tonic_reflection::server::Builder::configure()
@@ -100,7 +108,7 @@ pub fn routes(sc: &Arc<Sidecar>) -> tonic::service::Routes {
     {
         routes = routes.add_service(reflection);
     }
-    routes
+    proxy::with_proxy(routes, sc)
 }
 
 #[tonic::async_trait]

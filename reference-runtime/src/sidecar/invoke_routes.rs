@@ -61,6 +61,16 @@ pub(crate) fn clean(method: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// daprd's `NormalizeMethod`, at the edge of every invocation: no `#`, `?`, NUL or control
+/// character, then [`clean`]ed, keeping a rootless method rootless (the form a gRPC app sees).
+pub(crate) fn normalize_method(method: &str) -> Result<String, String> {
+    if let Some((at, c)) = method.char_indices().find(|(_, c)| matches!(c, '#' | '?') || c.is_ascii_control()) {
+        return Err(format!("method contains forbidden character {c:?} at position {at}: {method:?}"));
+    }
+    let cleaned = clean(method);
+    Ok(if method.starts_with('/') { cleaned } else { cleaned.trim_start_matches('/').to_owned() })
+}
+
 fn forwardable(headers: &HeaderMap) -> HeaderMap {
     let named_in_connection: Vec<String> = headers
         .get_all("connection")
@@ -197,7 +207,17 @@ pub(super) async fn fallback(
 
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{clean, normalize_method};
+
+    #[test]
+    fn methods_are_normalized_as_daprd_does() {
+        assert_eq!(normalize_method("a//b/./c/../d"), Ok("a/b/d".to_owned()));
+        assert_eq!(normalize_method("/a/../../b"), Ok("/b".to_owned()));
+        assert_eq!(normalize_method("../.."), Ok(String::new()));
+        for bad in ["a#b", "a?b", "a\0b", "a\u{7f}"] {
+            assert!(normalize_method(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn method_paths_are_cleaned() {

@@ -325,12 +325,18 @@ impl Sidecar {
         });
         type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
         let mut servers: Vec<Serving> = Vec::new();
+        // Without TCP_NODELAY a reply split over two writes waits on the peer's delayed ACK
+        // (40 ms on Linux): every request-response on a kept-alive connection would pay it.
         for listener in http {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serving = axum::serve(listener, self.router()).with_graceful_shutdown(self.stopped());
             servers.push(Box::pin(serving.into_future()));
         }
         for listener in grpc {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             let serving = tonic::transport::Server::builder()
                 .layer(
                     tower::ServiceBuilder::new()
