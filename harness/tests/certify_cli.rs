@@ -45,8 +45,7 @@ fn the_example_spec_runs_and_filters_select_trials() {
         "@http",
     ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let report: reports::Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    let report = report_in(dir.path());
     assert!(report.cases.iter().all(|c| c.trial.contains("state.etag") && c.driver == "in-process"));
     assert!(report.summary.passed >= 10);
     let none = certify(&["run", "--spec", spec, "--report-dir", dir.path().to_str().expect("utf8"), "no-such-case"]);
@@ -56,6 +55,16 @@ fn the_example_spec_runs_and_filters_select_trials() {
 
 /// Starts a reference runtime on loopback over the default in-memory components plus the
 /// Component YAML `extra`, delivering to `app_port`; answers its URL.
+/// The report a run wrote into `dir`.
+fn report_in(dir: &Path) -> reports::Report {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("report")).expect("parse")
+}
+
+/// How many trials whose name starts with `prefix` passed.
+fn passed_under(report: &reports::Report, prefix: &str) -> usize {
+    report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
+}
+
 async fn start_sidecar(app_port: Option<u16>, extra: Option<&str>) -> String {
     let sidecar = build_sidecar(app_port, extra, reference_runtime::sidecar::AppProtocol::Http).await;
     sidecar.serve_on_loopback().await.expect("serve").0
@@ -107,8 +116,7 @@ fn a_running_sidecar_is_certified_black_box() {
     ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("statestore@http::state.etag.stale-write-rejected"), "{}", out.stdout);
-    let report: reports::Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    let report = report_in(dir.path());
     assert_eq!(
         report.components[0].claims,
         ["etag", "first-write", "transaction", "ttl", "query", "delete-with-prefix", "keyslike"],
@@ -235,11 +243,8 @@ fn a_sidecars_components_and_service_invocation_are_certified_black_box() {
     ];
     let out = certify(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let report: reports::Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
-    let passed = |prefix: &str| {
-        report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
-    };
+    let report = report_in(dir.path());
+    let passed = |prefix: &str| passed_under(&report, prefix);
     assert_eq!(passed("fixture-secrets@http::"), 6, "{}", out.stdout);
     assert_eq!(passed("lockstore@http::"), 13, "{}", out.stdout);
     // ping, unknown operation, create, its input events (delivered, every one, redelivered), and
@@ -290,11 +295,8 @@ fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
     ];
     let out = certify(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let report: reports::Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
-    let passed = |prefix: &str| {
-        report.cases.iter().filter(|c| c.trial.starts_with(prefix) && c.verdict == reports::Verdict::Pass).count()
-    };
+    let report = report_in(dir.path());
+    let passed = |prefix: &str| passed_under(&report, prefix);
     assert_eq!(passed("pubsub@grpc::"), 16, "{}", out.stdout);
     // ping, unknown operation, create, its input events (delivered, every one, redelivered).
     assert_eq!(passed("queue@grpc::"), 6, "{}", out.stdout);
@@ -371,8 +373,7 @@ fn a_sidecar_that_mangles_invocations_is_caught() {
         dir.path().to_str().expect("utf8"),
     ]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    let report: reports::Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("parse");
+    let report = report_in(dir.path());
     let verdict = |id: &str| {
         let case = report.cases.iter().find(|c| c.id == id).expect("ran");
         (case.verdict, case.reason.clone().unwrap_or_default())

@@ -1,7 +1,8 @@
 //! The Dapr runtime's gRPC API, compiled from the vendored protos (`dapr/dapr`, Apache-2.0,
 //! licence headers kept): `dapr.proto.runtime.v1` (the `Dapr` service an application calls,
-//! the `AppCallback` services a sidecar calls) and `dapr.proto.common.v1`. No behaviour lives
-//! here: the reference runtime serves it, certify's gRPC driver calls it.
+//! the `AppCallback` services a sidecar calls) and `dapr.proto.common.v1`, with daprd's HTTP ↔ gRPC
+//! code tables (`codes`). No other behaviour lives here: the reference runtime serves it,
+//! certify's gRPC driver calls it.
 
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 mod generated {
@@ -21,6 +22,8 @@ mod generated {
         }
     }
 }
+
+pub mod codes;
 
 /// `dapr.proto.common.v1`.
 pub use generated::dapr::proto::common::v1 as common;

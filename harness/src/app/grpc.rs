@@ -9,12 +9,13 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::http;
 use contract::pubsub::{Message, Outcome};
+use runtime_api::codes::grpc_code_of;
 use runtime_api::common::{InvokeRequest, InvokeResponse, http_extension::Verb};
 use runtime_api::runtime::app_callback_server::{AppCallback, AppCallbackServer};
 use runtime_api::runtime::topic_event_bulk_request_entry::Event;
 use runtime_api::runtime::topic_event_response::TopicEventResponseStatus;
 use runtime_api::runtime::*;
-use runtime_api::tonic::{self, Code, Request, Response, Status};
+use runtime_api::tonic::{self, Request, Response, Status};
 use serde_json::Value;
 use suites::pubsub::{HANDLER_ERROR, NOT_FOUND};
 use tower::ServiceExt;
@@ -143,23 +144,6 @@ fn invoke_request(
     Ok(request)
 }
 
-/// The gRPC code for an HTTP status the echo answered (the inverse of daprd's mapping).
-fn code_of(status: http::StatusCode) -> Code {
-    match status.as_u16() {
-        400 => Code::InvalidArgument,
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
-        404 => Code::NotFound,
-        408 => Code::Cancelled,
-        409 => Code::AlreadyExists,
-        429 => Code::ResourceExhausted,
-        501 => Code::Unimplemented,
-        503 => Code::Unavailable,
-        504 => Code::DeadlineExceeded,
-        _ => Code::Unknown,
-    }
-}
-
 #[tonic::async_trait]
 impl AppCallback for App {
     async fn on_invoke(&self, r: Request<InvokeRequest>) -> Answer<InvokeResponse> {
@@ -178,7 +162,7 @@ impl AppCallback for App {
         let reply = tonic::metadata::MetadataMap::from_headers(headers);
         if !parts.status.is_success() {
             let message = String::from_utf8_lossy(&body).into_owned();
-            return Err(Status::with_metadata(code_of(parts.status), message, reply));
+            return Err(Status::with_metadata(grpc_code_of(parts.status.as_u16()), message, reply));
         }
         let data = runtime_api::prost_types::Any { type_url: String::new(), value: body.to_vec() };
         let mut response =

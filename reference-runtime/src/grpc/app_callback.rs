@@ -228,30 +228,12 @@ impl GrpcApp {
             Err(s) => {
                 let body = serde_json::json!({"code": s.code() as i32, "message": s.message()});
                 Reply {
-                    status: http_status(s.code()),
+                    status: runtime_api::codes::http_status_of(s.code()),
                     content_type: "application/json".into(),
                     body: body.to_string().into_bytes(),
                 }
             }
         }
-    }
-}
-
-/// The HTTP status a gRPC code stands for, as daprd maps an app's answer for an HTTP caller.
-fn http_status(code: Code) -> u16 {
-    match code {
-        Code::Ok => 200,
-        Code::Cancelled => 408,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
-        Code::DeadlineExceeded => 504,
-        Code::NotFound => 404,
-        Code::AlreadyExists | Code::Aborted => 409,
-        Code::PermissionDenied => 403,
-        Code::Unauthenticated => 401,
-        Code::ResourceExhausted => 429,
-        Code::Unimplemented => 501,
-        Code::Unavailable => 503,
-        _ => 500,
     }
 }
 

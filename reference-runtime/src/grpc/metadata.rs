@@ -1,6 +1,6 @@
 //! Metadata, extended metadata and `InvokeService` over gRPC (dapr-grpc-api.md §3.1, §3.6).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use runtime_api::common::{self, http_extension::Verb};
 use runtime_api::runtime::*;
 use tonic::{Code, Request, Response, Status};
@@ -70,24 +70,6 @@ pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
 
 pub(super) fn set(sc: &Sidecar, r: SetMetadataRequest) {
     locked(&sc.extended).insert(r.key, r.value);
-}
-
-/// The gRPC code of an HTTP app's answer (daprd's table, dapr-grpc-api.md §3.1).
-fn code_of(status: StatusCode) -> Code {
-    match status.as_u16() {
-        200..=299 => Code::Ok,
-        400 => Code::Internal,
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
-        404 => Code::NotFound,
-        408 => Code::Cancelled,
-        409 => Code::AlreadyExists,
-        429 => Code::ResourceExhausted,
-        501 => Code::Unimplemented,
-        503 => Code::Unavailable,
-        504 => Code::DeadlineExceeded,
-        _ => Code::Unknown,
-    }
 }
 
 fn verb(extension: Option<&common::HttpExtension>) -> Method {
@@ -181,7 +163,7 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
     if let Ok(v) = answer.status.as_u16().to_string().parse() {
         metadata.insert("dapr-http-status", v);
     }
-    let code = code_of(answer.status);
+    let code = runtime_api::codes::grpc_code_of(answer.status.as_u16());
     if code != Code::Ok {
         let message = String::from_utf8_lossy(&answer.body).into_owned();
         return Err(Status::with_metadata(code, message, metadata));
