@@ -2,7 +2,8 @@
 1.19.0 wheel, unchanged) behind the certify reference runtime run with `--app-protocol grpc`:
 the sidecar reads the app's subscriptions and input bindings (ListTopicSubscriptions,
 ListInputBindings), delivers events (OnTopicEvent, RETRY redelivers), input binding events
-(OnBindingEvent) and invocations from HTTP and gRPC callers (OnInvoke).
+(OnBindingEvent), invocations from HTTP and gRPC callers (OnInvoke), and the triggers of jobs
+the SDK's client schedules (ScheduleJob, OnJobEvent).
 
 Usage: python app_grpc.py PATH_TO_REFERENCE_RUNTIME_BINARY
 Prints one `PASS  name` or `FAIL  name: why` line per check and exits 0 when every check
@@ -53,7 +54,7 @@ class NotImplementedNoise(logging.Filter):
 class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
-        self.seen = {"orders": [], "flaky": [], "binding": []}
+        self.seen = {"orders": [], "flaky": [], "binding": [], "job": []}
 
     def add(self, kind, item):
         with self.lock:
@@ -66,7 +67,7 @@ class Recorder:
 
 
 def build_app(recorder):
-    from dapr.ext.grpc import App, BindingRequest, InvokeMethodRequest, SubscriptionMessage
+    from dapr.ext.grpc import App, BindingRequest, InvokeMethodRequest, JobEvent, SubscriptionMessage
     from dapr.clients.grpc._response import InvokeMethodResponse, TopicEventResponse
 
     app = App()
@@ -89,6 +90,10 @@ def build_app(recorder):
     @app.binding("events")
     def events(request: BindingRequest):
         recorder.add("binding", request)
+
+    @app.job_event("py-job")
+    def job(event: JobEvent):
+        recorder.add("job", event)
 
     return app
 
@@ -252,6 +257,30 @@ def run_checks(recorder):
         equal(b.data, b"hello binding", "binding event data")
         equal(b.binding_metadata.get("source"), "py", f"binding event metadata {b.binding_metadata}")
     check("invoke_binding create on bindings.in-memory reaches @app.binding (OnBindingEvent)", binding)
+
+    def job_fires():
+        from dapr.clients.grpc._jobs import Job
+        from google.protobuf.any_pb2 import Any as GrpcAny
+        d.schedule_job(Job(name="py-job", due_time="1s", data=GrpcAny(value=b"job data")))
+        until("the job's trigger at the @app.job_event handler", lambda: recorder.get("job"))
+        event = recorder.get("job")[0]
+        equal((event.name, event.data), ("py-job", b"job data"), "(job name, data)")
+    check("schedule_job with a due time fires once at @app.job_event (OnJobEvent) with its data", job_fires)
+
+    def job_get_delete():
+        from dapr.clients.grpc._jobs import Job
+        d.schedule_job(Job(name="py-later", schedule="@every 1h", repeats=3))
+        got = d.get_job("py-later")
+        equal((got.name, got.schedule, got.repeats), ("py-later", "@every 1h", 3), "(name, schedule, repeats)")
+        d.delete_job("py-later")
+        try:
+            d.get_job("py-later")
+        except grpc.RpcError as e:
+            err = e if isinstance(e, DaprGrpcError) else DaprGrpcError(e)
+            equal(err.code(), grpc.StatusCode.INTERNAL, f"status of a get after delete ({err.details()!r})")
+            return
+        raise AssertionError("get_job after delete_job succeeded")
+    check("get_job answers the scheduled job; after delete_job it is daprd's INTERNAL", job_get_delete)
 
     d.close()
     g.close()

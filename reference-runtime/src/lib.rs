@@ -5,6 +5,7 @@
 pub mod daprd_flags;
 pub mod grpc;
 pub mod in_memory;
+pub mod jobs;
 pub mod sidecar;
 
 use std::collections::BTreeMap;

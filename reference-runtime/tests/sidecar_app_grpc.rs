@@ -111,6 +111,13 @@ impl AppCallback for TestApp {
         Ok(Response::new(TopicEventBulkResponse { statuses }))
     }
 
+    async fn on_job_event(&self, r: Request<JobEventRequest>) -> Result<Response<JobEventResponse>, Status> {
+        let e = r.into_inner();
+        let data = e.data.map(|d| String::from_utf8_lossy(&d.value).into_owned()).unwrap_or_default();
+        self.seen.push("job", format!("{} {} {data}", e.name, e.method));
+        Ok(Response::new(JobEventResponse::default()))
+    }
+
     async fn list_input_bindings(&self, _: Request<()>) -> Result<Response<ListInputBindingsResponse>, Status> {
         Ok(Response::new(ListInputBindingsResponse { bindings: vec!["events".into()] }))
     }
@@ -271,4 +278,14 @@ async fn proxy_mode_calls_reach_the_apps_own_service_unchanged() {
     let err = app.on_invoke(call("proxied", Some("elsewhere"))).await.expect_err("another app");
     assert_eq!(err.code(), Code::Unknown);
     assert!(err.message().contains("`elsewhere`"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_triggers_reach_on_job_event() {
+    let e = start().await;
+    let mut dapr = DaprClient::connect(e.grpc.clone()).await.expect("connect");
+    let data = prost_types::Any { type_url: "type.googleapis.com/x".into(), value: b"payload".to_vec() };
+    let job = Job { name: "nightly".into(), due_time: Some("0s".into()), data: Some(data), ..Default::default() };
+    dapr.schedule_job(ScheduleJobRequest { job: Some(job), overwrite: false }).await.expect("ScheduleJob");
+    assert_eq!(e.seen.wait("job", 1).await, ["nightly job/nightly payload"]);
 }

@@ -285,7 +285,7 @@ async fn the_api_token_is_required_on_every_call() {
 async fn shutdown_over_grpc_stops_the_server_and_unimplemented_rpcs_say_so() {
     let e = start(None, "", None).await;
     let mut c = client(&e).await;
-    let err = c.get_job(GetJobRequest { name: "j".into() }).await.expect_err("jobs are not served yet");
+    let err = c.get_actor_state(GetActorStateRequest::default()).await.expect_err("actors are not served yet");
     assert_eq!(err.code(), Code::Unimplemented);
     // Open streams do not hold shutdown up: they end with it.
     let subscribe =

@@ -173,6 +173,30 @@ impl GrpcApp {
         }
     }
 
+    /// Hands a job's trigger to `OnJobEvent` (falling back to the Alpha service on
+    /// `UNIMPLEMENTED`); OK and `NotFound` are done, anything else a failed trigger.
+    pub async fn job_event(&self, name: &str, data: Option<prost_types::Any>) -> Result<(), String> {
+        let event = JobEventRequest {
+            name: name.to_owned(),
+            content_type: data.as_ref().map(|d| d.type_url.clone()).unwrap_or_default(),
+            data,
+            method: format!("job/{name}"),
+            http_extension: Some(common::HttpExtension { verb: Verb::Post as i32, querystring: String::new() }),
+        };
+        let answer = match self.client().on_job_event(self.request(event.clone())).await {
+            #[allow(deprecated)]
+            Err(s) if s.code() == Code::Unimplemented => {
+                AppCallbackAlphaClient::new(self.channel.clone()).on_job_event_alpha1(self.request(event)).await
+            }
+            other => other,
+        };
+        match answer {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == Code::NotFound => Ok(()),
+            Err(s) => Err(format!("the app answered {:?}: {}", s.code(), s.message())),
+        }
+    }
+
     /// Calls `OnInvoke` as given: a gRPC caller gets the app's own answer.
     pub async fn on_invoke(
         &self,

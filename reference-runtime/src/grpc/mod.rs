@@ -7,6 +7,7 @@
 pub mod app_callback;
 mod bindings;
 mod configuration;
+mod jobs;
 mod lock;
 mod metadata;
 mod proxy;
@@ -227,6 +228,51 @@ impl Dapr for DaprApi {
     async fn set_metadata(&self, r: Request<SetMetadataRequest>) -> Answer<()> {
         metadata::set(&self.sc, r.into_inner());
         Ok(Response::new(()))
+    }
+
+    async fn schedule_job_alpha1(&self, r: Request<ScheduleJobRequest>) -> Answer<ScheduleJobResponse> {
+        jobs::schedule(&self.sc, r.into_inner())
+    }
+
+    async fn schedule_job(&self, r: Request<ScheduleJobRequest>) -> Answer<ScheduleJobResponse> {
+        jobs::schedule(&self.sc, r.into_inner())
+    }
+
+    async fn get_job_alpha1(&self, r: Request<GetJobRequest>) -> Answer<GetJobResponse> {
+        jobs::get(&self.sc, r.into_inner())
+    }
+
+    async fn get_job(&self, r: Request<GetJobRequest>) -> Answer<GetJobResponse> {
+        jobs::get(&self.sc, r.into_inner())
+    }
+
+    async fn delete_job_alpha1(&self, r: Request<DeleteJobRequest>) -> Answer<DeleteJobResponse> {
+        jobs::delete(&self.sc, r.into_inner())
+    }
+
+    async fn delete_job(&self, r: Request<DeleteJobRequest>) -> Answer<DeleteJobResponse> {
+        jobs::delete(&self.sc, r.into_inner())
+    }
+
+    async fn delete_jobs_by_prefix_alpha1(
+        &self,
+        r: Request<DeleteJobsByPrefixRequestAlpha1>,
+    ) -> Answer<DeleteJobsByPrefixResponseAlpha1> {
+        jobs::delete_prefix(&self.sc, r.into_inner().name_prefix);
+        Ok(Response::new(DeleteJobsByPrefixResponseAlpha1 {}))
+    }
+
+    async fn delete_jobs_by_prefix(&self, r: Request<DeleteJobsByPrefixRequest>) -> Answer<DeleteJobsByPrefixResponse> {
+        jobs::delete_prefix(&self.sc, r.into_inner().name_prefix);
+        Ok(Response::new(DeleteJobsByPrefixResponse {}))
+    }
+
+    async fn list_jobs_alpha1(&self, _: Request<ListJobsRequestAlpha1>) -> Answer<ListJobsResponseAlpha1> {
+        Ok(Response::new(ListJobsResponseAlpha1 { jobs: jobs::list(&self.sc) }))
+    }
+
+    async fn list_jobs(&self, _: Request<ListJobsRequest>) -> Answer<ListJobsResponse> {
+        Ok(Response::new(ListJobsResponse { jobs: jobs::list(&self.sc) }))
     }
 
     async fn shutdown(&self, _: Request<ShutdownRequest>) -> Answer<()> {

@@ -202,7 +202,8 @@ pub(crate) fn topic_event_fields(event: &Value) -> TopicEventRequest {
     }
 }
 
-fn proto_value(v: &Value) -> prost_types::Value {
+/// A JSON value as `google.protobuf.Value`.
+pub(crate) fn proto_value(v: &Value) -> prost_types::Value {
     use prost_types::value::Kind;
     let kind = match v {
         Value::Null => Kind::NullValue(0),

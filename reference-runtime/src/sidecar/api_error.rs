@@ -1,5 +1,6 @@
 //! Dapr's error responses: `{"errorCode": "ERR_…", "message": "…"}` with the status code of
-//! the runtime's table (dapr-http-api.md §13).
+//! the runtime's table (dapr-http-api.md §13), and the rich "kit" form that adds `details`
+//! with a `google.rpc.ErrorInfo` (dapr-http-api.md §2).
 
 use std::borrow::Cow;
 
@@ -15,12 +16,33 @@ pub struct ApiError {
     pub code: Cow<'static, str>,
     /// The message.
     pub message: String,
+    /// `details` of the rich form (none in the legacy one).
+    pub details: Vec<serde_json::Value>,
 }
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into() }
+        Self { status, code: code.into(), message: message.into(), details: Vec::new() }
+    }
+
+    /// A rich error: `reason` is both the error code and the `ErrorInfo`'s reason (domain
+    /// `dapr.io`), with `metadata`.
+    pub fn rich(
+        status: StatusCode,
+        reason: &'static str,
+        message: impl Into<String>,
+        metadata: &[(&str, &str)],
+    ) -> Self {
+        let metadata: serde_json::Map<String, serde_json::Value> =
+            metadata.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect();
+        let info = serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "domain": "dapr.io",
+            "metadata": metadata,
+            "reason": reason,
+        });
+        Self { details: vec![info], ..Self::new(status, reason, message) }
     }
 
     /// This error, unless the component chose its own status and code for `cause`
@@ -44,7 +66,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "errorCode": self.code, "message": self.message });
+        let mut body = serde_json::json!({ "errorCode": self.code, "message": self.message });
+        if !self.details.is_empty() {
+            body["details"] = serde_json::Value::Array(self.details);
+        }
         (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
     }
 }

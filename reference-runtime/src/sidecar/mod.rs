@@ -9,6 +9,7 @@ pub mod cloudevents;
 mod config_routes;
 pub(crate) mod delivery;
 pub(crate) mod invoke_routes;
+pub(crate) mod jobs_routes;
 mod lock_routes;
 pub mod match_expr;
 mod meta_routes;
@@ -201,6 +202,8 @@ pub struct Sidecar {
     shutting_down: AtomicBool,
     /// True once the servers are asked to stop: long-lived streams end on it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The Jobs API's scheduler.
+    pub(crate) jobs: Arc<crate::jobs::Scheduler>,
 }
 
 pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,6 +242,7 @@ impl Sidecar {
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
+            jobs: Arc::default(),
         })
     }
 
@@ -251,6 +255,7 @@ impl Sidecar {
             .merge(secrets_routes::routes())
             .merge(config_routes::routes())
             .merge(lock_routes::routes())
+            .merge(jobs_routes::routes())
             .merge(meta_routes::routes())
             .merge(invoke_routes::routes())
             .fallback(invoke_routes::fallback)
@@ -375,6 +380,7 @@ impl Sidecar {
 
     async fn stop_deliveries(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.jobs.stop();
         for (_, subscription) in locked(&self.active).drain(..) {
             subscription.close();
         }
