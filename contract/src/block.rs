@@ -24,6 +24,9 @@ impl Block {
     /// Service invocation: the sidecar's app-to-app API. No component type has this prefix;
     /// it is certified black-box, with certify as the app.
     pub const INVOCATION: Block = Block("invocation");
+    /// The Jobs API's scheduler: not a component either; certified black-box, with certify as
+    /// the app its triggers reach.
+    pub const JOBS: Block = Block("jobs");
 
     /// A block named by `prefix`.
     pub const fn new(prefix: &'static str) -> Block {

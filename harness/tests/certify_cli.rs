@@ -311,6 +311,29 @@ fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
     }
 }
 
+#[test]
+fn a_sidecars_jobs_api_is_certified_black_box() {
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = rt.block_on(start_sidecar(Some(app_port), None));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = app_port.to_string();
+    let args = [
+        "run",
+        "--sidecar",
+        &url,
+        "--jobs-api",
+        "--app-port",
+        &port,
+        "--report-dir",
+        dir.path().to_str().expect("utf8"),
+    ];
+    let out = certify(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = report_in(dir.path());
+    assert_eq!(passed_under(&report, "blackbox@http::jobs."), 5, "{}", out.stdout);
+}
+
 /// A proxy in front of a sidecar that mangles service invocation: it drops query strings,
 /// turns every 5xx into 500, and drops the app's `x-certify-*` reply headers.
 async fn start_mangling_proxy(upstream: String) -> String {

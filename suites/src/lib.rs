@@ -11,6 +11,7 @@ pub mod faults;
 pub mod history;
 pub mod http_api;
 pub mod invocation;
+pub mod jobs;
 pub mod linearizability;
 pub mod lock;
 pub mod pubsub;
@@ -33,6 +34,7 @@ pub fn suites() -> Vec<Suite> {
         configuration::SUITE,
         bindings::SUITE,
         invocation::SUITE,
+        jobs::SUITE,
         faults::STATE_SUITE,
         faults::PUBSUB_SUITE,
         faults::BINDINGS_SUITE,

@@ -8,6 +8,7 @@ mod bindings;
 mod configuration;
 mod grpc;
 mod invocation;
+mod jobs;
 mod pubsub;
 
 use std::any::{Any, TypeId};
@@ -65,6 +66,7 @@ impl App {
             .merge(pubsub::routes())
             .merge(configuration::routes())
             .merge(invocation::routes())
+            .merge(jobs::routes())
             // Last: its `/{binding}` route matches any single segment.
             .merge(bindings::routes())
             .with_state(self.clone())

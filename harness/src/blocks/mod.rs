@@ -7,6 +7,7 @@
 mod bindings;
 mod configuration;
 mod invocation;
+mod jobs;
 mod lock;
 mod pubsub;
 mod secrets;
@@ -152,6 +153,7 @@ impl Catalogue {
             Arc::new(configuration::Configuration),
             Arc::new(bindings::Bindings),
             Arc::new(invocation::Invocation),
+            Arc::new(jobs::Jobs),
         ];
         Catalogue { blocks, suites: suites::suites() }
     }

@@ -71,6 +71,10 @@ pub(super) struct RunArgs {
     /// calls its methods through the sidecar.
     #[arg(long, requires_all = ["sidecar", "app_port"])]
     invoke: bool,
+    /// Certify the sidecar's Jobs API (HTTP): certify schedules jobs and receives their
+    /// triggers as the app on --app-port (`POST /job/{name}`). (`--jobs N` is concurrency.)
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    jobs_api: bool,
     /// The sidecar's configuration store to certify (certify serves the app on --app-port,
     /// where updates arrive).
     #[arg(long, requires_all = ["sidecar", "app_port"])]
@@ -197,9 +201,10 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             .iter()
             .all(|c| c.is_none())
             && !args.invoke
+            && !args.jobs_api
         {
             return Err(fail(
-                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT",
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT",
             ));
         }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
@@ -235,9 +240,11 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         ];
         let mut components: Vec<(Block, String)> =
             named.iter().filter_map(|(block, name)| (*name).clone().map(|n| (*block, n))).collect();
-        if args.invoke {
-            // Invocation's component is the sidecar's own app.
-            components.push((Block::INVOCATION, String::new()));
+        // Invocation's and jobs' component is the sidecar's own app.
+        for (wanted, block) in [(args.invoke, Block::INVOCATION), (args.jobs_api, Block::JOBS)] {
+            if wanted {
+                components.push((block, String::new()));
+            }
         }
         let behind = match (&args.configuration, &args.configuration_writer) {
             (Some(name), Some(path)) => [(name.clone(), path.clone())].into(),
@@ -312,6 +319,7 @@ fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
     flag("app-protocol", (args.app_protocol == AppProtocolArg::Grpc).then(|| "grpc".to_owned()));
     flag("backends", args.backends.clone());
     flag("invoke", args.invoke.then(String::new));
+    flag("jobs-api", args.jobs_api.then(String::new));
     let black_box = args.sidecar.is_some() || args.pluggable.is_some();
     let features = match (&args.features, claims) {
         (Some(given), _) => Some(given.join(",")),

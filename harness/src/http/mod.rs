@@ -6,6 +6,7 @@
 mod bindings;
 mod configuration;
 mod invocation;
+mod jobs;
 mod lock;
 mod pubsub;
 mod raw;
@@ -20,6 +21,7 @@ use serde_json::Value;
 pub use bindings::HttpOutputBinding;
 pub use configuration::HttpConfigurationStore;
 pub use invocation::HttpInvoker;
+pub use jobs::HttpJobs;
 pub use lock::HttpLockStore;
 pub(crate) use pubsub::content_type_of;
 pub use pubsub::{HttpPubSub, TopicPool};

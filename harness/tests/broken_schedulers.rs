@@ -1,0 +1,114 @@
+//! Sidecars whose Jobs API lies, in the test tree: the jobs suite must catch each through the
+//! HTTP driver and pass an honest one. A proxy between the reference sidecar and certify's
+//! app fires every trigger twice; a proxy in front of the sidecar's API moves every due time
+//! and period earlier, so triggers come early.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use contract::Block;
+use harness::session::SidecarSource;
+use harness::{Filter, Session, Source};
+use reports::{Report, Verdict};
+
+/// What a proxy does to a request: how many times to send it, and its body.
+type Lie = fn(&str, &mut Bytes) -> usize;
+
+fn honest(_: &str, _: &mut Bytes) -> usize {
+    1
+}
+
+/// A proxy to `upstream` that tells `lie`; answers its port.
+async fn proxy(upstream: String, lie: Lie) -> u16 {
+    let router = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    port
+}
+
+async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Client)>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let mut body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default();
+    let times = lie(&path, &mut body);
+    let mut headers = parts.headers.clone();
+    headers.remove("content-length");
+    let mut last = None;
+    for _ in 0..times {
+        let sent = client
+            .request(parts.method.clone(), format!("{upstream}{path}"))
+            .headers(headers.clone())
+            .body(body.clone())
+            .send()
+            .await;
+        last = Some(sent);
+    }
+    match last {
+        Some(Ok(answer)) => {
+            let status = answer.status();
+            let mut headers = answer.headers().clone();
+            headers.remove("content-length");
+            (status, headers, answer.bytes().await.unwrap_or_default()).into_response()
+        }
+        _ => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+/// Certifies the jobs of a reference sidecar with `to_app` between it and certify's app and
+/// `to_api` in front of its API.
+async fn certify(to_app: Lie, to_api: Lie) -> Report {
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app_side = proxy(format!("http://127.0.0.1:{app_port}"), to_app).await;
+    let sidecar = common::liar_sidecar(app_side).await;
+    let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
+    let api = proxy(upstream, to_api).await;
+    let source = SidecarSource {
+        url: format!("http://127.0.0.1:{api}"),
+        components: vec![(Block::JOBS, String::new())],
+        app_port: Some(app_port),
+        app_protocol: Default::default(),
+        behind: Default::default(),
+        claims: None,
+        token: None,
+    };
+    let registry = reference_runtime::builtin_registry();
+    let session =
+        Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
+    let report = harness::certify(&session, &Filter::default(), 8, "certify run", &mut |_| {}, &|_| {}).await;
+    session.close().await;
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_scheduler_passes_every_case() {
+    let report = certify(honest, honest).await;
+    assert_eq!(report.cases.len(), 5, "{:?}", report.cases);
+    for case in &report.cases {
+        assert_eq!(case.verdict, Verdict::Pass, "{case:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_fires_twice_is_caught() {
+    let twice = |path: &str, _: &mut Bytes| if path.starts_with("/job/") { 2 } else { 1 };
+    let report = certify(twice, honest).await;
+    common::expect_fail(&report, "liar@http::jobs.due-time.fires-once", "triggers of a job with a due time only");
+    common::expect_fail(&report, "liar@http::jobs.repeats.counted", "`repeats: 2`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_fires_early_is_caught() {
+    let early = |path: &str, body: &mut Bytes| {
+        if path.contains("/jobs/") {
+            let text = String::from_utf8_lossy(body).replace("\"1s\"", "\"0s\"").replace("@every 1s", "@every 300ms");
+            *body = Bytes::from(text);
+        }
+        1
+    };
+    let report = certify(honest, early).await;
+    common::expect_fail(&report, "liar@http::jobs.due-time.fires-once", "before its due time");
+    common::expect_fail(&report, "liar@http::jobs.repeats.counted", "before its due time");
+}
