@@ -9,8 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use contract::Block;
-use harness::session::SidecarSource;
-use harness::{Filter, Session, Source};
+use harness::Filter;
 use reports::{Report, Verdict};
 
 /// What a proxy does to a request: how many times to send it, and its body.
@@ -65,21 +64,8 @@ async fn certify(to_app: Lie, to_api: Lie) -> Report {
     let sidecar = common::liar_sidecar(app_side).await;
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
     let api = proxy(upstream, to_api).await;
-    let source = SidecarSource {
-        url: format!("http://127.0.0.1:{api}"),
-        components: vec![(Block::JOBS, String::new())],
-        app_port: Some(app_port),
-        app_protocol: Default::default(),
-        behind: Default::default(),
-        claims: None,
-        token: None,
-    };
-    let registry = reference_runtime::builtin_registry();
-    let session =
-        Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
-    let report = harness::certify(&session, &Filter::default(), 8, "certify run", &mut |_| {}, &|_| {}).await;
-    session.close().await;
-    report
+    let jobs = [(Block::JOBS, "")];
+    common::certify_sidecar(format!("http://127.0.0.1:{api}"), &jobs, app_port, &Filter::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

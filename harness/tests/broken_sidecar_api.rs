@@ -9,8 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use contract::Block;
-use harness::session::SidecarSource;
-use harness::{Filter, Session, Source};
+use harness::Filter;
 use reports::{Report, Verdict};
 use serde_json::{Value, json};
 
@@ -82,23 +81,8 @@ async fn certify_dropping(lie: Lie, drop: Dropped) -> Report {
         // Service invocation's component is the sidecar's app, certify (named by the app id).
         (Block::INVOCATION, ""),
     ];
-    let source = SidecarSource {
-        url,
-        components: components.iter().map(|(b, n)| (*b, (*n).to_owned())).collect(),
-        app_port: Some(app_port),
-        app_protocol: Default::default(),
-        behind: Default::default(),
-        claims: None,
-        token: None,
-    };
-    let registry = reference_runtime::builtin_registry();
-    let session =
-        Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
     let patterns = ["http-api", "trace-context", "cloudevent.envelope"].map(String::from).to_vec();
-    let filter = Filter { patterns, ..Filter::default() };
-    let report = harness::certify(&session, &filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
-    session.close().await;
-    report
+    common::certify_sidecar(url, &components, app_port, &Filter { patterns, ..Filter::default() }).await
 }
 
 const TRIAL: &str = "store@http::state.http-api";

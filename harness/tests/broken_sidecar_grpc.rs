@@ -6,8 +6,7 @@
 mod common;
 
 use contract::Block;
-use harness::session::SidecarSource;
-use harness::{Filter, Session, Source};
+use harness::Filter;
 use reports::{Report, Verdict};
 use runtime_api::common::InvokeResponse;
 use runtime_api::runtime::dapr_client::DaprClient;
@@ -173,18 +172,6 @@ async fn certify(lie: Lie) -> Report {
         (Block::BINDINGS, "queue"),
         (Block::SECRET_STORES, "vault"),
     ];
-    let source = SidecarSource {
-        url,
-        components: components.iter().map(|(b, n)| (*b, (*n).to_owned())).collect(),
-        app_port: Some(app_port),
-        app_protocol: Default::default(),
-        behind: Default::default(),
-        claims: None,
-        token: None,
-    };
-    let registry = reference_runtime::builtin_registry();
-    let session =
-        Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
     // The quick rules a lie breaks; the slow ones (expiry, redelivery) add nothing here.
     let patterns = [
         "state.crud",
@@ -197,9 +184,7 @@ async fn certify(lie: Lie) -> Report {
         "bindings.basic",
     ];
     let filter = Filter { patterns: patterns.map(String::from).to_vec(), ..Filter::default() };
-    let report = harness::certify(&session, &filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
-    session.close().await;
-    report
+    common::certify_sidecar(url, &components, app_port, &filter).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,28 @@ pub async fn certify(registry: &Registry, yaml: &str, filter: &Filter) -> Report
     report
 }
 
+/// Certifies the `components` (block, name; an empty name is the sidecar's app) of the running
+/// sidecar at `url`, whose app certify serves on `app_port`, through the trials `filter` keeps.
+pub async fn certify_sidecar(
+    url: String,
+    components: &[(contract::Block, &str)],
+    app_port: u16,
+    filter: &Filter,
+) -> Report {
+    let source = harness::session::SidecarSource {
+        url,
+        components: components.iter().map(|(b, n)| (*b, (*n).to_owned())).collect(),
+        app_port: Some(app_port),
+        ..Default::default()
+    };
+    let registry = reference_runtime::builtin_registry();
+    let session =
+        Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");
+    let report = harness::certify(&session, filter, 16, "certify run", &mut |_| {}, &|_| {}).await;
+    session.close().await;
+    report
+}
+
 /// The record of `trial`; a missing one fails the test with its name.
 pub fn record(report: &Report, trial: &str) -> CaseRecord {
     report.cases.iter().find(|c| c.trial == trial).unwrap_or_else(|| panic!("no trial {trial}")).clone()
