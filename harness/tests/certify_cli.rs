@@ -288,6 +288,7 @@ fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
         "--binding",
         "queue",
         "--invoke",
+        "--jobs-api",
         "--features",
         "bulkpublish,bulksubscribe,ordering,create,read",
         "--report-dir",
@@ -301,6 +302,8 @@ fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
     // ping, unknown operation, create, its input events (delivered, every one, redelivered).
     assert_eq!(passed("queue@grpc::"), 6, "{}", out.stdout);
     assert_eq!(passed("blackbox@grpc::invocation."), 7, "{}", out.stdout);
+    // Jobs scheduled over gRPC, their triggers at certify's OnJobEvent.
+    assert_eq!(passed("blackbox@grpc::jobs."), 5, "{}", out.stdout);
     // 201 has no gRPC form: the case says so instead of failing.
     let status = report.cases.iter().find(|c| c.id == "invocation.status.passed-through").expect("listed");
     assert_eq!(status.verdict, reports::Verdict::Skipped);

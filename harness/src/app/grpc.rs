@@ -193,6 +193,16 @@ impl AppCallback for App {
         Ok(Response::new(TopicEventBulkResponse { statuses }))
     }
 
+    async fn on_job_event(&self, r: Request<JobEventRequest>) -> Answer<JobEventResponse> {
+        let e = r.into_inner();
+        // JSON data as an HTTP app would get it; any other `Any` as its bytes.
+        let body = reference_runtime::jobs::data::app_body(e.data.as_ref());
+        match self.job_inbox().deliver(&e.name, body) {
+            Ok(()) => Ok(Response::new(JobEventResponse::default())),
+            Err(why) => Err(Status::internal(why)),
+        }
+    }
+
     async fn list_input_bindings(&self, _: Request<()>) -> Answer<ListInputBindingsResponse> {
         Ok(Response::new(ListInputBindingsResponse { bindings: self.binding_names() }))
     }

@@ -6,6 +6,7 @@
 mod bindings;
 mod configuration;
 mod invocation;
+mod jobs;
 mod lock;
 mod pubsub;
 mod secrets;
@@ -24,6 +25,7 @@ use runtime_api::tonic::{Code, Request, Status};
 pub use bindings::GrpcOutputBinding;
 pub use configuration::GrpcConfigurationStore;
 pub use invocation::GrpcInvoker;
+pub use jobs::GrpcJobs;
 pub use lock::GrpcLockStore;
 pub use pubsub::GrpcPubSub;
 pub use secrets::GrpcSecretStore;
