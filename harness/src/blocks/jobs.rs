@@ -1,11 +1,15 @@
-//! Jobs: the sidecar's Jobs API over HTTP or gRPC, with certify as the app its triggers reach
-//! (`POST /job/{name}`, or `OnJobEvent` for an app served over gRPC, into the app's
-//! `JobInbox`); the component is the sidecar's app, named by its id.
+//! Jobs: in-process, a `jobs.*` component's scheduler triggering an inbox of its own; through a
+//! sidecar, its Jobs API over HTTP or gRPC, with certify as the app its triggers reach (`POST
+//! /job/{name}`, or `OnJobEvent` for an app served over gRPC, into the app's `JobInbox`).
+//! Black-box, the component is the sidecar's app, named by its id.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use contract::{Block, Component, Jobs as Scheduler, Parts};
+use reference_runtime::jobs::{JobTarget, LocalJobs, data};
+use runtime_api::runtime::Job;
+use suites::jobs::JobInbox;
 
 use super::{BlockDriver, GrpcLink, HttpLink};
 use crate::app::App;
@@ -19,6 +23,16 @@ pub(super) struct Jobs;
 impl BlockDriver for Jobs {
     fn block(&self) -> Block {
         Block::JOBS
+    }
+
+    async fn local(&self, component: &Component, _reads: bool) -> Result<Parts, String> {
+        let Some(scheduler) = component.parts().get::<reference_runtime::jobs::Scheduler>() else {
+            return Err("this jobs component has no scheduler certify can drive in-process".into());
+        };
+        let inbox = Arc::new(JobInbox::default());
+        let target = Arc::new(IntoInbox(Arc::clone(&inbox)));
+        let jobs = Arc::new(LocalJobs::new(Arc::clone(scheduler), target)) as Arc<dyn Scheduler>;
+        Ok(Parts::default().with(jobs).with(inbox))
     }
 
     fn declare(&self, app: &App, _: &str, _: Option<&Component>) -> bool {
@@ -39,5 +53,15 @@ impl BlockDriver for Jobs {
     ) -> Option<Result<Parts, ConnectError>> {
         let jobs = Arc::new(GrpcJobs::new(link.sidecar)) as Arc<dyn Scheduler>;
         Some(Ok(Parts::default().with(jobs).with(link.app.job_inbox())))
+    }
+}
+
+/// Triggers straight into an inbox, as certify's app would take them.
+struct IntoInbox(Arc<JobInbox>);
+
+#[async_trait]
+impl JobTarget for IntoInbox {
+    async fn trigger(&self, job: &Job) -> Result<(), String> {
+        self.0.deliver(&job.name, data::app_body(job.data.as_ref()))
     }
 }

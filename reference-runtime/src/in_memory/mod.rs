@@ -44,6 +44,9 @@ pub fn register(registry: &mut Registry) {
         let config = DeliveryConfig::from_properties(&ctx.properties)?;
         Ok(Component::pubsub(Arc::new(InMemoryPubSub::new(config, ctx.clock))))
     });
+    registry.register("jobs.in-memory", |_: ComponentContext| async move {
+        Ok(Component::new(contract::Block::JOBS).with(Arc::new(crate::jobs::Scheduler::default())))
+    });
     registry.register("bindings.in-memory", |ctx: ComponentContext| async move {
         let binding = Arc::new(InMemoryBinding::new(ctx.clock));
         Ok(Component::binding(Some(binding.clone()), Some(binding)))

@@ -3,10 +3,15 @@
 //! each due time and retries a failed trigger per the job's failure policy (by default every
 //! second, 3 retries). A job that has fired its last trigger is gone, as in daprd.
 //!
-//! Jobs live in memory: they do not survive a restart of the runtime.
+//! Jobs live in memory: they do not survive a restart of the runtime. The `jobs.in-memory`
+//! component is a scheduler of its own (certify drives it in-process as [`LocalJobs`]); a
+//! runtime serving one schedules on it, otherwise on a scheduler of its own.
 
 pub mod data;
+mod local;
 pub mod schedule;
+
+pub use local::LocalJobs;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -159,7 +164,7 @@ async fn deliver(job: &Job, target: &dyn JobTarget) {
         match target.trigger(job).await {
             Ok(()) => return,
             Err(why) if max_retries.is_some_and(|m| retries >= m) => {
-                tracing::warn!(job = %job.name, error = %why, retries, "giving up on this trigger");
+                tracing::debug!(job = %job.name, error = %why, retries, "giving up on this trigger, as its policy says");
                 return;
             }
             Err(why) => {

@@ -225,6 +225,12 @@ impl Sidecar {
             .app_port
             .filter(|_| grpc)
             .map(|port| crate::grpc::app_callback::GrpcApp::new(port, config.app_api_token.clone()));
+        // A served `jobs.*` component is the Jobs API's scheduler.
+        let jobs = components
+            .by_name
+            .values()
+            .find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned())
+            .unwrap_or_default();
         Arc::new(Self {
             config,
             components,
@@ -242,7 +248,7 @@ impl Sidecar {
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
-            jobs: Arc::default(),
+            jobs,
         })
     }
 

@@ -1,0 +1,91 @@
+//! The scheduler as the contract's [`contract::Jobs`], triggering a target of the caller's
+//! choosing: how certify drives it in-process. The `jobs.in-memory` component carries a
+//! [`Scheduler`]; a runtime serving that component schedules its Jobs API on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use contract::jobs::{FailurePolicy, JobSpec};
+use runtime_api::common::{JobFailurePolicy, JobFailurePolicyConstant, JobFailurePolicyDrop, job_failure_policy};
+use runtime_api::runtime::Job;
+
+use super::{JobTarget, ScheduleError, Scheduler, data};
+
+/// A scheduler whose triggers go to one target.
+pub struct LocalJobs {
+    scheduler: Arc<Scheduler>,
+    target: Arc<dyn JobTarget>,
+}
+
+impl LocalJobs {
+    /// `scheduler`, triggering `target`.
+    pub fn new(scheduler: Arc<Scheduler>, target: Arc<dyn JobTarget>) -> Self {
+        Self { scheduler, target }
+    }
+}
+
+fn policy_of(policy: FailurePolicy) -> JobFailurePolicy {
+    let policy = match policy {
+        FailurePolicy::Drop => job_failure_policy::Policy::Drop(JobFailurePolicyDrop {}),
+        FailurePolicy::Constant { interval, max_retries } => {
+            job_failure_policy::Policy::Constant(JobFailurePolicyConstant {
+                interval: prost_types::Duration::try_from(interval).ok(),
+                max_retries,
+            })
+        }
+    };
+    JobFailurePolicy { policy: Some(policy) }
+}
+
+fn policy_from(policy: &JobFailurePolicy) -> Option<FailurePolicy> {
+    match policy.policy.as_ref()? {
+        job_failure_policy::Policy::Drop(_) => Some(FailurePolicy::Drop),
+        job_failure_policy::Policy::Constant(c) => Some(FailurePolicy::Constant {
+            interval: c.interval.and_then(|d| Duration::try_from(d).ok()).unwrap_or_default(),
+            max_retries: c.max_retries,
+        }),
+    }
+}
+
+#[async_trait]
+impl contract::Jobs for LocalJobs {
+    async fn schedule(&self, job: JobSpec) -> contract::Result<()> {
+        let overwrite = job.overwrite;
+        let job = Job {
+            name: job.name,
+            schedule: job.schedule,
+            repeats: job.repeats,
+            due_time: job.due_time,
+            ttl: job.ttl,
+            data: job.data.as_ref().map(data::from_json),
+            failure_policy: job.failure_policy.map(policy_of),
+        };
+        self.scheduler.schedule(job, overwrite, Arc::clone(&self.target)).map_err(|e| match e {
+            ScheduleError::Exists(_) => contract::Error::Coded {
+                status: 409,
+                code: "DAPR_SCHEDULER_SCHEDULE_JOB".into(),
+                message: e.to_string(),
+            },
+            other => contract::Error::InvalidArgument(other.to_string()),
+        })
+    }
+
+    async fn get(&self, name: &str) -> contract::Result<Option<JobSpec>> {
+        Ok(self.scheduler.get(name).map(|j| JobSpec {
+            name: j.name,
+            schedule: j.schedule,
+            repeats: j.repeats,
+            due_time: j.due_time,
+            ttl: j.ttl,
+            data: j.data.as_ref().and_then(data::to_json),
+            failure_policy: j.failure_policy.as_ref().and_then(policy_from),
+            overwrite: false,
+        }))
+    }
+
+    async fn delete(&self, name: &str) -> contract::Result<()> {
+        self.scheduler.delete(name);
+        Ok(())
+    }
+}
