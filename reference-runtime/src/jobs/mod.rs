@@ -137,8 +137,14 @@ impl Scheduler {
 
     async fn run(self: Arc<Self>, job: Job, mut plan: Plan, target: Arc<dyn JobTarget>, generation: u64) {
         while let Some(at) = plan.take() {
-            let wait = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-            tokio::time::sleep(wait).await;
+            // In steps of a day at most: tokio's timer does not reach years ahead, and the
+            // wall clock may move under a long wait.
+            while let Ok(wait) = at.duration_since(SystemTime::now()) {
+                if wait.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(wait.min(Duration::from_secs(86_400))).await;
+            }
             let span = tracing::debug_span!("job trigger", job = %job.name);
             let _ = tracing::Instrument::instrument(deliver(&job, target.as_ref()), span).await;
         }
