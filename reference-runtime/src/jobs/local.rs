@@ -48,19 +48,38 @@ fn policy_from(policy: &JobFailurePolicy) -> Option<FailurePolicy> {
     }
 }
 
+/// The contract's job as the API's `Job` (JSON data as an `Any` of `google.protobuf.Value`).
+pub fn job_of(spec: JobSpec) -> Job {
+    Job {
+        name: spec.name,
+        schedule: spec.schedule,
+        repeats: spec.repeats,
+        due_time: spec.due_time,
+        ttl: spec.ttl,
+        data: spec.data.as_ref().map(data::from_json),
+        failure_policy: spec.failure_policy.map(policy_of),
+    }
+}
+
+/// The API's `Job` as the contract's (data that is not JSON is left out).
+pub fn spec_of(job: Job) -> JobSpec {
+    JobSpec {
+        name: job.name,
+        schedule: job.schedule,
+        repeats: job.repeats,
+        due_time: job.due_time,
+        ttl: job.ttl,
+        data: job.data.as_ref().and_then(data::to_json),
+        failure_policy: job.failure_policy.as_ref().and_then(policy_from),
+        overwrite: false,
+    }
+}
+
 #[async_trait]
 impl contract::Jobs for LocalJobs {
     async fn schedule(&self, job: JobSpec) -> contract::Result<()> {
         let overwrite = job.overwrite;
-        let job = Job {
-            name: job.name,
-            schedule: job.schedule,
-            repeats: job.repeats,
-            due_time: job.due_time,
-            ttl: job.ttl,
-            data: job.data.as_ref().map(data::from_json),
-            failure_policy: job.failure_policy.map(policy_of),
-        };
+        let job = job_of(job);
         self.scheduler.schedule(job, overwrite, Arc::clone(&self.target)).map_err(|e| match e {
             ScheduleError::Exists(_) => contract::Error::Coded {
                 status: 409,
@@ -72,16 +91,7 @@ impl contract::Jobs for LocalJobs {
     }
 
     async fn get(&self, name: &str) -> contract::Result<Option<JobSpec>> {
-        Ok(self.scheduler.get(name).map(|j| JobSpec {
-            name: j.name,
-            schedule: j.schedule,
-            repeats: j.repeats,
-            due_time: j.due_time,
-            ttl: j.ttl,
-            data: j.data.as_ref().and_then(data::to_json),
-            failure_policy: j.failure_policy.as_ref().and_then(policy_from),
-            overwrite: false,
-        }))
+        Ok(self.scheduler.get(name).map(spec_of))
     }
 
     async fn delete(&self, name: &str) -> contract::Result<()> {

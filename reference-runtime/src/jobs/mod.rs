@@ -11,7 +11,7 @@ pub mod data;
 mod local;
 pub mod schedule;
 
-pub use local::LocalJobs;
+pub use local::{LocalJobs, job_of, spec_of};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
