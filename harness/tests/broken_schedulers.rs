@@ -12,10 +12,11 @@ use contract::Block;
 use harness::Filter;
 use reports::{Report, Verdict};
 
-/// What a proxy does to a request: how many times to send it, and its body.
-type Lie = fn(&str, &mut Bytes) -> usize;
+/// What a proxy does to a request: how many times to send it (0: answer 204 without), and its
+/// body.
+type Lie = fn(&str, &str, &mut Bytes) -> usize;
 
-fn honest(_: &str, _: &mut Bytes) -> usize {
+fn honest(_: &str, _: &str, _: &mut Bytes) -> usize {
     1
 }
 
@@ -32,7 +33,7 @@ async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Cl
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let mut body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default();
-    let times = lie(&path, &mut body);
+    let times = lie(parts.method.as_str(), &path, &mut body);
     let mut headers = parts.headers.clone();
     headers.remove("content-length");
     let mut last = None;
@@ -52,7 +53,9 @@ async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Cl
             headers.remove("content-length");
             (status, headers, answer.bytes().await.unwrap_or_default()).into_response()
         }
-        _ => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+        // Swallowed on purpose: answered as done.
+        None => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Some(Err(_)) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
     }
 }
 
@@ -79,7 +82,7 @@ async fn an_honest_scheduler_passes_every_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_that_fires_twice_is_caught() {
-    let twice = |path: &str, _: &mut Bytes| if path.starts_with("/job/") { 2 } else { 1 };
+    let twice = |_: &str, path: &str, _: &mut Bytes| if path.starts_with("/job/") { 2 } else { 1 };
     let report = certify(twice, honest).await;
     common::expect_fail(&report, "liar@http::jobs.due-time.fires-once", "triggers of a job with a due time only");
     common::expect_fail(&report, "liar@http::jobs.repeats.counted", "`repeats: 2`");
@@ -87,7 +90,7 @@ async fn a_scheduler_that_fires_twice_is_caught() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_that_fires_early_is_caught() {
-    let early = |path: &str, body: &mut Bytes| {
+    let early = |_: &str, path: &str, body: &mut Bytes| {
         if path.contains("/jobs/") {
             let text = String::from_utf8_lossy(body).replace("\"1s\"", "\"0s\"").replace("@every 1s", "@every 300ms");
             *body = Bytes::from(text);
@@ -97,4 +100,47 @@ async fn a_scheduler_that_fires_early_is_caught() {
     let report = certify(honest, early).await;
     common::expect_fail(&report, "liar@http::jobs.due-time.fires-once", "before its due time");
     common::expect_fail(&report, "liar@http::jobs.repeats.counted", "before its due time");
+}
+
+/// Rewrites the body of every schedule request with `edit` (a JSON object).
+fn rewrite_schedules(path: &str, body: &mut Bytes, edit: fn(&mut serde_json::Value)) {
+    if path.contains("/jobs/")
+        && let Ok(mut job) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        edit(&mut job);
+        *body = Bytes::from(job.to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_loses_data_is_caught() {
+    let no_data = |_: &str, path: &str, body: &mut Bytes| {
+        rewrite_schedules(path, body, |job| {
+            job.as_object_mut().map(|o| o.remove("data"));
+        });
+        1
+    };
+    let report = certify(honest, no_data).await;
+    common::expect_fail(&report, "liar@http::jobs.data.round-trip", "body is not JSON");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_ignores_failure_policies_is_caught() {
+    let no_policy = |_: &str, path: &str, body: &mut Bytes| {
+        rewrite_schedules(path, body, |job| {
+            job.as_object_mut().map(|o| o.remove("failurePolicy"));
+        });
+        1
+    };
+    let report = certify(honest, no_policy).await;
+    common::expect_fail(&report, "liar@http::jobs.failure-policy.bounded", "attempts with");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_whose_delete_does_nothing_is_caught() {
+    // DELETE answered 204 and never forwarded.
+    let no_delete =
+        |method: &str, path: &str, _: &mut Bytes| usize::from(!(method == "DELETE" && path.contains("/jobs/")));
+    let report = certify(honest, no_delete).await;
+    common::expect_fail(&report, "liar@http::jobs.overwrite.and-delete", "after delete");
 }
