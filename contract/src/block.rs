@@ -27,6 +27,8 @@ impl Block {
     /// The Jobs API's scheduler: not a component either; certified black-box, with certify as
     /// the app its triggers reach.
     pub const JOBS: Block = Block("jobs");
+    /// The sidecar's own trace context and metrics: no backend; certified through a sidecar.
+    pub const OBSERVABILITY: Block = Block("observability");
 
     /// A block named by `prefix`.
     pub const fn new(prefix: &'static str) -> Block {

@@ -80,8 +80,10 @@ async fn certify_dropping(lie: Lie, drop: Dropped) -> Report {
         (Block::SECRET_STORES, "vault"),
         // Service invocation's component is the sidecar's app, certify (named by the app id).
         (Block::INVOCATION, ""),
+        (Block::OBSERVABILITY, "sidecar"),
     ];
-    let patterns = ["http-api", "trace-context", "cloudevent.envelope"].map(String::from).to_vec();
+    let patterns =
+        ["http-api", "trace-context", "cloudevent.envelope", "observability.trace"].map(String::from).to_vec();
     common::certify_sidecar(url, &components, app_port, &Filter { patterns, ..Filter::default() }).await
 }
 
@@ -251,14 +253,14 @@ async fn a_sidecar_that_starts_new_traces_is_caught() {
     // The caller's traceparent never reaches the sidecar: it starts a trace of its own.
     let report = certify_dropping(|_, _, _, _, _| {}, &["traceparent"]).await;
     common::expect_fail(&report, "liar@http::invocation.trace-context.propagated", "the trace id of the traceparent");
-    common::expect_fail(&report, "store@http::state.trace-context.answered", "the trace id of the answer");
+    common::expect_fail(&report, "sidecar@http::observability.trace.answered", "the trace id answered");
     common::expect_fail(&report, "broker@http::pubsub.cloudevent.envelope", "does not carry the publisher's trace id");
     // Answers without a traceparent.
     let report = certify(|_, _, _, headers, _| {
         headers.remove("traceparent");
     })
     .await;
-    common::expect_fail(&report, "store@http::state.trace-context.answered", "the trace id of the answer");
+    common::expect_fail(&report, "sidecar@http::observability.trace.answered", "the trace id answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,5 +274,29 @@ async fn a_sidecar_that_drops_tracestate_or_baggage_is_caught() {
     .await;
     common::expect_fail(&report, "broker@http::pubsub.cloudevent.envelope", "the envelope's tracestate");
     common::expect_fail(&report, "liar@http::invocation.trace-context.propagated", "the tracestate the app received");
-    common::expect_fail(&report, "store@http::state.trace-context.baggage", "the answer's baggage");
+    common::expect_fail(&report, "sidecar@http::observability.trace.baggage", "the answer's baggage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_that_do_not_count_the_calls_are_caught() {
+    // A metrics endpoint that never moves: the sidecar's calls go uncounted.
+    let frozen = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            "dapr_http_server_request_count{app_id=\"liar\",method=\"GET\",status=\"200\"} 7\n"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let metrics = format!("http://{}/metrics", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, frozen).await });
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let url = lying_sidecar(|_, _, _, _, _| {}, app_port, &[]).await;
+    let source = harness::session::SidecarSource {
+        url,
+        components: vec![(Block::OBSERVABILITY, "sidecar".into())],
+        metrics: Some(metrics),
+        ..Default::default()
+    };
+    let report = common::certify_source(source, &Filter::default()).await;
+    common::expect_fail(&report, "sidecar@http::observability.metrics.counted", "went from 7 to 7");
 }

@@ -32,6 +32,10 @@ enum Lie {
     PublishDropsTrace,
     /// The streaming subscription never passes the client's `event_processed` on.
     LosesAcks,
+    /// A caller's binary context (`grpc-trace-bin`) is not read: a new trace starts.
+    IgnoresBinaryTrace,
+    /// Answers carry no trace context.
+    AnswersUntraced,
 }
 
 #[derive(Clone)]
@@ -140,7 +144,16 @@ impl Dapr for Liar {
         Ok(Response::new(answer))
     }
     async fn get_metadata(&self, r: Request<GetMetadataRequest>) -> Answer<GetMetadataResponse> {
-        self.up.clone().get_metadata(pass(r)).await
+        let mut r = pass(r);
+        if self.lying(Lie::IgnoresBinaryTrace) {
+            r.metadata_mut().remove_bin("grpc-trace-bin");
+        }
+        let answer = self.up.clone().get_metadata(r).await?;
+        let (mut metadata, message, _) = answer.into_parts();
+        if self.lying(Lie::AnswersUntraced) {
+            metadata.remove_bin("grpc-trace-bin");
+        }
+        Ok(Response::from_parts(metadata, message, Default::default()))
     }
     async fn invoke_service(&self, r: Request<InvokeServiceRequest>) -> Answer<InvokeResponse> {
         self.up.clone().invoke_service(pass(r)).await
@@ -171,6 +184,7 @@ async fn certify(lie: Lie) -> Report {
         (Block::PUBSUB, "broker"),
         (Block::BINDINGS, "queue"),
         (Block::SECRET_STORES, "vault"),
+        (Block::OBSERVABILITY, "sidecar"),
     ];
     // The quick rules a lie breaks; the slow ones (expiry, redelivery) add nothing here.
     let patterns = [
@@ -182,6 +196,7 @@ async fn certify(lie: Lie) -> Report {
         "pubsub.redelivery.retry-redelivered",
         "secrets.get",
         "bindings.basic",
+        "observability.trace",
     ];
     let filter = Filter { patterns: patterns.map(String::from).to_vec(), ..Filter::default() };
     common::certify_sidecar(url, &components, app_port, &filter).await
@@ -192,7 +207,7 @@ async fn an_honest_proxy_passes_every_case() {
     let report = certify(Lie::None).await;
     let ran: Vec<_> = report.cases.iter().filter(|c| c.verdict != Verdict::Skipped).collect();
     assert!(ran.len() >= 25, "{ran:?}");
-    for block in ["store@grpc::", "locks@grpc::", "broker@grpc::", "queue@grpc::", "vault@grpc::"] {
+    for block in ["store@grpc::", "locks@grpc::", "broker@grpc::", "queue@grpc::", "vault@grpc::", "sidecar@grpc::"] {
         assert!(ran.iter().any(|c| c.trial.starts_with(block)), "nothing of {block} ran");
     }
     for case in ran {
@@ -210,6 +225,8 @@ async fn each_lie_fails_the_rule_it_breaks() {
         (Lie::UnlockAlwaysSucceeds, "locks@grpc::lock.basic.unlock-by-other-owner", "Success"),
         (Lie::PublishDropsTrace, "broker@grpc::pubsub.cloudevent.envelope", "trace"),
         (Lie::LosesAcks, "broker@grpc::pubsub.redelivery.retry-redelivered", ""),
+        (Lie::IgnoresBinaryTrace, "sidecar@grpc::observability.trace.answered", "to a Binary context"),
+        (Lie::AnswersUntraced, "sidecar@grpc::observability.trace.answered", "the trace id answered"),
     ];
     for (lie, trial, reason) in cases {
         let report = certify(lie).await;

@@ -6,6 +6,7 @@ pub mod daprd_flags;
 pub mod grpc;
 pub mod in_memory;
 pub mod jobs;
+pub mod metrics;
 pub mod sidecar;
 
 use std::collections::BTreeMap;

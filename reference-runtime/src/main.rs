@@ -47,6 +47,12 @@ struct Args {
     /// secretstores.local.file, multi-valued unless `Init` says otherwise).
     #[arg(long = "pluggable-secrets", requires = "pluggable_socket")]
     pluggable_secrets: Option<PathBuf>,
+    /// The port of the Prometheus metrics (`GET /metrics`), on the first listen address.
+    #[arg(long = "metrics-port", default_value_t = 9090)]
+    metrics_port: u16,
+    /// Serve metrics (`--enable-metrics=false` turns them off, as with daprd).
+    #[arg(long = "enable-metrics", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    enable_metrics: bool,
     /// debug, info, warn or error.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -168,5 +174,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let on =
         |port: u16| -> Vec<SocketAddr> { args.listen_addresses.iter().map(|ip| SocketAddr::new(*ip, port)).collect() };
     let sidecar = Sidecar::new(config, components, declarative);
+    if args.enable_metrics {
+        let ip = args.listen_addresses.first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        serve_metrics(&sidecar, SocketAddr::new(ip, args.metrics_port)).await;
+    }
     Ok(sidecar::run(sidecar, &on(args.dapr_http_port), &on(args.dapr_grpc_port)).await?)
+}
+
+/// Serves the metrics on `addr`. Metrics are a side service: a port in use is a warning that says
+/// how to move or turn them off, not a reason to refuse to start.
+async fn serve_metrics(sidecar: &Arc<Sidecar>, addr: SocketAddr) {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            tracing::info!(%addr, "metrics served on /metrics");
+            sidecar.serve_metrics(listener);
+        }
+        Err(e) => tracing::warn!(
+            %addr,
+            "no metrics: cannot listen on {addr} ({e}); pick another --metrics-port, or --enable-metrics=false"
+        ),
+    }
 }

@@ -367,7 +367,7 @@ async fn no_app_id(ctx: Ctx) -> CaseResult {
 }
 
 async fn trace_propagated(ctx: Ctx) -> CaseResult {
-    use crate::http_api::trace::{TRACE_ID, trace_id};
+    use crate::observability::{TRACE_ID, trace_id};
     let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
     let call =
         MethodCall::echo("GET", "traced").header("traceparent", &traceparent).header("tracestate", "congo=t61rcWkgMzE");

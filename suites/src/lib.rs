@@ -14,6 +14,7 @@ pub mod invocation;
 pub mod jobs;
 pub mod linearizability;
 pub mod lock;
+pub mod observability;
 pub mod pubsub;
 pub mod secrets;
 pub mod state;
@@ -35,6 +36,7 @@ pub fn suites() -> Vec<Suite> {
         bindings::SUITE,
         invocation::SUITE,
         jobs::SUITE,
+        observability::SUITE,
         faults::STATE_SUITE,
         faults::PUBSUB_SUITE,
         faults::BINDINGS_SUITE,

@@ -9,6 +9,7 @@ mod configuration;
 mod invocation;
 mod jobs;
 mod lock;
+mod observability;
 mod pubsub;
 mod secrets;
 mod state;
@@ -32,6 +33,8 @@ pub struct HttpLink<'a> {
     pub token: Option<String>,
     /// The app the sidecar delivers to.
     pub app: &'a App,
+    /// Its Prometheus endpoint, when known.
+    pub metrics: Option<&'a str>,
 }
 
 /// A sidecar's gRPC API as the session reaches it, and the app certify plays for it.
@@ -43,6 +46,8 @@ pub struct GrpcLink<'a> {
     /// Whether pub/sub deliveries go to `app` (served as `AppCallback` on the sidecar's app
     /// port); otherwise they come on streaming subscriptions.
     pub app_delivers: bool,
+    /// Its Prometheus endpoint, when known.
+    pub metrics: Option<&'a str>,
 }
 
 /// A pluggable component's socket: the channel to it and the services it lists.
@@ -153,6 +158,7 @@ impl Catalogue {
             Arc::new(configuration::Configuration),
             Arc::new(bindings::Bindings),
             Arc::new(invocation::Invocation),
+            Arc::new(observability::Observability),
             Arc::new(jobs::Jobs),
         ];
         Catalogue { blocks, suites: suites::suites() }

@@ -75,6 +75,13 @@ pub(super) struct RunArgs {
     /// triggers as the app on --app-port (`POST /job/{name}`). (`--jobs N` is concurrency.)
     #[arg(long, requires_all = ["sidecar", "app_port"])]
     jobs_api: bool,
+    /// Certify the sidecar's observability: the trace context on its answers (and `baggage`),
+    /// and, with --metrics, that its Prometheus metrics count the calls certify makes.
+    #[arg(long, requires = "sidecar")]
+    observability: bool,
+    /// The sidecar's Prometheus endpoint, e.g. `http://127.0.0.1:9090/metrics`.
+    #[arg(long, requires = "observability")]
+    metrics: Option<String>,
     /// The sidecar's configuration store to certify (certify serves the app on --app-port,
     /// where updates arrive).
     #[arg(long, requires_all = ["sidecar", "app_port"])]
@@ -202,9 +209,10 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             .all(|c| c.is_none())
             && !args.invoke
             && !args.jobs_api
+            && !args.observability
         {
             return Err(fail(
-                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT",
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT, --observability",
             ));
         }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
@@ -240,11 +248,15 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         ];
         let mut components: Vec<(Block, String)> =
             named.iter().filter_map(|(block, name)| (*name).clone().map(|n| (*block, n))).collect();
-        // Invocation's and jobs' component is the sidecar's own app.
+        // Invocation's and jobs' component is the sidecar's own app (named by its id, which
+        // they need); observability's is the sidecar itself.
         for (wanted, block) in [(args.invoke, Block::INVOCATION), (args.jobs_api, Block::JOBS)] {
             if wanted {
                 components.push((block, String::new()));
             }
+        }
+        if args.observability {
+            components.push((Block::OBSERVABILITY, "sidecar".into()));
         }
         let behind = match (&args.configuration, &args.configuration_writer) {
             (Some(name), Some(path)) => [(name.clone(), path.clone())].into(),
@@ -258,6 +270,7 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             behind,
             claims,
             token,
+            metrics: args.metrics.clone(),
         });
         (source, 8)
     } else {
@@ -320,6 +333,8 @@ fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
     flag("backends", args.backends.clone());
     flag("invoke", args.invoke.then(String::new));
     flag("jobs-api", args.jobs_api.then(String::new));
+    flag("observability", args.observability.then(String::new));
+    flag("metrics", args.metrics.clone());
     let black_box = args.sidecar.is_some() || args.pluggable.is_some();
     let features = match (&args.features, claims) {
         (Some(given), _) => Some(given.join(",")),

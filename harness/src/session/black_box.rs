@@ -71,7 +71,8 @@ pub(super) async fn open(
             None => wait_for_app_subscriptions(&source.url).await?,
         }
     }
-    let link = HttpLink { url: &source.url, token: source.token.clone(), app: &app };
+    let metrics = source.metrics.as_deref();
+    let link = HttpLink { url: &source.url, token: source.token.clone(), app: &app, metrics };
     let (mut targets, mut components) = (Vec::new(), Vec::new());
     for (block, name) in &source.components {
         let no_form = || no_driver(kind, *block, name);
@@ -84,7 +85,7 @@ pub(super) async fn open(
         };
         let mut handles = match &grpc {
             Some(sidecar) => {
-                let link = GrpcLink { sidecar, app: &app, app_delivers };
+                let link = GrpcLink { sidecar, app: &app, app_delivers, metrics };
                 driver.dapr_grpc(&link, &name, None).await.ok_or_else(|| no_driver(kind, *block, &name))??
             }
             None => {

@@ -77,6 +77,8 @@ pub struct SidecarSource {
     pub claims: Option<BTreeSet<Claim>>,
     /// `DAPR_API_TOKEN`, if the sidecar wants one.
     pub token: Option<String>,
+    /// Its Prometheus endpoint (`--metrics`).
+    pub metrics: Option<String>,
 }
 
 /// Setting a run up failed.

@@ -52,13 +52,16 @@ pub(super) async fn start(
     let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
     let runtime = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
     let (url, grpc_url, serving) = Arc::clone(&runtime).serve_both_on_loopback().await.map_err(SetupError::Sidecar)?;
+    let metrics_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(SetupError::Sidecar)?;
+    let metrics = format!("http://{}/metrics", metrics_listener.local_addr().map_err(SetupError::Sidecar)?);
+    runtime.serve_metrics(metrics_listener);
     if app_port.is_some() {
         wait_for_app_subscriptions(&url).await?;
     }
-    let link = HttpLink { url: &url, token: None, app: &app };
+    let link = HttpLink { url: &url, token: None, app: &app, metrics: Some(&metrics) };
     let wire: Arc<dyn SidecarHttp> = Arc::new(SidecarClient::new(&url, None)?);
     let grpc = GrpcSidecar::connect(&grpc_url, None).await?;
-    let grpc_link = GrpcLink { sidecar: &grpc, app: &app, app_delivers: false };
+    let grpc_link = GrpcLink { sidecar: &grpc, app: &app, app_delivers: false, metrics: Some(&metrics) };
     for (entry, block) in entries {
         let name = &entry.manifest.name;
         let own = served.get(name);

@@ -35,6 +35,11 @@ pub async fn certify_sidecar(
         app_port: Some(app_port),
         ..Default::default()
     };
+    certify_source(source, filter).await
+}
+
+/// Certifies the sidecar `source` names, through the trials `filter` keeps.
+pub async fn certify_source(source: harness::session::SidecarSource, filter: &Filter) -> Report {
     let registry = reference_runtime::builtin_registry();
     let session =
         Session::open(Source::Sidecar(source), &registry, &harness::SessionOptions::default()).await.expect("session");

@@ -10,6 +10,7 @@ mod configuration;
 mod jobs;
 mod lock;
 mod metadata;
+mod metered;
 mod proxy;
 mod pubsub;
 mod secrets;
@@ -17,6 +18,7 @@ mod state;
 mod status;
 pub(crate) mod subscribe;
 mod trace;
+pub use metered::MetricsLayer;
 pub use trace::TraceLayer;
 
 use std::sync::Arc;

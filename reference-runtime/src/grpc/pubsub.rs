@@ -15,7 +15,7 @@ use super::status::{about, rich};
 use crate::sidecar::Sidecar;
 use crate::sidecar::api_error::ApiError;
 use crate::sidecar::cloudevents::{self, CLOUDEVENT_CONTENT_TYPE, Publication};
-use crate::sidecar::pubsub_routes::{expiration, publish_entries, raw_payload};
+use crate::sidecar::pubsub_routes::{expiration, publish_entries, publish_one, raw_payload};
 
 fn pubsub(sc: &Sidecar, name: &str, topic: &str) -> Result<Arc<dyn PubSub>, Status> {
     if name.is_empty() {
@@ -89,7 +89,8 @@ pub(super) async fn publish(sc: &Sidecar, r: Request<PublishEventRequest>) -> An
     let metadata: Metadata = r.metadata.into_iter().collect();
     let event = Event { sc, p: &*p, name: &r.pubsub_name, topic: &r.topic, call: &call };
     let (data, content_type) = event.encode(&r.data, &r.data_content_type, &metadata)?;
-    p.publish(PublishRequest { topic: r.topic.clone(), data, metadata, content_type }).await.map_err(|e| {
+    let request = PublishRequest { topic: r.topic.clone(), data, metadata, content_type };
+    publish_one(sc, &*p, &r.pubsub_name, request).await.map_err(|e| {
         let message = format!("error when publishing to topic {} in pubsub {}: {e}", r.topic, r.pubsub_name);
         rich(Code::Internal, "DAPR_PUBSUB_PUBLISH_MESSAGE", message, &[])
     })?;
@@ -113,7 +114,7 @@ pub(super) async fn bulk_publish(sc: &Sidecar, r: Request<BulkPublishRequest>) -
         let (data, content_type) = event.encode(&entry.event, &entry.content_type, &metadata)?;
         entries.push(BulkMessageEntry { entry_id: entry.entry_id, event: data, content_type, metadata });
     }
-    let failed = publish_entries(&*p, &r.topic, entries, request_md).await;
+    let failed = publish_entries(sc, &*p, &r.pubsub_name, &r.topic, entries, request_md).await;
     let failed_entries =
         failed.into_iter().map(|(entry_id, error)| BulkPublishResponseFailedEntry { entry_id, error }).collect();
     Ok(Response::new(BulkPublishResponse { failed_entries }))

@@ -47,6 +47,10 @@ pub fn register(registry: &mut Registry) {
     registry.register("jobs.in-memory", |_: ComponentContext| async move {
         Ok(Component::new(contract::Block::JOBS).with(Arc::new(crate::jobs::Scheduler::default())))
     });
+    // Nothing to build: the sidecar serving it is what its certification looks at.
+    registry.register("observability.sidecar", |_: ComponentContext| async move {
+        Ok(Component::new(contract::Block::OBSERVABILITY))
+    });
     registry.register("bindings.in-memory", |ctx: ComponentContext| async move {
         let binding = Arc::new(InMemoryBinding::new(ctx.clock));
         Ok(Component::binding(Some(binding.clone()), Some(binding)))

@@ -213,7 +213,13 @@ pub(super) async fn subscribe(sc: &Arc<Sidecar>, spec: SubscriptionSpec) -> Resu
                 let (weak, s) = (weak.clone(), Arc::clone(&s));
                 Box::pin(async move {
                     match weak.upgrade() {
-                        Some(sc) => deliver_bulk(&sc, &s, messages).await,
+                        Some(sc) => {
+                            let outcomes = deliver_bulk(&sc, &s, messages).await;
+                            for (_, outcome) in &outcomes {
+                                sc.metrics.delivered(&s.pubsub, &s.topic, outcome);
+                            }
+                            outcomes
+                        }
                         None => {
                             messages.into_iter().map(|m| (m.id, Outcome::Retry("the sidecar stopped".into()))).collect()
                         }
@@ -235,7 +241,11 @@ pub(super) async fn subscribe(sc: &Arc<Sidecar>, spec: SubscriptionSpec) -> Resu
                 let (weak, s) = (weak.clone(), Arc::clone(&s));
                 Box::pin(async move {
                     match weak.upgrade() {
-                        Some(sc) => deliver_one(&sc, &s, message).await,
+                        Some(sc) => {
+                            let outcome = deliver_one(&sc, &s, message).await;
+                            sc.metrics.delivered(&s.pubsub, &s.topic, &outcome);
+                            outcome
+                        }
                         None => Outcome::Retry("the sidecar stopped".into()),
                     }
                 })

@@ -204,6 +204,8 @@ pub struct Sidecar {
     stopping: tokio::sync::watch::Sender<bool>,
     /// The Jobs API's scheduler.
     pub(crate) jobs: Arc<crate::jobs::Scheduler>,
+    /// What the APIs served, for `--metrics-port`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,7 +234,6 @@ impl Sidecar {
             .find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned())
             .unwrap_or_default();
         Arc::new(Self {
-            config,
             components,
             key_schemes,
             app,
@@ -249,6 +250,8 @@ impl Sidecar {
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
             jobs,
+            metrics: crate::metrics::Metrics::new(&config.app_id),
+            config,
         })
     }
 
@@ -267,6 +270,7 @@ impl Sidecar {
             .fallback(invoke_routes::fallback)
             .layer(axum::middleware::from_fn_with_state(Arc::clone(self), meta_routes::require_api_token))
             .layer(axum::middleware::from_fn(trace::trace_context))
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(&self.metrics), count_http))
             .layer(DefaultBodyLimit::max(self.config.max_body_size))
             .with_state(Arc::clone(self))
     }
@@ -352,7 +356,8 @@ impl Sidecar {
                 .layer(
                     tower::ServiceBuilder::new()
                         .layer(tower::util::MapResponseLayer::new(crate::grpc::daprd_codes))
-                        .layer(crate::grpc::TraceLayer),
+                        .layer(crate::grpc::TraceLayer)
+                        .layer(crate::grpc::MetricsLayer(Arc::clone(&self.metrics))),
                 )
                 .add_routes(crate::grpc::routes(&self))
                 .serve_with_incoming_shutdown(incoming, self.stopped());
@@ -361,6 +366,11 @@ impl Sidecar {
         let result = futures::future::try_join_all(servers).await.map(drop);
         self.stop_deliveries().await;
         result
+    }
+
+    /// Serves the metrics on `listener` (`--metrics-port`) until the APIs stop.
+    pub fn serve_metrics(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        tokio::spawn(Arc::clone(&self.metrics).serve(listener, self.stopped()))
     }
 
     /// Resolves once the servers are asked to stop (at once if they already were).
@@ -498,4 +508,17 @@ async fn termination() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// Counts every HTTP API request by verb and status, with its latency.
+async fn count_http(
+    axum::extract::State(metrics): axum::extract::State<Arc<crate::metrics::Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    metrics.http_served(method.as_str(), response.status().as_u16(), started.elapsed());
+    response
 }

@@ -120,9 +120,8 @@ async fn publish(
         })?;
         (envelope, Some(CLOUDEVENT_CONTENT_TYPE.to_owned()))
     };
-    p.publish(PublishRequest { topic: topic.clone(), data, metadata, content_type })
-        .await
-        .map_err(|e| publish_failed(&name, &topic, e))?;
+    let request = PublishRequest { topic: topic.clone(), data, metadata, content_type };
+    publish_one(&sc, &*p, &name, request).await.map_err(|e| publish_failed(&name, &topic, e))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -205,7 +204,7 @@ async fn bulk_publish(
         };
         out.push(BulkMessageEntry { entry_id, event: data, content_type, metadata });
     }
-    let failed = publish_entries(&*p, &topic, out, request_md).await;
+    let failed = publish_entries(&sc, &*p, &name, &topic, out, request_md).await;
     if failed.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -217,9 +216,38 @@ async fn bulk_publish(
     Ok(response)
 }
 
-/// Publishes `entries` to `topic` in one bulk call, or one by one for components without bulk
-/// publish (as daprd does); answers the entries that failed, with why.
+/// Publishes one message to `p` (the component `name`), counted.
+pub(crate) async fn publish_one(
+    sc: &Sidecar,
+    p: &dyn PubSub,
+    name: &str,
+    request: PublishRequest,
+) -> Result<(), contract::Error> {
+    let topic = request.topic.clone();
+    let published = p.publish(request).await;
+    sc.metrics.published(name, &topic, published.is_ok(), 1);
+    published
+}
+
+/// Publishes `entries` to `topic` of `p` (the component `name`) in one bulk call, or one by one
+/// for components without bulk publish (as daprd does); answers the entries that failed, with
+/// why.
 pub(crate) async fn publish_entries(
+    sc: &Sidecar,
+    p: &dyn PubSub,
+    name: &str,
+    topic: &str,
+    entries: Vec<BulkMessageEntry>,
+    metadata: Metadata,
+) -> Vec<(String, String)> {
+    let count = entries.len();
+    let failed = publish_all(p, topic, entries, metadata).await;
+    sc.metrics.published(name, topic, true, count - failed.len());
+    sc.metrics.published(name, topic, false, failed.len());
+    failed
+}
+
+async fn publish_all(
     p: &dyn PubSub,
     topic: &str,
     entries: Vec<BulkMessageEntry>,

@@ -20,7 +20,6 @@ pub(crate) mod lock;
 pub(crate) mod pubsub;
 pub(crate) mod secrets;
 pub(crate) mod state;
-pub(crate) mod trace;
 
 /// The requirement of every case here: the driver speaks the HTTP API.
 pub const HTTP_API: Requirement = Requirement::Driver(DriverCapability::HttpApi);

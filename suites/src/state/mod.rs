@@ -60,7 +60,6 @@ fn cases() -> Vec<Case> {
     all.extend(keys::cases());
     all.extend(concurrency::cases());
     all.extend(crate::http_api::state::cases());
-    all.extend(crate::http_api::trace::cases());
     all
 }
 
