@@ -74,10 +74,32 @@ async fn certify(to_app: Lie, to_api: Lie) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_scheduler_passes_every_case() {
     let report = certify(honest, honest).await;
-    assert_eq!(report.cases.len(), 5, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 6, "{:?}", report.cases);
     for case in &report.cases {
-        assert_eq!(case.verdict, Verdict::Pass, "{case:?}");
+        // certify cannot restart a sidecar it does not run.
+        let expected = if case.trial.ends_with("jobs.durable.restart") { Verdict::Skipped } else { Verdict::Pass };
+        assert_eq!(case.verdict, expected, "{case:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_loses_jobs_on_restart_is_caught() {
+    // A scheduler that keeps nothing: restarted, it starts empty.
+    let mut registry = reference_runtime::builtin_registry();
+    registry.register("jobs.forgetful", |_: contract::ComponentContext| async move {
+        Ok(contract::Component::new(Block::JOBS)
+            .with(std::sync::Arc::new(reference_runtime::jobs::Scheduler::default())))
+    });
+    let spec = "components:
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: forgetful}, spec: {type: jobs.forgetful, version: v1}}
+    drivers: [in-process]
+  - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: durable}, spec: {type: jobs.in-memory, version: v1}}
+    drivers: [in-process]
+";
+    let filter = Filter { patterns: vec!["jobs.durable".into()], ..Filter::default() };
+    let report = common::certify(&registry, spec, &filter).await;
+    common::expect_fail(&report, "forgetful::jobs.durable.restart", "is gone");
+    assert_eq!(common::record(&report, "durable::jobs.durable.restart").verdict, Verdict::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

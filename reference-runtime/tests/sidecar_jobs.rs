@@ -151,3 +151,53 @@ async fn jobs_over_grpc_share_the_scheduler() {
         ScheduleJobRequest { job: Some(Job { due_time: Some("1s".into()), ..Default::default() }), overwrite: false };
     assert_eq!(dapr.schedule_job(nameless).await.expect_err("no name").code(), Code::InvalidArgument);
 }
+
+/// A runtime over `store` (flagged `actorStateStore`), delivering to the app on `app_port`.
+async fn runtime_over(
+    store: std::sync::Arc<reference_runtime::in_memory::state_memory::InMemoryStateStore>,
+    app_port: u16,
+) -> (String, std::sync::Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use std::sync::Arc;
+    let mut registry = reference_runtime::builtin_registry();
+    registry.register("state.shared", move |_: contract::ComponentContext| {
+        let store = Arc::clone(&store);
+        async move { Ok(contract::Component::state(store)) }
+    });
+    let yaml = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: actors}\nspec:\n  type: state.shared\n  version: v1\n  metadata:\n  - {name: actorStateStore, value: \"true\"}\n";
+    let resources = contract::Resources::parse(std::path::Path::new("r.yaml"), yaml).expect("resources");
+    let components = registry.build_all(&resources.components, Arc::new(contract::SystemClock)).await.expect("built");
+    let config = reference_runtime::sidecar::SidecarConfig {
+        app_id: "testapp".into(),
+        app_port: Some(app_port),
+        ..Default::default()
+    };
+    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
+    let (base, _, server) = Arc::clone(&sidecar).serve_both_on_loopback().await.expect("serve");
+    (base, sidecar, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_kept_in_the_actor_state_store_survive_a_restart() {
+    let app = common::sidecar_env::TestApp::start(json!([])).await;
+    let store = std::sync::Arc::new(reference_runtime::in_memory::state_memory::InMemoryStateStore::new(
+        contract::system_clock(),
+    ));
+    let http = reqwest::Client::new();
+    let (base, first, server) = runtime_over(std::sync::Arc::clone(&store), app.port).await;
+    for (name, body) in [("kept", json!({"dueTime": "2s", "data": "later"})), ("done", json!({"dueTime": "0s"}))] {
+        let r = http.post(format!("{base}/v1.0-alpha1/jobs/{name}")).json(&body).send().await.expect("schedule");
+        assert_eq!(r.status(), 204);
+    }
+    app.wait_for("/job/done", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.shutdown();
+    let _ = server.await;
+    let (base, _second, _server) = runtime_over(store, app.port).await;
+    let seen = app.wait_for("/job/kept", 1).await;
+    assert_eq!(seen[0].json(), json!("later"));
+    let r = http.get(format!("{base}/v1.0-alpha1/jobs/kept")).send().await.expect("get");
+    assert_eq!(r.status(), 500, "a job that has fired its last trigger is gone");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.seen("/job/done").len(), 1, "a job that fired before the restart does not fire again");
+    assert_eq!(app.seen("/job/kept").len(), 1);
+}

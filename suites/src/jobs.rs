@@ -74,6 +74,26 @@ impl JobInbox {
     }
 }
 
+/// A scheduler of the case's own: no other trial's jobs are on it, so restarting it disturbs
+/// nobody.
+#[async_trait::async_trait]
+pub trait Restarts: Send + Sync {
+    /// A new scheduler whose triggers reach the app.
+    async fn own(&self) -> contract::Result<Arc<dyn Restartable>>;
+}
+
+/// A scheduler that restarts as a runtime does: stopped, then started again over the same
+/// storage.
+#[async_trait::async_trait]
+pub trait Restartable: Jobs {
+    /// Stops it and starts it again.
+    async fn restart(&self) -> contract::Result<()>;
+}
+
+/// Schedulers certify can restart.
+pub const RESTARTS: Reach = Reach::of::<dyn Restarts>("scheduler certify can restart")
+    .hinted("certify restarts only a scheduler it runs in-process");
+
 /// Every case watches the app for triggers.
 const ON_APP: Requirement = Requirement::Reach(INBOX);
 
@@ -128,6 +148,16 @@ fn cases() -> Vec<Case> {
             [],
             20,
             overwrite_and_delete
+        ),
+        case!(
+            BLOCK,
+            "jobs.durable.restart",
+            "J6",
+            "Jobs MUST survive a restart of the runtime: a job due after the restart fires once, on time, with its data; a job that fired before it does not fire again.",
+            [ON_APP, Requirement::Reach(RESTARTS)],
+            [],
+            20,
+            durable_restart
         ),
     ]
 }
@@ -248,5 +278,37 @@ async fn overwrite_and_delete(ctx: Ctx) -> CaseResult {
     ensure!(jobs.get(&name).await.is_ok_and(|j| j.is_none()), "the job can still be read after delete");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(inbox(&ctx)?.of(&name).len(), fired, "triggers after delete");
+    Ok(())
+}
+
+async fn durable_restart(ctx: Ctx) -> CaseResult {
+    let restarts: &Arc<dyn Restarts> = ctx.reach(RESTARTS)?;
+    let own = restarts.own().await.must("opening a scheduler of the case's own")?;
+    let (later, done) = (ctx.key("after-restart"), ctx.key("before-restart"));
+    let created = Instant::now();
+    let kept = JobSpec { due_time: Some("2s".into()), data: Some(json!({"kept": true})), ..job(&later) };
+    own.schedule(kept).await.must("scheduling a job due in 2 s")?;
+    own.schedule(JobSpec { due_time: Some("0s".into()), ..job(&done) }).await.must("scheduling a job due now")?;
+    let fired = wait_for(&ctx, &done, 1, Duration::from_secs(3)).await?;
+    ensure!(!fired.is_empty(), "the job due now did not fire within 3 s");
+    // Once a fired job is gone it is gone from storage too; a restart before that may fire it
+    // again (triggers are at least once), which is not what this case looks at.
+    let until = Instant::now() + Duration::from_secs(2);
+    while own.get(&done).await.must("getting the fired job")?.is_some() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    own.restart().await.must("restarting the scheduler")?;
+    ensure!(
+        own.get(&later).await.must("getting a job after the restart")?.is_some(),
+        "after the restart, job `{later}` is gone"
+    );
+    let seen = wait_for(&ctx, &later, 1, Duration::from_secs(4)).await?;
+    ensure!(!seen.is_empty(), "the job due 2 s after its creation never fired after the restart");
+    on_time("the trigger after the restart", seen[0].at, created + Duration::from_secs(2))?;
+    ensure_eq!(String::from_utf8_lossy(&seen[0].data), r#"{"kept":true}"#, "the data of the job after the restart");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ensure_eq!(inbox(&ctx)?.of(&later).len(), 1, "triggers of the job due after the restart");
+    ensure_eq!(inbox(&ctx)?.of(&done).len(), 1, "triggers of the job that fired before the restart");
     Ok(())
 }

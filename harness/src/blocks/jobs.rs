@@ -4,12 +4,14 @@
 //! Black-box, the component is the sidecar's app, named by its id.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use contract::jobs::JobSpec;
 use contract::{Block, Component, Jobs as Scheduler, Parts};
 use reference_runtime::jobs::{JobTarget, LocalJobs, data};
 use runtime_api::runtime::Job;
-use suites::jobs::JobInbox;
+use suites::jobs::{JobInbox, Restartable, Restarts};
 
 use super::{BlockDriver, GrpcLink, HttpLink};
 use crate::app::App;
@@ -32,7 +34,8 @@ impl BlockDriver for Jobs {
         let inbox = Arc::new(JobInbox::default());
         let target = Arc::new(IntoInbox(Arc::clone(&inbox)));
         let jobs = Arc::new(LocalJobs::new(Arc::clone(scheduler), target)) as Arc<dyn Scheduler>;
-        Ok(Parts::default().with(jobs).with(inbox))
+        let own = OwnSchedulers { base: Arc::clone(scheduler), inbox: Arc::clone(&inbox), opened: AtomicU64::new(0) };
+        Ok(Parts::default().with(jobs).with(inbox).with(Arc::new(own) as Arc<dyn Restarts>))
     }
 
     fn declare(&self, app: &App, _: &str, _: Option<&Component>) -> bool {
@@ -63,5 +66,49 @@ struct IntoInbox(Arc<JobInbox>);
 impl JobTarget for IntoInbox {
     async fn trigger(&self, job: &Job) -> Result<(), String> {
         self.0.deliver(&job.name, data::app_body(job.data.as_ref()))
+    }
+}
+
+/// Schedulers of a case's own, each over its own key of the component's job store (or in
+/// memory, for a component that keeps none).
+struct OwnSchedulers {
+    base: Arc<reference_runtime::jobs::Scheduler>,
+    inbox: Arc<JobInbox>,
+    opened: AtomicU64,
+}
+
+#[async_trait]
+impl Restarts for OwnSchedulers {
+    async fn own(&self) -> contract::Result<Arc<dyn Restartable>> {
+        let n = self.opened.fetch_add(1, Ordering::Relaxed);
+        let scheduler = match self.base.store() {
+            Some(store) => reference_runtime::jobs::Scheduler::durable(store.sibling(format!("restartable-{n}"))),
+            None => Arc::default(),
+        };
+        let target = Arc::new(IntoInbox(Arc::clone(&self.inbox)));
+        Ok(Arc::new(Restarting(LocalJobs::new(scheduler, target))))
+    }
+}
+
+/// A local scheduler the case may restart.
+struct Restarting(LocalJobs);
+
+#[async_trait]
+impl Scheduler for Restarting {
+    async fn schedule(&self, job: JobSpec) -> contract::Result<()> {
+        self.0.schedule(job).await
+    }
+    async fn get(&self, name: &str) -> contract::Result<Option<JobSpec>> {
+        self.0.get(name).await
+    }
+    async fn delete(&self, name: &str) -> contract::Result<()> {
+        self.0.delete(name).await
+    }
+}
+
+#[async_trait]
+impl Restartable for Restarting {
+    async fn restart(&self) -> contract::Result<()> {
+        self.0.restart().await.map(drop).map_err(contract::Error::Backend)
     }
 }

@@ -19,7 +19,7 @@ fn error(sc: &Sidecar, code: Code, reason: &str, message: impl Into<String>) -> 
     rich(code, reason, message, &[("appID", sc.config.app_id.as_str()), ("namespace", namespace.as_str())])
 }
 
-pub(super) fn schedule(sc: &Arc<Sidecar>, r: ScheduleJobRequest) -> Answer<ScheduleJobResponse> {
+pub(super) async fn schedule(sc: &Arc<Sidecar>, r: ScheduleJobRequest) -> Answer<ScheduleJobResponse> {
     let Some(job) = r.job else { return Err(error(sc, Code::InvalidArgument, "DAPR_SCHEDULER_EMPTY", "Job is empty")) };
     if job.name.is_empty() {
         return Err(error(sc, Code::InvalidArgument, "DAPR_SCHEDULER_JOB_NAME_EMPTY", "Name is empty"));
@@ -28,10 +28,11 @@ pub(super) fn schedule(sc: &Arc<Sidecar>, r: ScheduleJobRequest) -> Answer<Sched
         return Err(error(sc, Code::InvalidArgument, "DAPR_SCHEDULER_SCHEDULE_EMPTY", "Schedule is empty"));
     }
     let target = Arc::new(AppTarget(Arc::downgrade(sc)));
-    sc.jobs.schedule(job, r.overwrite, target).map_err(|e| {
+    sc.jobs.schedule(job, r.overwrite, target).await.map_err(|e| {
         let code = match e {
             ScheduleError::Exists(_) => Code::AlreadyExists,
             ScheduleError::Name(_) | ScheduleError::Timing(_) => Code::InvalidArgument,
+            ScheduleError::Store(_) => Code::Internal,
         };
         error(sc, code, "DAPR_SCHEDULER_SCHEDULE_JOB", format!("failed to schedule job due to: {e}"))
     })?;
@@ -50,16 +51,16 @@ pub(super) fn get(sc: &Sidecar, r: GetJobRequest) -> Answer<GetJobResponse> {
     }
 }
 
-pub(super) fn delete(sc: &Sidecar, r: DeleteJobRequest) -> Answer<DeleteJobResponse> {
+pub(super) async fn delete(sc: &Sidecar, r: DeleteJobRequest) -> Answer<DeleteJobResponse> {
     if r.name.is_empty() {
         return Err(error(sc, Code::InvalidArgument, "DAPR_SCHEDULER_JOB_NAME_EMPTY", "Name is empty"));
     }
-    sc.jobs.delete(&r.name);
+    sc.jobs.delete(&r.name).await;
     Ok(Response::new(DeleteJobResponse {}))
 }
 
-pub(super) fn delete_prefix(sc: &Sidecar, prefix: Option<String>) {
-    sc.jobs.delete_prefix(prefix.as_deref().unwrap_or_default());
+pub(super) async fn delete_prefix(sc: &Sidecar, prefix: Option<String>) {
+    sc.jobs.delete_prefix(prefix.as_deref().unwrap_or_default()).await;
 }
 
 pub(super) fn list(sc: &Sidecar) -> Vec<Job> {

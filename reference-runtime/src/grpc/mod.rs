@@ -233,11 +233,11 @@ impl Dapr for DaprApi {
     }
 
     async fn schedule_job_alpha1(&self, r: Request<ScheduleJobRequest>) -> Answer<ScheduleJobResponse> {
-        jobs::schedule(&self.sc, r.into_inner())
+        jobs::schedule(&self.sc, r.into_inner()).await
     }
 
     async fn schedule_job(&self, r: Request<ScheduleJobRequest>) -> Answer<ScheduleJobResponse> {
-        jobs::schedule(&self.sc, r.into_inner())
+        jobs::schedule(&self.sc, r.into_inner()).await
     }
 
     async fn get_job_alpha1(&self, r: Request<GetJobRequest>) -> Answer<GetJobResponse> {
@@ -249,23 +249,23 @@ impl Dapr for DaprApi {
     }
 
     async fn delete_job_alpha1(&self, r: Request<DeleteJobRequest>) -> Answer<DeleteJobResponse> {
-        jobs::delete(&self.sc, r.into_inner())
+        jobs::delete(&self.sc, r.into_inner()).await
     }
 
     async fn delete_job(&self, r: Request<DeleteJobRequest>) -> Answer<DeleteJobResponse> {
-        jobs::delete(&self.sc, r.into_inner())
+        jobs::delete(&self.sc, r.into_inner()).await
     }
 
     async fn delete_jobs_by_prefix_alpha1(
         &self,
         r: Request<DeleteJobsByPrefixRequestAlpha1>,
     ) -> Answer<DeleteJobsByPrefixResponseAlpha1> {
-        jobs::delete_prefix(&self.sc, r.into_inner().name_prefix);
+        jobs::delete_prefix(&self.sc, r.into_inner().name_prefix).await;
         Ok(Response::new(DeleteJobsByPrefixResponseAlpha1 {}))
     }
 
     async fn delete_jobs_by_prefix(&self, r: Request<DeleteJobsByPrefixRequest>) -> Answer<DeleteJobsByPrefixResponse> {
-        jobs::delete_prefix(&self.sc, r.into_inner().name_prefix);
+        jobs::delete_prefix(&self.sc, r.into_inner().name_prefix).await;
         Ok(Response::new(DeleteJobsByPrefixResponse {}))
     }
 

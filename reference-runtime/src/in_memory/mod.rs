@@ -44,8 +44,10 @@ pub fn register(registry: &mut Registry) {
         let config = DeliveryConfig::from_properties(&ctx.properties)?;
         Ok(Component::pubsub(Arc::new(InMemoryPubSub::new(config, ctx.clock))))
     });
-    registry.register("jobs.in-memory", |_: ComponentContext| async move {
-        Ok(Component::new(contract::Block::JOBS).with(Arc::new(crate::jobs::Scheduler::default())))
+    // Its jobs are kept in a store of its own, so a scheduler restarted over it takes them up.
+    registry.register("jobs.in-memory", |ctx: ComponentContext| async move {
+        let store = crate::jobs::JobStore::new(Arc::new(InMemoryStateStore::new(ctx.clock)), "jobs");
+        Ok(Component::new(contract::Block::JOBS).with(crate::jobs::Scheduler::durable(store)))
     });
     // Nothing to build: the sidecar serving it is what its certification looks at.
     registry.register("observability.sidecar", |_: ComponentContext| async move {

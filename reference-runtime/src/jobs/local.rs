@@ -1,8 +1,9 @@
 //! The scheduler as the contract's [`contract::Jobs`], triggering a target of the caller's
-//! choosing: how certify drives it in-process. The `jobs.in-memory` component carries a
-//! [`Scheduler`]; a runtime serving that component schedules its Jobs API on it.
+//! choosing: how certify drives it in-process, restarts included. The `jobs.in-memory`
+//! component carries a [`Scheduler`]; a runtime serving that component schedules its Jobs API
+//! on it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,14 +15,31 @@ use super::{JobTarget, ScheduleError, Scheduler, data};
 
 /// A scheduler whose triggers go to one target.
 pub struct LocalJobs {
-    scheduler: Arc<Scheduler>,
+    scheduler: Mutex<Arc<Scheduler>>,
     target: Arc<dyn JobTarget>,
 }
 
 impl LocalJobs {
     /// `scheduler`, triggering `target`.
     pub fn new(scheduler: Arc<Scheduler>, target: Arc<dyn JobTarget>) -> Self {
-        Self { scheduler, target }
+        Self { scheduler: Mutex::new(scheduler), target }
+    }
+
+    fn scheduler(&self) -> Arc<Scheduler> {
+        Arc::clone(&self.scheduler.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Stops the scheduler and starts a new one over the same store, as a restarted runtime
+    /// would; a scheduler without a store starts empty. Answers how many jobs it took up.
+    pub async fn restart(&self) -> Result<usize, String> {
+        let old = self.scheduler();
+        old.stop();
+        let new = match old.store() {
+            Some(store) => Scheduler::durable(Arc::clone(store)),
+            None => Arc::default(),
+        };
+        *self.scheduler.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&new);
+        new.restore(Arc::clone(&self.target)).await
     }
 }
 
@@ -80,22 +98,23 @@ impl contract::Jobs for LocalJobs {
     async fn schedule(&self, job: JobSpec) -> contract::Result<()> {
         let overwrite = job.overwrite;
         let job = job_of(job);
-        self.scheduler.schedule(job, overwrite, Arc::clone(&self.target)).map_err(|e| match e {
+        self.scheduler().schedule(job, overwrite, Arc::clone(&self.target)).await.map_err(|e| match e {
             ScheduleError::Exists(_) => contract::Error::Coded {
                 status: 409,
                 code: "DAPR_SCHEDULER_SCHEDULE_JOB".into(),
                 message: e.to_string(),
             },
+            ScheduleError::Store(why) => contract::Error::Backend(why),
             other => contract::Error::InvalidArgument(other.to_string()),
         })
     }
 
     async fn get(&self, name: &str) -> contract::Result<Option<JobSpec>> {
-        Ok(self.scheduler.get(name).map(spec_of))
+        Ok(self.scheduler().get(name).map(spec_of))
     }
 
     async fn delete(&self, name: &str) -> contract::Result<()> {
-        self.scheduler.delete(name);
+        self.scheduler().delete(name).await;
         Ok(())
     }
 }

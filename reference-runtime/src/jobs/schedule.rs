@@ -187,6 +187,22 @@ impl Plan {
         self.next = self.schedule.as_ref().and_then(|s| s.next_after(at));
         Some(at)
     }
+
+    /// Moves past the triggers that fell due before `now` but the last of them, and answers how
+    /// many: after a restart a job fires once for the time it missed, not once per period.
+    pub fn catch_up(&mut self, now: SystemTime) -> u32 {
+        let mut skipped = 0;
+        while let (Some(at), Some(schedule)) = (self.next, &self.schedule) {
+            let Some(following) = schedule.next_after(at) else { break };
+            let last = self.left.is_some_and(|l| l <= 1) || self.expires.is_some_and(|e| following > e);
+            if following > now || last {
+                break;
+            }
+            self.take();
+            skipped += 1;
+        }
+        skipped
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +233,22 @@ mod tests {
             assert!(iso_duration(bad).is_err(), "{bad:?}");
         }
         assert!(point_in_time("R3/PT1S", SystemTime::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn catching_up_keeps_only_the_last_missed_trigger_and_the_count() {
+        let t0 = SystemTime::UNIX_EPOCH + secs(1_000_000.0);
+        let timing = Timing { schedule: Some("@every 1s"), repeats: Some(10), due_time: None, ttl: None };
+        let mut plan = Plan::new(&timing, t0).expect("plan");
+        // Down from t0 to t0 + 5.5 s: triggers at 1..5 s were missed; only the one at 5 s fires.
+        assert_eq!(plan.catch_up(t0 + secs(5.5)), 4);
+        assert_eq!(plan.take(), Some(t0 + secs(5.0)));
+        assert_eq!(plan.take(), Some(t0 + secs(6.0)));
+        // The last trigger of a job is never skipped.
+        let mut last = Plan::new(&Timing { repeats: Some(2), ..timing }, t0).expect("plan");
+        assert_eq!(last.catch_up(t0 + secs(60.0)), 1);
+        assert_eq!(last.take(), Some(t0 + secs(2.0)));
+        assert_eq!(last.take(), None);
     }
 
     #[test]

@@ -128,7 +128,7 @@ async fn schedule(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, body
         return Err(rich(&sc, StatusCode::BAD_REQUEST, "DAPR_SCHEDULER_SCHEDULE_EMPTY", "Schedule is empty"));
     }
     let target = Arc::new(AppTarget(Arc::downgrade(&sc)));
-    sc.jobs.schedule(job, overwrite, target).map_err(|e| schedule_error(&sc, &e))?;
+    sc.jobs.schedule(job, overwrite, target).await.map_err(|e| schedule_error(&sc, &e))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -138,6 +138,7 @@ fn schedule_error(sc: &Sidecar, e: &ScheduleError) -> ApiError {
     let status = match e {
         ScheduleError::Exists(_) => StatusCode::CONFLICT,
         ScheduleError::Name(_) | ScheduleError::Timing(_) => StatusCode::BAD_REQUEST,
+        ScheduleError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     rich(sc, status, "DAPR_SCHEDULER_SCHEDULE_JOB", format!("failed to schedule job due to: {e}"))
 }
@@ -189,7 +190,7 @@ async fn get(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>) -> ApiRes
 }
 
 async fn delete(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>) -> Response {
-    sc.jobs.delete(&name);
+    sc.jobs.delete(&name).await;
     StatusCode::NO_CONTENT.into_response()
 }
 

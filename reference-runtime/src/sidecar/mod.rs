@@ -227,12 +227,7 @@ impl Sidecar {
             .app_port
             .filter(|_| grpc)
             .map(|port| crate::grpc::app_callback::GrpcApp::new(port, config.app_api_token.clone()));
-        // A served `jobs.*` component is the Jobs API's scheduler.
-        let jobs = components
-            .by_name
-            .values()
-            .find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned())
-            .unwrap_or_default();
+        let jobs = scheduler_of(&components, &config.app_id);
         Arc::new(Self {
             components,
             key_schemes,
@@ -326,10 +321,16 @@ impl Sidecar {
         grpc: Vec<tokio::net::TcpListener>,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        if self.config.app_port.is_some() {
-            let this = Arc::clone(&self);
-            tokio::spawn(async move { this.connect_app().await });
-        }
+        let this = Arc::clone(&self);
+        tokio::spawn(async move {
+            this.clone().connect_app().await;
+            let target = Arc::new(crate::sidecar::jobs_routes::AppTarget(Arc::downgrade(&this)));
+            match this.jobs.restore(target).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "jobs kept from an earlier run taken up"),
+                Err(why) => tracing::error!(%why, "the jobs kept from an earlier run cannot be taken up"),
+            }
+        });
         let this = Arc::clone(&self);
         tokio::spawn(async move {
             tokio::select! {
@@ -507,6 +508,28 @@ async fn termination() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// The Jobs API's scheduler: a served `jobs.*` component's; else one keeping its jobs in the
+/// state store flagged `actorStateStore` (so they survive a restart, as reminders do), under a
+/// key of the app's; else one in memory.
+fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Scheduler> {
+    let by_name = components.by_name.values();
+    if let Some(served) = by_name.clone().find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned()) {
+        return served;
+    }
+    let flagged = |c: &&contract::registry::LoadedComponent| {
+        c.manifest.metadata.iter().any(|m| {
+            m.name.eq_ignore_ascii_case("actorStateStore")
+                && matches!(&m.value, contract::manifest::MetadataValue::Plain(v) if v.eq_ignore_ascii_case("true"))
+        })
+    };
+    match by_name.filter(flagged).find_map(|c| c.component.as_state().cloned()) {
+        Some(store) => {
+            crate::jobs::Scheduler::durable(crate::jobs::JobStore::new(store, format!("dapr-jobs||{app_id}")))
+        }
+        None => Arc::default(),
     }
 }
 
