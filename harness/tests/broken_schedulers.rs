@@ -62,7 +62,7 @@ async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Cl
 /// Certifies the jobs of a reference sidecar with `to_app` between it and certify's app and
 /// `to_api` in front of its API.
 async fn certify(to_app: Lie, to_api: Lie) -> Report {
-    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app_port = common::free_port();
     let app_side = proxy(format!("http://127.0.0.1:{app_port}"), to_app).await;
     let sidecar = common::liar_sidecar(app_side).await;
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");

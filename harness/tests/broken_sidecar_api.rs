@@ -70,7 +70,7 @@ async fn certify(lie: Lie) -> Report {
 /// Certifies through a proxy that also drops the request headers `drop` on the way in.
 async fn certify_dropping(lie: Lie, drop: Dropped) -> Report {
     // A free port for the app certify serves: the sidecar must know it before certify listens.
-    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app_port = common::free_port();
     let url = lying_sidecar(lie, app_port, drop).await;
     let components = [
         (Block::STATE, "store"),
@@ -289,7 +289,7 @@ async fn metrics_that_do_not_count_the_calls_are_caught() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let metrics = format!("http://{}/metrics", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, frozen).await });
-    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app_port = common::free_port();
     let url = lying_sidecar(|_, _, _, _, _| {}, app_port, &[]).await;
     let source = harness::session::SidecarSource {
         url,
@@ -299,4 +299,22 @@ async fn metrics_that_do_not_count_the_calls_are_caught() {
     };
     let report = common::certify_source(source, &Filter::default()).await;
     common::expect_fail(&report, "sidecar@http::observability.metrics.counted", "went from 7 to 7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_that_drops_tracestate_on_delivery_is_caught() {
+    // Between the sidecar and certify's app, deliveries lose their `tracestate`.
+    let app_port = common::free_port();
+    let upstream = format!("http://127.0.0.1:{app_port}");
+    let honest: Lie = |_, _, _, _, _| {};
+    let dropping: Dropped = &["tracestate"];
+    let proxy = axum::Router::new().fallback(forward).with_state((upstream, honest, reqwest::Client::new(), dropping));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let proxy_port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, proxy).await });
+    let sidecar = common::liar_sidecar(proxy_port).await;
+    let (url, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
+    let filter = Filter { patterns: vec!["pubsub.trace".into()], ..Filter::default() };
+    let report = common::certify_sidecar(url, &[(Block::PUBSUB, "broker")], app_port, &filter).await;
+    common::expect_fail(&report, "broker@http::pubsub.trace.delivered", "the delivery's tracestate");
 }

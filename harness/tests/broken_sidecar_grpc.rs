@@ -176,7 +176,7 @@ async fn lying_sidecar(lie: Lie, app_port: u16) -> String {
 
 async fn certify(lie: Lie) -> Report {
     // A free port for the app certify serves: the sidecar must know it before certify listens.
-    let app_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app_port = common::free_port();
     let url = lying_sidecar(lie, app_port).await;
     let components = [
         (Block::STATE, "store"),

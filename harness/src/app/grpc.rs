@@ -176,9 +176,12 @@ impl AppCallback for App {
     }
 
     async fn on_topic_event(&self, r: Request<TopicEventRequest>) -> Answer<TopicEventResponse> {
+        let context = crate::grpc::trace_metadata(r.metadata());
         let event = r.into_inner();
         let (pubsub, topic) = (event.pubsub_name.clone(), event.topic.clone());
-        topic_answer(&self.deliver_message(&pubsub, &topic, event_message(event)).await)
+        let mut message = event_message(event);
+        message.metadata.extend(context);
+        topic_answer(&self.deliver_message(&pubsub, &topic, message).await)
     }
 
     async fn on_bulk_topic_event(&self, r: Request<TopicEventBulkRequest>) -> Answer<TopicEventBulkResponse> {

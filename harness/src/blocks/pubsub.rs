@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use contract::{Block, Component, Parts, PubSub as Broker, PubSubFeature};
 use suites::Claim;
-use suites::pubsub::TopicSource;
+use suites::pubsub::{AppDeliveries, TopicSource};
 
 use super::{BlockDriver, GrpcLink, HttpLink, PluggableSocket};
 use crate::app::App;
@@ -42,6 +42,7 @@ impl BlockDriver for PubSub {
             Parts::default()
                 .with(Arc::new(b) as Arc<dyn Broker>)
                 .with(Arc::new(TopicPool::default()) as Arc<dyn TopicSource>)
+                .with(Arc::new(AppDeliveries))
         }))
     }
 
@@ -58,6 +59,7 @@ impl BlockDriver for PubSub {
                 Parts::default()
                     .with(Arc::new(b.through(link.app)) as Arc<dyn Broker>)
                     .with(Arc::new(TopicPool::default()) as Arc<dyn TopicSource>)
+                    .with(Arc::new(AppDeliveries))
             }));
         }
         // Streaming subscriptions: topics are named after each trial, as in-process.

@@ -29,6 +29,7 @@ pub use invocation::GrpcInvoker;
 pub use jobs::GrpcJobs;
 pub use lock::GrpcLockStore;
 pub use observability::GrpcTraceProbe;
+pub(crate) use observability::trace_metadata;
 pub use pubsub::GrpcPubSub;
 pub use secrets::GrpcSecretStore;
 pub use state::GrpcStateStore;

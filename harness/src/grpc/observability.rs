@@ -56,6 +56,16 @@ fn insert(metadata: &mut MetadataMap, name: &'static str, value: &str) {
     }
 }
 
+/// The trace context a call's metadata carries, as `traceparent` (from `grpc-trace-bin` first)
+/// and `tracestate` entries.
+pub(crate) fn trace_metadata(metadata: &MetadataMap) -> Vec<(String, String)> {
+    let context = read(metadata);
+    [("traceparent", context.traceparent), ("tracestate", context.tracestate)]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        .collect()
+}
+
 fn read(metadata: &MetadataMap) -> TraceContext {
     let text = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let binary =

@@ -89,3 +89,18 @@ pub async fn liar_sidecar(app_port: u16) -> std::sync::Arc<reference_runtime::si
     };
     reference_runtime::sidecar::Sidecar::new(config, components, Vec::new())
 }
+
+/// A port free on loopback for a server a test tells about before it listens (an app port).
+/// Picked below the ephemeral range, where no `bind(…:0)` of a concurrent test can take it
+/// between the pick and the listen; each process has a block of its own.
+pub fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 100) as u16 * 100;
+    for _ in 0..100 {
+        let port = base + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port()
+}

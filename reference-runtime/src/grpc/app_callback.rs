@@ -97,11 +97,18 @@ impl GrpcApp {
     /// Delivers one event to `OnTopicEvent`: SUCCESS (or an empty answer) acknowledges, RETRY
     /// and any error but `UNIMPLEMENTED` redeliver, DROP and `UNIMPLEMENTED` drop.
     pub async fn deliver(&self, event: TopicEventRequest, message: &Message) -> Outcome {
+        let context = trace_context_of(&event);
         let mut request = self.request(event);
         for (key, value) in &message.metadata {
             if let (Ok(k), Ok(v)) = (key.to_ascii_lowercase().parse::<tonic::metadata::MetadataKey<_>>(), value.parse())
             {
                 request.metadata_mut().insert(k, v);
+            }
+        }
+        // O6: the event's trace context, as a gRPC app takes it.
+        for (key, value) in context {
+            if let Ok(value) = tonic::codegen::http::HeaderValue::from_str(&value) {
+                request.metadata_mut().as_mut().insert(key, value);
             }
         }
         match self.client().on_topic_event(request).await {
@@ -319,4 +326,17 @@ pub(crate) fn cloud_event_entry(
             extensions: e.extensions,
         })),
     }
+}
+
+/// The CloudEvent's trace context as delivery metadata: `grpc-trace-bin` and `tracestate`.
+fn trace_context_of(event: &TopicEventRequest) -> Vec<(&'static str, String)> {
+    let field = |name: &str| match event.extensions.as_ref()?.fields.get(name)?.kind.as_ref()? {
+        prost_types::value::Kind::StringValue(text) if !text.is_empty() => Some(text.clone()),
+        _ => None,
+    };
+    let binary = field("traceparent").and_then(|t| super::trace::to_binary(&t));
+    [binary.map(|b| ("grpc-trace-bin", b)), field("tracestate").map(|t| ("tracestate", t))]
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -125,7 +125,8 @@ fn from_binary(header: &[u8]) -> Option<String> {
     valid_traceparent(&traceparent).then_some(traceparent)
 }
 
-fn to_binary(traceparent: &str) -> Option<String> {
+/// The `grpc-trace-bin` header value (base64) of a traceparent.
+pub(crate) fn to_binary(traceparent: &str) -> Option<String> {
     let parts: Vec<&str> = traceparent.split('-').collect();
     let [_, trace, span, flags, ..] = parts.as_slice() else { return None };
     let bytes = |hex: &str| -> Option<Vec<u8>> {

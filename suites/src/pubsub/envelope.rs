@@ -76,26 +76,46 @@ pub(super) async fn metadata_and_content_type(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
+/// Publishes one message with a trace context of the trial's own (its trace id is the trial's
+/// nonce) and answers the delivery, with that trace id.
+async fn traced_delivery(ctx: &Ctx, tag: &str) -> Result<(Message, String), Finding> {
     let inbox = Inbox::new(ctx.topics()?);
-    let _sub = subscribe(&ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
-    settle(&ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
+    let _sub = subscribe(ctx, &ctx.topics()?.main, None, inbox.handler(0, always_succeed())).await?;
+    settle(ctx, &ctx.topics()?.main, &inbox, Some(0)).await?;
     let trace_id = format!("{:0>32}", ctx.topics()?.nonce);
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let request = PublishRequest {
         content_type: Some("text/plain".into()),
-        ..PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload("ce", 1))
+        ..PublishRequest::new(&ctx.topics()?.main, ctx.topics()?.payload(tag, 1))
             .with_metadata("traceparent", &traceparent)
             .with_metadata("tracestate", "congo=t61rcWkgMzE")
     };
     published(ctx.pubsub()?.publish(request).await, "the message")?;
-    let arrived = inbox.wait_for(patience(&ctx), |ds| ds.iter().any(|d| d.tag == "ce")).await;
-    ensure!(arrived, "the message never arrived within {:?}", patience(&ctx));
-    let Some(seen) = inbox.deliveries().into_iter().find(|d| d.tag == "ce").map(|d| d.message) else {
+    let arrived = inbox.wait_for(patience(ctx), |ds| ds.iter().any(|d| d.tag == tag)).await;
+    ensure!(arrived, "the message never arrived within {:?}", patience(ctx));
+    let Some(seen) = inbox.deliveries().into_iter().find(|d| d.tag == tag).map(|d| d.message) else {
         return Err(Finding::Fail("the message vanished from the inbox".into()));
     };
-    let field = |name: &str| seen.metadata.get(&format!("cloudevent.{name}")).cloned().unwrap_or_default();
     ctx.evidence.set(serde_json::json!(seen.metadata));
+    Ok((seen, trace_id))
+}
+
+pub(super) async fn trace_delivered(ctx: Ctx) -> CaseResult {
+    let (seen, trace_id) = traced_delivery(&ctx, "traced").await?;
+    let header = |name: &str| seen.metadata.get(name).cloned().unwrap_or_default();
+    ensure_eq!(
+        crate::observability::trace_id(&header("traceparent")),
+        Some(trace_id.clone()),
+        "the trace id of the delivery's traceparent `{}` (the publisher's is {trace_id})",
+        header("traceparent")
+    );
+    ensure_eq!(header("tracestate"), "congo=t61rcWkgMzE", "the delivery's tracestate");
+    Ok(())
+}
+
+pub(super) async fn cloudevent_envelope(ctx: Ctx) -> CaseResult {
+    let (seen, trace_id) = traced_delivery(&ctx, "ce").await?;
+    let field = |name: &str| seen.metadata.get(&format!("cloudevent.{name}")).cloned().unwrap_or_default();
     ensure_eq!(field("specversion"), "1.0", "the envelope's specversion");
     ensure_eq!(field("type"), "com.dapr.event.sent", "the envelope's type");
     ensure_eq!(field("topic"), ctx.topics()?.main, "the envelope's topic");

@@ -31,6 +31,13 @@ pub const BROKER: Reach = Reach::of::<dyn PubSub>("broker");
 /// The trial's topics, leased when it starts.
 pub const TOPICS: Reach = Reach::of::<TopicSet>("topics");
 
+/// Deliveries reach an app whose request headers (HTTP) or metadata (gRPC) the case sees.
+#[derive(Debug)]
+pub struct AppDeliveries;
+/// Deliveries through an app, where trace context travels beside the event (O6).
+pub const APP_DELIVERIES: Reach = Reach::of::<AppDeliveries>("deliveries through an app")
+    .hinted("deliveries here have no headers (in-process, or a gRPC streaming subscription)");
+
 /// The pub/sub suite.
 pub const SUITE: Suite = Suite { block: BLOCK, needs: &[BROKER], cases, prepare: Some(lease_topics) };
 
@@ -255,6 +262,16 @@ fn cases() -> Vec<Case> {
             ["cloudevents"],
             60,
             envelope::cloudevent_envelope
+        ),
+        case!(
+            BLOCK,
+            "pubsub.trace.delivered",
+            "O6",
+            "A delivery to the app MUST carry the publisher's trace context beside the event: `traceparent` (gRPC: `grpc-trace-bin`) with its trace id, and its `tracestate`.",
+            [CLOUDEVENTS, Requirement::Reach(APP_DELIVERIES)],
+            ["cloudevents", "observability"],
+            60,
+            envelope::trace_delivered
         ),
         case!(
             BLOCK,
