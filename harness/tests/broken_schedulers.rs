@@ -74,7 +74,7 @@ async fn certify(to_app: Lie, to_api: Lie) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_scheduler_passes_every_case() {
     let report = certify(honest, honest).await;
-    assert_eq!(report.cases.len(), 6, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 7, "{:?}", report.cases);
     for case in &report.cases {
         // certify cannot restart a sidecar it does not run.
         let expected = if case.trial.ends_with("jobs.durable.restart") { Verdict::Skipped } else { Verdict::Pass };
@@ -165,4 +165,17 @@ async fn a_scheduler_whose_delete_does_nothing_is_caught() {
         |method: &str, path: &str, _: &mut Bytes| usize::from(!(method == "DELETE" && path.contains("/jobs/")));
     let report = certify(honest, no_delete).await;
     common::expect_fail(&report, "liar@http::jobs.overwrite.and-delete", "after delete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_takes_bad_jobs_is_caught() {
+    // A `name` in the body is taken out on the way, so the sidecar schedules what daprd refuses.
+    let lenient = |_: &str, path: &str, body: &mut Bytes| {
+        rewrite_schedules(path, body, |job| {
+            job.as_object_mut().map(|o| o.remove("name"));
+        });
+        1
+    };
+    let report = certify(honest, lenient).await;
+    common::expect_fail(&report, "liar@http::jobs.http-api.errors", "a name in the body");
 }

@@ -160,6 +160,9 @@ fn cases() -> Vec<Case> {
             durable_restart
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::jobs::cases())
+    .collect()
 }
 
 fn scheduler(ctx: &Ctx) -> Result<&Arc<dyn Jobs>, Finding> {

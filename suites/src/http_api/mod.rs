@@ -16,6 +16,7 @@ use crate::ensure;
 
 pub(crate) mod bindings;
 pub(crate) mod configuration;
+pub(crate) mod jobs;
 pub(crate) mod lock;
 pub(crate) mod pubsub;
 pub(crate) mod secrets;
