@@ -5,7 +5,8 @@
 //! Triggers reach cases through a [`JobInbox`]: the app certify plays receives them (an HTTP
 //! app's `POST /job/{name}`), stamps each with its arrival time, and answers with what the
 //! case asked for. Each trial names its jobs after its namespace. Times are real: a trigger
-//! may come [`EARLY`] before its due time at most, and [`LATE`] after it.
+//! may come `jobEarlyMs` before its due time at most, and `jobLateMs` after it (the spec's
+//! settings; 100 ms and 1 s by default).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,11 +28,6 @@ pub const INBOX: Reach = Reach::of::<JobInbox>("app receiving job triggers").hin
 
 /// The jobs suite.
 pub const SUITE: Suite = Suite { block: BLOCK, needs: &[SCHEDULER], cases, prepare: None };
-
-/// How early a trigger may come (clocks and timers round).
-pub const EARLY: Duration = Duration::from_millis(100);
-/// How late a trigger may come (daprd's rule says ±1 s).
-pub const LATE: Duration = Duration::from_secs(1);
 
 /// One trigger as the app saw it.
 #[derive(Debug, Clone)]
@@ -177,9 +173,10 @@ fn job(name: &str) -> JobSpec {
     JobSpec { name: name.to_owned(), ..JobSpec::default() }
 }
 
-/// Waits until `name` has `n` triggers, or `within` passes; answers what arrived.
+/// Waits until `name` has `n` triggers, or `within` and the spec's lateness (`jobLateMs`) pass;
+/// answers what arrived.
 async fn wait_for(ctx: &Ctx, name: &str, n: usize, within: Duration) -> Result<Vec<Trigger>, Finding> {
-    let until = Instant::now() + within;
+    let until = Instant::now() + within + Duration::from_millis(ctx.settings.job_late_ms);
     loop {
         let seen = inbox(ctx)?.of(name);
         if seen.len() >= n || Instant::now() >= until {
@@ -189,10 +186,12 @@ async fn wait_for(ctx: &Ctx, name: &str, n: usize, within: Duration) -> Result<V
     }
 }
 
-/// Checks that `at` is within the tolerance of `due`.
-fn on_time(what: &str, at: Instant, due: Instant) -> CaseResult {
-    ensure!(at + EARLY >= due, "{what} came {:?} before its due time", due - at);
-    ensure!(at <= due + LATE, "{what} came {:?} after its due time", at - due);
+/// Checks that `at` is within the spec's tolerance of `due`.
+fn on_time(ctx: &Ctx, what: &str, at: Instant, due: Instant) -> CaseResult {
+    let (early, late) =
+        (Duration::from_millis(ctx.settings.job_early_ms), Duration::from_millis(ctx.settings.job_late_ms));
+    ensure!(at + early >= due, "{what} came {:?} before its due time (jobEarlyMs {early:?})", due - at);
+    ensure!(at <= due + late, "{what} came {:?} after its due time (jobLateMs {late:?})", at - due);
     Ok(())
 }
 
@@ -200,9 +199,9 @@ async fn due_time_fires_once(ctx: Ctx) -> CaseResult {
     let name = ctx.key("once");
     let created = Instant::now();
     scheduler(&ctx)?.schedule(JobSpec { due_time: Some("1s".into()), ..job(&name) }).await.must("scheduling")?;
-    let seen = wait_for(&ctx, &name, 1, Duration::from_secs(3)).await?;
-    ensure!(!seen.is_empty(), "no trigger within 3 s of a 1 s due time");
-    on_time("the trigger", seen[0].at, created + Duration::from_secs(1))?;
+    let seen = wait_for(&ctx, &name, 1, Duration::from_secs(2)).await?;
+    ensure!(!seen.is_empty(), "no trigger of a 1 s due time within its lateness (jobLateMs) and 1 s more");
+    on_time(&ctx, "the trigger", seen[0].at, created + Duration::from_secs(1))?;
     // Long enough for a second trigger to show up.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(inbox(&ctx)?.of(&name).len(), 1, "triggers of a job with a due time only");
@@ -214,9 +213,9 @@ async fn repeats_counted(ctx: Ctx) -> CaseResult {
     let created = Instant::now();
     let spec = JobSpec { schedule: Some("@every 1s".into()), repeats: Some(2), ..job(&name) };
     scheduler(&ctx)?.schedule(spec).await.must("scheduling")?;
-    let seen = wait_for(&ctx, &name, 2, Duration::from_secs(4)).await?;
-    ensure!(!seen.is_empty(), "no trigger within 4 s of `@every 1s`");
-    on_time("the first trigger", seen[0].at, created + Duration::from_secs(1))?;
+    let seen = wait_for(&ctx, &name, 2, Duration::from_secs(3)).await?;
+    ensure!(!seen.is_empty(), "no trigger of `@every 1s` within 3 s and its lateness (jobLateMs)");
+    on_time(&ctx, "the first trigger", seen[0].at, created + Duration::from_secs(1))?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(inbox(&ctx)?.of(&name).len(), 2, "triggers of `@every 1s` with `repeats: 2`");
     Ok(())
@@ -230,13 +229,13 @@ async fn data_round_trip(ctx: Ctx) -> CaseResult {
         .await
         .must("scheduling")?;
     jobs.schedule(JobSpec { due_time: Some("0s".into()), ..job(&without) }).await.must("scheduling")?;
-    let seen = wait_for(&ctx, &with, 1, Duration::from_secs(3)).await?;
+    let seen = wait_for(&ctx, &with, 1, Duration::from_secs(2)).await?;
     let first = seen.first().ok_or_else(|| Finding::Fail("no trigger of the job with data".into()))?;
     let body: Value = serde_json::from_slice(&first.data).map_err(|e| {
         Finding::Fail(format!("the trigger's body is not JSON ({e}): {:?}", String::from_utf8_lossy(&first.data)))
     })?;
     ensure_eq!(body, data, "the trigger's data");
-    let seen = wait_for(&ctx, &without, 1, Duration::from_secs(3)).await?;
+    let seen = wait_for(&ctx, &without, 1, Duration::from_secs(2)).await?;
     let first = seen.first().ok_or_else(|| Finding::Fail("no trigger of the job without data".into()))?;
     ensure!(first.data.is_empty(), "a job without data triggered with {:?}", String::from_utf8_lossy(&first.data));
     Ok(())
@@ -253,7 +252,7 @@ async fn failure_policy_bounded(ctx: Ctx) -> CaseResult {
     jobs.schedule(spec).await.must("scheduling with a constant policy")?;
     let spec = JobSpec { due_time: Some("0s".into()), failure_policy: Some(FailurePolicy::Drop), ..job(&dropped) };
     jobs.schedule(spec).await.must("scheduling with the drop policy")?;
-    wait_for(&ctx, &constant, 3, Duration::from_secs(4)).await?;
+    wait_for(&ctx, &constant, 3, Duration::from_secs(3)).await?;
     // Time for one retry too many to show up.
     tokio::time::sleep(Duration::from_millis(800)).await;
     ensure_eq!(inbox.of(&constant).len(), 3, "attempts with `constant`, `maxRetries: 2`");
@@ -274,7 +273,7 @@ async fn overwrite_and_delete(ctx: Ctx) -> CaseResult {
     jobs.schedule(soon).await.must("scheduling with `overwrite`")?;
     let kept = jobs.get(&name).await.must("reading the job")?;
     ensure_eq!(kept.and_then(|j| j.schedule), Some("@every 1s".to_owned()), "the schedule after `overwrite`");
-    wait_for(&ctx, &name, 1, Duration::from_secs(3)).await?;
+    wait_for(&ctx, &name, 1, Duration::from_secs(2)).await?;
     jobs.delete(&name).await.must("deleting")?;
     let fired = inbox(&ctx)?.of(&name).len();
     jobs.delete(&name).await.must("deleting again")?;
@@ -292,8 +291,8 @@ async fn durable_restart(ctx: Ctx) -> CaseResult {
     let kept = JobSpec { due_time: Some("2s".into()), data: Some(json!({"kept": true})), ..job(&later) };
     own.schedule(kept).await.must("scheduling a job due in 2 s")?;
     own.schedule(JobSpec { due_time: Some("0s".into()), ..job(&done) }).await.must("scheduling a job due now")?;
-    let fired = wait_for(&ctx, &done, 1, Duration::from_secs(3)).await?;
-    ensure!(!fired.is_empty(), "the job due now did not fire within 3 s");
+    let fired = wait_for(&ctx, &done, 1, Duration::from_secs(2)).await?;
+    ensure!(!fired.is_empty(), "the job due now did not fire within 2 s and its lateness (jobLateMs)");
     // Once a fired job is gone it is gone from storage too; a restart before that may fire it
     // again (triggers are at least once), which is not what this case looks at.
     let until = Instant::now() + Duration::from_secs(2);
@@ -306,9 +305,9 @@ async fn durable_restart(ctx: Ctx) -> CaseResult {
         own.get(&later).await.must("getting a job after the restart")?.is_some(),
         "after the restart, job `{later}` is gone"
     );
-    let seen = wait_for(&ctx, &later, 1, Duration::from_secs(4)).await?;
+    let seen = wait_for(&ctx, &later, 1, Duration::from_secs(3)).await?;
     ensure!(!seen.is_empty(), "the job due 2 s after its creation never fired after the restart");
-    on_time("the trigger after the restart", seen[0].at, created + Duration::from_secs(2))?;
+    on_time(&ctx, "the trigger after the restart", seen[0].at, created + Duration::from_secs(2))?;
     ensure_eq!(String::from_utf8_lossy(&seen[0].data), r#"{"kept":true}"#, "the data of the job after the restart");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(inbox(&ctx)?.of(&later).len(), 1, "triggers of the job due after the restart");

@@ -39,6 +39,22 @@ pub struct Settings {
     /// waits 30 s for the unsubscribe.
     #[serde(default = "default_quiet")]
     pub quiet_ms: u64,
+    /// Jobs: how early a trigger may come before its due time, in milliseconds (clocks and
+    /// timers round).
+    #[serde(default = "default_job_early")]
+    pub job_early_ms: u64,
+    /// Jobs: how late a trigger may come after its due time, in milliseconds (daprd's rule
+    /// says 1 s).
+    #[serde(default = "default_job_late")]
+    pub job_late_ms: u64,
+}
+
+fn default_job_early() -> u64 {
+    100
+}
+
+fn default_job_late() -> u64 {
+    1000
 }
 
 fn default_quiet() -> u64 {
@@ -85,6 +101,8 @@ impl Default for Settings {
             recovery_budget_seconds: default_recovery_budget(),
             fault_call_timeout_seconds: default_fault_call_timeout(),
             quiet_ms: default_quiet(),
+            job_early_ms: default_job_early(),
+            job_late_ms: default_job_late(),
         }
     }
 }
