@@ -18,7 +18,6 @@ const IGNORED: &[(&str, bool)] = &[
     ("app-max-concurrency", true),
     ("app-ssl", false),
     ("build-info", false),
-    ("config", true),
     ("control-plane-address", true),
     ("control-plane-trust-domain", true),
     ("dapr-block-shutdown-duration", true),

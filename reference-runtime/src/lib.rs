@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod in_memory;
 pub mod jobs;
 pub mod metrics;
+pub mod otel;
 pub mod sidecar;
 
 use std::collections::BTreeMap;

@@ -47,6 +47,10 @@ struct Args {
     /// secretstores.local.file, multi-valued unless `Init` says otherwise).
     #[arg(long = "pluggable-secrets", requires = "pluggable_socket")]
     pluggable_secrets: Option<PathBuf>,
+    /// A daprd Configuration file: its `spec.tracing` (`samplingRate`, `otel.endpointAddress`)
+    /// turns spans and their OTLP/HTTP export on.
+    #[arg(long = "config")]
+    config: Option<PathBuf>,
     /// The port of the Prometheus metrics (`GET /metrics`), on the first listen address.
     #[arg(long = "metrics-port", default_value_t = 9090)]
     metrics_port: u16,
@@ -153,7 +157,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         anyhow::anyhow!("{e}{}", hint.unwrap_or_default())
     })?;
+    let tracing = match &args.config {
+        Some(path) => reference_runtime::otel::TracingConfig::from_configuration(path).map_err(anyhow::Error::msg)?,
+        None => None,
+    };
+    let tracer = match tracing {
+        Some(t) => {
+            tracing::info!(endpoint = %t.endpoint, sampling_rate = t.sampling_rate, "spans exported over OTLP/HTTP");
+            Some(reference_runtime::otel::Tracer::start(&t, &args.app_id).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
     let config = SidecarConfig {
+        tracer,
         app_id: args.app_id,
         app_port: args.app_port,
         app_protocol,

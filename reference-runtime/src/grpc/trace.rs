@@ -3,25 +3,29 @@
 //! one counts as none and a new trace starts. Handlers see it as `traceparent` metadata (so a
 //! publish stamps it into the CloudEvent). Every answer but `InvokeService`'s carries it back as
 //! `grpc-trace-bin` (O4). `baggage` is validated, `InvalidArgument` when malformed, and a valid
-//! one echoed (O8). Tracing is off here: a caller's context passes through unchanged.
+//! one echoed (O8). With tracing off a caller's context passes through unchanged; with it on
+//! each call is a span ([`crate::otel`]) and handlers see that span's context.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use base64::Engine;
 use tonic::codegen::http::{self, HeaderMap, HeaderValue};
 
+use crate::otel::{CallSpan, Tracer};
 use crate::sidecar::trace::{new_traceparent, valid_baggage, valid_traceparent};
 
-/// The layer that puts [`Trace`] around the gRPC services.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceLayer;
+/// The layer that puts [`Trace`] around the gRPC services, recording spans with the tracer
+/// when there is one.
+#[derive(Debug, Clone, Default)]
+pub struct TraceLayer(pub Option<Arc<Tracer>>);
 
 impl<S> tower::Layer<S> for TraceLayer {
     type Service = Trace<S>;
     fn layer(&self, inner: S) -> Trace<S> {
-        Trace { inner }
+        Trace { inner, tracer: self.0.clone() }
     }
 }
 
@@ -29,6 +33,7 @@ impl<S> tower::Layer<S> for TraceLayer {
 #[derive(Debug, Clone)]
 pub struct Trace<S> {
     inner: S,
+    tracer: Option<Arc<Tracer>>,
 }
 
 type Answer = http::Response<tonic::body::Body>;
@@ -48,7 +53,8 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let context = match TraceContext::take(request.headers_mut()) {
+        let name = request.uri().path().to_owned();
+        let context = match TraceContext::take(request.headers_mut(), self.tracer.as_deref(), name) {
             Ok(context) => context,
             Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
         };
@@ -69,12 +75,14 @@ where
 struct TraceContext {
     traceparent: String,
     baggage: Option<HeaderValue>,
+    /// The call's span, ended when the answer goes.
+    _span: Option<CallSpan>,
 }
 
 impl TraceContext {
     /// Reads the caller's context and leaves it in the request as `traceparent` (and
-    /// `tracestate`) metadata.
-    fn take(headers: &mut HeaderMap) -> Result<Self, tonic::Status> {
+    /// `tracestate`) metadata: the caller's, or the span's when `tracer` records one.
+    fn take(headers: &mut HeaderMap, tracer: Option<&Tracer>, name: String) -> Result<Self, tonic::Status> {
         let baggage = match headers.get("baggage") {
             Some(b) if b.to_str().is_ok_and(valid_baggage) => Some(b.clone()),
             Some(_) => return Err(tonic::Status::invalid_argument("invalid baggage header")),
@@ -82,18 +90,23 @@ impl TraceContext {
         };
         let binary = headers.get("grpc-trace-bin").and_then(|v| from_binary(v.as_bytes()));
         let text = headers.get("traceparent").and_then(|v| v.to_str().ok()).filter(|t| valid_traceparent(t));
-        let traceparent = match (binary, text) {
-            (Some(t), _) => t,
-            (None, Some(t)) => t.to_owned(),
-            (None, None) => {
-                headers.remove("tracestate");
-                new_traceparent()
+        let incoming = binary.or_else(|| text.map(str::to_owned));
+        if incoming.is_none() {
+            headers.remove("tracestate");
+        }
+        let (span, traceparent) = match (tracer, incoming) {
+            (Some(tracer), incoming) => {
+                let state = headers.get("tracestate").and_then(|v| v.to_str().ok());
+                let (span, ours) = tracer.span(name, incoming.as_deref().map(|t| (t, state)));
+                (Some(span), ours)
             }
+            (None, Some(t)) => (None, t),
+            (None, None) => (None, new_traceparent()),
         };
         if let Ok(v) = HeaderValue::from_str(&traceparent) {
             headers.insert("traceparent", v);
         }
-        Ok(Self { traceparent, baggage })
+        Ok(Self { traceparent, baggage, _span: span })
     }
 
     fn answer(self, headers: &mut HeaderMap) {

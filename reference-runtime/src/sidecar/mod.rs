@@ -55,6 +55,8 @@ pub struct SidecarConfig {
     pub max_body_size: usize,
     /// How long shutdown waits for in-flight deliveries.
     pub graceful_shutdown: Duration,
+    /// Spans and their export (`--config` with `spec.tracing`); `None`: tracing off.
+    pub tracer: Option<Arc<crate::otel::Tracer>>,
 }
 
 impl Default for SidecarConfig {
@@ -67,6 +69,7 @@ impl Default for SidecarConfig {
             app_api_token: None,
             max_body_size: 4 << 20,
             graceful_shutdown: Duration::from_secs(5),
+            tracer: None,
         }
     }
 }
@@ -264,7 +267,7 @@ impl Sidecar {
             .merge(invoke_routes::routes())
             .fallback(invoke_routes::fallback)
             .layer(axum::middleware::from_fn_with_state(Arc::clone(self), meta_routes::require_api_token))
-            .layer(axum::middleware::from_fn(trace::trace_context))
+            .layer(axum::middleware::from_fn_with_state(self.config.tracer.clone(), trace::trace_context))
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&self.metrics), count_http))
             .layer(DefaultBodyLimit::max(self.config.max_body_size))
             .with_state(Arc::clone(self))
@@ -357,7 +360,7 @@ impl Sidecar {
                 .layer(
                     tower::ServiceBuilder::new()
                         .layer(tower::util::MapResponseLayer::new(crate::grpc::daprd_codes))
-                        .layer(crate::grpc::TraceLayer)
+                        .layer(crate::grpc::TraceLayer(self.config.tracer.clone()))
                         .layer(crate::grpc::MetricsLayer(Arc::clone(&self.metrics))),
                 )
                 .add_routes(crate::grpc::routes(&self))
@@ -409,6 +412,10 @@ impl Sidecar {
         }
         if tokio::time::timeout(self.config.graceful_shutdown, self.in_flight.wait_idle()).await.is_err() {
             tracing::warn!("deliveries still in flight after the grace period");
+        }
+        // The exporter sends what it has queued; it blocks, so off the async threads.
+        if let Some(tracer) = self.config.tracer.clone() {
+            let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
         }
     }
 

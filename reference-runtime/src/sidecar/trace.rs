@@ -2,18 +2,26 @@
 //! `traceparent` counts as none (O1); every answer carries a `traceparent`, the caller's or a
 //! new trace's, and `tracestate` up to 512 characters (O2); an invocation always reaches the app
 //! with one (O5); `baggage` is validated, and a valid one echoed (O8). Health checks are not
-//! traced. Tracing is off here, so spans are never recorded: a caller's trace context passes
-//! through unchanged.
+//! traced. With tracing off (the default) no span is recorded and a caller's trace context
+//! passes through unchanged; with it on ([`crate::otel`]) each call is a span, and what leaves
+//! carries that span's context.
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::api_error::ApiError;
+use crate::otel::Tracer;
 
 /// The trace context middleware.
-pub(super) async fn trace_context(mut request: Request, next: Next) -> Response {
+pub(super) async fn trace_context(
+    State(tracer): State<Option<Arc<Tracer>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path().starts_with("/v1.0/healthz") {
         return next.run(request).await;
     }
@@ -22,17 +30,27 @@ pub(super) async fn trace_context(mut request: Request, next: Next) -> Response 
         Some(Some(b)) => Some(b.to_owned()),
         None => None,
     };
+    let name = span_name(request.method().as_str(), request.uri().path());
     let headers = request.headers_mut();
-    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).filter(|t| valid_traceparent(t));
-    let traceparent = match incoming {
-        Some(t) => t.to_owned(),
-        None => {
-            headers.remove("traceparent");
-            headers.remove("tracestate");
-            new_traceparent()
-        }
-    };
+    let incoming =
+        headers.get("traceparent").and_then(|v| v.to_str().ok()).filter(|t| valid_traceparent(t)).map(str::to_owned);
+    if incoming.is_none() {
+        headers.remove("traceparent");
+        headers.remove("tracestate");
+    }
     let tracestate = headers.get("tracestate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (_span, traceparent) = match (&tracer, incoming) {
+        (Some(tracer), incoming) => {
+            let (span, ours) = tracer.span(name, incoming.as_deref().map(|t| (t, tracestate.as_deref())));
+            // What leaves (the app's call, a CloudEvent) carries this span.
+            if let Ok(value) = HeaderValue::from_str(&ours) {
+                headers.insert("traceparent", value);
+            }
+            (Some(span), ours)
+        }
+        (None, Some(t)) => (None, t),
+        (None, None) => (None, new_traceparent()),
+    };
     // O5: the app always gets one, the caller's or this new trace's.
     let invocation = request.uri().path().starts_with("/v1.0/invoke/") || request.headers().contains_key("dapr-app-id");
     if invocation && let Ok(value) = HeaderValue::from_str(&traceparent) {
@@ -41,6 +59,13 @@ pub(super) async fn trace_context(mut request: Request, next: Next) -> Response 
     let mut response = next.run(request).await;
     answer_with(response.headers_mut(), &traceparent, tracestate.as_deref(), baggage.as_deref());
     response
+}
+
+/// A span's name: the verb and the route's first segments (the API and the component or app),
+/// never keys or ids.
+pub(crate) fn span_name(method: &str, path: &str) -> String {
+    let route: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(3).collect();
+    format!("{method} /{}", route.join("/"))
 }
 
 fn answer_with(headers: &mut HeaderMap, traceparent: &str, tracestate: Option<&str>, baggage: Option<&str>) {

@@ -178,6 +178,7 @@ pub async fn start(subscriptions_json: Option<serde_json::Value>, extra_yaml: &s
         app_protocol: reference_runtime::sidecar::AppProtocol::Http,
         max_body_size: 1 << 20,
         graceful_shutdown: Duration::from_secs(5),
+        tracer: None,
     };
     let sidecar = Sidecar::new(config, components, declarative);
     let (base, grpc, server) = Arc::clone(&sidecar).serve_both_on_loopback().await.expect("serve sidecar");
