@@ -152,9 +152,11 @@ async fn jobs_over_grpc_share_the_scheduler() {
     assert_eq!(dapr.schedule_job(nameless).await.expect_err("no name").code(), Code::InvalidArgument);
 }
 
-/// A runtime over `store` (flagged `actorStateStore`), delivering to the app on `app_port`.
+/// A runtime of the app `app_id` over `store` (flagged `actorStateStore`), delivering to the
+/// app on `app_port`.
 async fn runtime_over(
     store: std::sync::Arc<reference_runtime::in_memory::state_memory::InMemoryStateStore>,
+    app_id: &str,
     app_port: u16,
 ) -> (String, std::sync::Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>) {
     use std::sync::Arc;
@@ -167,7 +169,7 @@ async fn runtime_over(
     let resources = contract::Resources::parse(std::path::Path::new("r.yaml"), yaml).expect("resources");
     let components = registry.build_all(&resources.components, Arc::new(contract::SystemClock)).await.expect("built");
     let config = reference_runtime::sidecar::SidecarConfig {
-        app_id: "testapp".into(),
+        app_id: app_id.into(),
         app_port: Some(app_port),
         ..Default::default()
     };
@@ -183,7 +185,7 @@ async fn jobs_kept_in_the_actor_state_store_survive_a_restart() {
         contract::system_clock(),
     ));
     let http = reqwest::Client::new();
-    let (base, first, server) = runtime_over(std::sync::Arc::clone(&store), app.port).await;
+    let (base, first, server) = runtime_over(std::sync::Arc::clone(&store), "testapp", app.port).await;
     for (name, body) in [("kept", json!({"dueTime": "2s", "data": "later"})), ("done", json!({"dueTime": "0s"}))] {
         let r = http.post(format!("{base}/v1.0-alpha1/jobs/{name}")).json(&body).send().await.expect("schedule");
         assert_eq!(r.status(), 204);
@@ -192,7 +194,7 @@ async fn jobs_kept_in_the_actor_state_store_survive_a_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     first.shutdown();
     let _ = server.await;
-    let (base, _second, _server) = runtime_over(store, app.port).await;
+    let (base, _second, _server) = runtime_over(store, "testapp", app.port).await;
     let seen = app.wait_for("/job/kept", 1).await;
     assert_eq!(seen[0].json(), json!("later"));
     let r = http.get(format!("{base}/v1.0-alpha1/jobs/kept")).send().await.expect("get");
@@ -200,4 +202,29 @@ async fn jobs_kept_in_the_actor_state_store_survive_a_restart() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.seen("/job/done").len(), 1, "a job that fired before the restart does not fire again");
     assert_eq!(app.seen("/job/kept").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_scoped_per_app_on_a_shared_store() {
+    // J8: two apps' runtimes keep their jobs in one store; neither sees nor fires the other's.
+    let (a, b) =
+        (common::sidecar_env::TestApp::start(json!([])).await, common::sidecar_env::TestApp::start(json!([])).await);
+    let store = std::sync::Arc::new(reference_runtime::in_memory::state_memory::InMemoryStateStore::new(
+        contract::system_clock(),
+    ));
+    let http = reqwest::Client::new();
+    let (base_a, first_a, server_a) = runtime_over(std::sync::Arc::clone(&store), "app-a", a.port).await;
+    let (base_b, _b, _server_b) = runtime_over(std::sync::Arc::clone(&store), "app-b", b.port).await;
+    let r = http.post(format!("{base_a}/v1.0-alpha1/jobs/shared")).json(&json!({"dueTime": "1s"})).send().await;
+    assert_eq!(r.expect("schedule").status(), 204);
+    let r = http.get(format!("{base_b}/v1.0-alpha1/jobs/shared")).send().await.expect("get");
+    assert_eq!(r.status(), 500, "app B does not see app A's job");
+    // A restarts over the shared store; B's runtime never takes A's job up.
+    first_a.shutdown();
+    let _ = server_a.await;
+    let (_base, _a2, _server) = runtime_over(std::sync::Arc::clone(&store), "app-a", a.port).await;
+    a.wait_for("/job/shared", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(b.seen("/job/shared").is_empty(), "app B received app A's job");
+    assert_eq!(a.seen("/job/shared").len(), 1);
 }
