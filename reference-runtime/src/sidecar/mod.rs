@@ -520,7 +520,8 @@ async fn termination() {
 
 /// The Jobs API's scheduler: a served `jobs.*` component's; else one keeping its jobs in the
 /// state store flagged `actorStateStore` (so they survive a restart, as reminders do), under a
-/// key of the app's; else one in memory.
+/// key of the app's in its namespace (`NAMESPACE`), so apps sharing the store never see each
+/// other's jobs (J8); else one in memory.
 fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Scheduler> {
     let by_name = components.by_name.values();
     if let Some(served) = by_name.clone().find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned()) {
@@ -534,7 +535,11 @@ fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Sched
     };
     match by_name.filter(flagged).find_map(|c| c.component.as_state().cloned()) {
         Some(store) => {
-            crate::jobs::Scheduler::durable(crate::jobs::JobStore::new(store, format!("dapr-jobs||{app_id}")))
+            let namespace = std::env::var("NAMESPACE").unwrap_or_default();
+            crate::jobs::Scheduler::durable(crate::jobs::JobStore::new(
+                store,
+                format!("dapr-jobs||{namespace}||{app_id}"),
+            ))
         }
         None => Arc::default(),
     }
