@@ -81,10 +81,8 @@ struct OwnSchedulers {
 impl Restarts for OwnSchedulers {
     async fn own(&self) -> contract::Result<Arc<dyn Restartable>> {
         let n = self.opened.fetch_add(1, Ordering::Relaxed);
-        let scheduler = match self.base.store() {
-            Some(store) => reference_runtime::jobs::Scheduler::durable(store.sibling(format!("restartable-{n}"))),
-            None => Arc::default(),
-        };
+        let store = self.base.store().map(|s| s.sibling(format!("restartable-{n}")));
+        let scheduler = reference_runtime::jobs::Scheduler::timed_by(Arc::clone(self.base.clock()), store);
         let target = Arc::new(IntoInbox(Arc::clone(&self.inbox)));
         Ok(Arc::new(Restarting(LocalJobs::new(scheduler, target))))
     }

@@ -46,8 +46,8 @@ pub fn register(registry: &mut Registry) {
     });
     // Its jobs are kept in a store of its own, so a scheduler restarted over it takes them up.
     registry.register("jobs.in-memory", |ctx: ComponentContext| async move {
-        let store = crate::jobs::JobStore::new(Arc::new(InMemoryStateStore::new(ctx.clock)), "jobs");
-        Ok(Component::new(contract::Block::JOBS).with(crate::jobs::Scheduler::durable(store)))
+        let store = crate::jobs::JobStore::new(Arc::new(InMemoryStateStore::new(Arc::clone(&ctx.clock))), "jobs");
+        Ok(Component::new(contract::Block::JOBS).with(crate::jobs::Scheduler::timed_by(ctx.clock, Some(store))))
     });
     // Nothing to build: the sidecar serving it is what its certification looks at.
     registry.register("observability.sidecar", |_: ComponentContext| async move {

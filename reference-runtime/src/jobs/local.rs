@@ -34,10 +34,7 @@ impl LocalJobs {
     pub async fn restart(&self) -> Result<usize, String> {
         let old = self.scheduler();
         old.stop();
-        let new = match old.store() {
-            Some(store) => Scheduler::durable(Arc::clone(store)),
-            None => Arc::default(),
-        };
+        let new = Scheduler::timed_by(Arc::clone(old.clock()), old.store().cloned());
         *self.scheduler.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&new);
         new.restore(Arc::clone(&self.target)).await
     }

@@ -19,9 +19,10 @@ pub use local::{LocalJobs, job_of, spec_of};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use contract::SharedClock;
 use runtime_api::common::job_failure_policy::Policy;
 use runtime_api::runtime::Job;
 
@@ -59,12 +60,23 @@ struct Scheduled {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The jobs of one runtime.
-#[derive(Default)]
+/// The jobs of one runtime, timed by its clock.
 pub struct Scheduler {
     jobs: Mutex<HashMap<String, Scheduled>>,
     generations: std::sync::atomic::AtomicU64,
     store: Option<Arc<JobStore>>,
+    clock: SharedClock,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self {
+            jobs: Mutex::default(),
+            generations: std::sync::atomic::AtomicU64::default(),
+            store: None,
+            clock: contract::system_clock(),
+        }
+    }
 }
 
 fn timing(job: &Job) -> Timing<'_> {
@@ -84,6 +96,16 @@ impl Scheduler {
     /// A scheduler keeping its jobs in `store`.
     pub fn durable(store: Arc<JobStore>) -> Arc<Self> {
         Arc::new(Self { store: Some(store), ..Self::default() })
+    }
+
+    /// A scheduler timed by `clock` (a manual one in tests), keeping its jobs in `store` if any.
+    pub fn timed_by(clock: SharedClock, store: Option<Arc<JobStore>>) -> Arc<Self> {
+        Arc::new(Self { store, clock, ..Self::default() })
+    }
+
+    /// The clock it is timed by.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Where it keeps its jobs, if anywhere.
@@ -106,7 +128,7 @@ impl Scheduler {
         if !valid_name(&job.name) {
             return Err(ScheduleError::Name(job.name));
         }
-        let created = SystemTime::now();
+        let created = self.clock.now();
         let plan = Plan::new(&timing(&job), created).map_err(ScheduleError::Timing)?;
         let name = job.name.clone();
         self.start(Kept { job, created, fired: 0 }, plan, target, overwrite)?;
@@ -122,7 +144,7 @@ impl Scheduler {
     pub async fn restore(self: &Arc<Self>, target: Arc<dyn JobTarget>) -> Result<usize, String> {
         let Some(store) = &self.store else { return Ok(0) };
         let kept = store.load().await?;
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let mut restored = 0;
         for mut kept in kept {
             let mut plan = match Plan::new(&timing(&kept.job), kept.created) {
@@ -224,14 +246,14 @@ impl Scheduler {
         while let Some(at) = plan.take() {
             // In steps of a day at most: tokio's timer does not reach years ahead, and the
             // wall clock may move under a long wait.
-            while let Ok(wait) = at.duration_since(SystemTime::now()) {
+            while let Ok(wait) = at.duration_since(self.clock.now()) {
                 if wait.is_zero() {
                     break;
                 }
-                tokio::time::sleep(wait.min(Duration::from_secs(86_400))).await;
+                self.clock.sleep(wait.min(Duration::from_secs(86_400))).await;
             }
             let span = tracing::debug_span!("job trigger", job = %job.name);
-            let _ = tracing::Instrument::instrument(deliver(&job, target.as_ref()), span).await;
+            let _ = tracing::Instrument::instrument(deliver(&job, target.as_ref(), &self.clock), span).await;
             if let Some(s) = self.jobs().get_mut(&job.name).filter(|s| s.generation == generation) {
                 s.kept.fired += 1;
             }
@@ -249,7 +271,7 @@ impl Scheduler {
 }
 
 /// One trigger, retried per the job's failure policy.
-async fn deliver(job: &Job, target: &dyn JobTarget) {
+async fn deliver(job: &Job, target: &dyn JobTarget, clock: &SharedClock) {
     let (interval, max_retries) = match job.failure_policy.as_ref().and_then(|p| p.policy.as_ref()) {
         Some(Policy::Drop(_)) => (Duration::ZERO, Some(0)),
         Some(Policy::Constant(c)) => {
@@ -269,8 +291,110 @@ async fn deliver(job: &Job, target: &dyn JobTarget) {
             Err(why) => {
                 tracing::debug!(job = %job.name, error = %why, "trigger failed; retrying");
                 retries += 1;
-                tokio::time::sleep(interval).await;
+                clock.sleep(interval).await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The timing rules (J1, J2, J4) on a manual clock: exact, and in no time.
+
+    use std::time::SystemTime;
+
+    use contract::{Clock, ManualClock};
+    use runtime_api::common::{JobFailurePolicy, JobFailurePolicyConstant};
+
+    use super::*;
+
+    /// Records when (on the clock) each trigger came; fails them all when told to.
+    struct Recorder {
+        clock: ManualClock,
+        fail: bool,
+        seen: Mutex<Vec<SystemTime>>,
+    }
+
+    #[async_trait]
+    impl JobTarget for Recorder {
+        async fn trigger(&self, _: &Job) -> Result<(), String> {
+            self.seen.lock().unwrap_or_else(PoisonError::into_inner).push(self.clock.now());
+            if self.fail { Err("failing on purpose".into()) } else { Ok(()) }
+        }
+    }
+
+    fn setup(fail: bool) -> (ManualClock, Arc<Scheduler>, Arc<Recorder>) {
+        let clock = ManualClock::new();
+        let scheduler = Scheduler::timed_by(clock.shared(), None);
+        let recorder = Arc::new(Recorder { clock: clock.clone(), fail, seen: Mutex::default() });
+        (clock, scheduler, recorder)
+    }
+
+    /// Moves the clock in steps of `step`, `n` times, letting the job tasks run after each.
+    async fn tick(clock: &ManualClock, step: Duration, n: u32) {
+        for _ in 0..n {
+            clock.advance(step);
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    fn offsets(recorder: &Recorder, from: SystemTime) -> Vec<Duration> {
+        let seen = recorder.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.iter().map(|t| t.duration_since(from).unwrap_or_default()).collect()
+    }
+
+    fn job(name: &str) -> Job {
+        Job { name: name.into(), ..Job::default() }
+    }
+
+    #[tokio::test]
+    async fn a_due_time_fires_once_at_its_time() {
+        let (clock, scheduler, recorder) = setup(false);
+        let start = clock.now();
+        let due = Job { due_time: Some("2s".into()), ..job("once") };
+        scheduler.schedule(due, false, Arc::clone(&recorder) as Arc<dyn JobTarget>).await.expect("scheduled");
+        tick(&clock, Duration::from_millis(100), 19).await;
+        assert!(offsets(&recorder, start).is_empty(), "fired before its due time");
+        tick(&clock, Duration::from_millis(100), 30).await;
+        assert_eq!(offsets(&recorder, start), vec![Duration::from_secs(2)]);
+        assert!(scheduler.get("once").is_none(), "gone once fired");
+    }
+
+    #[tokio::test]
+    async fn a_schedule_fires_a_period_after_creation_as_often_as_repeats_says() {
+        let (clock, scheduler, recorder) = setup(false);
+        let start = clock.now();
+        let every = Job { schedule: Some("@every 1s".into()), repeats: Some(3), ..job("thrice") };
+        scheduler.schedule(every, false, Arc::clone(&recorder) as Arc<dyn JobTarget>).await.expect("scheduled");
+        tick(&clock, Duration::from_millis(250), 40).await;
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(offsets(&recorder, start), vec![secs(1), secs(2), secs(3)]);
+    }
+
+    #[tokio::test]
+    async fn failed_triggers_are_retried_as_the_policy_says() {
+        let policy = |interval: u64, max_retries| JobFailurePolicy {
+            policy: Some(Policy::Constant(JobFailurePolicyConstant {
+                interval: Some(prost_types::Duration { seconds: interval as i64, nanos: 0 }),
+                max_retries,
+            })),
+        };
+        for (failure_policy, expected) in [
+            (Some(policy(2, Some(2))), vec![0, 2, 4]),
+            // The default: every second, 3 retries.
+            (None, vec![0, 1, 2, 3]),
+        ] {
+            let (clock, scheduler, recorder) = setup(true);
+            let start = clock.now();
+            let failing = Job { due_time: Some("0s".into()), failure_policy, ..job("failing") };
+            scheduler.schedule(failing, false, Arc::clone(&recorder) as Arc<dyn JobTarget>).await.expect("scheduled");
+            // Due now: the first attempt comes before the clock moves.
+            tick(&clock, Duration::ZERO, 1).await;
+            tick(&clock, Duration::from_millis(500), 40).await;
+            let expected: Vec<Duration> = expected.into_iter().map(Duration::from_secs).collect();
+            assert_eq!(offsets(&recorder, start), expected);
         }
     }
 }
