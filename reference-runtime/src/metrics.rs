@@ -85,15 +85,20 @@ impl Metrics {
 
     /// One HTTP API request answered with `status` after `elapsed`.
     pub fn http_served(&self, method: &str, status: u16, elapsed: Duration) {
+        // A label per verb a caller invents would grow without bound.
+        const VERBS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+        let method = VERBS.iter().find(|v| **v == method).copied().unwrap_or("OTHER");
         let status = status.to_string();
         let labels = [self.app_id.as_str(), method, &status];
         self.http_requests.with_label_values(&labels).inc();
         self.http_latency.with_label_values(&labels).observe(elapsed.as_secs_f64() * 1e3);
     }
 
-    /// One gRPC call of `method` (`/package.Service/Method`) completed with `code`.
+    /// One gRPC call of `method` (`/package.Service/Method`) completed with `code`; calls
+    /// proxied to the app's own services count under one label, whatever their names.
     pub fn grpc_served(&self, method: &str, code: tonic::Code, elapsed: Duration) {
-        let method = method.trim_start_matches('/');
+        let ours = method.starts_with("/dapr.proto.") || method.starts_with("/grpc.reflection.");
+        let method = if ours { method.trim_start_matches('/') } else { "proxied" };
         let labels = [self.app_id.as_str(), method, code_name(code)];
         self.grpc_completed.with_label_values(&labels).inc();
         self.grpc_latency.with_label_values(&labels).observe(elapsed.as_secs_f64() * 1e3);

@@ -195,6 +195,9 @@ async fn jobs_kept_in_the_actor_state_store_survive_a_restart() {
     first.shutdown();
     let _ = server.await;
     let (base, _second, _server) = runtime_over(store, "testapp", app.port).await;
+    // Taken up before the API serves: the first call already sees it.
+    let again = http.post(format!("{base}/v1.0-alpha1/jobs/kept")).json(&json!({"dueTime": "1h"})).send().await;
+    assert_eq!(again.expect("schedule").status(), 409, "the kept job was not back when the API served");
     let seen = app.wait_for("/job/kept", 1).await;
     assert_eq!(seen[0].json(), json!("later"));
     let r = http.get(format!("{base}/v1.0-alpha1/jobs/kept")).send().await.expect("get");

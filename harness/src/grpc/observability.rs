@@ -56,8 +56,8 @@ fn insert(metadata: &mut MetadataMap, name: &'static str, value: &str) {
     }
 }
 
-/// The trace context a call's metadata carries, as `traceparent` (from `grpc-trace-bin` first)
-/// and `tracestate` entries.
+/// The trace context a call's metadata carries, as `traceparent` (from `grpc-trace-bin`, the
+/// form a gRPC peer owes: O4, O5) and `tracestate` entries.
 pub(crate) fn trace_metadata(metadata: &MetadataMap) -> Vec<(String, String)> {
     let context = read(metadata);
     [("traceparent", context.traceparent), ("tracestate", context.tracestate)]
@@ -70,11 +70,8 @@ fn read(metadata: &MetadataMap) -> TraceContext {
     let text = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let binary =
         metadata.get_bin("grpc-trace-bin").and_then(|v| v.to_bytes().ok()).and_then(|b| from_binary(b.as_ref()));
-    TraceContext {
-        traceparent: binary.or_else(|| text("traceparent")),
-        tracestate: text("tracestate"),
-        baggage: text("baggage"),
-    }
+    // Only the binary form counts: a text `traceparent` alone is not what O4 and O5 ask of gRPC.
+    TraceContext { traceparent: binary, tracestate: text("tracestate"), baggage: text("baggage") }
 }
 
 /// `grpc-trace-bin` for a traceparent: version, then fields 0 (trace id), 1 (span id) and 2

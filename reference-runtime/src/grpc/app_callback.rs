@@ -18,6 +18,7 @@ use tonic::{Code, Request, Status};
 
 use crate::sidecar::match_expr::Expr;
 use crate::sidecar::subscriptions::{Origin, Rule, SubscriptionSpec};
+use crate::sidecar::trace::valid_traceparent;
 
 /// The channel to an app serving `AppCallback` on a loopback port.
 #[derive(Clone)]
@@ -334,7 +335,9 @@ fn trace_context_of(event: &TopicEventRequest) -> Vec<(&'static str, String)> {
         prost_types::value::Kind::StringValue(text) if !text.is_empty() => Some(text.clone()),
         _ => None,
     };
-    let binary = field("traceparent").and_then(|t| super::trace::to_binary(&t));
+    // `traceparent`, else `traceid` (O6); only a valid one travels.
+    let parent = field("traceparent").or_else(|| field("traceid"));
+    let binary = parent.filter(|t| valid_traceparent(t)).and_then(|t| super::trace::to_binary(&t));
     [binary.map(|b| ("grpc-trace-bin", b)), field("tracestate").map(|t| ("tracestate", t))]
         .into_iter()
         .flatten()

@@ -28,6 +28,8 @@ pub struct Kept {
     pub created: SystemTime,
     /// Triggers fired so far.
     pub fired: u32,
+    /// When the next trigger is due, if one is left.
+    pub next: Option<SystemTime>,
 }
 
 /// The stored form: the job as protobuf bytes (base64), times in milliseconds.
@@ -36,6 +38,12 @@ struct Stored {
     job: String,
     created_ms: u64,
     fired: u32,
+    #[serde(default)]
+    next_ms: Option<u64>,
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 /// A state store key holding a scheduler's jobs.
@@ -62,14 +70,16 @@ impl JobStore {
         JobStore::new(Arc::clone(&self.store), key)
     }
 
-    /// Writes the jobs `snapshot` gives, taken once the previous write is done.
-    pub async fn save(&self, snapshot: impl FnOnce() -> Vec<Kept>) -> Result<(), String> {
+    /// Writes the jobs `snapshot` gives, taken once the previous write is done; nothing when it
+    /// gives `None`.
+    pub async fn save(&self, snapshot: impl FnOnce() -> Option<Vec<Kept>>) -> Result<(), String> {
         let _turn = self.writing.lock().await;
-        let stored: BTreeMap<String, Stored> = snapshot()
+        let Some(jobs) = snapshot() else { return Ok(()) };
+        let stored: BTreeMap<String, Stored> = jobs
             .into_iter()
             .map(|k| {
-                let created_ms = k.created.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-                let stored = Stored { job: STANDARD.encode(k.job.encode_to_vec()), created_ms, fired: k.fired };
+                let job = STANDARD.encode(k.job.encode_to_vec());
+                let stored = Stored { job, created_ms: millis(k.created), fired: k.fired, next_ms: k.next.map(millis) };
                 (k.job.name, stored)
             })
             .collect();
@@ -89,7 +99,8 @@ impl JobStore {
             .map(|s| {
                 let bytes = STANDARD.decode(&s.job).map_err(|e| format!("a kept job is not base64: {e}"))?;
                 let job = Job::decode(bytes.as_slice()).map_err(|e| format!("a kept job does not decode: {e}"))?;
-                Ok(Kept { job, created: UNIX_EPOCH + Duration::from_millis(s.created_ms), fired: s.fired })
+                let at = |ms| UNIX_EPOCH + Duration::from_millis(ms);
+                Ok(Kept { job, created: at(s.created_ms), fired: s.fired, next: s.next_ms.map(at) })
             })
             .collect()
     }
@@ -105,10 +116,10 @@ mod tests {
         let jobs = JobStore::new(store, "jobs");
         assert_eq!(jobs.load().await, Ok(Vec::new()));
         let created = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        let kept =
-            Kept { job: Job { name: "a".into(), due_time: Some("1s".into()), ..Job::default() }, created, fired: 2 };
+        let job = Job { name: "a".into(), schedule: Some("@every 1s".into()), ..Job::default() };
+        let kept = Kept { job, created, fired: 2, next: Some(created + Duration::from_secs(3)) };
         let copy = kept.clone();
-        jobs.save(move || vec![copy]).await.expect("saved");
+        jobs.save(move || Some(vec![copy])).await.expect("saved");
         assert_eq!(jobs.load().await, Ok(vec![kept]));
     }
 }

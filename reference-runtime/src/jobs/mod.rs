@@ -18,6 +18,7 @@ pub use durable::{JobStore, Kept};
 pub use local::{LocalJobs, job_of, spec_of};
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -63,18 +64,26 @@ struct Scheduled {
 /// The jobs of one runtime, timed by its clock.
 pub struct Scheduler {
     jobs: Mutex<HashMap<String, Scheduled>>,
-    generations: std::sync::atomic::AtomicU64,
+    generations: AtomicU64,
     store: Option<Arc<JobStore>>,
     clock: SharedClock,
+    /// Held while the jobs change and while they are written, so a write never misses a
+    /// change made before it, nor one made meanwhile.
+    changing: tokio::sync::Mutex<()>,
+    /// Set by [`Scheduler::stop`]: nothing starts and nothing is written after it, so a
+    /// stopping runtime leaves its store as it was.
+    stopped: AtomicBool,
 }
 
 impl Default for Scheduler {
     fn default() -> Self {
         Self {
             jobs: Mutex::default(),
-            generations: std::sync::atomic::AtomicU64::default(),
+            generations: AtomicU64::default(),
             store: None,
             clock: contract::system_clock(),
+            changing: tokio::sync::Mutex::new(()),
+            stopped: AtomicBool::new(false),
         }
     }
 }
@@ -130,12 +139,14 @@ impl Scheduler {
         }
         let created = self.clock.now();
         let plan = Plan::new(&timing(&job), created).map_err(ScheduleError::Timing)?;
-        let name = job.name.clone();
-        self.start(Kept { job, created, fired: 0 }, plan, target, overwrite)?;
-        if let Err(why) = self.keep().await {
-            self.forget(&name);
-            return Err(ScheduleError::Store(why));
+        let _turn = self.changing.lock().await;
+        if !overwrite && self.jobs().contains_key(&job.name) {
+            return Err(ScheduleError::Exists(job.name));
         }
+        // Kept first: a job the store refused is not scheduled either.
+        let kept = Kept { job, created, fired: 0, next: plan.next() };
+        self.write(Some(&kept)).await.map_err(ScheduleError::Store)?;
+        self.start(kept, plan, target);
         Ok(())
     }
 
@@ -143,58 +154,60 @@ impl Scheduler {
     /// how many. Triggers that fell due meanwhile fire at once, once.
     pub async fn restore(self: &Arc<Self>, target: Arc<dyn JobTarget>) -> Result<usize, String> {
         let Some(store) = &self.store else { return Ok(0) };
+        let _turn = self.changing.lock().await;
         let kept = store.load().await?;
         let now = self.clock.now();
         let mut restored = 0;
         for mut kept in kept {
-            let mut plan = match Plan::new(&timing(&kept.job), kept.created) {
+            if self.stopped.load(Ordering::SeqCst) || self.jobs().contains_key(&kept.job.name) {
+                continue;
+            }
+            let mut plan = match Plan::resume(&timing(&kept.job), kept.created, kept.fired, kept.next) {
                 Ok(plan) => plan,
                 Err(why) => {
                     tracing::warn!(job = %kept.job.name, %why, "a kept job no longer parses; dropped");
                     continue;
                 }
             };
-            for _ in 0..kept.fired {
-                plan.take();
-            }
             kept.fired += plan.catch_up(now);
-            if self.start(kept, plan, Arc::clone(&target), false).is_ok() {
-                restored += 1;
-            }
+            self.start(kept, plan, Arc::clone(&target));
+            restored += 1;
         }
         Ok(restored)
     }
 
-    /// Runs `kept` by `plan`, in place of any job of its name only with `overwrite`.
-    fn start(
-        self: &Arc<Self>,
-        kept: Kept,
-        plan: Plan,
-        target: Arc<dyn JobTarget>,
-        overwrite: bool,
-    ) -> Result<(), ScheduleError> {
-        let mut jobs = self.jobs();
-        let name = kept.job.name.clone();
-        if !overwrite && jobs.contains_key(&name) {
-            return Err(ScheduleError::Exists(name));
+    /// Runs `kept` by `plan`, in place of any job of its name (whose task stops).
+    fn start(self: &Arc<Self>, kept: Kept, plan: Plan, target: Arc<dyn JobTarget>) {
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
         }
-        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut jobs = self.jobs();
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(Arc::clone(self).run(kept.job.clone(), plan, target, generation));
-        if let Some(earlier) = jobs.insert(name, Scheduled { kept, generation, task }) {
+        if let Some(earlier) = jobs.insert(kept.job.name.clone(), Scheduled { kept, generation, task }) {
             earlier.task.abort();
         }
-        Ok(())
     }
 
-    /// Writes every job to the store, if it has one.
-    async fn keep(&self) -> Result<(), String> {
+    /// Writes every job (with `adding` in place of its namesake) to the store, if it has one;
+    /// the caller holds [`Scheduler::changing`]. Nothing is written once stopped.
+    async fn write(&self, adding: Option<&Kept>) -> Result<(), String> {
         let Some(store) = &self.store else { return Ok(()) };
-        store.save(|| self.jobs().values().map(|s| s.kept.clone()).collect()).await
+        let snapshot = || {
+            if self.stopped.load(Ordering::SeqCst) {
+                return None;
+            }
+            let jobs = self.jobs();
+            let others = jobs.values().map(|s| &s.kept).filter(|k| adding.is_none_or(|a| a.job.name != k.job.name));
+            Some(others.chain(adding).cloned().collect())
+        };
+        store.save(snapshot).await
     }
 
-    /// [`Scheduler::keep`], where a failure can only be logged.
+    /// Writes every job, where a failure can only be logged.
     async fn keep_or_warn(&self) {
-        if let Err(why) = self.keep().await {
+        let _turn = self.changing.lock().await;
+        if let Err(why) = self.write(None).await {
             tracing::warn!(%why, "the jobs could not be kept; a restart would not see this change");
         }
     }
@@ -218,13 +231,17 @@ impl Scheduler {
 
     /// Deletes `name`: no trigger after this. Unknown names are fine.
     pub async fn delete(&self, name: &str) {
-        if self.forget(name) {
-            self.keep_or_warn().await;
+        let _turn = self.changing.lock().await;
+        if self.forget(name)
+            && let Err(why) = self.write(None).await
+        {
+            tracing::warn!(%why, job = name, "the deletion could not be kept; a restart would bring the job back");
         }
     }
 
     /// Deletes every job whose name starts with `prefix`.
     pub async fn delete_prefix(&self, prefix: &str) {
+        let _turn = self.changing.lock().await;
         self.jobs().retain(|name, s| {
             let keep = !name.starts_with(prefix);
             if !keep {
@@ -232,11 +249,15 @@ impl Scheduler {
             }
             keep
         });
-        self.keep_or_warn().await;
+        if let Err(why) = self.write(None).await {
+            tracing::warn!(%why, prefix, "the deletions could not be kept; a restart would bring the jobs back");
+        }
     }
 
-    /// Stops running every job (the runtime is shutting down); the store keeps them.
+    /// Stops running every job (the runtime is shutting down); the store keeps them as they
+    /// are: nothing is written after this.
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         for (_, s) in self.jobs().drain() {
             s.task.abort();
         }
@@ -256,6 +277,7 @@ impl Scheduler {
             let _ = tracing::Instrument::instrument(deliver(&job, target.as_ref(), &self.clock), span).await;
             if let Some(s) = self.jobs().get_mut(&job.name).filter(|s| s.generation == generation) {
                 s.kept.fired += 1;
+                s.kept.next = plan.next();
             }
             self.keep_or_warn().await;
         }

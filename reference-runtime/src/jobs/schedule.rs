@@ -177,6 +177,28 @@ impl Plan {
         Ok(Plan { next, schedule, left, expires })
     }
 
+    /// The plan of a kept job that has fired `fired` triggers and is next due at `next`: no
+    /// replay of what it fired.
+    pub fn resume(
+        timing: &Timing<'_>,
+        created: SystemTime,
+        fired: u32,
+        next: Option<SystemTime>,
+    ) -> Result<Plan, String> {
+        let mut plan = Plan::new(timing, created)?;
+        plan.left = plan.left.map(|l| l.saturating_sub(fired));
+        // Nothing due after some fired: it had none left.
+        if next.is_some() || fired > 0 {
+            plan.next = next;
+        }
+        Ok(plan)
+    }
+
+    /// When the next trigger is due, if the schedule has one (whether or not it is left).
+    pub fn next(&self) -> Option<SystemTime> {
+        self.next
+    }
+
     /// The next trigger's time, if the job has one left; the plan moves past it.
     pub fn take(&mut self) -> Option<SystemTime> {
         let at = self.next?;
@@ -191,7 +213,10 @@ impl Plan {
     /// Moves past the triggers that fell due before `now` but the last of them, and answers how
     /// many: after a restart a job fires once for the time it missed, not once per period.
     pub fn catch_up(&mut self, now: SystemTime) -> u32 {
-        let mut skipped = 0;
+        if let (Some(at), Some(Schedule::Every(period))) = (self.next, &self.schedule) {
+            return self.skip_periods(at, *period, now);
+        }
+        let mut skipped = 0u32;
         while let (Some(at), Some(schedule)) = (self.next, &self.schedule) {
             let Some(following) = schedule.next_after(at) else { break };
             let last = self.left.is_some_and(|l| l <= 1) || self.expires.is_some_and(|e| following > e);
@@ -199,9 +224,32 @@ impl Plan {
                 break;
             }
             self.take();
-            skipped += 1;
+            skipped = skipped.saturating_add(1);
         }
         skipped
+    }
+
+    /// [`Plan::catch_up`] for `@every period` from `at`, by arithmetic: a long outage costs
+    /// nothing to step over.
+    fn skip_periods(&mut self, at: SystemTime, period: Duration, now: SystemTime) -> u32 {
+        let periods =
+            |until: SystemTime| until.duration_since(at).map_or(0, |d| d.as_nanos() / period.as_nanos().max(1));
+        let mut k = periods(now);
+        if let Some(left) = self.left {
+            k = k.min(u128::from(left.saturating_sub(1)));
+        }
+        if let Some(expires) = self.expires {
+            k = k.min(periods(expires));
+        }
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        let Some(next) =
+            u64::try_from(period.as_nanos() * u128::from(k)).ok().and_then(|n| at.checked_add(Duration::from_nanos(n)))
+        else {
+            return 0;
+        };
+        self.next = Some(next);
+        self.left = self.left.map(|l| l - k);
+        k
     }
 }
 

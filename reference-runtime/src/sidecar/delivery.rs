@@ -50,9 +50,12 @@ fn delivery_headers(spec: &SubscriptionSpec, message: &Message, event: &Value) -
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     headers.push(("pubsubname".into(), spec.pubsub.clone()));
-    for key in ["traceparent", "tracestate"] {
-        if let Some(v) = event.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()) {
-            headers.push((key.into(), v.into()));
+    // O6: `traceparent`, else `traceid`; a value that is not a string is ignored.
+    let field = |key: &str| event.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
+    if let Some(parent) = field("traceparent").or_else(|| field("traceid")) {
+        headers.push(("traceparent".into(), parent.into()));
+        if let Some(state) = field("tracestate") {
+            headers.push(("tracestate".into(), state.into()));
         }
     }
     headers

@@ -202,6 +202,8 @@ pub(crate) struct AppTarget(pub(crate) Weak<Sidecar>);
 impl JobTarget for AppTarget {
     async fn trigger(&self, job: &Job) -> Result<(), String> {
         let sc = self.0.upgrade().ok_or("the runtime has stopped")?;
+        // A trigger due before the app listens waits for it, as deliveries do.
+        sc.app_listening().await;
         if let Some(app) = sc.grpc_app() {
             return app.job_event(&job.name, job.data.clone()).await;
         }

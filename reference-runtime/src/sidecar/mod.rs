@@ -324,16 +324,18 @@ impl Sidecar {
         grpc: Vec<tokio::net::TcpListener>,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let this = Arc::clone(&self);
-        tokio::spawn(async move {
-            this.clone().connect_app().await;
-            let target = Arc::new(crate::sidecar::jobs_routes::AppTarget(Arc::downgrade(&this)));
-            match this.jobs.restore(target).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(jobs = n, "jobs kept from an earlier run taken up"),
-                Err(why) => tracing::error!(%why, "the jobs kept from an earlier run cannot be taken up"),
-            }
-        });
+        // Kept jobs are back before the APIs serve, so no call sees the scheduler without them;
+        // their triggers wait for the app to listen (`AppTarget`).
+        let target = Arc::new(crate::sidecar::jobs_routes::AppTarget(Arc::downgrade(&self)));
+        match self.jobs.restore(target).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "jobs kept from an earlier run taken up"),
+            Err(why) => tracing::error!(%why, "the jobs kept from an earlier run cannot be taken up"),
+        }
+        if self.config.app_port.is_some() {
+            let this = Arc::clone(&self);
+            tokio::spawn(async move { this.connect_app().await });
+        }
         let this = Arc::clone(&self);
         tokio::spawn(async move {
             tokio::select! {
@@ -375,6 +377,17 @@ impl Sidecar {
     /// Serves the metrics on `listener` (`--metrics-port`) until the APIs stop.
     pub fn serve_metrics(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<std::io::Result<()>> {
         tokio::spawn(Arc::clone(&self.metrics).serve(listener, self.stopped()))
+    }
+
+    /// Resolves once the app listens and is set up (at once without an app, or when the
+    /// runtime stops first).
+    pub(crate) async fn app_listening(&self) {
+        while self.config.app_port.is_some()
+            && !self.app_ready.load(Ordering::SeqCst)
+            && !self.shutting_down.load(Ordering::SeqCst)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Resolves once the servers are asked to stop (at once if they already were).

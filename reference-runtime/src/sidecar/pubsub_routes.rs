@@ -242,7 +242,7 @@ pub(crate) async fn publish_entries(
 ) -> Vec<(String, String)> {
     let count = entries.len();
     let failed = publish_all(p, topic, entries, metadata).await;
-    sc.metrics.published(name, topic, true, count - failed.len());
+    sc.metrics.published(name, topic, true, count.saturating_sub(failed.len()));
     sc.metrics.published(name, topic, false, failed.len());
     failed
 }

@@ -61,11 +61,22 @@ pub(super) async fn trace_context(
     response
 }
 
-/// A span's name: the verb and the route's first segments (the API and the component or app),
-/// never keys or ids.
+/// A span's name: the verb and the route's first segments (the version, the API, and the
+/// component or app where the API names one), never keys, job names or the app's own paths.
 pub(crate) fn span_name(method: &str, path: &str) -> String {
-    let route: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(3).collect();
-    format!("{method} /{}", route.join("/"))
+    let route: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let named = |api: &str| {
+        ["state", "publish", "bulkpublish", "bindings", "secrets", "configuration", "lock", "unlock", "invoke"]
+            .contains(&api)
+    };
+    match route.as_slice() {
+        [version, api, component, ..] if version.starts_with("v1") && named(api) => {
+            format!("{method} /{version}/{api}/{component}")
+        }
+        [version, api, ..] if version.starts_with("v1") => format!("{method} /{version}/{api}"),
+        // A call of the app's own path, routed by `dapr-app-id`.
+        _ => format!("{method} invoke"),
+    }
 }
 
 fn answer_with(headers: &mut HeaderMap, traceparent: &str, tracestate: Option<&str>, baggage: Option<&str>) {

@@ -16,13 +16,22 @@ pub struct Reach {
     /// How to get it, when the driver does not give it (for skip reasons): `start the run
     /// with --configuration-writer FILE`.
     pub hint: Option<&'static str>,
+    /// True when no run through a driver without it could have it (the driver's form has no
+    /// such thing, as a streaming subscription has no headers): its absence means the case
+    /// does not apply there, not that the run lacked something.
+    pub inherent: bool,
     id: fn() -> TypeId,
 }
 
 impl Reach {
     /// The handle `Arc<T>`, described as `what`.
     pub const fn of<T: ?Sized + Send + Sync + 'static>(what: &'static str) -> Reach {
-        Reach { what, hint: None, id: TypeId::of::<Arc<T>> }
+        Reach { what, hint: None, inherent: false, id: TypeId::of::<Arc<T>> }
+    }
+
+    /// The same, given by some forms of a driver and never by others (see [`Reach::inherent`]).
+    pub const fn inherent(self) -> Reach {
+        Reach { inherent: true, ..self }
     }
 
     /// The same, with a hint on how to get it.

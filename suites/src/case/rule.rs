@@ -78,7 +78,7 @@ impl Case {
                 serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
             )),
             Requirement::Reach(need) if reach.is_some_and(|r| !need.in_reach(r)) => {
-                Some(Skip { reason: need.missing(&driver.name), could_not_run: true })
+                Some(Skip { reason: need.missing(&driver.name), could_not_run: !need.inherent })
             }
             _ => None,
         })

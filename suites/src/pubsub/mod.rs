@@ -36,7 +36,8 @@ pub const TOPICS: Reach = Reach::of::<TopicSet>("topics");
 pub struct AppDeliveries;
 /// Deliveries through an app, where trace context travels beside the event (O6).
 pub const APP_DELIVERIES: Reach = Reach::of::<AppDeliveries>("deliveries through an app")
-    .hinted("deliveries here have no headers (in-process, or a gRPC streaming subscription)");
+    .hinted("deliveries here have no headers (in-process, or a gRPC streaming subscription)")
+    .inherent();
 
 /// The pub/sub suite.
 pub const SUITE: Suite = Suite { block: BLOCK, needs: &[BROKER], cases, prepare: Some(lease_topics) };
