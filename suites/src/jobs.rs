@@ -318,3 +318,17 @@ async fn durable_restart(ctx: Ctx) -> CaseResult {
     ensure_eq!(inbox(&ctx)?.of(&done).len(), 1, "triggers of the job that fired before the restart");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_certify_cannot_make_is_not_a_gap_of_the_run() {
+        let case = cases().into_iter().find(|c| c.id == "jobs.durable.restart").expect("the case");
+        let inbox = Arc::new(JobInbox::default());
+        let driver = crate::case::DriverInfo::new("http", &[]);
+        let skip = case.skip(&Default::default(), &driver, Some(&contract::Parts::default().with(inbox)));
+        assert_eq!(skip.map(|s| s.could_not_run), Some(false));
+    }
+}
