@@ -306,6 +306,22 @@ async fn output_binding_create_reaches_the_app_as_an_input_event() {
     assert_eq!(events[0].method, axum::http::Method::OPTIONS, "the sidecar asked whether the app wants the binding");
     assert_eq!(events[1].json(), json!({"hello": "world"}));
     assert_eq!(events[1].header("key"), Some("k"), "event metadata as headers");
+    // O7: the caller's trace context reaches the binding's metadata; its own value there wins.
+    let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for metadata in [json!({}), json!({"traceparent": "mine"})] {
+        let r = e
+            .http
+            .post(e.url("/v1.0/bindings/events"))
+            .header("traceparent", traced)
+            .json(&json!({"operation": "create", "data": 1, "metadata": metadata}))
+            .send()
+            .await
+            .expect("invoke");
+        assert_eq!(r.status(), 204);
+    }
+    let events = e.app().wait_for("/events", 4).await;
+    assert_eq!(events[2].header("traceparent"), Some(traced), "the binding's metadata carries the call's trace");
+    assert_eq!(events[3].header("traceparent"), Some("mine"), "the caller's metadata wins");
     let r =
         e.http.post(e.url("/v1.0/bindings/events")).json(&json!({"operation": "delete"})).send().await.expect("invoke");
     assert_eq!(r.status(), 500);

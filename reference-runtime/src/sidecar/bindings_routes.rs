@@ -27,7 +27,12 @@ fn failed(name: &str, message: impl std::fmt::Display) -> ApiError {
     )
 }
 
-async fn invoke(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, Body(body): Body) -> ApiResult {
+async fn invoke(
+    State(sc): State<Arc<Sidecar>>,
+    Path(name): Path<String>,
+    request_headers: HeaderMap,
+    Body(body): Body,
+) -> ApiResult {
     let request: Value = json(&body)?;
     let Value::Object(o) = request else {
         return Err(ApiError::malformed(
@@ -40,6 +45,11 @@ async fn invoke(State(sc): State<Arc<Sidecar>>, Path(name): Path<String>, Body(b
         for (k, v) in m {
             metadata.insert(k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
         }
+    }
+    // O7: the call's trace context reaches the binding in its metadata; the caller's own
+    // `traceparent` there wins.
+    if let Some(traceparent) = request_headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        metadata.entry("traceparent".into()).or_insert_with(|| traceparent.to_owned());
     }
     // `data` reaches the binding re-marshalled: a JSON string keeps its quotes.
     let data = match o.get("data") {
