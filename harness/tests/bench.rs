@@ -43,7 +43,7 @@ components:
     budgets:
       state.get: {p50: 1ms, p99: 2ms}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: fast}, spec: {type: state.in-memory, version: v1}}
-    drivers: [in-process]
+    drivers: [in-process, http]
     budgets:
       state.get: {p99: 500ms}
 bench:
@@ -73,6 +73,9 @@ async fn a_slowed_component_breaks_its_budget_with_the_figure() {
     let fast = report.records.iter().find(|r| r.component == "fast").expect("fast measured");
     assert_eq!(fast.verdict, Verdict::Pass, "{fast:?}");
     assert!(report.records.iter().any(|r| r.component.starts_with("no-op")), "the harness baseline is measured");
+    // Beside an HTTP sidecar, the floor: an empty handler through the same client.
+    let floor = report.records.iter().find(|r| r.component.starts_with("loopback HTTP echo")).expect("the HTTP floor");
+    assert!(floor.samples > 0 && floor.errors == 0, "{floor:?}");
     assert!(!report.ok());
     let dir = tempfile::tempdir().expect("tempdir");
     reports::write_bench(&report, dir.path()).expect("write");

@@ -3,6 +3,7 @@
 //! for the harness's own cost, each backend's raw client, and each sidecar driver's (HTTP,
 //! gRPC) cost over the in-process one).
 
+mod floor;
 pub mod load;
 pub mod profile;
 
@@ -331,6 +332,16 @@ pub async fn run(
         let m = measure_state(Arc::new(NoOp), Operation::StateGet, profile, &format!("bench-{seed}-noop")).await;
         if let Ok(m) = m {
             push(record("no-op (harness overhead)", "in-process", "state.get", &profile.load, &m, None), &mut records);
+        }
+    }
+    // The HTTP floor beside HTTP sidecars: an empty handler through the same client.
+    let over_http = session.targets.iter().any(|t| t.driver == DriverKind::Http);
+    if over_http && profile.operations.contains(&Operation::StateGet) && filter.keeps("loopback HTTP echo") {
+        match floor::measure_echo(profile).await {
+            Ok(m) => {
+                push(record("loopback HTTP echo (floor)", "raw", "http.get", &profile.load, &m, None), &mut records)
+            }
+            Err(e) => tracing::warn!(error = %e, "the loopback HTTP echo could not be measured"),
         }
     }
     for (n, target) in session.targets.iter().enumerate() {
