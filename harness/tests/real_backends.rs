@@ -76,7 +76,14 @@ fn every_claimed_case_passes(provider: &str) {
         );
         return;
     }
-    assert_eq!(code, 0, "{provider}\n{stdout}\n{stderr}");
+    // The failures first, with their reasons and evidence: a CI log keeps only the ends.
+    let failed: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive))
+        .map(|c| format!("{}@{}::{}: {:?} {:?}", c.component, c.driver, c.id, c.reason, c.evidence))
+        .collect();
+    assert_eq!(code, 0, "{provider}: {failed:#?}\n{stdout}\n{stderr}\n{provider}: {failed:#?}");
     let count = |component: &str, driver: &str, verdict: Verdict| {
         report.cases.iter().filter(|c| c.component == component && c.driver == driver && c.verdict == verdict).count()
     };
