@@ -29,6 +29,9 @@ impl Block {
     pub const JOBS: Block = Block("jobs");
     /// The sidecar's own trace context and metrics: no backend; certified through a sidecar.
     pub const OBSERVABILITY: Block = Block("observability");
+    /// Virtual actors: the runtime's actor engine over the actor state store, with the app
+    /// hosting the actors (certify, when it certifies).
+    pub const ACTORS: Block = Block("actors");
 
     /// A block named by `prefix`.
     pub const fn new(prefix: &'static str) -> Block {

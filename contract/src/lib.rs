@@ -5,6 +5,7 @@
 //! responses, typed [`Error`]s, per-block feature sets, Dapr `Component` YAML and the
 //! [`Registry`] that builds components from it. Nothing here knows any backend.
 
+pub mod actors;
 pub mod bindings;
 pub mod block;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod secrets;
 pub mod state;
 pub mod state_query;
 
+pub use actors::Actors;
 pub use bindings::{InputBinding, OutputBinding};
 pub use block::Block;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock};

@@ -2,6 +2,7 @@
 //! exactly (the oracle every suite case must pass against), and the default component set a
 //! user gets with zero setup.
 
+pub mod actors;
 pub mod daprd_flags;
 pub mod grpc;
 pub mod in_memory;

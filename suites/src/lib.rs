@@ -4,6 +4,7 @@
 //! cannot express is a [`case::Requirement`], so the planner skips with a reason instead of
 //! failing. Each block is a [`Suite`]: its cases and the handles they need in reach.
 
+pub mod actors;
 pub mod bindings;
 pub mod case;
 pub mod configuration;
@@ -37,6 +38,7 @@ pub fn suites() -> Vec<Suite> {
         invocation::SUITE,
         jobs::SUITE,
         observability::SUITE,
+        actors::SUITE,
         faults::STATE_SUITE,
         faults::PUBSUB_SUITE,
         faults::BINDINGS_SUITE,

@@ -4,6 +4,7 @@
 //! (`invocation`). Each keeps its own state in the app, found by type. The app speaks HTTP, or
 //! gRPC (`grpc`: `AppCallback` over the same state and routes).
 
+mod actors;
 mod bindings;
 mod configuration;
 mod grpc;
@@ -20,7 +21,6 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use contract::Metadata;
-use serde_json::json;
 
 pub use configuration::configuration_items;
 pub use pubsub::{RegisterError, SLOTS, slot_topics};
@@ -62,11 +62,12 @@ impl App {
     /// The app's HTTP routes: every block's.
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/dapr/config", get(|| async { axum::Json(json!({})) }))
+            .route("/dapr/config", get(|| async { axum::Json(suites::actors::ActorHost::config()) }))
             .merge(pubsub::routes())
             .merge(configuration::routes())
             .merge(invocation::routes())
             .merge(jobs::routes())
+            .merge(actors::routes())
             // Last: its `/{binding}` route matches any single segment.
             .merge(bindings::routes())
             .with_state(self.clone())

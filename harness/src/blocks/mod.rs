@@ -4,6 +4,7 @@
 //! block is one module here and one line in [`Catalogue::builtin`]; nothing else in the
 //! harness names blocks.
 
+mod actors;
 mod bindings;
 mod configuration;
 mod invocation;
@@ -160,6 +161,7 @@ impl Catalogue {
             Arc::new(invocation::Invocation),
             Arc::new(observability::Observability),
             Arc::new(jobs::Jobs),
+            Arc::new(actors::Actors),
         ];
         Catalogue { blocks, suites: suites::suites() }
     }

@@ -3,6 +3,7 @@
 //! `sidecar/*_routes.rs`), over one [`SidecarClient`] whose [`SidecarClient::error`] maps every
 //! error answer onto the contract's errors.
 
+mod actors;
 mod bindings;
 mod configuration;
 mod invocation;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use contract::{Error, Metadata, Result};
 use serde_json::Value;
 
+pub use actors::HttpActors;
 pub use bindings::HttpOutputBinding;
 pub use configuration::HttpConfigurationStore;
 pub use invocation::HttpInvoker;

@@ -62,7 +62,7 @@ pub fn expect_fail(report: &Report, trial: &str, reason_part: &str) {
 }
 
 /// The reference sidecar the lying proxies stand in front of: one in-memory component of each
-/// block with wire cases (`store`, `locks`, `broker`, `queue`, and `vault` over the shipped
+/// block with wire cases (`store`, `locks`, `broker`, `queue`, `actors`, and `vault` over the shipped
 /// secrets file), app id `liar`, delivering to the app on `app_port`.
 pub async fn liar_sidecar(app_port: u16) -> std::sync::Arc<reference_runtime::sidecar::Sidecar> {
     let secrets = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/fixtures/secrets.json");
@@ -76,6 +76,7 @@ pub async fn liar_sidecar(app_port: u16) -> std::sync::Arc<reference_runtime::si
         component("locks", "lock.in-memory"),
         component("broker", "pubsub.in-memory"),
         component("queue", "bindings.in-memory"),
+        component("actors", "actors.in-memory"),
         format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: vault}}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata: [{{name: secretsFile, value: \"{secrets}\"}}]\n"),
     ]
     .join("---\n");

@@ -2,6 +2,7 @@
 //! a registry, and the app channel that delivers messages, binding events, configuration
 //! updates and invocations to the app.
 
+pub(crate) mod actors_routes;
 pub mod api_error;
 mod app_channel;
 mod bindings_routes;
@@ -207,6 +208,8 @@ pub struct Sidecar {
     stopping: tokio::sync::watch::Sender<bool>,
     /// The Jobs API's scheduler.
     pub(crate) jobs: Arc<crate::jobs::Scheduler>,
+    /// The actors the app hosts.
+    pub(crate) actors: Arc<crate::actors::Engine>,
     /// What the APIs served, for `--metrics-port`.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -231,6 +234,12 @@ impl Sidecar {
             .filter(|_| grpc)
             .map(|port| crate::grpc::app_callback::GrpcApp::new(port, config.app_api_token.clone()));
         let jobs = scheduler_of(&components, &config.app_id);
+        // daprd hosts actors for an HTTP app; a gRPC app's actor stream is not served here.
+        let host: Arc<dyn crate::actors::ActorApp> = match &app {
+            Some(channel) => Arc::new(actors_routes::HttpHost(channel.clone())),
+            None => Arc::new(crate::actors::NoApp),
+        };
+        let actors = crate::actors::Engine::new(&config.app_id, host, actor_state_store(&components));
         Arc::new(Self {
             components,
             key_schemes,
@@ -248,6 +257,7 @@ impl Sidecar {
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
             jobs,
+            actors,
             metrics: crate::metrics::Metrics::new(&config.app_id),
             config,
         })
@@ -263,6 +273,7 @@ impl Sidecar {
             .merge(config_routes::routes())
             .merge(lock_routes::routes())
             .merge(jobs_routes::routes())
+            .merge(actors_routes::routes())
             .merge(meta_routes::routes())
             .merge(invoke_routes::routes())
             .fallback(invoke_routes::fallback)
@@ -336,6 +347,14 @@ impl Sidecar {
             let this = Arc::clone(&self);
             tokio::spawn(async move { this.connect_app().await });
         }
+        // Kept reminders fire, and idle actors go, once the app can be called.
+        let this = Arc::clone(&self);
+        tokio::spawn(async move {
+            this.app_listening().await;
+            if !this.shutting_down.load(Ordering::SeqCst) {
+                this.actors.start().await;
+            }
+        });
         let this = Arc::clone(&self);
         tokio::spawn(async move {
             tokio::select! {
@@ -414,6 +433,7 @@ impl Sidecar {
     async fn stop_deliveries(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         self.jobs.stop();
+        self.actors.stop().await;
         for (_, subscription) in locked(&self.active).drain(..) {
             subscription.close();
         }
@@ -540,13 +560,7 @@ fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Sched
     if let Some(served) = by_name.clone().find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned()) {
         return served;
     }
-    let flagged = |c: &&contract::registry::LoadedComponent| {
-        c.manifest.metadata.iter().any(|m| {
-            m.name.eq_ignore_ascii_case("actorStateStore")
-                && matches!(&m.value, contract::manifest::MetadataValue::Plain(v) if v.eq_ignore_ascii_case("true"))
-        })
-    };
-    match by_name.filter(flagged).find_map(|c| c.component.as_state().cloned()) {
+    match actor_state_store(components) {
         Some(store) => {
             let namespace = std::env::var("NAMESPACE").unwrap_or_default();
             crate::jobs::Scheduler::durable(crate::jobs::JobStore::new(
@@ -556,6 +570,20 @@ fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Sched
         }
         None => Arc::default(),
     }
+}
+
+/// The state store flagged `actorStateStore: "true"`, else a served `actors.*` component's.
+fn actor_state_store(components: &Components) -> Option<Arc<dyn contract::StateStore>> {
+    let flagged = |c: &&contract::registry::LoadedComponent| {
+        c.manifest.metadata.iter().any(|m| {
+            m.name.eq_ignore_ascii_case("actorStateStore")
+                && matches!(&m.value, contract::manifest::MetadataValue::Plain(v) if v.eq_ignore_ascii_case("true"))
+        })
+    };
+    let by_name = components.by_name.values();
+    by_name.clone().filter(flagged).find_map(|c| c.component.as_state().cloned()).or_else(|| {
+        by_name.clone().find_map(|c| c.component.parts().get::<crate::actors::ActorStore>().map(|s| Arc::clone(&s.0)))
+    })
 }
 
 /// Counts every HTTP API request by verb and status, with its latency.

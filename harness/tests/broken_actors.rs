@@ -1,0 +1,120 @@
+//! Actor runtimes that break the rules, in the test tree: the actors suite must catch each
+//! through the HTTP driver by the rule it breaks, and pass an honest one. Each is the
+//! reference sidecar with a lying proxy between it and certify's app (the host) or in front
+//! of its API.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use contract::Block;
+use harness::Filter;
+use reports::{Report, Verdict};
+
+/// What a proxy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lie {
+    Honest,
+    /// App side: answers a method call at once and calls the actor in the background, so the
+    /// sidecar starts the next turn while the actor still runs the last.
+    AnswersBeforeTheActor,
+    /// App side: every reminder fire reaches the actor twice.
+    RemindsTwice,
+    /// API side: a read of actor `…two`'s state reads actor `…one`'s.
+    ReadsAnotherActor,
+    /// API side: the `Dapr-Reentrancy-Id` of calls is dropped.
+    DropsReentrancy,
+}
+
+async fn proxy(upstream: String, lie: Lie) -> u16 {
+    let router = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    port
+}
+
+async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Client)>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default();
+    let mut headers = parts.headers.clone();
+    headers.remove("content-length");
+    if lie == Lie::DropsReentrancy {
+        headers.remove("dapr-reentrancy-id");
+    }
+    if lie == Lie::ReadsAnotherActor && parts.method == "GET" && path.contains("/state/") {
+        path = path.replace("two/state", "one/state");
+    }
+    let send = {
+        let (client, method, url, headers, body) =
+            (client.clone(), parts.method.clone(), format!("{upstream}{path}"), headers.clone(), body.clone());
+        move || client.request(method.clone(), &url).headers(headers.clone()).body(body.clone()).send()
+    };
+    if lie == Lie::AnswersBeforeTheActor && path.contains("/method/sleep-") {
+        tokio::spawn(send());
+        return (axum::http::StatusCode::OK, Bytes::from_static(b"slept")).into_response();
+    }
+    if lie == Lie::RemindsTwice && path.contains("/method/remind/") {
+        let _ = send().await;
+    }
+    match send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let mut headers = answer.headers().clone();
+            headers.remove("content-length");
+            (status, headers, answer.bytes().await.unwrap_or_default()).into_response()
+        }
+        Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+/// Certifies the actors of a reference sidecar with `to_app` between it and certify's app
+/// and `to_api` in front of its API.
+async fn certify(to_app: Lie, to_api: Lie, only: &str) -> Report {
+    let app_port = common::free_port();
+    let app_side = proxy(format!("http://127.0.0.1:{app_port}"), to_app).await;
+    let sidecar = common::liar_sidecar(app_side).await;
+    let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
+    let api = proxy(upstream, to_api).await;
+    let filter = Filter { patterns: vec![only.into()], ..Filter::default() };
+    common::certify_sidecar(format!("http://127.0.0.1:{api}"), &[(Block::ACTORS, "")], app_port, &filter).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_actor_runtime_passes_every_case() {
+    let report = certify(Lie::Honest, Lie::Honest, "actors.").await;
+    assert_eq!(report.cases.len(), 12, "{:?}", report.cases);
+    for case in &report.cases {
+        assert_eq!(case.verdict, Verdict::Pass, "{case:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_runs_two_turns_of_an_id_at_once_is_caught_every_time() {
+    for run in 0..20 {
+        let report = certify(Lie::AnswersBeforeTheActor, Lie::Honest, "actors.turns").await;
+        let record = common::record(&report, "liar@http::actors.turns.one-at-a-time");
+        assert_eq!(record.verdict, Verdict::Fail, "run {run}: {record:?}");
+        assert!(record.reason.as_deref().unwrap_or_default().contains("overlapped"), "run {run}: {record:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_whose_reminders_fire_twice_is_caught() {
+    let report = certify(Lie::RemindsTwice, Lie::Honest, "actors.reminders.schedule").await;
+    common::expect_fail(&report, "liar@http::actors.reminders.schedule", "fires of `R3/1s`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_lets_an_actor_read_another_ones_state_is_caught() {
+    let report = certify(Lie::Honest, Lie::ReadsAnotherActor, "actors.state.isolated").await;
+    common::expect_fail(&report, "liar@http::actors.state.isolated", "`shared` key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_ignores_reentrancy_ids_is_caught() {
+    let report = certify(Lie::Honest, Lie::DropsReentrancy, "actors.reentrancy").await;
+    common::expect_fail(&report, "liar@http::actors.reentrancy.chain", "did not end in 10 s");
+}
