@@ -102,6 +102,16 @@ impl Registry {
         self.factories.insert(type_name.to_owned(), Arc::new(move |ctx| Box::pin(factory(ctx))));
     }
 
+    /// Builds a component of `type_name` from `ctx` (whose `type_name` may differ: a type
+    /// built over another, as an actor runtime over a state store).
+    pub async fn build_as(&self, type_name: &str, ctx: ComponentContext) -> Result<Component, FactoryError> {
+        let factory = self
+            .factories
+            .get(type_name)
+            .ok_or_else(|| FactoryError::Init(Error::Backend(format!("no component type `{type_name}` to build over"))))?;
+        factory(ctx).await
+    }
+
     /// The registered types, sorted.
     pub fn types(&self) -> impl Iterator<Item = &str> {
         self.factories.keys().map(String::as_str)

@@ -109,7 +109,14 @@ fn every_claimed_case_passes(provider: &str) {
         ("redis-config", "http", 7),
         ("postgres-config", "in-process", 7),
         ("postgres-config", "http", 7),
+        // Actors over each store, reminders surviving a restart of the engine included.
+        ("redis-actors", "in-process", 14),
+        ("postgres-actors", "in-process", 14),
     ]);
+    for component in ["redis-actors", "postgres-actors"] {
+        let durable = report.cases.iter().find(|c| c.component == component && c.id == "actors.reminders.durable");
+        assert_eq!(durable.map(|c| c.verdict), Some(Verdict::Pass), "{component}: reminders across a restart: {durable:?}");
+    }
     for (component, driver, least) in at_least {
         let passed = count(component, driver, Verdict::Pass);
         assert!(passed >= least, "{component} through {driver} ({provider}): only {passed} passed\n{stdout}");

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs interop.py (the official Dapr Python SDK over gRPC against a reference-runtime binary),
 # then app_grpc.py (the SDK's gRPC app server, dapr.ext.grpc, behind the binary run with
-# --app-protocol grpc), in a venv kept at $HOME/.cache/certify/python-interop-venv and reused
-# across runs; pip runs only when requirements.txt differs from the copy saved in the venv at
-# the last install.
+# --app-protocol grpc), then actors.py (the SDK's virtual actors hosted by dapr.ext.fastapi on
+# uvicorn, over the actor HTTP API), in a venv kept at $HOME/.cache/certify/python-interop-venv
+# and reused across runs; pip runs only when requirements.txt differs from the copy saved in the
+# venv at the last install.
 #
 # Usage: bash interop/python/run.sh PATH_TO_REFERENCE_RUNTIME_BINARY
-# Exit status: 0 when every check of both scripts passed (both always run), 1 otherwise.
+# Exit status: 0 when every check of every script passed (all always run), 1 otherwise.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,4 +31,5 @@ fi
 status=0
 "$venv/bin/python" "$here/interop.py" "$binary" || status=1
 "$venv/bin/python" "$here/app_grpc.py" "$binary" || status=1
+"$venv/bin/python" "$here/actors.py" "$binary" || status=1
 exit "$status"

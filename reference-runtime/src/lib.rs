@@ -23,6 +23,7 @@ pub fn builtin_registry() -> Registry {
     let mut registry = Registry::new();
     in_memory::register(&mut registry);
     ::components::register(&mut registry);
+    actors::register_over_state_stores(&mut registry);
     registry
 }
 

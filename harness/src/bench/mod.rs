@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use contract::lock::{TryLockRequest, UnlockRequest};
 use contract::state::{GetRequest, Item, SetRequest, TransactionOperation, TransactionRequest};
+use contract::actors::{ActorId, Invocation};
 use contract::{FeatureSet, LockStore, PubSub, StateFeature, StateStore};
+use suites::actors::PLAIN;
 use fixtures::BackendKind;
 use reports::{BenchRecord, BenchReport, Budget, Environment, Overhead, Verdict};
 use suites::pubsub::TopicSource;
@@ -176,7 +178,9 @@ async fn measure_state(
             })
             .await
         }
-        Operation::LockUnlock | Operation::PublishToDelivery => return Err("not a state operation".into()),
+        Operation::LockUnlock | Operation::PublishToDelivery | Operation::ActorCall => {
+            return Err("not a state operation".into());
+        }
     })
 }
 
@@ -254,6 +258,50 @@ async fn measure_pubsub(
     .await;
     subscription.close();
     Ok(measured)
+}
+
+/// Calls method `echo` of actors `<prefix>-0…255` in turn (each call a turn of its actor).
+async fn measure_actor(actors: Arc<dyn contract::Actors>, profile: &BenchProfile, prefix: &str) -> Measured {
+    let ids: Arc<Vec<ActorId>> = Arc::new((0..KEYS).map(|i| ActorId::new(PLAIN, format!("{prefix}-{i}"))).collect());
+    let body = Arc::new(vec![b'x'; profile.payload_bytes.min(64)]);
+    drive(profile.load, move |i| {
+        let (actors, ids, body) = (Arc::clone(&actors), Arc::clone(&ids), Arc::clone(&body));
+        async move {
+            let call = Invocation { method: "echo".into(), body: body.to_vec(), reentrancy_id: None };
+            let answer = actors.invoke(&ids[(i % KEYS) as usize], call).await.map_err(|e| e.to_string())?;
+            match answer.status {
+                200 => Ok(()),
+                status => Err(format!("the actor answered {status}")),
+            }
+        }
+    })
+    .await
+}
+
+/// Dapr's published figure for an actor call, beside the measured ones
+/// (conformance-rules.md: daprd's perf tests, actor activation at 500 QPS).
+fn published_actor_figure() -> BenchRecord {
+    BenchRecord {
+        component: "daprd (published: actor activation at 500 QPS)".into(),
+        driver: "published".into(),
+        operation: Operation::ActorCall.name().into(),
+        mode: "fixed-rate".into(),
+        rate: Some(500.0),
+        concurrency: 0,
+        samples: 0,
+        errors: 0,
+        first_error: None,
+        throughput: 500.0,
+        mean_us: 0.0,
+        p50_us: 2300.0,
+        p90_us: 2980.0,
+        p99_us: 6890.0,
+        p999_us: 0.0,
+        max_us: 0.0,
+        budget: None,
+        verdict: Verdict::Skipped,
+        reason: Some("Dapr's published figure, not measured in this run".into()),
+    }
 }
 
 /// Measures each backend's own client on the same load: the floor a component builds on.
@@ -356,6 +404,7 @@ pub async fn run(
         let handles = &target.handles;
         let (state, lock, broker) =
             (handles.get::<dyn StateStore>(), handles.get::<dyn LockStore>(), handles.get::<dyn PubSub>());
+        let actors = handles.get::<dyn contract::Actors>();
         let component_budgets = budgets.get(&target.component);
         let ops: Vec<Operation> = if state.is_some() {
             state_ops.clone()
@@ -363,6 +412,8 @@ pub async fn run(
             vec![Operation::LockUnlock]
         } else if broker.is_some() && profile.operations.contains(&Operation::PublishToDelivery) {
             vec![Operation::PublishToDelivery]
+        } else if actors.is_some() && profile.operations.contains(&Operation::ActorCall) {
+            vec![Operation::ActorCall]
         } else {
             Vec::new()
         };
@@ -374,6 +425,10 @@ pub async fn run(
             let budget = component_budgets.and_then(|b| b.get(op.name()));
             let prefix = format!("bench-{seed}-{n}-{}", op.name());
             let measured = match (op, state, lock) {
+                (Operation::ActorCall, _, _) => match actors {
+                    Some(actors) => Ok(measure_actor(Arc::clone(actors), profile, &prefix).await),
+                    None => continue,
+                },
                 (Operation::PublishToDelivery, _, _) => match broker {
                     Some(broker) => {
                         let topics = handles.get::<dyn TopicSource>().cloned();
@@ -399,6 +454,9 @@ pub async fn run(
             };
             push(r, &mut records);
         }
+    }
+    if records.iter().any(|r| r.operation == Operation::ActorCall.name() && r.samples > 0) {
+        push(published_actor_figure(), &mut records);
     }
     // Each backend's raw client beside the components built on it.
     if profile.operations.contains(&Operation::StateGet) {

@@ -20,6 +20,8 @@ pub enum Operation {
     LockUnlock,
     /// Publish a message and wait until the subscriber has it.
     PublishToDelivery,
+    /// Call an actor's method (its turn included) and take its answer.
+    ActorCall,
 }
 
 impl Operation {
@@ -31,6 +33,7 @@ impl Operation {
         Operation::StateTransaction,
         Operation::LockUnlock,
         Operation::PublishToDelivery,
+        Operation::ActorCall,
     ];
 
     /// Its name in specs and reports.
@@ -42,6 +45,7 @@ impl Operation {
             Operation::StateTransaction => "state.transaction",
             Operation::LockUnlock => "lock.lock-unlock",
             Operation::PublishToDelivery => "pubsub.publish-to-delivery",
+            Operation::ActorCall => "actor.call",
         }
     }
 

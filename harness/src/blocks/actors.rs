@@ -2,14 +2,15 @@
 //! store, hosting its actors in certify's [`ActorHost`] directly; through a sidecar, its actor
 //! API over HTTP, with certify's app as the host (`/dapr/config`, the callbacks).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use contract::actors::ActorId;
 use contract::{Actors as ActorApi, Block, Component, Parts};
 use reference_runtime::actors::{ActorApp, ActorStore, Callback, Engine, Reply};
 use serde_json::Value;
-use suites::actors::{ActorHost, Kind};
+use suites::actors::{ActorHost, ActorRestarts, Kind, RestartableActors, Unbacked};
 
 use super::{BlockDriver, HttpLink};
 use crate::app::App;
@@ -18,8 +19,13 @@ use crate::http::{ConnectError, HttpActors};
 /// The actors block.
 pub(super) struct Actors;
 
-/// The app id the in-process engine keys its actors' state under.
+/// The app id the in-process engines key their actors' state and reminders under, with a
+/// suffix per run: runs sharing a store never take up each other's reminders.
 const APP_ID: &str = "certify";
+
+fn run_app_id() -> String {
+    format!("{APP_ID}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
 
 #[async_trait]
 impl BlockDriver for Actors {
@@ -32,11 +38,19 @@ impl BlockDriver for Actors {
             return Err("this actors component has no store certify can host actors over in-process".into());
         };
         let host = Arc::new(ActorHost::default());
-        let engine = Engine::new(APP_ID, Arc::new(Hosted(Arc::clone(&host))), Some(Arc::clone(&store.0)));
+        let app: Arc<dyn ActorApp> = Arc::new(Hosted(Arc::clone(&host)));
+        let app_id = run_app_id();
+        let engine = Engine::new(&app_id, Arc::clone(&app), Some(Arc::clone(&store.0)));
         engine.start().await;
         let api: Arc<dyn ActorApi> = engine;
         host.connect(Arc::downgrade(&api));
-        Ok(Parts::default().with(api).with(host))
+        let unbacked: Arc<dyn ActorApi> = Engine::new(&app_id, Arc::clone(&app), None);
+        let restarts = OwnRuntimes { app_id, app, store: Arc::clone(&store.0), opened: AtomicU64::new(0) };
+        Ok(Parts::default()
+            .with(api)
+            .with(host)
+            .with(Arc::new(Unbacked(unbacked)))
+            .with(Arc::new(restarts) as Arc<dyn ActorRestarts>))
     }
 
     fn declare(&self, app: &App, _: &str, _: Option<&Component>) -> bool {
@@ -52,6 +66,78 @@ impl BlockDriver for Actors {
             host.connect(Arc::downgrade(&api));
             Parts::default().with(api).with(host)
         }))
+    }
+}
+
+/// Runtimes of a case's own over the component's store, each with an app id of its own so
+/// its reminders are its own.
+struct OwnRuntimes {
+    app_id: String,
+    app: Arc<dyn ActorApp>,
+    store: Arc<dyn contract::StateStore>,
+    opened: AtomicU64,
+}
+
+#[async_trait]
+impl ActorRestarts for OwnRuntimes {
+    async fn own(&self) -> contract::Result<Arc<dyn RestartableActors>> {
+        let app_id = format!("{}-own-{}", self.app_id, self.opened.fetch_add(1, Ordering::Relaxed));
+        let engine = Engine::new(&app_id, Arc::clone(&self.app), Some(Arc::clone(&self.store)));
+        engine.start().await;
+        Ok(Arc::new(Restarting { app_id, app: Arc::clone(&self.app), store: Arc::clone(&self.store), engine: Mutex::new(engine) }))
+    }
+}
+
+/// A runtime the case may restart.
+struct Restarting {
+    app_id: String,
+    app: Arc<dyn ActorApp>,
+    store: Arc<dyn contract::StateStore>,
+    engine: Mutex<Arc<Engine>>,
+}
+
+impl Restarting {
+    fn engine(&self) -> Arc<Engine> {
+        Arc::clone(&self.engine.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[async_trait]
+impl ActorApi for Restarting {
+    async fn invoke(&self, actor: &ActorId, call: contract::actors::Invocation) -> contract::Result<contract::actors::Answer> {
+        self.engine().invoke(actor, call).await
+    }
+    async fn state(&self, actor: &ActorId, key: &str) -> contract::Result<Option<Vec<u8>>> {
+        self.engine().state(actor, key).await
+    }
+    async fn transact(&self, actor: &ActorId, ops: Vec<contract::actors::StateOp>) -> contract::Result<()> {
+        self.engine().transact(actor, ops).await
+    }
+    async fn set_reminder(&self, actor: &ActorId, reminder: contract::actors::Reminder) -> contract::Result<()> {
+        self.engine().set_reminder(actor, reminder).await
+    }
+    async fn reminder(&self, actor: &ActorId, name: &str) -> contract::Result<Option<contract::actors::Reminder>> {
+        self.engine().reminder(actor, name).await
+    }
+    async fn delete_reminder(&self, actor: &ActorId, name: &str) -> contract::Result<()> {
+        self.engine().delete_reminder(actor, name).await
+    }
+    async fn set_timer(&self, actor: &ActorId, timer: contract::actors::Timer) -> contract::Result<()> {
+        self.engine().set_timer(actor, timer).await
+    }
+    async fn delete_timer(&self, actor: &ActorId, name: &str) -> contract::Result<()> {
+        self.engine().delete_timer(actor, name).await
+    }
+}
+
+#[async_trait]
+impl RestartableActors for Restarting {
+    async fn restart(&self) -> contract::Result<()> {
+        self.engine().stop().await;
+        let engine = Engine::new(&self.app_id, Arc::clone(&self.app), Some(Arc::clone(&self.store)));
+        engine.start().await;
+        *self.engine.lock().unwrap_or_else(PoisonError::into_inner) = engine;
+        Ok(())
     }
 }
 

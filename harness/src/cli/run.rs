@@ -75,6 +75,11 @@ pub(super) struct RunArgs {
     /// triggers as the app on --app-port (`POST /job/{name}`). (`--jobs N` is concurrency.)
     #[arg(long, requires_all = ["sidecar", "app_port"])]
     jobs_api: bool,
+    /// Certify the sidecar's actor runtime (HTTP): certify hosts the actors as the app on
+    /// --app-port (`/dapr/config`, `PUT /actors/{type}/{id}/method/…`) and calls them, their
+    /// state, reminders and timers through the sidecar.
+    #[arg(long, requires_all = ["sidecar", "app_port"])]
+    actors: bool,
     /// Certify the sidecar's observability: the trace context on its answers (and `baggage`),
     /// and, with --metrics, that its Prometheus metrics count the calls certify makes.
     #[arg(long, requires = "sidecar")]
@@ -209,10 +214,11 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             .all(|c| c.is_none())
             && !args.invoke
             && !args.jobs_api
+            && !args.actors
             && !args.observability
         {
             return Err(fail(
-                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT, --observability",
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT, --actors --app-port PORT, --observability",
             ));
         }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
@@ -248,9 +254,10 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         ];
         let mut components: Vec<(Block, String)> =
             named.iter().filter_map(|(block, name)| (*name).clone().map(|n| (*block, n))).collect();
-        // Invocation's and jobs' component is the sidecar's own app (named by its id, which
-        // they need); observability's is the sidecar itself.
-        for (wanted, block) in [(args.invoke, Block::INVOCATION), (args.jobs_api, Block::JOBS)] {
+        // Invocation's, jobs' and actors' component is the sidecar's own app (named by its id,
+        // which they need); observability's is the sidecar itself.
+        let own_app = [(args.invoke, Block::INVOCATION), (args.jobs_api, Block::JOBS), (args.actors, Block::ACTORS)];
+        for (wanted, block) in own_app {
             if wanted {
                 components.push((block, String::new()));
             }
@@ -333,6 +340,7 @@ fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
     flag("backends", args.backends.clone());
     flag("invoke", args.invoke.then(String::new));
     flag("jobs-api", args.jobs_api.then(String::new));
+    flag("actors", args.actors.then(String::new));
     flag("observability", args.observability.then(String::new));
     flag("metrics", args.metrics.clone());
     let black_box = args.sidecar.is_some() || args.pluggable.is_some();

@@ -30,6 +30,45 @@ use tokio::sync::OnceCell;
 /// flagged `actorStateStore` uses it).
 pub struct ActorStore(pub Arc<dyn StateStore>);
 
+/// Registers `actors.<store>` for every `state.<store>` of `registry`: the actor runtime over
+/// that store, with the store's own metadata (`actors.redis` is actors kept in Redis). A store
+/// without ETags and transactions cannot back actors, and is refused as daprd refuses it.
+pub fn register_over_state_stores(registry: &mut contract::Registry) {
+    let states: Vec<String> = registry.types().filter(|t| t.starts_with("state.")).map(str::to_owned).collect();
+    let inner = registry.clone();
+    for state_type in states {
+        let actors_type = format!("actors.{}", &state_type["state.".len()..]);
+        let (inner, state_type) = (inner.clone(), state_type.clone());
+        registry.register(&actors_type, move |ctx: contract::ComponentContext| {
+            let (inner, state_type) = (inner.clone(), state_type.clone());
+            async move {
+                let built = inner.build_as(&state_type, ctx).await?;
+                let store = built.as_state().cloned().ok_or_else(|| {
+                    contract::FactoryError::Init(contract::Error::Backend(format!("`{state_type}` built no state store")))
+                })?;
+                let features = store.features();
+                if !features.contains(&contract::StateFeature::Etag) || !features.contains(&contract::StateFeature::Transactional) {
+                    return Err(contract::FactoryError::Init(contract::Error::Backend(format!(
+                        "`{state_type}` cannot back actors: an actor state store needs ETags and transactions"
+                    ))));
+                }
+                Ok(contract::Component::new(contract::Block::ACTORS).with(Arc::new(ActorStore(store))))
+            }
+        });
+    }
+}
+
+/// The actor runtime as metadata shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorStatus {
+    /// Actors can run here: there is an actor state store.
+    pub running: bool,
+    /// The app hosts actor types.
+    pub host_ready: bool,
+    /// Active actors, by type.
+    pub active: std::collections::BTreeMap<String, usize>,
+}
+
 /// One active actor.
 struct Slot {
     /// Held for a turn; fair, so turns queue FIFO.
@@ -87,6 +126,11 @@ impl Engine {
     /// Takes up the reminders kept by an earlier run and starts deactivating idle actors;
     /// call once the app can be called.
     pub async fn start(self: &Arc<Self>) {
+        // As daprd, the app's actor types are read once it listens.
+        let hosted = self.config().await.types.len();
+        if hosted > 0 {
+            tracing::info!(types = hosted, store = self.store.is_some(), "the app hosts actors");
+        }
         match self.reminders.restore(self.reminder_target()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(reminders = n, "reminders kept from an earlier run taken up"),
@@ -135,6 +179,20 @@ impl Engine {
                 }
             })
             .await
+    }
+
+    /// What metadata reports: whether actors can run here (an actor state store), whether the
+    /// app hosts any, and the active actors by type.
+    pub fn status(&self) -> ActorStatus {
+        let mut active = std::collections::BTreeMap::new();
+        for actor in locked(&self.active).keys() {
+            *active.entry(actor.actor_type.clone()).or_insert(0) += 1;
+        }
+        ActorStatus {
+            running: self.store.is_some(),
+            host_ready: self.config.get().is_some_and(|c| !c.types.is_empty()),
+            active,
+        }
     }
 
     async fn type_config(&self, actor_type: &str) -> Option<TypeConfig> {

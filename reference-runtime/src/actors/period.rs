@@ -16,7 +16,8 @@ pub struct Period {
 }
 
 impl Period {
-    /// Parses a period; Y and M (month) parts are refused, as daprd does.
+    /// Parses a period; Y and M (month) parts are refused, as daprd does. A zero period (the
+    /// Python SDK sends `0h0m0s0ms0μs` for none) is [`Period::none`].
     pub fn parse(text: &str) -> Result<Period, String> {
         let text = text.trim();
         let (repeats, rest) = match text.strip_prefix('R') {
@@ -39,10 +40,12 @@ impl Period {
         } else {
             go_duration(rest)?
         };
-        if every.is_zero() && repeats != Some(1) {
-            return Err(format!("unsupported period format: {text}: a period must be positive"));
-        }
         Ok(Period { every, repeats })
+    }
+
+    /// True for a zero period: the reminder or timer fires once.
+    pub fn none(&self) -> bool {
+        self.every.is_zero()
     }
 
     /// The Scheduler's form: `@every` and the period as Go writes a duration (`1s`, `2h0m0s`).

@@ -54,7 +54,7 @@ impl Engine {
             return Err(coded(500, "ERR_ACTOR_RUNTIME_NOT_FOUND", "reminders need an actor state store (`actorStateStore: \"true\"`)"));
         }
         let period = reminder.period.as_deref().filter(|p| !p.trim().is_empty()).map(Period::parse).transpose();
-        let period = period.map_err(create_error)?;
+        let period = period.map_err(create_error)?.filter(|p| !p.none());
         let due_time = reminder.due_time.filter(|d| !d.trim().is_empty());
         if due_time.is_none() && period.is_none() {
             return Err(create_error("job must have either a due time or a schedule"));

@@ -76,7 +76,7 @@ impl Engine {
             return Err(create_error(format!("error creating actor timer: actor type {} is not hosted here", actor.actor_type)));
         }
         let period = timer.period.as_deref().filter(|p| !p.trim().is_empty()).map(Period::parse).transpose();
-        let period = period.map_err(create_error)?;
+        let period = period.map_err(create_error)?.filter(|p| !p.none());
         let schedule = period.as_ref().map(Period::schedule);
         let due = timer.due_time.clone().filter(|d| !d.trim().is_empty()).unwrap_or_else(|| "0s".into());
         let timing = Timing {

@@ -60,10 +60,7 @@ pub(super) fn get(sc: &Sidecar) -> GetMetadataResponse {
             channel_address: "127.0.0.1".into(),
             ..Default::default()
         }),
-        actor_runtime: Some(ActorRuntime {
-            runtime_status: actor_runtime::ActorRuntimeStatus::Disabled as i32,
-            ..Default::default()
-        }),
+        actor_runtime: Some(actor_runtime_of(&sc.actors.status())),
         ..Default::default()
     }
 }
@@ -180,4 +177,21 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
     });
     *response.metadata_mut() = metadata;
     Ok(response)
+}
+
+/// `actor_runtime` as daprd fills it.
+fn actor_runtime_of(status: &crate::actors::ActorStatus) -> ActorRuntime {
+    if !status.running {
+        return ActorRuntime { runtime_status: actor_runtime::ActorRuntimeStatus::Disabled as i32, ..Default::default() };
+    }
+    ActorRuntime {
+        runtime_status: actor_runtime::ActorRuntimeStatus::Running as i32,
+        active_actors: status
+            .active
+            .iter()
+            .map(|(t, n)| runtime_api::runtime::ActiveActorsCount { r#type: t.clone(), count: i32::try_from(*n).unwrap_or(i32::MAX) })
+            .collect(),
+        host_ready: status.host_ready,
+        placement: String::new(),
+    }
 }

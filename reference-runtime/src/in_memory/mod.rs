@@ -49,11 +49,6 @@ pub fn register(registry: &mut Registry) {
         let store = crate::jobs::JobStore::new(Arc::new(InMemoryStateStore::new(Arc::clone(&ctx.clock))), "jobs");
         Ok(Component::new(contract::Block::JOBS).with(crate::jobs::Scheduler::timed_by(ctx.clock, Some(store))))
     });
-    // The actors' state in a store of its own; a runtime serving it hosts actors over it.
-    registry.register("actors.in-memory", |ctx: ComponentContext| async move {
-        let store: Arc<dyn contract::StateStore> = Arc::new(InMemoryStateStore::new(ctx.clock));
-        Ok(Component::new(contract::Block::ACTORS).with(Arc::new(crate::actors::ActorStore(store))))
-    });
     // Nothing to build: the sidecar serving it is what its certification looks at.
     registry.register("observability.sidecar", |_: ComponentContext| async move {
         Ok(Component::new(contract::Block::OBSERVABILITY))

@@ -78,7 +78,7 @@ async fn metadata(State(sc): State<Arc<Sidecar>>) -> ApiResult {
         "components": components,
         "extended": extended,
         "subscriptions": subscriptions,
-        "actorRuntime": {"runtimeStatus": "DISABLED"},
+        "actorRuntime": actor_runtime(&sc.actors.status()),
     });
     if let Some(port) = sc.config.app_port {
         body["appConnectionProperties"] =
@@ -118,4 +118,13 @@ async fn outbound() -> StatusCode {
 async fn shutdown(State(sc): State<Arc<Sidecar>>) -> StatusCode {
     sc.shutdown();
     StatusCode::NO_CONTENT
+}
+
+/// `actorRuntime` as daprd writes it.
+fn actor_runtime(status: &crate::actors::ActorStatus) -> serde_json::Value {
+    if !status.running {
+        return json!({"runtimeStatus": "DISABLED"});
+    }
+    let active: Vec<_> = status.active.iter().map(|(t, n)| json!({"type": t, "count": n})).collect();
+    json!({"runtimeStatus": "RUNNING", "activeActors": active, "hostReady": status.host_ready, "placement": ""})
 }
