@@ -25,7 +25,16 @@ enum Lie {
     ReadsAnotherActor,
     /// API side: the `Dapr-Reentrancy-Id` of calls is dropped.
     DropsReentrancy,
+    /// API side: notes every reminder registered; app side: when an actor is deactivated,
+    /// deletes its reminders through the sidecar, as a runtime that keeps reminders with the
+    /// activation would lose them.
+    ForgetsRemindersOnDeactivation,
 }
+
+/// The reminders registered through a [`Lie::ForgetsRemindersOnDeactivation`] proxy (their API
+/// paths), and the sidecar's API to delete them through.
+static REGISTERED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static SIDECAR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 async fn proxy(upstream: String, lie: Lie) -> u16 {
     let router = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
@@ -52,6 +61,27 @@ async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Cl
             (client.clone(), parts.method.clone(), format!("{upstream}{path}"), headers.clone(), body.clone());
         move || client.request(method.clone(), &url).headers(headers.clone()).body(body.clone()).send()
     };
+    if lie == Lie::ForgetsRemindersOnDeactivation {
+        if parts.method == "POST" && path.contains("/reminders/") {
+            REGISTERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(path.clone());
+        }
+        // `DELETE /actors/{type}/{id}` on the app side: the actor's reminders go with it.
+        if parts.method == "DELETE" && path.starts_with("/actors/") && !path.contains("/method/") {
+            let base = format!("/v1.0{path}/reminders/");
+            let doomed: Vec<String> = REGISTERED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .filter(|p| p.starts_with(&base))
+                .cloned()
+                .collect();
+            if let Some(sidecar) = SIDECAR.get() {
+                for reminder in doomed {
+                    let _ = client.delete(format!("{sidecar}{reminder}")).send().await;
+                }
+            }
+        }
+    }
     if lie == Lie::AnswersBeforeTheActor && path.contains("/method/sleep-") {
         tokio::spawn(send());
         return (axum::http::StatusCode::OK, Bytes::from_static(b"slept")).into_response();
@@ -77,6 +107,9 @@ async fn certify(to_app: Lie, to_api: Lie, only: &str) -> Report {
     let app_side = proxy(format!("http://127.0.0.1:{app_port}"), to_app).await;
     let sidecar = common::liar_sidecar(app_side).await;
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
+    if to_app == Lie::ForgetsRemindersOnDeactivation {
+        let _ = SIDECAR.set(upstream.clone());
+    }
     let api = proxy(upstream, to_api).await;
     let filter = Filter { patterns: vec![only.into()], ..Filter::default() };
     common::certify_sidecar(format!("http://127.0.0.1:{api}"), &[(Block::ACTORS, "")], app_port, &filter).await
@@ -114,6 +147,13 @@ async fn a_runtime_whose_reminders_fire_twice_is_caught() {
 async fn a_runtime_that_lets_an_actor_read_another_ones_state_is_caught() {
     let report = certify(Lie::Honest, Lie::ReadsAnotherActor, "actors.state.isolated").await;
     common::expect_fail(&report, "liar@http::actors.state.isolated", "`shared` key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_forgets_reminders_on_deactivation_is_caught() {
+    let lie = Lie::ForgetsRemindersOnDeactivation;
+    let report = certify(lie, lie, "actors.reminders.outlive-deactivation").await;
+    common::expect_fail(&report, "liar@http::actors.reminders.outlive-deactivation", "never fired after its actor was deactivated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ async fn malformed_yaml() {
 async fn unknown_type() {
     let err = load(&component("cache", "state.memcached", "")).await.expect_err("unknown").to_string();
     assert!(
-        err.starts_with("`resources/broken.yaml`: component `cache`: field `spec.type`: unknown component type `state.memcached` (known types: bindings.in-memory, "),
+        err.starts_with("`resources/broken.yaml`: component `cache`: field `spec.type`: unknown component type `state.memcached` (known types: actors.in-memory, "),
         "{err}"
     );
 }

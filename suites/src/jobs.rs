@@ -187,8 +187,8 @@ async fn wait_for(ctx: &Ctx, name: &str, n: usize, within: Duration) -> Result<V
     }
 }
 
-/// Checks that `at` is within the spec's tolerance of `due`.
-fn on_time(ctx: &Ctx, what: &str, at: Instant, due: Instant) -> CaseResult {
+/// Checks that `at` is within the spec's tolerance of `due` (`jobEarlyMs`, `jobLateMs`).
+pub(crate) fn on_time(ctx: &Ctx, what: &str, at: Instant, due: Instant) -> CaseResult {
     let (early, late) =
         (Duration::from_millis(ctx.settings.job_early_ms), Duration::from_millis(ctx.settings.job_late_ms));
     ensure!(at + early >= due, "{what} came {:?} before its due time (jobEarlyMs {early:?})", due - at);

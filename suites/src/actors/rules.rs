@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::{HOSTS, IDLE, IDLE_TIMEOUT, Kind, MAX_DEPTH, PLAIN, REENTRANT, RESTARTS, UNBACKED, Unbacked, api, host};
 use super::ActorRestarts;
 use crate::case::{CaseResult, Ctx, Finding, Must};
+use crate::jobs::on_time;
 use crate::{ensure, ensure_eq};
 
 fn call(method: &str) -> Invocation {
@@ -37,14 +38,6 @@ async fn wait_count(ctx: &Ctx, n: usize, within: Duration, count: impl Fn() -> u
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn on_time(ctx: &Ctx, what: &str, at: Instant, due: Instant) -> CaseResult {
-    let (early, late) =
-        (Duration::from_millis(ctx.settings.job_early_ms), Duration::from_millis(ctx.settings.job_late_ms));
-    ensure!(at + early >= due, "{what} came {:?} before its due time (jobEarlyMs {early:?})", due - at);
-    ensure!(at <= due + late, "{what} came {:?} after its due time (jobLateMs {late:?})", at - due);
-    Ok(())
 }
 
 pub(super) async fn one_at_a_time(ctx: Ctx) -> CaseResult {
@@ -99,6 +92,12 @@ pub(super) async fn reentrancy_chain(ctx: Ctx) -> CaseResult {
         "a chain of {} calls succeeded though `maxStackDepth` is {MAX_DEPTH}",
         MAX_DEPTH + 1
     );
+    // The deepest call fails with the code; each level above relays it in its own error.
+    let told = match &answer {
+        Ok(a) => String::from_utf8_lossy(&a.body).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    ensure!(told.contains("ERR_ACTOR_STACK_DEPTH"), "a chain too deep failed without `ERR_ACTOR_STACK_DEPTH`: {told}");
     // With reentrancy off, the nested call waits for the turn its caller holds.
     let plain = ActorId::new(PLAIN, ctx.key("no-reentrancy"));
     let blocked = tokio::time::timeout(Duration::from_secs(1), api.invoke(&plain, call("nest-1"))).await;
