@@ -53,7 +53,8 @@ fn policy_of(policy: FailurePolicy) -> JobFailurePolicy {
     JobFailurePolicy { policy: Some(policy) }
 }
 
-fn policy_from(policy: &JobFailurePolicy) -> Option<FailurePolicy> {
+/// The API's failure policy as the contract's.
+pub fn policy_from(policy: &JobFailurePolicy) -> Option<FailurePolicy> {
     match policy.policy.as_ref()? {
         job_failure_policy::Policy::Drop(_) => Some(FailurePolicy::Drop),
         job_failure_policy::Policy::Constant(c) => Some(FailurePolicy::Constant {

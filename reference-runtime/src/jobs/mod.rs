@@ -15,7 +15,7 @@ mod local;
 pub mod schedule;
 
 pub use durable::{JobStore, Kept};
-pub use local::{LocalJobs, job_of, spec_of};
+pub use local::{LocalJobs, job_of, policy_from, spec_of};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::Sidecar;
 use super::api_error::{ApiError, ApiResult};
+use super::jobs_routes::text;
 use crate::actors::{ActorApp, Callback, Reply};
 
 pub(super) fn routes() -> Router<Arc<Sidecar>> {
@@ -46,14 +47,6 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
         return Ok(json!({}));
     }
     serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the body is not JSON: {e}")))
-}
-
-fn text(body: &Value, field: &str) -> Result<Option<String>, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::malformed(format!("`{field}` must be a string, not {other}"))),
-    }
 }
 
 async fn invoke(
@@ -125,26 +118,9 @@ async fn transact(State(sc): State<Arc<Sidecar>>, Path((actor_type, id)): Path<(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The reminder's `failure_policy`, read as the Jobs API reads one.
 fn failure_policy(body: &Value) -> Result<Option<FailurePolicy>, ApiError> {
-    let Some(policy) = body.get("failure_policy").or_else(|| body.get("failurePolicy")).filter(|p| !p.is_null()) else {
-        return Ok(None);
-    };
-    if policy.get("drop").is_some() {
-        return Ok(Some(FailurePolicy::Drop));
-    }
-    let Some(constant) = policy.get("constant") else {
-        return Err(ApiError::malformed("`failure_policy` must be `{\"drop\": {}}` or `{\"constant\": {…}}`"));
-    };
-    let interval = match text(constant, "interval")? {
-        Some(t) => crate::jobs::schedule::go_duration(&t).map_err(ApiError::malformed)?,
-        None => std::time::Duration::ZERO,
-    };
-    let max_retries = constant
-        .get("max_retries")
-        .or_else(|| constant.get("maxRetries"))
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok());
-    Ok(Some(FailurePolicy::Constant { interval, max_retries }))
+    Ok(super::jobs_routes::failure_policy(body)?.as_ref().and_then(crate::jobs::policy_from))
 }
 
 async fn set_reminder(
@@ -160,9 +136,9 @@ async fn set_reminder(
     };
     let reminder = Reminder {
         name,
-        due_time: text(&doc, "dueTime")?,
-        period: text(&doc, "period")?,
-        ttl: text(&doc, "ttl")?,
+        due_time: text(&doc, "dueTime", "due_time")?,
+        period: text(&doc, "period", "period")?,
+        ttl: text(&doc, "ttl", "ttl")?,
         data: doc.get("data").cloned(),
         overwrite,
         failure_policy: failure_policy(&doc)?,
@@ -210,11 +186,11 @@ async fn set_timer(
     let doc = json_body(&body)?;
     let timer = Timer {
         name,
-        due_time: text(&doc, "dueTime")?,
-        period: text(&doc, "period")?,
-        ttl: text(&doc, "ttl")?,
+        due_time: text(&doc, "dueTime", "due_time")?,
+        period: text(&doc, "period", "period")?,
+        ttl: text(&doc, "ttl", "ttl")?,
         data: doc.get("data").cloned(),
-        callback: text(&doc, "callback")?,
+        callback: text(&doc, "callback", "callback")?,
     };
     sc.app_listening().await;
     sc.actors.set_timer(&ActorId::new(actor_type, id), timer).await.map_err(api_error)?;

@@ -44,7 +44,7 @@ fn field<'a>(body: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
     body.get(camel).or_else(|| body.get(snake)).filter(|v| !v.is_null())
 }
 
-fn text(body: &Value, camel: &str, snake: &str) -> Result<Option<String>, ApiError> {
+pub(super) fn text(body: &Value, camel: &str, snake: &str) -> Result<Option<String>, ApiError> {
     match field(body, camel, snake) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -52,7 +52,7 @@ fn text(body: &Value, camel: &str, snake: &str) -> Result<Option<String>, ApiErr
     }
 }
 
-fn failure_policy(body: &Value) -> Result<Option<JobFailurePolicy>, ApiError> {
+pub(super) fn failure_policy(body: &Value) -> Result<Option<JobFailurePolicy>, ApiError> {
     let Some(policy) = field(body, "failurePolicy", "failure_policy") else { return Ok(None) };
     let policy = if policy.get("drop").is_some() {
         job_failure_policy::Policy::Drop(JobFailurePolicyDrop {})
