@@ -105,10 +105,9 @@ impl Registry {
     /// Builds a component of `type_name` from `ctx` (whose `type_name` may differ: a type
     /// built over another, as an actor runtime over a state store).
     pub async fn build_as(&self, type_name: &str, ctx: ComponentContext) -> Result<Component, FactoryError> {
-        let factory = self
-            .factories
-            .get(type_name)
-            .ok_or_else(|| FactoryError::Init(Error::Backend(format!("no component type `{type_name}` to build over"))))?;
+        let factory = self.factories.get(type_name).ok_or_else(|| {
+            FactoryError::Init(Error::Backend(format!("no component type `{type_name}` to build over")))
+        })?;
         factory(ctx).await
     }
 

@@ -49,12 +49,12 @@ const CAPABILITIES: &[(DriverKind, &[DriverCapability])] = &[
     // The Dapr HTTP API carries JSON values only, one status per bulk call, no
     // delete-with-prefix or keys-like, one consumer group per app, no unsubscribe, no
     // operation listing; but the app sees CloudEvents and answers with status codes.
-    (DriverKind::Http, &[CloudEvents, AppStatusCodes, DeadLetterTopics, DeliveryMetadata, HttpApi]),
+    (DriverKind::Http, &[CloudEvents, AppStatusCodes, DeadLetterTopics, DeliveryMetadata, HttpApi, TraceContext]),
     // The Dapr gRPC API carries bytes, but like HTTP one status per bulk write, no
     // delete-with-prefix, keys-like or operation listing. Deliveries come on streaming
     // subscriptions: CloudEvents as the stream carries them, closable, but settled with
     // SUCCESS/RETRY/DROP rather than status codes, and without the component's attempt count.
-    (DriverKind::Grpc, &[BinaryValues, CloudEvents, DeadLetterTopics, Unsubscribe]),
+    (DriverKind::Grpc, &[BinaryValues, CloudEvents, DeadLetterTopics, Unsubscribe, TraceContext]),
     // The pluggable protocol carries what the contract does, except delete-with-prefix and
     // keys-like (no calls for them), per-key failures of state bulk writes, and dead-letter
     // topics (daprd dead-letters itself).

@@ -25,6 +25,9 @@ enum Lie {
     ReadsAnotherActor,
     /// API side: the `Dapr-Reentrancy-Id` of calls is dropped.
     DropsReentrancy,
+    /// App side: callbacks lose the caller's `traceparent` and `tracestate` (the runtime
+    /// starts each actor call a trace of its own).
+    StartsNewTraces,
     /// API side: notes every reminder registered; app side: when an actor is deactivated,
     /// deletes its reminders through the sidecar, as a runtime that keeps reminders with the
     /// activation would lose them.
@@ -52,6 +55,13 @@ async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Cl
     headers.remove("content-length");
     if lie == Lie::DropsReentrancy {
         headers.remove("dapr-reentrancy-id");
+    }
+    if lie == Lie::StartsNewTraces {
+        headers.insert(
+            "traceparent",
+            axum::http::HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        );
+        headers.remove("tracestate");
     }
     if lie == Lie::ReadsAnotherActor && parts.method == "GET" && path.contains("/state/") {
         path = path.replace("two/state", "one/state");
@@ -118,7 +128,7 @@ async fn certify(to_app: Lie, to_api: Lie, only: &str) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_actor_runtime_passes_every_case() {
     let report = certify(Lie::Honest, Lie::Honest, "actors.").await;
-    assert_eq!(report.cases.len(), 16, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 17, "{:?}", report.cases);
     // What only a runtime certify runs can show (a restart, no store) or several hosts.
     let elsewhere = ["actors.store.required", "actors.reminders.durable", "actors.placement.single-activation"];
     for case in &report.cases {
@@ -153,13 +163,23 @@ async fn a_runtime_that_lets_an_actor_read_another_ones_state_is_caught() {
 async fn a_runtime_that_forgets_reminders_on_deactivation_is_caught() {
     let lie = Lie::ForgetsRemindersOnDeactivation;
     let report = certify(lie, lie, "actors.reminders.outlive-deactivation").await;
-    common::expect_fail(&report, "liar@http::actors.reminders.outlive-deactivation", "never fired after its actor was deactivated");
+    common::expect_fail(
+        &report,
+        "liar@http::actors.reminders.outlive-deactivation",
+        "never fired after its actor was deactivated",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_that_ignores_reentrancy_ids_is_caught() {
     let report = certify(Lie::Honest, Lie::DropsReentrancy, "actors.reentrancy").await;
     common::expect_fail(&report, "liar@http::actors.reentrancy.chain", "did not end in 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_starts_actor_calls_a_new_trace_is_caught() {
+    let report = certify(Lie::StartsNewTraces, Lie::Honest, "actors.trace").await;
+    common::expect_fail(&report, "liar@http::actors.trace.propagated", "the trace id of the traceparent");
 }
 
 /// A store that takes every write but keeps nothing of the reminders (their key).

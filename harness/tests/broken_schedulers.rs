@@ -74,7 +74,7 @@ async fn certify(to_app: Lie, to_api: Lie) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_scheduler_passes_every_case() {
     let report = certify(honest, honest).await;
-    assert_eq!(report.cases.len(), 7, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 9, "{:?}", report.cases);
     for case in &report.cases {
         // certify cannot restart a sidecar it does not run.
         let expected = if case.trial.ends_with("jobs.durable.restart") { Verdict::Skipped } else { Verdict::Pass };
@@ -156,6 +156,32 @@ async fn a_scheduler_that_ignores_failure_policies_is_caught() {
     };
     let report = certify(honest, no_policy).await;
     common::expect_fail(&report, "liar@http::jobs.failure-policy.bounded", "attempts with");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_ignores_ttl_is_caught() {
+    let no_ttl = |_: &str, path: &str, body: &mut Bytes| {
+        rewrite_schedules(path, body, |job| {
+            job.as_object_mut().map(|o| o.remove("ttl"));
+        });
+        1
+    };
+    let report = certify(honest, no_ttl).await;
+    common::expect_fail(&report, "liar@http::jobs.ttl.bounds", "with `ttl: 2.5s`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_whose_default_policy_is_drop_is_caught() {
+    let drops = |_: &str, path: &str, body: &mut Bytes| {
+        rewrite_schedules(path, body, |job| {
+            if let Some(o) = job.as_object_mut() {
+                o.entry("failurePolicy").or_insert_with(|| serde_json::json!({"drop": {}}));
+            }
+        });
+        1
+    };
+    let report = certify(honest, drops).await;
+    common::expect_fail(&report, "liar@http::jobs.failure-policy.default", "without a policy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,6 +264,24 @@ async fn a_sidecar_that_starts_new_traces_is_caught() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_that_loses_a_bindings_trace_is_caught() {
+    const TRIAL: &str = "queue@http::bindings.trace.carried";
+    for (drop, verdict) in [(&[][..], Verdict::Pass), (&["traceparent"][..], Verdict::Fail)] {
+        let app_port = common::free_port();
+        let source = harness::session::SidecarSource {
+            url: lying_sidecar(|_, _, _, _, _| {}, app_port, drop).await,
+            components: vec![(Block::BINDINGS, "queue".into())],
+            app_port: Some(app_port),
+            claims: Some([suites::Claim::Create, suites::Claim::Read].into()),
+            ..Default::default()
+        };
+        let filter = Filter { patterns: vec!["bindings.trace".into()], ..Filter::default() };
+        let record = common::record(&common::certify_source(source, &filter).await, TRIAL);
+        assert_eq!(record.verdict, verdict, "dropping {drop:?}: {record:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_that_drops_tracestate_or_baggage_is_caught() {
     let report = certify_dropping(
         |_, _, _, headers, _| {

@@ -247,9 +247,9 @@ fn a_sidecars_components_and_service_invocation_are_certified_black_box() {
     let passed = |prefix: &str| passed_under(&report, prefix);
     assert_eq!(passed("fixture-secrets@http::"), 6, "{}", out.stdout);
     assert_eq!(passed("lockstore@http::"), 13, "{}", out.stdout);
-    // ping, unknown operation, create, its input events (delivered, every one, redelivered), and
-    // the HTTP API's errors.
-    assert_eq!(passed("queue@http::"), 7, "{}", out.stdout);
+    // ping, unknown operation, create, its input events (delivered, every one, redelivered), the
+    // trace through them, and the HTTP API's errors.
+    assert_eq!(passed("queue@http::"), 8, "{}", out.stdout);
     // Service invocation, to certify as the app `blackbox`.
     assert_eq!(passed("blackbox@http::invocation."), 10, "{}", out.stdout);
     assert!(passed("pubsub@http::") >= 14, "{}", out.stdout);
@@ -300,11 +300,12 @@ fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
     let passed = |prefix: &str| passed_under(&report, prefix);
     // Streaming's 15 and the trace context beside a delivery (O6), which only an app sees.
     assert_eq!(passed("pubsub@grpc::"), 17, "{}", out.stdout);
-    // ping, unknown operation, create, its input events (delivered, every one, redelivered).
-    assert_eq!(passed("queue@grpc::"), 6, "{}", out.stdout);
+    // ping, unknown operation, create, its input events (delivered, every one, redelivered), and
+    // the trace through them.
+    assert_eq!(passed("queue@grpc::"), 7, "{}", out.stdout);
     assert_eq!(passed("blackbox@grpc::invocation."), 7, "{}", out.stdout);
     // Jobs scheduled over gRPC, their triggers at certify's OnJobEvent.
-    assert_eq!(passed("blackbox@grpc::jobs."), 5, "{}", out.stdout);
+    assert_eq!(passed("blackbox@grpc::jobs."), 7, "{}", out.stdout);
     // 201 has no gRPC form: the case says so instead of failing.
     let status = report.cases.iter().find(|c| c.id == "invocation.status.passed-through").expect("listed");
     assert_eq!(status.verdict, reports::Verdict::Skipped);
@@ -335,8 +336,9 @@ fn a_sidecars_jobs_api_is_certified_black_box() {
     let out = certify(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let report = report_in(dir.path());
-    // J1-J5 and the errors on the wire (J7); the restart (J6) needs a scheduler certify runs.
-    assert_eq!(passed_under(&report, "blackbox@http::jobs."), 6, "{}", out.stdout);
+    // J1-J5 with ttl and the default policy, and the errors on the wire (J7); the restart (J6)
+    // needs a scheduler certify runs.
+    assert_eq!(passed_under(&report, "blackbox@http::jobs."), 8, "{}", out.stdout);
 }
 
 /// A proxy in front of a sidecar that mangles service invocation: it drops query strings,

@@ -21,7 +21,10 @@ async fn app() -> (u16, Arc<Mutex<Vec<(String, Bytes)>>>) {
                 async { "" }
             }),
         )
-        .route("/dapr/config", axum::routing::get(|| async { axum::Json(serde_json::json!({"entities": ["Durable"]})) }))
+        .route(
+            "/dapr/config",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"entities": ["Durable"]})) }),
+        )
         .route(
             "/actors/{actor_type}/{id}/method/remind/{name}",
             axum::routing::put(
@@ -56,8 +59,11 @@ async fn runtime(host: &str, app_port: u16) -> (String, Arc<Sidecar>, tokio::tas
 
 /// A Redis of the test's own, or `None` (the test skips) when none can run here.
 async fn redis(run_id: &str) -> Option<fixtures::Backend> {
-    let options =
-        fixtures::Options { ready_timeout: Duration::from_secs(30), run_id: run_id.into(), settings: Default::default() };
+    let options = fixtures::Options {
+        ready_timeout: Duration::from_secs(30),
+        run_id: run_id.into(),
+        settings: Default::default(),
+    };
     match fixtures::provision(fixtures::BackendKind::Redis, fixtures::Provider::Process, &options).await {
         Ok(r) => Some(r),
         Err(e) if std::env::var("CERTIFY_REQUIRE_BACKENDS").is_err() => {

@@ -115,7 +115,11 @@ fn every_claimed_case_passes(provider: &str) {
     ]);
     for component in ["redis-actors", "postgres-actors"] {
         let durable = report.cases.iter().find(|c| c.component == component && c.id == "actors.reminders.durable");
-        assert_eq!(durable.map(|c| c.verdict), Some(Verdict::Pass), "{component}: reminders across a restart: {durable:?}");
+        assert_eq!(
+            durable.map(|c| c.verdict),
+            Some(Verdict::Pass),
+            "{component}: reminders across a restart: {durable:?}"
+        );
     }
     for (component, driver, least) in at_least {
         let passed = count(component, driver, Verdict::Pass);

@@ -176,6 +176,16 @@ fn cases() -> Vec<Case> {
         ),
         case!(
             BLOCK,
+            "bindings.trace.carried",
+            "O7",
+            "A `create`'s trace id MUST reach the app with the input event it causes: the sidecar puts the call's `traceparent` in the output binding's metadata (O7) and continues the trace an input event's metadata carries (daprd's `sendBindingEventToApp`). Applies to bindings that carry a create's metadata to their input events.",
+            [Claimed(Create), Claimed(Read), Driver(DriverCapability::TraceContext)],
+            ["observability"],
+            60,
+            trace_carried
+        ),
+        case!(
+            BLOCK,
             "bindings.sql.exec-and-query",
             "B4",
             "`exec` MUST run statements with their parameters and report rows affected; `query` MUST answer the rows as JSON; invalid SQL MUST fail.",
@@ -382,6 +392,40 @@ async fn read_redelivers_failed(ctx: Ctx) -> CaseResult {
         deliveries > 1,
         "the app failed the event's delivery, and it was not delivered again within {} s",
         ctx.settings.delivery_timeout_seconds
+    );
+    Ok(())
+}
+
+/// The metadata entry [`trace_carried`] sends beside its trace context.
+const CARRIED: &str = "certify-carried";
+
+async fn trace_carried(ctx: Ctx) -> CaseResult {
+    use crate::observability::{TRACE_ID, TraceContext, trace_id, traced};
+    let mut events = listen(&ctx)?;
+    let (data, key) = (payload(&ctx, 1), ctx.key("traced"));
+    // A marker of the case's own: whether the binding carries a create's metadata at all.
+    let create = output(&ctx)?.invoke(keyed(&ctx, "create", data.clone(), &key).with_metadata(CARRIED, &key));
+    traced(TraceContext::certify(), create).await.must("a traced create")?;
+    let deadline = Instant::now() + Duration::from_secs(ctx.settings.delivery_timeout_seconds);
+    let event = loop {
+        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(Some(event)) if event.data == data => break event,
+            Ok(Some(_)) => continue,
+            _ => return Err(Finding::Fail("the traced create's event was never delivered".into())),
+        }
+    };
+    let entry = |name: &str| event.metadata.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    if entry(CARRIED).as_deref() != Some(key.as_str()) {
+        return Err(Finding::Skip(
+            "the binding does not carry a create's metadata to its input events, so no trace context can travel through it".into(),
+        ));
+    }
+    let received = entry("traceparent").unwrap_or_default();
+    ctx.evidence.set(json!({"event_metadata": event.metadata}));
+    ensure_eq!(
+        trace_id(&received),
+        Some(TRACE_ID.to_owned()),
+        "the trace id of the traceparent `{received}` the app received with the event"
     );
     Ok(())
 }

@@ -118,6 +118,16 @@ fn cases() -> Vec<Case> {
         ),
         case!(
             BLOCK,
+            "jobs.ttl.bounds",
+            "J2",
+            "`ttl` MUST bound the triggers: `@every 1s` with `ttl: 2.5s` fires at 1 s and 2 s, then never again.",
+            [ON_APP],
+            [],
+            20,
+            ttl_bounds
+        ),
+        case!(
+            BLOCK,
             "jobs.data.round-trip",
             "J3",
             "A trigger MUST carry the job's data as JSON, and an empty body for a job without data.",
@@ -135,6 +145,16 @@ fn cases() -> Vec<Case> {
             [],
             20,
             failure_policy_bounded
+        ),
+        case!(
+            BLOCK,
+            "jobs.failure-policy.default",
+            "J4",
+            "A failed trigger of a job without a failure policy MUST be retried as daprd's default says: every 1 s, 3 retries, 4 attempts in all.",
+            [ON_APP],
+            [],
+            20,
+            failure_policy_default
         ),
         case!(
             BLOCK,
@@ -222,6 +242,20 @@ async fn repeats_counted(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
+async fn ttl_bounds(ctx: Ctx) -> CaseResult {
+    let name = ctx.key("bounded");
+    let created = Instant::now();
+    let spec = JobSpec { schedule: Some("@every 1s".into()), ttl: Some("2.5s".into()), ..job(&name) };
+    scheduler(&ctx)?.schedule(spec).await.must("scheduling")?;
+    let seen = wait_for(&ctx, &name, 2, Duration::from_secs(2)).await?;
+    ensure_eq!(seen.len(), 2, "triggers of `@every 1s` within 2 s and its lateness (jobLateMs)");
+    on_time(&ctx, "the second trigger", seen[1].at, created + Duration::from_secs(2))?;
+    // Past the third period, which the ttl cuts off.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ensure_eq!(inbox(&ctx)?.of(&name).len(), 2, "triggers of `@every 1s` with `ttl: 2.5s`");
+    Ok(())
+}
+
 async fn data_round_trip(ctx: Ctx) -> CaseResult {
     let (with, without) = (ctx.key("with-data"), ctx.key("no-data"));
     let data = json!({"expression": "val", "n": 7, "list": [true, null, "x"]});
@@ -258,6 +292,21 @@ async fn failure_policy_bounded(ctx: Ctx) -> CaseResult {
     tokio::time::sleep(Duration::from_millis(800)).await;
     ensure_eq!(inbox.of(&constant).len(), 3, "attempts with `constant`, `maxRetries: 2`");
     ensure_eq!(inbox.of(&dropped).len(), 1, "attempts with `drop`");
+    Ok(())
+}
+
+async fn failure_policy_default(ctx: Ctx) -> CaseResult {
+    let name = ctx.key("default-policy");
+    let inbox = inbox(&ctx)?;
+    inbox.fail(&name);
+    let created = Instant::now();
+    scheduler(&ctx)?.schedule(JobSpec { due_time: Some("0s".into()), ..job(&name) }).await.must("scheduling")?;
+    let seen = wait_for(&ctx, &name, 4, Duration::from_secs(3)).await?;
+    ensure_eq!(seen.len(), 4, "attempts of a failing job without a policy within 3 s and its lateness (jobLateMs)");
+    on_time(&ctx, "the last retry", seen[3].at, created + Duration::from_secs(3))?;
+    // Long enough for a fifth attempt to show up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ensure_eq!(inbox.of(&name).len(), 4, "attempts of a failing job without a policy");
     Ok(())
 }
 

@@ -97,9 +97,45 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    fn parent(traceparent: impl Into<String>) -> Self {
+    /// The context of a caller with `traceparent` and nothing else.
+    pub fn parent(traceparent: impl Into<String>) -> Self {
         Self { traceparent: Some(traceparent.into()), ..Self::default() }
     }
+
+    /// The caller's context certify sends: [`TRACE_ID`] and [`TRACESTATE`].
+    pub fn certify() -> Self {
+        Self { tracestate: Some(TRACESTATE.to_owned()), ..Self::parent(format!("00-{TRACE_ID}-00f067aa0ba902b7-01")) }
+    }
+
+    /// The context in the headers `header` looks up by lower-case name.
+    pub fn read(header: impl Fn(&str) -> Option<String>) -> Self {
+        Self { traceparent: header("traceparent"), tracestate: header("tracestate"), baggage: header("baggage") }
+    }
+
+    /// Its entries as headers (or gRPC text metadata).
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [("traceparent", &self.traceparent), ("tracestate", &self.tracestate), ("baggage", &self.baggage)]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_deref()?)))
+    }
+}
+
+tokio::task_local! {
+    static CALLER: TraceContext;
+}
+
+/// Runs `call` as a caller with trace context `context`: the calls a sidecar driver makes
+/// meanwhile carry it (HTTP headers, gRPC metadata), as an instrumented app's would. Drivers
+/// without a wire ignore it; cases that need it ask for [`DriverCapability::TraceContext`].
+///
+/// [`DriverCapability::TraceContext`]: crate::case::DriverCapability::TraceContext
+pub async fn traced<F: std::future::Future>(context: TraceContext, call: F) -> F::Output {
+    CALLER.scope(context, call).await
+}
+
+/// The trace context of the caller running now (see [`traced`]), if any.
+pub fn caller_context() -> Option<TraceContext> {
+    CALLER.try_with(Clone::clone).ok()
 }
 
 /// How the sidecar answered a probe.

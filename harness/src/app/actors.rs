@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, put};
 use contract::actors::{ActorId, REENTRANCY_HEADER};
 use suites::actors::{ActorHost, Kind};
+use suites::observability::TraceContext;
 
 use super::App;
 
@@ -39,9 +40,10 @@ async fn callback(
         Some(("timer", name)) => (Kind::Timer, name),
         _ => (Kind::Method, rest.as_str()),
     };
-    let reentrancy = headers.get(REENTRANCY_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (reentrancy, trace) = (header(REENTRANCY_HEADER), TraceContext::read(header));
     let actor = ActorId::new(actor_type, id);
-    let reply = app.actor_host().callback(&actor, kind, name, body.to_vec(), reentrancy).await;
+    let reply = app.actor_host().callback(&actor, kind, name, body.to_vec(), reentrancy, trace).await;
     let mut response = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
     for (k, v) in reply.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use contract::actors::{ActorId, Invocation};
 use contract::lock::{TryLockRequest, UnlockRequest};
 use contract::state::{GetRequest, Item, SetRequest, TransactionOperation, TransactionRequest};
-use contract::actors::{ActorId, Invocation};
 use contract::{FeatureSet, LockStore, PubSub, StateFeature, StateStore};
-use suites::actors::PLAIN;
 use fixtures::BackendKind;
 use reports::{BenchRecord, BenchReport, Budget, Environment, Overhead, Verdict};
+use suites::actors::PLAIN;
 use suites::pubsub::TopicSource;
 
 use crate::driver::DriverKind;

@@ -11,6 +11,7 @@ use contract::{Actors as ActorApi, Block, Component, Parts};
 use reference_runtime::actors::{ActorApp, ActorStore, Callback, Engine, Reply};
 use serde_json::Value;
 use suites::actors::{ActorHost, ActorRestarts, Kind, RestartableActors, Unbacked};
+use suites::observability::TraceContext;
 
 use super::{BlockDriver, HttpLink};
 use crate::app::App;
@@ -84,7 +85,12 @@ impl ActorRestarts for OwnRuntimes {
         let app_id = format!("{}-own-{}", self.app_id, self.opened.fetch_add(1, Ordering::Relaxed));
         let engine = Engine::new(&app_id, Arc::clone(&self.app), Some(Arc::clone(&self.store)));
         engine.start().await;
-        Ok(Arc::new(Restarting { app_id, app: Arc::clone(&self.app), store: Arc::clone(&self.store), engine: Mutex::new(engine) }))
+        Ok(Arc::new(Restarting {
+            app_id,
+            app: Arc::clone(&self.app),
+            store: Arc::clone(&self.store),
+            engine: Mutex::new(engine),
+        }))
     }
 }
 
@@ -104,7 +110,11 @@ impl Restarting {
 
 #[async_trait]
 impl ActorApi for Restarting {
-    async fn invoke(&self, actor: &ActorId, call: contract::actors::Invocation) -> contract::Result<contract::actors::Answer> {
+    async fn invoke(
+        &self,
+        actor: &ActorId,
+        call: contract::actors::Invocation,
+    ) -> contract::Result<contract::actors::Answer> {
         self.engine().invoke(actor, call).await
     }
     async fn state(&self, actor: &ActorId, key: &str) -> contract::Result<Option<Vec<u8>>> {
@@ -162,11 +172,9 @@ impl ActorApp for Hosted {
             Callback::Reminder(n) => (Kind::Reminder, n),
             Callback::Timer(n) => (Kind::Timer, n),
         };
-        let reentrancy = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(contract::actors::REENTRANCY_HEADER))
-            .map(|(_, v)| v.clone());
-        let reply = self.0.callback(actor, kind, name, body, reentrancy).await;
+        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let (reentrancy, trace) = (header(contract::actors::REENTRANCY_HEADER), TraceContext::read(header));
+        let reply = self.0.callback(actor, kind, name, body, reentrancy, trace).await;
         Ok(Reply { status: reply.status, headers: reply.headers, body: reply.body })
     }
 

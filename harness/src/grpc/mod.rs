@@ -77,11 +77,17 @@ impl GrpcSidecar {
         self.client.clone()
     }
 
-    /// `message` with the API token.
+    /// `message` with the API token and the caller's trace context, if any.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(token) = &self.token {
             request.metadata_mut().insert("dapr-api-token", token.clone());
+        }
+        let caller = suites::observability::caller_context();
+        for (name, value) in caller.iter().flat_map(|c| c.headers()) {
+            if let Ok(value) = value.parse() {
+                request.metadata_mut().insert(name, value);
+            }
         }
         request
     }

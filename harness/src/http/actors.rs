@@ -104,7 +104,8 @@ impl Actors for HttpActors {
     }
 
     async fn state(&self, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>> {
-        let response = self.expect_success(self.sidecar.get(&Self::path(actor, &format!("state/{}", encode(key))))).await?;
+        let response =
+            self.expect_success(self.sidecar.get(&Self::path(actor, &format!("state/{}", encode(key))))).await?;
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return Ok(None);
         }
@@ -116,7 +117,9 @@ impl Actors for HttpActors {
         let body: Vec<Value> = ops
             .into_iter()
             .map(|op| match op {
-                StateOp::Upsert { key, value } => json!({"operation": "upsert", "request": {"key": key, "value": value}}),
+                StateOp::Upsert { key, value } => {
+                    json!({"operation": "upsert", "request": {"key": key, "value": value}})
+                }
                 StateOp::Delete { key } => json!({"operation": "delete", "request": {"key": key}}),
             })
             .collect();
@@ -129,7 +132,8 @@ impl Actors for HttpActors {
     }
 
     async fn reminder(&self, actor: &ActorId, name: &str) -> Result<Option<Reminder>> {
-        let response = self.sidecar.send(self.sidecar.get(&Self::path(actor, &format!("reminders/{}", encode(name))))).await?;
+        let response =
+            self.sidecar.send(self.sidecar.get(&Self::path(actor, &format!("reminders/{}", encode(name))))).await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -155,9 +159,12 @@ impl Actors for HttpActors {
 
     async fn set_timer(&self, actor: &ActorId, timer: Timer) -> Result<()> {
         let mut body = json!({});
-        for (field, value) in
-            [("dueTime", &timer.due_time), ("period", &timer.period), ("ttl", &timer.ttl), ("callback", &timer.callback)]
-        {
+        for (field, value) in [
+            ("dueTime", &timer.due_time),
+            ("period", &timer.period),
+            ("ttl", &timer.ttl),
+            ("callback", &timer.callback),
+        ] {
             if let Some(v) = value {
                 body[field] = json!(v);
             }

@@ -193,12 +193,18 @@ impl SidecarClient {
         self.client.delete(self.url(path))
     }
 
-    /// Sends `request` with the API token; a transport failure is a backend error naming the sidecar.
+    /// Sends `request` with the API token and the caller's trace context, if any; a transport
+    /// failure is a backend error naming the sidecar.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let request = match &self.token {
+        let mut request = match &self.token {
             Some(t) => request.header("dapr-api-token", t),
             None => request,
         };
+        if let Some(context) = suites::observability::caller_context() {
+            for (name, value) in context.headers() {
+                request = request.header(name, value);
+            }
+        }
         request
             .send()
             .await

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contract::actors::{ActorId, Actors, Answer, Invocation, REENTRANCY_HEADER, Reminder, StateOp, Timer};
 use contract::Result;
+use contract::actors::{ActorId, Actors, Answer, Invocation, REENTRANCY_HEADER, Reminder, StateOp, Timer};
 
 use super::{Callback, Engine, Reply, coded};
 
@@ -24,7 +24,8 @@ impl Engine {
         body: Vec<u8>,
         mut headers: Vec<(String, String)>,
     ) -> Result<Reply> {
-        let reentrancy = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(REENTRANCY_HEADER)).map(|(_, v)| v.clone());
+        let reentrancy =
+            headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(REENTRANCY_HEADER)).map(|(_, v)| v.clone());
         headers.retain(|(k, _)| !k.eq_ignore_ascii_case(REENTRANCY_HEADER));
         headers.push(("dapr-api-call".into(), "true".into()));
         let app = Arc::clone(&self.app);

@@ -115,11 +115,10 @@ impl ActorConfig {
     /// Reads `/dapr/config` as daprd does: unparsable durations fall back to the defaults,
     /// `entitiesConfig` entries override the top level for the types they name.
     pub fn parse(doc: &Value) -> Self {
-        let base = type_config(doc, &TypeConfig {
-            idle_timeout: Duration::from_secs(3600),
-            drain: Duration::from_secs(2),
-            reentrancy: None,
-        });
+        let base = type_config(
+            doc,
+            &TypeConfig { idle_timeout: Duration::from_secs(3600), drain: Duration::from_secs(2), reentrancy: None },
+        );
         let mut types: HashMap<String, TypeConfig> =
             names(doc.get("entities")).into_iter().map(|t| (t, base.clone())).collect();
         for entry in doc.get("entitiesConfig").and_then(Value::as_array).into_iter().flatten() {
@@ -143,9 +142,9 @@ fn duration(doc: &Value, field: &str) -> Option<Duration> {
 
 fn type_config(doc: &Value, base: &TypeConfig) -> TypeConfig {
     let reentrancy = match doc.get("reentrancy") {
-        Some(r) if r.get("enabled").and_then(Value::as_bool) == Some(true) => Some(
-            r.get("maxStackDepth").and_then(Value::as_u64).and_then(|d| u32::try_from(d).ok()).unwrap_or(32),
-        ),
+        Some(r) if r.get("enabled").and_then(Value::as_bool) == Some(true) => {
+            Some(r.get("maxStackDepth").and_then(Value::as_u64).and_then(|d| u32::try_from(d).ok()).unwrap_or(32))
+        }
         Some(_) => None,
         None => base.reentrancy,
     };

@@ -14,8 +14,8 @@ mod reminders;
 mod state;
 mod timers;
 
-pub use host::{ActorApp, ActorConfig, Callback, NoApp, Reply, TypeConfig};
 pub(crate) use host::enc;
+pub use host::{ActorApp, ActorConfig, Callback, NoApp, Reply, TypeConfig};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,10 +44,14 @@ pub fn register_over_state_stores(registry: &mut contract::Registry) {
             async move {
                 let built = inner.build_as(&state_type, ctx).await?;
                 let store = built.as_state().cloned().ok_or_else(|| {
-                    contract::FactoryError::Init(contract::Error::Backend(format!("`{state_type}` built no state store")))
+                    contract::FactoryError::Init(contract::Error::Backend(format!(
+                        "`{state_type}` built no state store"
+                    )))
                 })?;
                 let features = store.features();
-                if !features.contains(&contract::StateFeature::Etag) || !features.contains(&contract::StateFeature::Transactional) {
+                if !features.contains(&contract::StateFeature::Etag)
+                    || !features.contains(&contract::StateFeature::Transactional)
+                {
                     return Err(contract::FactoryError::Init(contract::Error::Backend(format!(
                         "`{state_type}` cannot back actors: an actor state store needs ETags and transactions"
                     ))));
@@ -251,7 +255,8 @@ impl Engine {
             if slot.gone.load(Ordering::SeqCst) {
                 continue;
             }
-            let chain = config.reentrancy.map(|_| reentrancy.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned));
+            let chain =
+                config.reentrancy.map(|_| reentrancy.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned));
             *locked(&slot.chain) = chain.clone().map(|id| (id, 1));
             let out = body(chain).await;
             *locked(&slot.chain) = None;

@@ -22,8 +22,7 @@ impl Period {
         let text = text.trim();
         let (repeats, rest) = match text.strip_prefix('R') {
             Some(rest) => {
-                let (n, duration) =
-                    rest.split_once('/').ok_or_else(|| format!("unsupported period format: {text}"))?;
+                let (n, duration) = rest.split_once('/').ok_or_else(|| format!("unsupported period format: {text}"))?;
                 let n: u32 = n.parse().map_err(|_| format!("unsupported period format: {text}"))?;
                 if n == 0 {
                     return Err(format!("repetition {text} has zero repetitions"));

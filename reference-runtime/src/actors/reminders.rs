@@ -34,7 +34,10 @@ pub(super) async fn checked(engine: &Engine, actor: &ActorId, name: &str) -> Res
         return Err(coded(
             403,
             "ERR_ACTOR_REMINDER_NON_HOSTED",
-            format!("operations on actor reminders are only possible on hosted actor types; {} is not hosted", actor.actor_type),
+            format!(
+                "operations on actor reminders are only possible on hosted actor types; {} is not hosted",
+                actor.actor_type
+            ),
         ));
     }
     if !valid_name(name) || [&actor.actor_type, &actor.id, name].iter().any(|p| p.contains("||")) {
@@ -51,7 +54,11 @@ impl Engine {
     pub(super) async fn set_reminder_job(&self, actor: &ActorId, reminder: Reminder) -> Result<(), Error> {
         checked(self, actor, &reminder.name).await?;
         if self.store.is_none() {
-            return Err(coded(500, "ERR_ACTOR_RUNTIME_NOT_FOUND", "reminders need an actor state store (`actorStateStore: \"true\"`)"));
+            return Err(coded(
+                500,
+                "ERR_ACTOR_RUNTIME_NOT_FOUND",
+                "reminders need an actor state store (`actorStateStore: \"true\"`)",
+            ));
         }
         let period = reminder.period.as_deref().filter(|p| !p.trim().is_empty()).map(Period::parse).transpose();
         let period = period.map_err(create_error)?.filter(|p| !p.none());
@@ -71,7 +78,9 @@ impl Engine {
         };
         let overwrite = reminder.overwrite.unwrap_or(true);
         self.reminders.schedule(job_of(spec), overwrite, self.reminder_target()).await.map_err(|e| match e {
-            ScheduleError::Exists(_) => coded(409, "ERR_ACTOR_REMINDER_ALREADY_EXISTS", format!("reminder {} already exists", reminder.name)),
+            ScheduleError::Exists(_) => {
+                coded(409, "ERR_ACTOR_REMINDER_ALREADY_EXISTS", format!("reminder {} already exists", reminder.name))
+            }
             other => create_error(format!("error creating actor reminder: {other}")),
         })
     }

@@ -4,8 +4,8 @@
 //! `X-DaprReminderCancel: true`, a delete, the actor's deactivation or the runtime's end stop it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use contract::Error;
@@ -73,7 +73,10 @@ impl Engine {
             return Err(coded(400, "ERR_BAD_REQUEST", format!("invalid timer name {:?}", timer.name)));
         }
         if !self.config().await.types.contains_key(&actor.actor_type) {
-            return Err(create_error(format!("error creating actor timer: actor type {} is not hosted here", actor.actor_type)));
+            return Err(create_error(format!(
+                "error creating actor timer: actor type {} is not hosted here",
+                actor.actor_type
+            )));
         }
         let period = timer.period.as_deref().filter(|p| !p.trim().is_empty()).map(Period::parse).transpose();
         let period = period.map_err(create_error)?.filter(|p| !p.none());
@@ -121,7 +124,8 @@ impl Engine {
     /// One fire; false when the app cancelled the timer.
     async fn fire_timer(&self, actor: &ActorId, name: &str, payload: Vec<u8>) -> bool {
         let app = Arc::clone(&self.app);
-        let fired = self.in_turn(actor, None, |_| app.call(actor, Callback::Timer(name), payload, json_headers())).await;
+        let fired =
+            self.in_turn(actor, None, |_| app.call(actor, Callback::Timer(name), payload, json_headers())).await;
         match fired {
             Ok(Ok(reply)) => !reply.header(CANCEL_HEADER).is_some_and(|v| v.eq_ignore_ascii_case("true")),
             Ok(Err(e)) => {

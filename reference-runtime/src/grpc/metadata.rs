@@ -182,14 +182,20 @@ pub(super) async fn invoke_service(sc: &Sidecar, r: Request<InvokeServiceRequest
 /// `actor_runtime` as daprd fills it.
 fn actor_runtime_of(status: &crate::actors::ActorStatus) -> ActorRuntime {
     if !status.running {
-        return ActorRuntime { runtime_status: actor_runtime::ActorRuntimeStatus::Disabled as i32, ..Default::default() };
+        return ActorRuntime {
+            runtime_status: actor_runtime::ActorRuntimeStatus::Disabled as i32,
+            ..Default::default()
+        };
     }
     ActorRuntime {
         runtime_status: actor_runtime::ActorRuntimeStatus::Running as i32,
         active_actors: status
             .active
             .iter()
-            .map(|(t, n)| runtime_api::runtime::ActiveActorsCount { r#type: t.clone(), count: i32::try_from(*n).unwrap_or(i32::MAX) })
+            .map(|(t, n)| runtime_api::runtime::ActiveActorsCount {
+                r#type: t.clone(),
+                count: i32::try_from(*n).unwrap_or(i32::MAX),
+            })
             .collect(),
         host_ready: status.host_ready,
         placement: String::new(),

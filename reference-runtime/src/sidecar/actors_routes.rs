@@ -28,7 +28,10 @@ pub(super) fn routes() -> Router<Arc<Sidecar>> {
         .route(&format!("{base}/method/{{*method}}"), any(invoke))
         .route(&format!("{base}/state"), post(transact).put(transact))
         .route(&format!("{base}/state/{{key}}"), get(get_state))
-        .route(&format!("{base}/reminders/{{name}}"), post(set_reminder).put(set_reminder).get(get_reminder).delete(delete_reminder))
+        .route(
+            &format!("{base}/reminders/{{name}}"),
+            post(set_reminder).put(set_reminder).get(get_reminder).delete(delete_reminder),
+        )
         .route(&format!("{base}/timers/{{name}}"), post(set_timer).put(set_timer).delete(delete_timer))
 }
 
@@ -56,7 +59,11 @@ async fn invoke(
     body: Bytes,
 ) -> ApiResult {
     if method.contains(['#', '?', '\0']) || method.chars().any(char::is_control) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "ERR_BAD_REQUEST", format!("invalid method name {method:?}")));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_BAD_REQUEST",
+            format!("invalid method name {method:?}"),
+        ));
     }
     sc.app_listening().await;
     let forwarded = headers
@@ -78,7 +85,10 @@ async fn invoke(
     Ok(response)
 }
 
-async fn get_state(State(sc): State<Arc<Sidecar>>, Path((actor_type, id, key)): Path<(String, String, String)>) -> ApiResult {
+async fn get_state(
+    State(sc): State<Arc<Sidecar>>,
+    Path((actor_type, id, key)): Path<(String, String, String)>,
+) -> ApiResult {
     sc.app_listening().await;
     match sc.actors.state(&ActorId::new(actor_type, id), &key).await.map_err(api_error)? {
         Some(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()),
@@ -88,11 +98,13 @@ async fn get_state(State(sc): State<Arc<Sidecar>>, Path((actor_type, id, key)): 
 
 /// The transaction body: `[{"operation": "upsert"|"delete", "request": {"key", "value"}}]`.
 fn state_ops(body: &[u8]) -> Result<Vec<StateOp>, ApiError> {
-    let ops: Value = serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the body is not JSON: {e}")))?;
+    let ops: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the body is not JSON: {e}")))?;
     let Some(ops) = ops.as_array() else {
         return Err(ApiError::malformed("the body must be a JSON array of operations"));
     };
-    let save_error = |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_ACTOR_STATE_TRANSACTION_SAVE", m);
+    let save_error =
+        |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_ACTOR_STATE_TRANSACTION_SAVE", m);
     ops.iter()
         .map(|op| {
             let request = op.get("request").ok_or_else(|| save_error("an operation has no `request`".into()))?;
@@ -103,7 +115,9 @@ fn state_ops(body: &[u8]) -> Result<Vec<StateOp>, ApiError> {
                 .ok_or_else(|| save_error("an operation has no `key`".into()))?
                 .to_owned();
             match op.get("operation").and_then(Value::as_str) {
-                Some("upsert") => Ok(StateOp::Upsert { key, value: request.get("value").cloned().unwrap_or(Value::Null) }),
+                Some("upsert") => {
+                    Ok(StateOp::Upsert { key, value: request.get("value").cloned().unwrap_or(Value::Null) })
+                }
                 Some("delete") => Ok(StateOp::Delete { key }),
                 other => Err(save_error(format!("unknown operation {other:?}: `upsert` or `delete`"))),
             }
@@ -111,7 +125,11 @@ fn state_ops(body: &[u8]) -> Result<Vec<StateOp>, ApiError> {
         .collect()
 }
 
-async fn transact(State(sc): State<Arc<Sidecar>>, Path((actor_type, id)): Path<(String, String)>, body: Bytes) -> ApiResult {
+async fn transact(
+    State(sc): State<Arc<Sidecar>>,
+    Path((actor_type, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
     sc.app_listening().await;
     let ops = state_ops(&body)?;
     sc.actors.transact(&ActorId::new(actor_type, id), ops).await.map_err(api_error)?;
@@ -155,7 +173,11 @@ async fn get_reminder(
     sc.app_listening().await;
     let actor = ActorId::new(actor_type, id);
     let Some(reminder) = sc.actors.reminder(&actor, &name).await.map_err(api_error)? else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "ERR_ACTOR_REMINDER_NOT_FOUND", format!("actor reminder not found: {name}")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ERR_ACTOR_REMINDER_NOT_FOUND",
+            format!("actor reminder not found: {name}"),
+        ));
     };
     let mut body = json!({"actorID": actor.id, "actorType": actor.actor_type});
     for (field, value) in [("dueTime", reminder.due_time), ("period", reminder.period), ("ttl", reminder.ttl)] {

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use contract::actors::{ActorId, Actors, Invocation};
+
+use crate::observability::TraceContext;
 use serde_json::{Value, json};
 
 /// A type with reentrancy off and the default idle timeout.
@@ -49,6 +51,8 @@ pub struct Turn {
     pub reentrancy: Option<String>,
     /// Its body.
     pub body: Vec<u8>,
+    /// The trace context it came with.
+    pub trace: TraceContext,
 }
 
 /// The app's answer to a callback.
@@ -104,7 +108,13 @@ impl ActorHost {
 
     /// Every callback `actor` got so far, in the order they ended.
     pub fn turns_of(&self, actor: &ActorId) -> Vec<Turn> {
-        self.turns.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|t| t.actor == *actor).cloned().collect()
+        self.turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|t| t.actor == *actor)
+            .cloned()
+            .collect()
     }
 
     /// The callbacks of one kind and name of `actor`.
@@ -124,18 +134,21 @@ impl ActorHost {
         name: &str,
         body: Vec<u8>,
         reentrancy: Option<String>,
+        trace: TraceContext,
     ) -> HostReply {
         let began = Instant::now();
         let reply = match kind {
             Kind::Method => self.method(actor, name, &body, reentrancy.clone()).await,
-            Kind::Reminder | Kind::Timer if name.starts_with("fail-") => HostReply { status: 500, ..HostReply::default() },
-            Kind::Reminder | Kind::Timer if name.starts_with("cancel-") => HostReply {
-                headers: vec![("X-DaprReminderCancel".into(), "true".into())],
-                ..HostReply::ok("")
-            },
+            Kind::Reminder | Kind::Timer if name.starts_with("fail-") => {
+                HostReply { status: 500, ..HostReply::default() }
+            }
+            Kind::Reminder | Kind::Timer if name.starts_with("cancel-") => {
+                HostReply { headers: vec![("X-DaprReminderCancel".into(), "true".into())], ..HostReply::ok("") }
+            }
             _ => HostReply::ok(""),
         };
-        let turn = Turn { actor: actor.clone(), kind, name: name.to_owned(), began, ended: Instant::now(), reentrancy, body };
+        let (ended, name) = (Instant::now(), name.to_owned());
+        let turn = Turn { actor: actor.clone(), kind, name, began, ended, reentrancy, body, trace };
         self.turns.lock().unwrap_or_else(PoisonError::into_inner).push(turn);
         reply
     }
@@ -183,6 +196,7 @@ impl ActorHost {
             ended: now,
             reentrancy: None,
             body: Vec::new(),
+            trace: TraceContext::default(),
         };
         self.turns.lock().unwrap_or_else(PoisonError::into_inner).push(turn);
     }

@@ -6,8 +6,8 @@ use contract::actors::{ActorId, Invocation, Reminder, StateOp, Timer};
 use contract::jobs::FailurePolicy;
 use serde_json::{Value, json};
 
-use super::{HOSTS, IDLE, IDLE_TIMEOUT, Kind, MAX_DEPTH, PLAIN, REENTRANT, RESTARTS, UNBACKED, Unbacked, api, host};
 use super::ActorRestarts;
+use super::{HOSTS, IDLE, IDLE_TIMEOUT, Kind, MAX_DEPTH, PLAIN, REENTRANT, RESTARTS, UNBACKED, Unbacked, api, host};
 use crate::case::{CaseResult, Ctx, Finding, Must};
 use crate::jobs::on_time;
 use crate::{ensure, ensure_eq};
@@ -78,7 +78,11 @@ pub(super) async fn reentrancy_chain(ctx: Ctx) -> CaseResult {
     let answer = chain
         .map_err(|_| Finding::Fail(format!("a chain of {MAX_DEPTH} reentrant calls did not end in 10 s: a call of the chain waited for the chain's own turn")))?
         .must("a reentrant chain within maxStackDepth")?;
-    ensure_eq!((answer.status, String::from_utf8_lossy(&answer.body).into_owned()), (200, "bottom".to_owned()), "the chain's answer");
+    ensure_eq!(
+        (answer.status, String::from_utf8_lossy(&answer.body).into_owned()),
+        (200, "bottom".to_owned()),
+        "the chain's answer"
+    );
     let ids: Vec<Option<String>> = host.turns_of(&actor).into_iter().map(|t| t.reentrancy).collect();
     ensure_eq!(ids.len(), MAX_DEPTH as usize, "callbacks of the chain");
     ensure!(ids[0].is_some(), "the chain's callbacks came without a `Dapr-Reentrancy-Id`");
@@ -133,7 +137,9 @@ pub(super) async fn idle_deactivation(ctx: Ctx) -> CaseResult {
     let deactivations: Vec<Instant> =
         host.turns_of(&actor).into_iter().filter(|t| t.kind == Kind::Deactivation).map(|t| t.began).collect();
     let Some(first) = deactivations.first() else {
-        return Err(Finding::Fail(format!("no deactivation within {IDLE_TIMEOUT:?} of idleness, 1 s and the lateness (jobLateMs)")));
+        return Err(Finding::Fail(format!(
+            "no deactivation within {IDLE_TIMEOUT:?} of idleness, 1 s and the lateness (jobLateMs)"
+        )));
     };
     ensure!(
         *first + Duration::from_millis(ctx.settings.job_early_ms) >= last + IDLE_TIMEOUT,
@@ -165,7 +171,11 @@ pub(super) async fn state_isolated(ctx: Ctx) -> CaseResult {
         let read = api.state(actor, "shared").await.must("reading back")?;
         let value: Option<Value> = read.as_deref().and_then(|b| serde_json::from_slice(b).ok());
         ensure_eq!(value, Some(json!({"owner": n})), "{actor}'s `shared` key");
-        ensure_eq!(api.state(actor, "gone").await.must("reading a deleted key")?, None, "{actor}'s key deleted in the transaction");
+        ensure_eq!(
+            api.state(actor, "gone").await.must("reading a deleted key")?,
+            None,
+            "{actor}'s key deleted in the transaction"
+        );
     }
     Ok(())
 }
@@ -186,10 +196,15 @@ pub(super) async fn reminder_schedule(ctx: Ctx) -> CaseResult {
     let fires = host.named(&actor, Kind::Reminder, "tick");
     ensure!(!fires.is_empty(), "no fire of a reminder due in 1 s within 3 s and the lateness (jobLateMs)");
     on_time(&ctx, "the first fire", fires[0].began, created + Duration::from_secs(1))?;
-    let body: Value = serde_json::from_slice(&fires[0].body)
-        .map_err(|e| Finding::Fail(format!("a reminder's fire is not JSON ({e}): {:?}", String::from_utf8_lossy(&fires[0].body))))?;
+    let body: Value = serde_json::from_slice(&fires[0].body).map_err(|e| {
+        Finding::Fail(format!("a reminder's fire is not JSON ({e}): {:?}", String::from_utf8_lossy(&fires[0].body)))
+    })?;
     ensure_eq!(body.get("data"), Some(&json!({"n": 1})), "the fire's data");
-    ensure_eq!((body.get("dueTime"), body.get("period")), (Some(&json!("")), Some(&json!(""))), "the fire's `dueTime` and `period` (empty in Scheduler fires)");
+    ensure_eq!(
+        (body.get("dueTime"), body.get("period")),
+        (Some(&json!("")), Some(&json!(""))),
+        "the fire's `dueTime` and `period` (empty in Scheduler fires)"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(host.named(&actor, Kind::Reminder, "tick").len(), 3, "fires of `R3/1s`");
     Ok(())
@@ -198,7 +213,12 @@ pub(super) async fn reminder_schedule(ctx: Ctx) -> CaseResult {
 pub(super) async fn reminder_end(ctx: Ctx) -> CaseResult {
     let (api, host) = (api(&ctx)?, host(&ctx)?);
     let actor = ActorId::new(PLAIN, ctx.key("ended"));
-    let every = |name: &str| Reminder { name: name.into(), due_time: Some("0s".into()), period: Some("1s".into()), ..Reminder::default() };
+    let every = |name: &str| Reminder {
+        name: name.into(),
+        due_time: Some("0s".into()),
+        period: Some("1s".into()),
+        ..Reminder::default()
+    };
     api.set_reminder(&actor, every("stopped")).await.must("registering a reminder")?;
     api.set_reminder(&actor, every("cancel-me")).await.must("registering a reminder the app cancels")?;
     wait_count(&ctx, 1, Duration::from_secs(1), || host.named(&actor, Kind::Reminder, "stopped").len()).await;
@@ -208,20 +228,33 @@ pub(super) async fn reminder_end(ctx: Ctx) -> CaseResult {
     ensure_eq!(api.reminder(&actor, "stopped").await.must("reading a deleted reminder")?, None, "a deleted reminder");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     ensure_eq!(host.named(&actor, Kind::Reminder, "stopped").len(), fired, "fires after the delete");
-    ensure_eq!(host.named(&actor, Kind::Reminder, "cancel-me").len(), 1, "fires of a reminder whose first fire answered `X-DaprReminderCancel: true`");
+    ensure_eq!(
+        host.named(&actor, Kind::Reminder, "cancel-me").len(),
+        1,
+        "fires of a reminder whose first fire answered `X-DaprReminderCancel: true`"
+    );
     Ok(())
 }
 
 pub(super) async fn reminder_retried(ctx: Ctx) -> CaseResult {
     let (api, host) = (api(&ctx)?, host(&ctx)?);
     let actor = ActorId::new(PLAIN, ctx.key("retried"));
-    let once = |name: &str, policy| Reminder { name: name.into(), due_time: Some("0s".into()), failure_policy: Some(policy), ..Reminder::default() };
+    let once = |name: &str, policy| Reminder {
+        name: name.into(),
+        due_time: Some("0s".into()),
+        failure_policy: Some(policy),
+        ..Reminder::default()
+    };
     let constant = FailurePolicy::Constant { interval: Duration::from_millis(200), max_retries: Some(2) };
     api.set_reminder(&actor, once("fail-constant", constant)).await.must("registering with a constant policy")?;
     api.set_reminder(&actor, once("fail-drop", FailurePolicy::Drop)).await.must("registering with the drop policy")?;
     wait_count(&ctx, 3, Duration::from_secs(2), || host.named(&actor, Kind::Reminder, "fail-constant").len()).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    ensure_eq!(host.named(&actor, Kind::Reminder, "fail-constant").len(), 3, "attempts with `constant`, `max_retries: 2`");
+    ensure_eq!(
+        host.named(&actor, Kind::Reminder, "fail-constant").len(),
+        3,
+        "attempts with `constant`, `max_retries: 2`"
+    );
     ensure_eq!(host.named(&actor, Kind::Reminder, "fail-drop").len(), 1, "attempts with `drop`");
     Ok(())
 }
@@ -229,26 +262,52 @@ pub(super) async fn reminder_retried(ctx: Ctx) -> CaseResult {
 pub(super) async fn reminder_api(ctx: Ctx) -> CaseResult {
     let api = api(&ctx)?;
     let actor = ActorId::new(PLAIN, ctx.key("api"));
-    let hourly = Reminder { name: "hourly".into(), due_time: Some("1h".into()), period: Some("1h".into()), data: Some(json!({"x": 1})), ..Reminder::default() };
+    let hourly = Reminder {
+        name: "hourly".into(),
+        due_time: Some("1h".into()),
+        period: Some("1h".into()),
+        data: Some(json!({"x": 1})),
+        ..Reminder::default()
+    };
     api.set_reminder(&actor, hourly.clone()).await.must("registering")?;
-    api.set_reminder(&actor, Reminder { period: Some("2h".into()), ..hourly.clone() }).await.must("registering the same name again (overwrite by default)")?;
-    let kept = api.reminder(&actor, "hourly").await.must("reading")?.ok_or_else(|| Finding::Fail("a registered reminder reads as not found".into()))?;
+    api.set_reminder(&actor, Reminder { period: Some("2h".into()), ..hourly.clone() })
+        .await
+        .must("registering the same name again (overwrite by default)")?;
+    let kept = api
+        .reminder(&actor, "hourly")
+        .await
+        .must("reading")?
+        .ok_or_else(|| Finding::Fail("a registered reminder reads as not found".into()))?;
     let period = kept.period.unwrap_or_default();
     ensure_eq!(period, "@every 2h0m0s", "the period of the replacing reminder, read back");
     ensure_eq!(kept.data, Some(json!({"x": 1})), "the reminder's data");
     refused(
         api.set_reminder(&actor, Reminder { overwrite: Some(false), ..hourly.clone() }).await,
-        409, "ERR_ACTOR_REMINDER_ALREADY_EXISTS", "`overwrite: false` on a taken name",
+        409,
+        "ERR_ACTOR_REMINDER_ALREADY_EXISTS",
+        "`overwrite: false` on a taken name",
     )?;
     refused(
         api.set_reminder(&ActorId::new("certify-not-hosted", "1"), hourly.clone()).await,
-        403, "ERR_ACTOR_REMINDER_NON_HOSTED", "a reminder of a type the app does not host",
+        403,
+        "ERR_ACTOR_REMINDER_NON_HOSTED",
+        "a reminder of a type the app does not host",
     )?;
     refused(
-        api.set_reminder(&actor, Reminder { name: "bad".into(), period: Some("every so often".into()), ..hourly.clone() }).await,
-        500, "ERR_ACTOR_REMINDER_CREATE", "a malformed period",
+        api.set_reminder(
+            &actor,
+            Reminder { name: "bad".into(), period: Some("every so often".into()), ..hourly.clone() },
+        )
+        .await,
+        500,
+        "ERR_ACTOR_REMINDER_CREATE",
+        "a malformed period",
     )?;
-    ensure_eq!(api.reminder(&actor, "bad").await.must("reading the refused reminder")?, None, "a refused reminder (nothing half-registered)");
+    ensure_eq!(
+        api.reminder(&actor, "bad").await.must("reading the refused reminder")?,
+        None,
+        "a refused reminder (nothing half-registered)"
+    );
     api.delete_reminder(&actor, "hourly").await.must("deleting")?;
     api.delete_reminder(&actor, "hourly").await.must("deleting again")?;
     ensure_eq!(api.reminder(&actor, "hourly").await.must("reading after delete")?, None, "a deleted reminder");
@@ -269,7 +328,8 @@ pub(super) async fn timer_schedule(ctx: Ctx) -> CaseResult {
         ..Timer::default()
     };
     api.set_timer(&actor, timer).await.must("registering a timer")?;
-    let stopped = Timer { name: "stopped".into(), due_time: Some("0s".into()), period: Some("1s".into()), ..Timer::default() };
+    let stopped =
+        Timer { name: "stopped".into(), due_time: Some("0s".into()), period: Some("1s".into()), ..Timer::default() };
     api.set_timer(&actor, stopped).await.must("registering a second timer")?;
     wait_count(&ctx, 1, Duration::from_secs(1), || host.named(&actor, Kind::Timer, "stopped").len()).await;
     api.delete_timer(&actor, "stopped").await.must("deleting a timer")?;
@@ -280,7 +340,11 @@ pub(super) async fn timer_schedule(ctx: Ctx) -> CaseResult {
     ensure!(!fires.is_empty(), "no fire of a timer due in 1 s within 3 s and the lateness (jobLateMs)");
     on_time(&ctx, "the timer's first fire", fires[0].began, created + Duration::from_secs(1))?;
     let body: Value = serde_json::from_slice(&fires[0].body).unwrap_or(Value::Null);
-    ensure_eq!((body.get("data"), body.get("callback")), (Some(&json!("payload")), Some(&json!("onTick"))), "the fire's data and callback");
+    ensure_eq!(
+        (body.get("data"), body.get("callback")),
+        (Some(&json!("payload")), Some(&json!("onTick"))),
+        "the fire's data and callback"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(host.named(&actor, Kind::Timer, "tick").len(), 3, "fires of `R3/1s`");
     ensure_eq!(host.named(&actor, Kind::Timer, "stopped").len(), fired, "fires after the delete");
@@ -294,7 +358,9 @@ pub(super) async fn errors_passthrough(ctx: Ctx) -> CaseResult {
         Err(contract::Error::Coded { status: 500, code, message }) if code == "ERR_ACTOR_INVOKE_METHOD" => {
             ensure!(message.contains("503"), "the error does not name the app's status (503): {message}");
         }
-        other => return Err(Finding::Fail(format!("an app's 503: expected 500 `ERR_ACTOR_INVOKE_METHOD`, got {other:?}"))),
+        other => {
+            return Err(Finding::Fail(format!("an app's 503: expected 500 `ERR_ACTOR_INVOKE_METHOD`, got {other:?}")));
+        }
     }
     let answer = api.invoke(&actor, call("app-error")).await.must("a call the app answers with its own error")?;
     ensure_eq!(
@@ -302,6 +368,24 @@ pub(super) async fn errors_passthrough(ctx: Ctx) -> CaseResult {
         (400, "certify's own error".to_owned()),
         "an answer with `X-DaprErrorResponseHeader`"
     );
+    Ok(())
+}
+
+pub(super) async fn trace_propagated(ctx: Ctx) -> CaseResult {
+    use crate::observability::{TRACE_ID, TRACESTATE, TraceContext, trace_id, traced};
+    let (api, host) = (api(&ctx)?, host(&ctx)?);
+    let actor = ActorId::new(PLAIN, ctx.key("traced"));
+    let answer = traced(TraceContext::certify(), api.invoke(&actor, call("traced"))).await.must("a traced call")?;
+    ensure_eq!(answer.status, 200, "the status of a traced call");
+    let turns = host.named(&actor, Kind::Method, "traced");
+    let turn = turns.first().ok_or_else(|| Finding::Fail("the traced call never reached the actor".into()))?;
+    let received = turn.trace.traceparent.clone().unwrap_or_default();
+    ensure_eq!(
+        trace_id(&received),
+        Some(TRACE_ID.to_owned()),
+        "the trace id of the traceparent `{received}` the actor received"
+    );
+    ensure_eq!(turn.trace.tracestate.as_deref(), Some(TRACESTATE), "the tracestate the actor received");
     Ok(())
 }
 
@@ -323,7 +407,12 @@ pub(super) async fn store_required(ctx: Ctx) -> CaseResult {
     let actor = ActorId::new(PLAIN, ctx.key("unbacked"));
     api.invoke(&actor, call("echo")).await.must("a method call without a store")?;
     let write = vec![StateOp::Upsert { key: "k".into(), value: json!(1) }];
-    refused(api.transact(&actor, write).await, 500, "ERR_ACTOR_RUNTIME_NOT_FOUND", "a state transaction without a store")?;
+    refused(
+        api.transact(&actor, write).await,
+        500,
+        "ERR_ACTOR_RUNTIME_NOT_FOUND",
+        "a state transaction without a store",
+    )?;
     refused(api.state(&actor, "k").await, 500, "ERR_ACTOR_RUNTIME_NOT_FOUND", "a state read without a store")?;
     Ok(())
 }
@@ -333,7 +422,8 @@ pub(super) async fn reminder_outlives_deactivation(ctx: Ctx) -> CaseResult {
     let actor = ActorId::new(IDLE, ctx.key("sleeper"));
     api.invoke(&actor, call("echo")).await.must("activating")?;
     let due = IDLE_TIMEOUT * 5 / 2;
-    let reminder = Reminder { name: "wake".into(), due_time: Some(format!("{}ms", due.as_millis())), ..Reminder::default() };
+    let reminder =
+        Reminder { name: "wake".into(), due_time: Some(format!("{}ms", due.as_millis())), ..Reminder::default() };
     api.set_reminder(&actor, reminder).await.must("registering a reminder")?;
     wait_count(&ctx, 1, due + Duration::from_secs(1), || host.named(&actor, Kind::Reminder, "wake").len()).await;
     let turns = host.turns_of(&actor);
@@ -351,12 +441,20 @@ pub(super) async fn reminder_durable(ctx: Ctx) -> CaseResult {
     let own = restarts.own().await.must("opening a runtime of the case's own")?;
     let actor = ActorId::new(PLAIN, ctx.key("durable"));
     let created = Instant::now();
-    let later = Reminder { name: "later".into(), due_time: Some("3s".into()), data: Some(json!({"kept": true})), ..Reminder::default() };
+    let later = Reminder {
+        name: "later".into(),
+        due_time: Some("3s".into()),
+        data: Some(json!({"kept": true})),
+        ..Reminder::default()
+    };
     own.set_reminder(&actor, later).await.must("registering a reminder due in 3 s")?;
     let now = Reminder { name: "now".into(), due_time: Some("0s".into()), ..Reminder::default() };
     own.set_reminder(&actor, now).await.must("registering a reminder due now")?;
     wait_count(&ctx, 1, Duration::from_secs(1), || host.named(&actor, Kind::Reminder, "now").len()).await;
-    ensure!(!host.named(&actor, Kind::Reminder, "now").is_empty(), "the reminder due now did not fire within 1 s and the lateness (jobLateMs)");
+    ensure!(
+        !host.named(&actor, Kind::Reminder, "now").is_empty(),
+        "the reminder due now did not fire within 1 s and the lateness (jobLateMs)"
+    );
     // A fired reminder leaves the store a moment after its fire; a restart before may fire it
     // again (fires are at least once), which is not what this case looks at.
     let until = Instant::now() + Duration::from_secs(2);
@@ -365,9 +463,14 @@ pub(super) async fn reminder_durable(ctx: Ctx) -> CaseResult {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     own.restart().await.must("restarting the runtime")?;
-    ensure!(own.reminder(&actor, "later").await.must("reading a reminder after the restart")?.is_some(), "after the restart, reminder `later` is gone");
+    ensure!(
+        own.reminder(&actor, "later").await.must("reading a reminder after the restart")?.is_some(),
+        "after the restart, reminder `later` is gone"
+    );
     if created.elapsed() >= Duration::from_secs(3) {
-        return Err(Finding::Inconclusive("the restart took until the reminder was due: it may have fired before".into()));
+        return Err(Finding::Inconclusive(
+            "the restart took until the reminder was due: it may have fired before".into(),
+        ));
     }
     wait_count(&ctx, 1, Duration::from_secs(4), || host.named(&actor, Kind::Reminder, "later").len()).await;
     let fires = host.named(&actor, Kind::Reminder, "later");
@@ -377,7 +480,11 @@ pub(super) async fn reminder_durable(ctx: Ctx) -> CaseResult {
     ensure_eq!(body.get("data"), Some(&json!({"kept": true})), "the data of the fire after the restart");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(host.named(&actor, Kind::Reminder, "later").len(), 1, "fires of the reminder due after the restart");
-    ensure_eq!(host.named(&actor, Kind::Reminder, "now").len(), 1, "fires of the reminder that fired before the restart");
+    ensure_eq!(
+        host.named(&actor, Kind::Reminder, "now").len(),
+        1,
+        "fires of the reminder that fired before the restart"
+    );
     Ok(())
 }
 

@@ -46,6 +46,9 @@ pub enum DriverCapability {
     /// The case speaks the sidecar's HTTP API itself: requests as written, and the status
     /// codes, error codes and headers of the answers.
     HttpApi,
+    /// Calls carry the case's trace context ([`crate::observability::traced`]) on the wire, as
+    /// a sidecar's API does (HTTP headers, gRPC metadata).
+    TraceContext,
 }
 
 /// How cases reach the component.
