@@ -20,22 +20,31 @@ fn honest(_: &str, _: &str, _: &mut Bytes) -> usize {
     1
 }
 
-/// A proxy to `upstream` that tells `lie`; answers its port.
-async fn proxy(upstream: String, lie: Lie) -> u16 {
-    let router = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new()));
+/// Request headers a proxy drops on the way.
+type Dropped = &'static [&'static str];
+
+/// A proxy to `upstream` that tells `lie` and drops the headers `drop`; answers its port.
+async fn proxy(upstream: String, lie: Lie, drop: Dropped) -> u16 {
+    let router = axum::Router::new().fallback(forward).with_state((upstream, lie, reqwest::Client::new(), drop));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(listener, router).await });
     port
 }
 
-async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Client)>, request: Request) -> Response {
+async fn forward(
+    State((upstream, lie, client, drop)): State<(String, Lie, reqwest::Client, Dropped)>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let mut body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default();
     let times = lie(parts.method.as_str(), &path, &mut body);
     let mut headers = parts.headers.clone();
     headers.remove("content-length");
+    for name in drop {
+        headers.remove(*name);
+    }
     let mut last = None;
     for _ in 0..times {
         let sent = client
@@ -62,11 +71,16 @@ async fn forward(State((upstream, lie, client)): State<(String, Lie, reqwest::Cl
 /// Certifies the jobs of a reference sidecar with `to_app` between it and certify's app and
 /// `to_api` in front of its API.
 async fn certify(to_app: Lie, to_api: Lie) -> Report {
+    certify_dropping(to_app, to_api, &[]).await
+}
+
+/// [`certify`], with the headers `drop` taken off every trigger on its way to the app.
+async fn certify_dropping(to_app: Lie, to_api: Lie, drop: Dropped) -> Report {
     let app_port = common::free_port();
-    let app_side = proxy(format!("http://127.0.0.1:{app_port}"), to_app).await;
+    let app_side = proxy(format!("http://127.0.0.1:{app_port}"), to_app, drop).await;
     let sidecar = common::liar_sidecar(app_side).await;
     let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
-    let api = proxy(upstream, to_api).await;
+    let api = proxy(upstream, to_api, &[]).await;
     let jobs = [(Block::JOBS, "")];
     common::certify_sidecar(format!("http://127.0.0.1:{api}"), &jobs, app_port, &Filter::default()).await
 }
@@ -74,7 +88,7 @@ async fn certify(to_app: Lie, to_api: Lie) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_scheduler_passes_every_case() {
     let report = certify(honest, honest).await;
-    assert_eq!(report.cases.len(), 9, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 10, "{:?}", report.cases);
     for case in &report.cases {
         // certify cannot restart a sidecar it does not run.
         let expected = if case.trial.ends_with("jobs.durable.restart") { Verdict::Skipped } else { Verdict::Pass };
@@ -182,6 +196,12 @@ async fn a_scheduler_whose_default_policy_is_drop_is_caught() {
     };
     let report = certify(honest, drops).await;
     common::expect_fail(&report, "liar@http::jobs.failure-policy.default", "without a policy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_whose_triggers_carry_no_trace_is_caught() {
+    let report = certify_dropping(honest, honest, &["traceparent"]).await;
+    common::expect_fail(&report, "liar@http::jobs.trace.carried", "not a valid traceparent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

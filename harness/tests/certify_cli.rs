@@ -305,7 +305,7 @@ fn a_sidecar_with_a_grpc_app_is_certified_with_certify_serving_app_callback() {
     assert_eq!(passed("queue@grpc::"), 7, "{}", out.stdout);
     assert_eq!(passed("blackbox@grpc::invocation."), 7, "{}", out.stdout);
     // Jobs scheduled over gRPC, their triggers at certify's OnJobEvent.
-    assert_eq!(passed("blackbox@grpc::jobs."), 7, "{}", out.stdout);
+    assert_eq!(passed("blackbox@grpc::jobs."), 8, "{}", out.stdout);
     // 201 has no gRPC form: the case says so instead of failing.
     let status = report.cases.iter().find(|c| c.id == "invocation.status.passed-through").expect("listed");
     assert_eq!(status.verdict, reports::Verdict::Skipped);
@@ -338,7 +338,7 @@ fn a_sidecars_jobs_api_is_certified_black_box() {
     let report = report_in(dir.path());
     // J1-J5 with ttl and the default policy, and the errors on the wire (J7); the restart (J6)
     // needs a scheduler certify runs.
-    assert_eq!(passed_under(&report, "blackbox@http::jobs."), 8, "{}", out.stdout);
+    assert_eq!(passed_under(&report, "blackbox@http::jobs."), 9, "{}", out.stdout);
 }
 
 /// A proxy in front of a sidecar that mangles service invocation: it drops query strings,

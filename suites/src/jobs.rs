@@ -16,7 +16,7 @@ use contract::Block;
 use contract::jobs::{FailurePolicy, JobSpec, Jobs};
 use serde_json::{Value, json};
 
-use crate::case::{Case, CaseResult, Ctx, Finding, Must, Reach, Requirement};
+use crate::case::{Case, CaseResult, Ctx, DriverCapability, Finding, Must, Reach, Requirement};
 use crate::suite::Suite;
 use crate::{case, ensure, ensure_eq};
 
@@ -38,6 +38,8 @@ pub struct Trigger {
     pub data: Vec<u8>,
     /// When it arrived.
     pub at: Instant,
+    /// The `traceparent` it came with (a gRPC app's from `grpc-trace-bin`).
+    pub traceparent: Option<String>,
 }
 
 /// The triggers the app received, by job name, and the answers it was told to give.
@@ -50,8 +52,8 @@ pub struct JobInbox {
 
 impl JobInbox {
     /// Records a trigger of `name`; the app's answer is an error for a job told to fail.
-    pub fn deliver(&self, name: &str, data: Vec<u8>) -> Result<(), String> {
-        let trigger = Trigger { name: name.to_owned(), data, at: Instant::now() };
+    pub fn deliver(&self, name: &str, data: Vec<u8>, traceparent: Option<String>) -> Result<(), String> {
+        let trigger = Trigger { name: name.to_owned(), data, at: Instant::now(), traceparent };
         self.seen.lock().unwrap_or_else(PoisonError::into_inner).entry(name.to_owned()).or_default().push(trigger);
         match self.failing.lock().unwrap_or_else(PoisonError::into_inner).contains(name) {
             true => Err(format!("certify fails the triggers of `{name}` on purpose")),
@@ -155,6 +157,16 @@ fn cases() -> Vec<Case> {
             [],
             20,
             failure_policy_default
+        ),
+        case!(
+            BLOCK,
+            "jobs.trace.carried",
+            "O7",
+            "A trigger MUST reach the app with trace context: a valid `traceparent` (a gRPC app: `grpc-trace-bin`).",
+            [ON_APP, Requirement::Driver(DriverCapability::TraceContext)],
+            ["observability"],
+            20,
+            trace_carried
         ),
         case!(
             BLOCK,
@@ -307,6 +319,19 @@ async fn failure_policy_default(ctx: Ctx) -> CaseResult {
     // Long enough for a fifth attempt to show up.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ensure_eq!(inbox.of(&name).len(), 4, "attempts of a failing job without a policy");
+    Ok(())
+}
+
+async fn trace_carried(ctx: Ctx) -> CaseResult {
+    let name = ctx.key("traced");
+    scheduler(&ctx)?.schedule(JobSpec { due_time: Some("0s".into()), ..job(&name) }).await.must("scheduling")?;
+    let seen = wait_for(&ctx, &name, 1, Duration::from_secs(1)).await?;
+    let trigger = seen.first().ok_or_else(|| Finding::Fail("no trigger of a job due now".into()))?;
+    let received = trigger.traceparent.clone().unwrap_or_default();
+    ensure!(
+        crate::observability::trace_id(&received).is_some(),
+        "the trigger reached the app with `{received}`, not a valid traceparent"
+    );
     Ok(())
 }
 

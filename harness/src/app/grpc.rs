@@ -197,10 +197,12 @@ impl AppCallback for App {
     }
 
     async fn on_job_event(&self, r: Request<JobEventRequest>) -> Answer<JobEventResponse> {
+        let traceparent =
+            crate::grpc::trace_metadata(r.metadata()).into_iter().find_map(|(k, v)| (k == "traceparent").then_some(v));
         let e = r.into_inner();
         // JSON data as an HTTP app would get it; any other `Any` as its bytes.
         let body = reference_runtime::jobs::data::app_body(e.data.as_ref());
-        match self.job_inbox().deliver(&e.name, body) {
+        match self.job_inbox().deliver(&e.name, body, traceparent) {
             Ok(()) => Ok(Response::new(JobEventResponse::default())),
             Err(why) => Err(Status::internal(why)),
         }

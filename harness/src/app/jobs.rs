@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use suites::jobs::JobInbox;
 
@@ -24,8 +24,9 @@ pub(super) fn routes() -> Router<App> {
 }
 
 /// One trigger: recorded, answered 200 (500 for a job the case fails on purpose).
-async fn trigger(State(app): State<App>, Path(name): Path<String>, body: Bytes) -> StatusCode {
-    match app.job_inbox().deliver(&name, body.to_vec()) {
+async fn trigger(State(app): State<App>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match app.job_inbox().deliver(&name, body.to_vec(), traceparent) {
         Ok(()) => StatusCode::OK,
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

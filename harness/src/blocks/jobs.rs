@@ -65,7 +65,7 @@ struct IntoInbox(Arc<JobInbox>);
 #[async_trait]
 impl JobTarget for IntoInbox {
     async fn trigger(&self, job: &Job) -> Result<(), String> {
-        self.0.deliver(&job.name, data::app_body(job.data.as_ref()))
+        self.0.deliver(&job.name, data::app_body(job.data.as_ref()), None)
     }
 }
 

@@ -78,16 +78,19 @@ mod tests {
 
     #[test]
     fn go_iso_and_repetitions() {
-        assert_eq!(Period::parse("1s").unwrap(), Period { every: Duration::from_secs(1), repeats: None });
-        assert_eq!(Period::parse("0h0m3s0ms").unwrap().every, Duration::from_secs(3));
-        assert_eq!(Period::parse("PT2S").unwrap().every, Duration::from_secs(2));
-        assert_eq!(Period::parse("R5/PT1S").unwrap(), Period { every: Duration::from_secs(1), repeats: Some(5) });
-        assert_eq!(Period::parse("R3/1s").unwrap().repeats, Some(3));
-        assert_eq!(Period::parse("1s").unwrap().schedule(), "@every 1s");
-        assert_eq!(Period::parse("1500ms").unwrap().schedule(), "@every 1.5s");
-        assert_eq!(Period::parse("PT2H").unwrap().schedule(), "@every 2h0m0s");
-        assert_eq!(Period::parse("90s").unwrap().schedule(), "@every 1m30s");
-        assert_eq!(Period::parse("250ms").unwrap().schedule(), "@every 250ms");
+        assert_eq!(Period::parse("1s").expect("a period"), Period { every: Duration::from_secs(1), repeats: None });
+        assert_eq!(Period::parse("0h0m3s0ms").expect("a period").every, Duration::from_secs(3));
+        assert_eq!(Period::parse("PT2S").expect("a period").every, Duration::from_secs(2));
+        assert_eq!(
+            Period::parse("R5/PT1S").expect("a period"),
+            Period { every: Duration::from_secs(1), repeats: Some(5) }
+        );
+        assert_eq!(Period::parse("R3/1s").expect("a period").repeats, Some(3));
+        assert_eq!(Period::parse("1s").expect("a period").schedule(), "@every 1s");
+        assert_eq!(Period::parse("1500ms").expect("a period").schedule(), "@every 1.5s");
+        assert_eq!(Period::parse("PT2H").expect("a period").schedule(), "@every 2h0m0s");
+        assert_eq!(Period::parse("90s").expect("a period").schedule(), "@every 1m30s");
+        assert_eq!(Period::parse("250ms").expect("a period").schedule(), "@every 250ms");
         for bad in ["R0/PT1S", "P1Y", "P1M", "soon", "-1s", "R/PT1S", "Rx/1s"] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }

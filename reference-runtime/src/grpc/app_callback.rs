@@ -76,6 +76,17 @@ impl GrpcApp {
         request
     }
 
+    /// [`Self::request`] starting a trace of its own, in the form a gRPC app takes (O7: a job
+    /// trigger has no caller whose trace it could continue).
+    fn traced_request<T>(&self, message: T) -> Request<T> {
+        let mut request = self.request(message);
+        let binary = super::trace::to_binary(&crate::sidecar::trace::new_traceparent());
+        if let Some(value) = binary.and_then(|b| tonic::codegen::http::HeaderValue::from_str(&b).ok()) {
+            request.metadata_mut().as_mut().insert("grpc-trace-bin", value);
+        }
+        request
+    }
+
     fn client(&self) -> AppCallbackClient<Channel> {
         AppCallbackClient::new(self.channel.clone())
     }
@@ -191,10 +202,10 @@ impl GrpcApp {
             method: format!("job/{name}"),
             http_extension: Some(common::HttpExtension { verb: Verb::Post as i32, querystring: String::new() }),
         };
-        let answer = match self.client().on_job_event(self.request(event.clone())).await {
+        let answer = match self.client().on_job_event(self.traced_request(event.clone())).await {
             #[allow(deprecated)]
             Err(s) if s.code() == Code::Unimplemented => {
-                AppCallbackAlphaClient::new(self.channel.clone()).on_job_event_alpha1(self.request(event)).await
+                AppCallbackAlphaClient::new(self.channel.clone()).on_job_event_alpha1(self.traced_request(event)).await
             }
             other => other,
         };
