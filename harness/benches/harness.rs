@@ -1,5 +1,6 @@
-//! The harness's hot paths: planning a run, and running one trial end to end in-process (the
-//! per-case cost the harness adds around a case body).
+//! The harness's hot paths: planning a run, running one trial end to end in-process (the
+//! per-case cost the harness adds around a case body), and the runner's cost per trial for
+//! runs of 10, 100 and 1,000 trials.
 
 #![allow(missing_docs)]
 
@@ -31,6 +32,29 @@ fn bench(c: &mut Criterion) {
             rt.block_on(harness::runner::run_one(trial.clone(), format!("bench-{n}")))
         })
     });
+    // The runner's cost per trial as runs grow (issue 24's curve): N copies of the ping trial
+    // through the runner, 16 at a time; criterion's per-element time is the cost of one.
+    let mut group = c.benchmark_group("runner (state.crud.ping × N, concurrency 16)");
+    group.sample_size(10);
+    for trials in [10usize, 100, 1_000] {
+        group.throughput(criterion::Throughput::Elements(trials as u64));
+        group.bench_function(criterion::BenchmarkId::from_parameter(trials), |b| {
+            b.iter(|| {
+                n += 1;
+                let run = vec![trial.clone(); trials];
+                let records = rt.block_on(harness::runner::execute(
+                    run,
+                    16,
+                    &format!("bench-{n}"),
+                    &|t| t.to_owned(),
+                    &mut |_| {},
+                    &|_| {},
+                ));
+                assert_eq!(records.len(), trials);
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -112,6 +112,24 @@ pub struct Overhead {
     pub added_p99_us: f64,
 }
 
+/// A process's resident set, idle and after a load of state items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRecord {
+    /// What was measured, e.g. `reference runtime (statestore, in memory)`.
+    pub subject: String,
+    /// Resident set once serving, before any item, KiB; `None` when it could not be measured.
+    pub idle_kib: Option<u64>,
+    /// Resident set after `items` items of `item_bytes` each, KiB.
+    pub loaded_kib: Option<u64>,
+    /// Items saved.
+    pub items: u64,
+    /// Bytes per item value.
+    pub item_bytes: u64,
+    /// Why a figure is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// A benchmark run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -127,6 +145,9 @@ pub struct BenchReport {
     pub records: Vec<BenchRecord>,
     /// Sidecar and harness overheads derived from the records.
     pub overheads: Vec<Overhead>,
+    /// Resident sets measured beside the latencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<MemoryRecord>,
 }
 
 impl BenchReport {
@@ -175,6 +196,30 @@ pub fn bench_table(report: &BenchReport) -> String {
         let _ = writeln!(out, "\n| overhead | added p50 µs | added p99 µs |\n|---|---:|---:|");
         for o in &report.overheads {
             let _ = writeln!(out, "| {} | {:.1} | {:.1} |", o.what, o.added_p50_us, o.added_p99_us);
+        }
+    }
+    if !report.memory.is_empty() {
+        let _ = writeln!(out, "\n| memory | idle MiB | loaded MiB | items | per item B |\n|---|---:|---:|---:|---:|");
+        let mib = |kib: Option<u64>| kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "–".into());
+        for m in &report.memory {
+            let per_item = match (m.idle_kib, m.loaded_kib) {
+                (Some(idle), Some(loaded)) if m.items > 0 => {
+                    format!("{:.0}", loaded.saturating_sub(idle) as f64 * 1024.0 / m.items as f64)
+                }
+                _ => "–".into(),
+            };
+            let subject = match &m.reason {
+                Some(why) => format!("{} ({why})", m.subject),
+                None => m.subject.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "| {subject} | {} | {} | {} × {} B | {per_item} |",
+                mib(m.idle_kib),
+                mib(m.loaded_kib),
+                m.items,
+                m.item_bytes
+            );
         }
     }
     out

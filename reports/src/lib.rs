@@ -12,7 +12,8 @@ mod model;
 mod timeline;
 
 pub use bench::{
-    BENCH_SCHEMA_VERSION, BenchRecord, BenchReport, Budget, Overhead, Regression, bench_html, bench_table, regressions,
+    BENCH_SCHEMA_VERSION, BenchRecord, BenchReport, Budget, MemoryRecord, Overhead, Regression, bench_html,
+    bench_table, regressions,
 };
 pub use certificate::{
     BlockResult, CERTIFICATE_SCHEMA, Certificate, CertificateError, CertifiedComponent, Signature, signing_key, verify,

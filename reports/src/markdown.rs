@@ -93,6 +93,7 @@ pub fn summary_markdown(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "| {component} | {driver} | {} |", cells.join(" | "));
     }
+    time_by_block(report, &mut out);
     let mut skipped: BTreeMap<&str, usize> = BTreeMap::new();
     for c in report.cases.iter().filter(|c| c.verdict == Verdict::Skipped) {
         *skipped.entry(c.reason.as_deref().unwrap_or("no reason given")).or_default() += 1;
@@ -104,4 +105,32 @@ pub fn summary_markdown(report: &Report) -> String {
         }
     }
     out
+}
+
+/// Where the run's time went: per block (the fault phase apart, as it runs alone after the
+/// rest), the trials that ran, their summed durations and the longest one.
+fn time_by_block(report: &Report, out: &mut String) {
+    let mut blocks: BTreeMap<String, (usize, f64, f64, &str)> = BTreeMap::new();
+    for c in report.cases.iter().filter(|c| c.verdict != Verdict::Skipped) {
+        let block = match (c.driver.as_str(), c.block.as_str()) {
+            ("faults", _) => "faults (alone, after the rest)".to_owned(),
+            (_, "") => "—".to_owned(),
+            (_, block) => block.to_owned(),
+        };
+        let entry = blocks.entry(block).or_insert((0, 0.0, 0.0, ""));
+        entry.0 += 1;
+        entry.1 += c.duration_ms;
+        if c.duration_ms > entry.2 {
+            (entry.2, entry.3) = (c.duration_ms, c.trial.as_str());
+        }
+    }
+    if blocks.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Time\n");
+    let _ = writeln!(out, "The run took {:.1} s.\n", report.duration_ms / 1000.0);
+    let _ = writeln!(out, "| block | trials run | summed s | longest trial | its s |\n|---|---:|---:|---|---:|");
+    for (block, (n, sum, longest, trial)) in blocks {
+        let _ = writeln!(out, "| {block} | {n} | {:.1} | `{trial}` | {:.1} |", sum / 1000.0, longest / 1000.0);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod floor;
 pub mod load;
+pub mod memory;
 pub mod profile;
 
 use std::collections::BTreeMap;
@@ -483,6 +484,7 @@ pub async fn run(
         },
         records,
         overheads,
+        memory: Vec::new(),
     }
 }
 

@@ -28,6 +28,10 @@ pub(super) struct BenchArgs {
     /// Where backends come from: auto, testcontainers, process or external.
     #[arg(long)]
     backends: Option<String>,
+    /// The reference runtime binary whose memory `memory` measures (default: `reference-runtime`
+    /// beside certify).
+    #[arg(long)]
+    runtime_binary: Option<PathBuf>,
 }
 
 pub(super) async fn bench(args: BenchArgs, registry: &Registry) -> ExitCode {
@@ -86,7 +90,23 @@ pub(super) async fn bench(args: BenchArgs, registry: &Registry) -> ExitCode {
         }
     };
     session.close().await;
-    if report.records.is_empty() {
+    let mut report = report;
+    if filter.keeps("memory reference runtime") {
+        let binary = args.runtime_binary.clone().or_else(crate::bench::memory::beside_certify);
+        let measured = crate::bench::memory::measure(binary.as_deref()).await;
+        let figures = |kib: Option<u64>| kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or("–".into());
+        let why = measured.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+        out(&format!(
+            "{:>12} memory reference runtime: idle {}, after {} items of {} B {}{why}",
+            if measured.reason.is_some() { "SKIP" } else { "MEASURED" },
+            figures(measured.idle_kib),
+            measured.items,
+            measured.item_bytes,
+            figures(measured.loaded_kib),
+        ));
+        report.memory.push(measured);
+    }
+    if report.records.is_empty() && report.memory.is_empty() {
         return fail("nothing matched the filters");
     }
     out("");
