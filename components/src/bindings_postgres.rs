@@ -1,5 +1,6 @@
 //! `bindings.postgresql`: an output binding that runs SQL, with Dapr's metadata name
-//! (`connectionString`, or the older `url`) and operations:
+//! (`connectionString`, or the older `url`; `timeoutInSeconds`, the longest one call may take,
+//! 20 s by default) and operations:
 //! - `exec`: runs the request metadata `sql` with `params` (a JSON array) and answers the
 //!   metadata `rows-affected`;
 //! - `query`: answers the rows as a JSON array of arrays, one value per column;
@@ -24,13 +25,15 @@ use tokio_postgres::{Row, SimpleQueryMessage};
 use crate::postgres_common::{backend, client, pool};
 
 const OPERATIONS: [&str; 3] = ["exec", "query", "close"];
-/// The longest one operation may take: a server that stops answering fails the call.
+/// The longest one operation may take by default (`timeoutInSeconds`): a server that stops
+/// answering fails the call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The PostgreSQL output binding.
 pub struct PostgresBinding {
     pool: Pool,
     closed: AtomicBool,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresBinding {
@@ -49,7 +52,8 @@ impl PostgresBinding {
                 return Err(MetadataError::Missing { field: "connectionString".into(), hint }.into());
             }
         };
-        let binding = Self { pool: pool(&url)?, closed: AtomicBool::new(false) };
+        let timeout = p.parse::<u64>("timeoutInSeconds")?.map_or(CALL_TIMEOUT, Duration::from_secs);
+        let binding = Self { pool: pool(&url)?, closed: AtomicBool::new(false), timeout };
         binding.ping().await?;
         Ok(binding)
     }
@@ -58,7 +62,7 @@ impl PostgresBinding {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Backend("bindings.postgresql: the component is closed".into()));
         }
-        client(&self.pool, CALL_TIMEOUT).await
+        client(&self.pool, self.timeout).await
     }
 }
 
@@ -135,9 +139,9 @@ impl OutputBinding for PostgresBinding {
     }
 
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse> {
-        tokio::time::timeout(CALL_TIMEOUT, self.run(request))
+        tokio::time::timeout(self.timeout, self.run(request))
             .await
-            .map_err(|_| Error::Backend(format!("PostgreSQL did not answer within {CALL_TIMEOUT:?}")))?
+            .map_err(|_| Error::Backend(format!("PostgreSQL did not answer within {:?}", self.timeout)))?
     }
 
     async fn ping(&self) -> Result<()> {

@@ -109,9 +109,11 @@ impl RabbitBinding {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => last = Some(e),
                 Err(_) => {
-                    // No confirm in time: the connection is presumed dead; the next call opens another.
+                    // No confirm in time: the connection is presumed dead; the next call opens
+                    // another. Not retried here: a broker that went silent would only make the
+                    // caller wait twice as long for the same failure.
                     self.link.forget().await;
-                    last = Some(Error::Backend(format!(
+                    return Err(Error::Backend(format!(
                         "rabbitmq: the broker did not confirm a message to `{queue}` within {PUBLISH_TIMEOUT:?}"
                     )));
                 }

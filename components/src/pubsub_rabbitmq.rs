@@ -207,7 +207,8 @@ impl RabbitPubSub {
     }
 
     async fn send(&self, topic: &str, data: &[u8], properties: BasicProperties) -> Result<()> {
-        // One retry on a fresh connection: the broker may have restarted since the last call.
+        // One retry on a fresh connection when a call fails: the broker may have restarted since
+        // the last call.
         let mut last = None;
         for _ in 0..2 {
             let (_, publisher) = self.link.get().await?;
@@ -222,9 +223,11 @@ impl RabbitPubSub {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => last = Some(e),
                 Err(_) => {
-                    // No confirm in time: the connection is presumed dead; the next call opens another.
+                    // No confirm in time: the connection is presumed dead; the next call opens
+                    // another. Not retried here: a broker that went silent would only make the
+                    // caller wait twice as long for the same failure.
                     self.link.forget().await;
-                    last = Some(Error::Backend(format!(
+                    return Err(Error::Backend(format!(
                         "rabbitmq: the broker did not confirm a publish to `{topic}` within {PUBLISH_TIMEOUT:?}"
                     )));
                 }
