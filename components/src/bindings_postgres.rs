@@ -52,7 +52,15 @@ impl PostgresBinding {
                 return Err(MetadataError::Missing { field: "connectionString".into(), hint }.into());
             }
         };
-        let timeout = p.parse::<u64>("timeoutInSeconds")?.map_or(CALL_TIMEOUT, Duration::from_secs);
+        let timeout = match p.parse::<u64>("timeoutInSeconds")? {
+            Some(0) => {
+                let reason = "a call needs some time: give a whole number of seconds above 0, e.g. `20`".into();
+                return Err(
+                    MetadataError::Invalid { field: "timeoutInSeconds".into(), value: "0".into(), reason }.into()
+                );
+            }
+            seconds => seconds.map_or(CALL_TIMEOUT, Duration::from_secs),
+        };
         let binding = Self { pool: pool(&url)?, closed: AtomicBool::new(false), timeout };
         binding.ping().await?;
         Ok(binding)

@@ -178,7 +178,7 @@ fn cases() -> Vec<Case> {
             BLOCK,
             "bindings.trace.carried",
             "O7",
-            "A `create`'s trace id MUST reach the app with the input event it causes: the sidecar puts the call's `traceparent` in the output binding's metadata (O7) and continues the trace an input event's metadata carries (daprd's `sendBindingEventToApp`). Applies to bindings that carry a create's metadata to their input events.",
+            "A `create`'s trace id MUST reach the app with the input event it causes: the sidecar puts the call's `traceparent` in the output binding's metadata (O7) and continues the trace an input event's metadata carries (daprd's `sendBindingEventToApp`). Needs a binding that carries a create's metadata to its input events (inconclusive otherwise).",
             [Claimed(Create), Claimed(Read), Driver(DriverCapability::TraceContext)],
             ["observability"],
             60,
@@ -416,8 +416,10 @@ async fn trace_carried(ctx: Ctx) -> CaseResult {
     };
     let entry = |name: &str| event.metadata.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
     if entry(CARRIED).as_deref() != Some(key.as_str()) {
-        return Err(Finding::Skip(
-            "the binding does not carry a create's metadata to its input events, so no trace context can travel through it".into(),
+        // Either the binding does not carry metadata or the sidecar dropped it on the way:
+        // from here the two look alike, so this is no verdict either way.
+        return Err(Finding::Inconclusive(
+            "the create's metadata did not reach its input event (a binding that does not carry metadata, or a sidecar that drops it), so the trace context could not be followed".into(),
         ));
     }
     let received = entry("traceparent").unwrap_or_default();

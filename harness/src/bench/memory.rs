@@ -61,8 +61,11 @@ async fn run(binary: &Path, record: &mut MemoryRecord) -> Result<(), String> {
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let pid = child.id().ok_or("the runtime exited at once")?;
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_healthy(&client, &base).await?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("an HTTP client: {e}"))?;
+    wait_healthy(&client, &base, &mut child).await?;
     record.idle_kib = Some(resident_kib(pid)?);
     let value = "x".repeat(ITEM_BYTES as usize);
     for batch in 0..ITEMS / BATCH {
@@ -83,9 +86,12 @@ async fn run(binary: &Path, record: &mut MemoryRecord) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) -> Result<(), String> {
+async fn wait_healthy(client: &reqwest::Client, base: &str, child: &mut tokio::process::Child) -> Result<(), String> {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the runtime exited before it served ({status})"));
+        }
         if let Ok(r) = client.get(format!("{base}/v1.0/healthz")).send().await
             && r.status().is_success()
         {
