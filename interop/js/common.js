@@ -96,13 +96,14 @@ function assertEqual(actual, expected, what) {
 
 /**
  * Starts `binary` as the app `interop`'s sidecar with `resources` (text, or a function of the
- * directory giving it) in a fresh resources directory. When this process exits, the child is
- * killed and the directory removed.
+ * directory giving it) in a fresh resources directory; without `appPort` it runs with no app.
+ * When this process exits, the child is killed and the directory removed.
  */
 function startSidecar(binary, { appPort, httpPort, grpcPort, resources, env = {} }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "certify-interop-"));
   fs.writeFileSync(path.join(dir, "components.yaml"), typeof resources === "function" ? resources(dir) : resources);
-  const args = ["--app-id", "interop", "--app-port", String(appPort), "--dapr-http-port", String(httpPort)];
+  const args = ["--app-id", "interop", "--dapr-http-port", String(httpPort)];
+  if (appPort) args.push("--app-port", String(appPort));
   args.push("--dapr-grpc-port", String(grpcPort), "--resources-path", dir, "--log-level", "warn");
   const child = spawn(binary, args, { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"] });
   const stop = () => {

@@ -2,7 +2,8 @@
 # Runs interop.py (the official Dapr Python SDK over gRPC against a reference-runtime binary),
 # then app_grpc.py (the SDK's gRPC app server, dapr.ext.grpc, behind the binary run with
 # --app-protocol grpc), then actors.py (the SDK's virtual actors hosted by dapr.ext.fastapi on
-# uvicorn, over the actor HTTP API), in a venv kept at $HOME/.cache/certify/python-interop-venv
+# uvicorn, over the actor HTTP API), then workflows.py (the SDK's workflow runtime and client,
+# dapr.ext.workflow, over TaskHubSidecarService), in a venv kept at $HOME/.cache/certify/python-interop-venv
 # and reused across runs; pip runs only when requirements.txt differs from the copy saved in the
 # venv at the last install.
 #
@@ -32,4 +33,5 @@ status=0
 "$venv/bin/python" "$here/interop.py" "$binary" || status=1
 "$venv/bin/python" "$here/app_grpc.py" "$binary" || status=1
 "$venv/bin/python" "$here/actors.py" "$binary" || status=1
+"$venv/bin/python" "$here/workflows.py" "$binary" || status=1
 exit "$status"

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod otel;
 pub mod sidecar;
+pub mod workflows;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

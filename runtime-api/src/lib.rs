@@ -21,6 +21,10 @@ mod generated {
             }
         }
     }
+    pub mod durabletask {
+        //! No proto package: prost names the file `_`.
+        tonic::include_proto!("_");
+    }
 }
 
 pub mod codes;
@@ -29,6 +33,14 @@ pub mod codes;
 pub use generated::dapr::proto::common::v1 as common;
 /// `dapr.proto.runtime.v1`.
 pub use generated::dapr::proto::runtime::v1 as runtime;
+
+/// The durabletask protocol (`dapr/durabletask-protobuf`, MIT, licence headers kept):
+/// `TaskHubSidecarService`, which workflow workers and clients call on the Dapr gRPC port,
+/// with its work items, actions and history events.
+pub use generated::durabletask;
+
+/// The encoded descriptors of the durabletask files, for gRPC reflection.
+pub const DURABLETASK_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/durabletask_descriptor.bin"));
 
 /// The encoded descriptors of every file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/runtime_descriptor.bin"));

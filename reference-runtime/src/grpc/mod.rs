@@ -18,6 +18,7 @@ mod state;
 mod status;
 pub(crate) mod subscribe;
 mod trace;
+mod workflows;
 pub use metered::MetricsLayer;
 pub use trace::TraceLayer;
 
@@ -101,12 +102,13 @@ fn rewrite_too_large(headers: &mut http::HeaderMap) {
     }
 }
 
-/// The gRPC routes: the `Dapr` service, reflection listing it, and the proxy for any other
-/// service.
+/// The gRPC routes: the `Dapr` service, the workflows' `TaskHubSidecarService`, reflection
+/// listing them, and the proxy for any other service.
 pub fn routes(sc: &Arc<Sidecar>) -> tonic::service::Routes {
-    let mut routes = tonic::service::Routes::new(service(sc));
+    let mut routes = tonic::service::Routes::new(service(sc)).add_service(workflows::service(sc));
     if let Ok(reflection) = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(runtime_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(runtime_api::DURABLETASK_DESCRIPTOR_SET)
         .build_v1()
     {
         routes = routes.add_service(reflection);

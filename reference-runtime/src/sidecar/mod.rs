@@ -210,6 +210,8 @@ pub struct Sidecar {
     pub(crate) jobs: Arc<crate::jobs::Scheduler>,
     /// The actors the app hosts.
     pub(crate) actors: Arc<crate::actors::Engine>,
+    /// The workflows its workers run.
+    pub(crate) workflows: Arc<crate::workflows::Engine>,
     /// What the APIs served, for `--metrics-port`.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -258,6 +260,7 @@ impl Sidecar {
             stopping: tokio::sync::watch::Sender::new(false),
             jobs,
             actors,
+            workflows: crate::workflows::Engine::new(),
             metrics: crate::metrics::Metrics::new(&config.app_id),
             config,
         })

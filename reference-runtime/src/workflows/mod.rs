@@ -1,0 +1,507 @@
+//! Workflows (actors-workflows-jobs.md §2): the engine behind `TaskHubSidecarService` and the
+//! HTTP facade. Workers connect with `GetWorkItems` and get work items: a workflow turn (the
+//! committed history and the events new since) or an activity. A worker's answer to a turn is
+//! committed at once, history and effects together; an answer with a stale token is dropped.
+//! Work a worker held when its stream ends goes to the next worker. Timers are tasks that put
+//! `timerFired` into the inbox no earlier than due. The engine never runs workflow code: the
+//! SDKs replay it.
+
+mod instance;
+mod turn;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::SystemTime;
+
+use runtime_api::durabletask::history_event::EventType;
+use runtime_api::durabletask::work_item::Request as Work;
+use runtime_api::durabletask::*;
+use tokio::sync::{mpsc, watch};
+
+use instance::{Instance, WorkerId, event, is_terminal};
+use turn::Effect;
+
+pub use instance::is_terminal as status_is_terminal;
+
+/// What a workflow call fails with, by the status daprd answers.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorkflowError {
+    /// No instance has this id.
+    #[error("no such instance exists: {0}")]
+    NotFound(String),
+    /// A running instance already has this id.
+    #[error("an active workflow with ID '{0}' already exists")]
+    AlreadyExists(String),
+    /// Purge of an instance still running.
+    #[error("orchestration has not yet completed: {0}")]
+    NotCompleted(String),
+    /// A request the protocol rules out.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A work item on its way to a worker.
+pub type WorkItemSender = mpsc::UnboundedSender<WorkItem>;
+
+enum Queued {
+    Turn(String),
+    Activity(String, i32),
+}
+
+#[derive(Default)]
+struct Inner {
+    instances: HashMap<String, Instance>,
+    workers: Vec<(WorkerId, WorkItemSender)>,
+    next_worker: WorkerId,
+    round_robin: usize,
+    queue: VecDeque<Queued>,
+    tokens: u64,
+}
+
+/// The workflows of one runtime.
+pub struct Engine {
+    me: Weak<Engine>,
+    inner: Mutex<Inner>,
+    /// Bumped on every change, for the calls that wait on a status.
+    changed: watch::Sender<u64>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Engine {
+    /// An engine with no instances and no workers.
+    pub fn new() -> Arc<Self> {
+        Arc::new_cyclic(|me| Self { me: me.clone(), inner: Mutex::default(), changed: watch::Sender::new(0) })
+    }
+
+    fn mutate<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let out = {
+            let mut inner = locked(&self.inner);
+            let out = f(&mut inner);
+            self.pump(&mut inner);
+            out
+        };
+        self.changed.send_modify(|n| *n += 1);
+        out
+    }
+
+    /// Starts an instance; its id (generated when empty).
+    pub fn start(&self, request: CreateInstanceRequest) -> Result<String, WorkflowError> {
+        if request.name.is_empty() {
+            return Err(WorkflowError::Invalid("a workflow name is required".into()));
+        }
+        self.mutate(|inner| self.create(inner, request, None, false))
+    }
+
+    fn create(
+        &self,
+        inner: &mut Inner,
+        request: CreateInstanceRequest,
+        parent: Option<ParentInstanceInfo>,
+        idempotent: bool,
+    ) -> Result<String, WorkflowError> {
+        let id = if request.instance_id.is_empty() {
+            uuid::Uuid::new_v4().simple().to_string()
+        } else {
+            request.instance_id.clone()
+        };
+        if let Some(existing) = inner.instances.get(&id)
+            && !existing.terminal()
+        {
+            return if idempotent { Ok(id) } else { Err(WorkflowError::AlreadyExists(id)) };
+        }
+        let now = SystemTime::now();
+        let execution_id = request.execution_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let scheduled_start = request.scheduled_start_timestamp.and_then(|t| SystemTime::try_from(t).ok());
+        let started = ExecutionStartedEvent {
+            name: request.name.clone(),
+            version: request.version.clone(),
+            input: request.input.clone(),
+            workflow_instance: Some(WorkflowInstance {
+                instance_id: id.clone(),
+                execution_id: Some(execution_id.clone()),
+            }),
+            parent_instance: parent.clone(),
+            scheduled_start_timestamp: request.scheduled_start_timestamp,
+            parent_trace_context: request.parent_trace_context.clone(),
+            tags: request.tags.clone(),
+            ..Default::default()
+        };
+        let started = event(-1, EventType::ExecutionStarted(started));
+        let later = scheduled_start.filter(|at| *at > now);
+        let mut inst = Instance {
+            id: id.clone(),
+            name: request.name,
+            execution_id,
+            status: OrchestrationStatus::Pending,
+            created: now,
+            updated: now,
+            completed: None,
+            scheduled_start,
+            input: request.input,
+            output: None,
+            custom_status: None,
+            failure: None,
+            parent,
+            tags: request.tags,
+            history: Vec::new(),
+            inbox: Vec::new(),
+            deferred: None,
+            turn: None,
+            activities: Default::default(),
+            queued: false,
+        };
+        match later {
+            Some(at) => {
+                inst.deferred = Some(started);
+                self.arm(at, id.clone(), move |engine, id| engine.mutate(|inner| release(inner, &id)));
+            }
+            None => inst.inbox.push(started),
+        }
+        inner.instances.insert(id.clone(), inst);
+        enqueue_turn(inner, &id);
+        Ok(id)
+    }
+
+    /// Runs `then` at `at` (no earlier), if the engine still exists.
+    fn arm(&self, at: SystemTime, id: String, then: impl FnOnce(&Engine, String) + Send + 'static) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            while let Ok(left) = at.duration_since(SystemTime::now()) {
+                if left.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(left).await;
+            }
+            if let Some(engine) = me.upgrade() {
+                then(&engine, id);
+            }
+        });
+    }
+
+    /// The instance's state, `None` when there is none.
+    pub fn get(&self, id: &str, payloads: bool) -> Option<WorkflowState> {
+        locked(&self.inner).instances.get(id).map(|i| i.state(payloads))
+    }
+
+    /// The instance's committed history.
+    pub fn history(&self, id: &str) -> Option<Vec<HistoryEvent>> {
+        locked(&self.inner).instances.get(id).map(|i| i.history.clone())
+    }
+
+    /// Waits until the instance's status satisfies `until` (or it is gone): its state then.
+    pub async fn wait(
+        &self,
+        id: &str,
+        payloads: bool,
+        until: impl Fn(OrchestrationStatus) -> bool,
+    ) -> Option<WorkflowState> {
+        let mut changes = self.changed.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let state = self.get(id, payloads)?;
+            let status = OrchestrationStatus::try_from(state.workflow_status).unwrap_or_default();
+            if until(status) {
+                return Some(state);
+            }
+            if changes.changed().await.is_err() {
+                return Some(state);
+            }
+        }
+    }
+
+    /// Puts `eventRaised` into the instance's inbox; dropped if it has ended.
+    pub fn raise(&self, id: &str, name: &str, input: Option<String>) -> Result<(), WorkflowError> {
+        self.mutate(|inner| raise(inner, id, name, input))
+    }
+
+    /// Asks the instance to end as TERMINATED with `output`; its children too if `recurse`.
+    /// Ended instances are left as they are.
+    pub fn terminate(&self, id: &str, output: Option<String>, recurse: bool) -> Result<(), WorkflowError> {
+        self.mutate(|inner| terminate(inner, id, output, recurse))
+    }
+
+    /// Suspends a running instance: its events wait until it resumes.
+    pub fn suspend(&self, id: &str, reason: Option<String>) -> Result<(), WorkflowError> {
+        self.mutate(|inner| {
+            let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
+            if !inst.terminal() {
+                inst.inbox.push(event(-1, EventType::ExecutionSuspended(ExecutionSuspendedEvent { input: reason })));
+                enqueue_turn(inner, id);
+            }
+            Ok(())
+        })
+    }
+
+    /// Resumes a suspended instance.
+    pub fn resume(&self, id: &str, reason: Option<String>) -> Result<(), WorkflowError> {
+        self.mutate(|inner| {
+            let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
+            if !inst.terminal() {
+                inst.inbox.push(event(-1, EventType::ExecutionResumed(ExecutionResumedEvent { input: reason })));
+                enqueue_turn(inner, id);
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes an ended instance (and its children if `recurse`): how many were deleted.
+    pub fn purge(&self, id: &str, recurse: bool) -> Result<i32, WorkflowError> {
+        self.mutate(|inner| purge(inner, id, recurse))
+    }
+
+    /// A worker connects: the work items it is to run arrive on the receiver. Call
+    /// [`Engine::disconnect`] with the id when its stream ends.
+    pub fn connect(&self) -> (WorkerId, mpsc::UnboundedReceiver<WorkItem>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.mutate(|inner| {
+            inner.next_worker += 1;
+            inner.workers.push((inner.next_worker, tx));
+            inner.next_worker
+        });
+        (id, rx)
+    }
+
+    /// A worker's stream ended: what it held goes to the queue again.
+    pub fn disconnect(&self, worker: WorkerId) {
+        self.mutate(|inner| orphan(inner, worker));
+    }
+
+    /// How many workers are connected.
+    pub fn workers(&self) -> usize {
+        locked(&self.inner).workers.len()
+    }
+
+    /// A worker's answer to a turn. An answer with another turn's token, or for no turn, is
+    /// stale and dropped.
+    pub fn complete_turn(&self, response: WorkflowResponse) -> Result<(), WorkflowError> {
+        self.mutate(|inner| {
+            let id = response.instance_id.clone();
+            let inst = inner.instances.get_mut(&id).ok_or_else(|| WorkflowError::NotFound(id.clone()))?;
+            let Some(turn) =
+                inst.turn.take_if(|t| response.completion_token.is_empty() || t.token == response.completion_token)
+            else {
+                tracing::debug!(instance = %id, "a stale workflow answer, dropped");
+                return Ok(());
+            };
+            let effects = turn::commit(inst, turn.new_events, response);
+            for effect in effects {
+                self.apply(inner, effect);
+            }
+            enqueue_turn(inner, &id);
+            Ok(())
+        })
+    }
+
+    /// A worker's answer to an activity; one for a task no longer pending is dropped.
+    pub fn complete_activity(&self, response: ActivityResponse) -> Result<(), WorkflowError> {
+        self.mutate(|inner| {
+            let id = response.instance_id.clone();
+            let Some(inst) = inner.instances.get_mut(&id) else { return Ok(()) };
+            let current = inst.activities.get(&response.task_id).is_some_and(|a| {
+                response.completion_token.is_empty()
+                    || a.dispatch.as_ref().is_some_and(|(token, _)| *token == response.completion_token)
+            });
+            if !current {
+                tracing::debug!(instance = %id, task = response.task_id, "a stale activity answer, dropped");
+                return Ok(());
+            }
+            let Some(activity) = inst.activities.remove(&response.task_id) else { return Ok(()) };
+            let execution_id = activity.request.task_execution_id;
+            let kind = match response.failure_details {
+                Some(failure) => EventType::TaskFailed(TaskFailedEvent {
+                    task_scheduled_id: response.task_id,
+                    failure_details: Some(failure),
+                    task_execution_id: execution_id,
+                    ..Default::default()
+                }),
+                None => EventType::TaskCompleted(TaskCompletedEvent {
+                    task_scheduled_id: response.task_id,
+                    result: response.result,
+                    task_execution_id: execution_id,
+                    ..Default::default()
+                }),
+            };
+            inst.inbox.push(event(-1, kind));
+            enqueue_turn(inner, &id);
+            Ok(())
+        })
+    }
+
+    fn apply(&self, inner: &mut Inner, effect: Effect) {
+        match effect {
+            Effect::Start(request, parent) => {
+                if let Err(e) = self.create(inner, request, parent, true) {
+                    tracing::warn!(error = %e, "a workflow's child could not start");
+                }
+            }
+            Effect::Timer { instance, execution, id, fire_at } => {
+                self.arm(fire_at, instance, move |engine, instance| {
+                    engine.mutate(|inner| fire(inner, &instance, &execution, id, fire_at));
+                });
+            }
+            Effect::Raise { instance, name, input } => {
+                let _ = raise(inner, &instance, &name, input);
+            }
+            Effect::Terminate { instance, output, recurse } => {
+                let _ = terminate(inner, &instance, output, recurse);
+            }
+            Effect::Parent { parent, event } => {
+                if let Some(p) = inner.instances.get_mut(&parent).filter(|p| !p.terminal()) {
+                    p.inbox.push(event);
+                    enqueue_turn(inner, &parent);
+                }
+            }
+            Effect::Dispatch { instance, task } => inner.queue.push_back(Queued::Activity(instance, task)),
+        }
+    }
+
+    /// Sends queued work to the workers, round robin, while there are both.
+    fn pump(&self, inner: &mut Inner) {
+        while !inner.workers.is_empty() {
+            let Some(work) = inner.queue.pop_front() else { return };
+            inner.round_robin = (inner.round_robin + 1) % inner.workers.len();
+            let (worker, tx) = inner.workers[inner.round_robin].clone();
+            inner.tokens += 1;
+            let token = inner.tokens.to_string();
+            let Some(item) = take_work(inner, &work, worker, &token) else { continue };
+            if tx.send(WorkItem { request: Some(item), completion_token: token }).is_err() {
+                orphan(inner, worker);
+            }
+        }
+    }
+}
+
+/// Marks the work as held by `worker` and builds its request; `None` if it is no longer due.
+fn take_work(inner: &mut Inner, work: &Queued, worker: WorkerId, token: &str) -> Option<Work> {
+    match work {
+        Queued::Turn(id) => {
+            let inst = inner.instances.get_mut(id)?;
+            inst.queued = false;
+            if !inst.runnable() {
+                return None;
+            }
+            let mut new_events = vec![event(-1, EventType::WorkflowStarted(WorkflowStartedEvent { version: None }))];
+            new_events.append(&mut inst.inbox);
+            let request = WorkflowRequest {
+                instance_id: id.clone(),
+                execution_id: Some(inst.execution_id.clone()),
+                past_events: inst.history.clone(),
+                new_events: new_events.clone(),
+                ..Default::default()
+            };
+            inst.turn = Some(instance::Turn { token: token.to_owned(), worker, new_events });
+            Some(Work::WorkflowRequest(request))
+        }
+        Queued::Activity(id, task) => {
+            let activity = inner.instances.get_mut(id)?.activities.get_mut(task)?;
+            activity.dispatch = Some((token.to_owned(), worker));
+            Some(Work::ActivityRequest(activity.request.clone()))
+        }
+    }
+}
+
+fn enqueue_turn(inner: &mut Inner, id: &str) {
+    if let Some(inst) = inner.instances.get_mut(id)
+        && inst.runnable()
+        && !inst.queued
+    {
+        inst.queued = true;
+        inner.queue.push_back(Queued::Turn(id.to_owned()));
+    }
+}
+
+/// Takes back what `worker` held: a turn's events return to the front of the inbox (less
+/// its `workflowStarted`), activities to the queue.
+fn orphan(inner: &mut Inner, worker: WorkerId) {
+    inner.workers.retain(|(w, _)| *w != worker);
+    let mut again = Vec::new();
+    for inst in inner.instances.values_mut() {
+        if let Some(turn) = inst.turn.take_if(|t| t.worker == worker) {
+            let mut events: Vec<HistoryEvent> = turn.new_events.into_iter().skip(1).collect();
+            events.append(&mut inst.inbox);
+            inst.inbox = events;
+            again.push(Queued::Turn(inst.id.clone()));
+        }
+        for (task, activity) in &mut inst.activities {
+            if activity.dispatch.as_ref().is_some_and(|(_, w)| *w == worker) {
+                activity.dispatch = None;
+                again.push(Queued::Activity(inst.id.clone(), *task));
+            }
+        }
+    }
+    for work in again {
+        match work {
+            Queued::Turn(id) => enqueue_turn(inner, &id),
+            activity => inner.queue.push_back(activity),
+        }
+    }
+}
+
+fn release(inner: &mut Inner, id: &str) {
+    if let Some(inst) = inner.instances.get_mut(id)
+        && let Some(started) = inst.deferred.take()
+    {
+        inst.inbox.insert(0, started);
+        enqueue_turn(inner, id);
+    }
+}
+
+fn fire(inner: &mut Inner, id: &str, execution: &str, timer: i32, fire_at: SystemTime) {
+    let Some(inst) = inner.instances.get_mut(id) else { return };
+    if inst.execution_id != execution || inst.terminal() {
+        return;
+    }
+    let fired = TimerFiredEvent { fire_at: Some(fire_at.into()), timer_id: timer };
+    inst.inbox.push(event(-1, EventType::TimerFired(fired)));
+    enqueue_turn(inner, id);
+}
+
+fn raise(inner: &mut Inner, id: &str, name: &str, input: Option<String>) -> Result<(), WorkflowError> {
+    let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
+    if inst.terminal() {
+        return Ok(());
+    }
+    inst.inbox.push(event(-1, EventType::EventRaised(EventRaisedEvent { name: name.into(), input })));
+    enqueue_turn(inner, id);
+    Ok(())
+}
+
+fn terminate(inner: &mut Inner, id: &str, output: Option<String>, recurse: bool) -> Result<(), WorkflowError> {
+    let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
+    if inst.terminal() {
+        return Ok(());
+    }
+    if inst.deferred.take().is_some() {
+        // Never started: nothing to replay, so it ends here.
+        inst.status = OrchestrationStatus::Terminated;
+        inst.output = output;
+        inst.completed = Some(SystemTime::now());
+        inst.updated = SystemTime::now();
+        return Ok(());
+    }
+    let ended = ExecutionTerminatedEvent { input: output.clone(), recurse };
+    inst.inbox.push(event(-1, EventType::ExecutionTerminated(ended)));
+    let children = if recurse { inst.children() } else { Vec::new() };
+    enqueue_turn(inner, id);
+    for child in children {
+        let _ = terminate(inner, &child, output.clone(), true);
+    }
+    Ok(())
+}
+
+fn purge(inner: &mut Inner, id: &str, recurse: bool) -> Result<i32, WorkflowError> {
+    let inst = inner.instances.get(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
+    if !is_terminal(inst.status) {
+        return Err(WorkflowError::NotCompleted(id.into()));
+    }
+    let children = if recurse { inst.children() } else { Vec::new() };
+    inner.instances.remove(id);
+    let mut count = 1;
+    for child in children {
+        count += purge(inner, &child, true).unwrap_or(0);
+    }
+    Ok(count)
+}
