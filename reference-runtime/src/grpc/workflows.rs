@@ -36,6 +36,7 @@ fn status(e: WorkflowError) -> Status {
         WorkflowError::AlreadyExists(_) => Status::already_exists(e.to_string()),
         WorkflowError::NotCompleted(_) => Status::failed_precondition(e.to_string()),
         WorkflowError::Invalid(_) => Status::invalid_argument(e.to_string()),
+        WorkflowError::Store(_) => Status::internal(e.to_string()),
     }
 }
 
@@ -59,7 +60,7 @@ impl TaskHubSidecarService for TaskHub {
     async fn start_instance(&self, r: Request<CreateInstanceRequest>) -> Answer<CreateInstanceResponse> {
         let request = r.into_inner();
         let scheduled = request.scheduled_start_timestamp.is_some();
-        let instance_id = self.engine().start(request).map_err(status)?;
+        let instance_id = self.engine().start(request).await.map_err(status)?;
         if !scheduled {
             self.engine().wait(&instance_id, false, |s| s != S::Pending).await;
         }
@@ -84,27 +85,27 @@ impl TaskHubSidecarService for TaskHub {
 
     async fn raise_event(&self, r: Request<RaiseEventRequest>) -> Answer<RaiseEventResponse> {
         let r = r.into_inner();
-        self.engine().raise(&r.instance_id, &r.name, r.input).map_err(status)?;
+        self.engine().raise(&r.instance_id, &r.name, r.input).await.map_err(status)?;
         Ok(Response::new(RaiseEventResponse {}))
     }
 
     async fn terminate_instance(&self, r: Request<TerminateRequest>) -> Answer<TerminateResponse> {
         let r = r.into_inner();
-        self.engine().terminate(&r.instance_id, r.output, r.recursive).map_err(status)?;
+        self.engine().terminate(&r.instance_id, r.output, r.recursive).await.map_err(status)?;
         self.engine().wait(&r.instance_id, false, status_is_terminal).await;
         Ok(Response::new(TerminateResponse {}))
     }
 
     async fn suspend_instance(&self, r: Request<SuspendRequest>) -> Answer<SuspendResponse> {
         let r = r.into_inner();
-        self.engine().suspend(&r.instance_id, r.reason).map_err(status)?;
+        self.engine().suspend(&r.instance_id, r.reason).await.map_err(status)?;
         self.engine().wait(&r.instance_id, false, |s| s == S::Suspended || status_is_terminal(s)).await;
         Ok(Response::new(SuspendResponse {}))
     }
 
     async fn resume_instance(&self, r: Request<ResumeRequest>) -> Answer<ResumeResponse> {
         let r = r.into_inner();
-        self.engine().resume(&r.instance_id, r.reason).map_err(status)?;
+        self.engine().resume(&r.instance_id, r.reason).await.map_err(status)?;
         self.engine().wait(&r.instance_id, false, |s| s != S::Suspended).await;
         Ok(Response::new(ResumeResponse {}))
     }
@@ -114,7 +115,7 @@ impl TaskHubSidecarService for TaskHub {
         let Some(purge_instances_request::Request::InstanceId(id)) = r.request else {
             return Err(Status::unimplemented("purging by filter is not supported: name the instance"));
         };
-        let deleted_instance_count = self.engine().purge(&id, r.recursive).map_err(status)?;
+        let deleted_instance_count = self.engine().purge(&id, r.recursive).await.map_err(status)?;
         Ok(Response::new(PurgeInstancesResponse { deleted_instance_count, is_complete: Some(true) }))
     }
 
@@ -130,17 +131,17 @@ impl TaskHubSidecarService for TaskHub {
     }
 
     async fn complete_activity_task(&self, r: Request<ActivityResponse>) -> Answer<CompleteTaskResponse> {
-        self.engine().complete_activity(r.into_inner()).map_err(status)?;
+        self.engine().complete_activity(r.into_inner()).await.map_err(status)?;
         Ok(Response::new(CompleteTaskResponse {}))
     }
 
     async fn complete_orchestrator_task(&self, r: Request<WorkflowResponse>) -> Answer<CompleteTaskResponse> {
-        self.engine().complete_turn(r.into_inner()).map_err(status)?;
+        self.engine().complete_turn(r.into_inner()).await.map_err(status)?;
         Ok(Response::new(CompleteTaskResponse {}))
     }
 
     async fn complete_workflow_task(&self, r: Request<WorkflowResponse>) -> Answer<CompleteTaskResponse> {
-        self.engine().complete_turn(r.into_inner()).map_err(status)?;
+        self.engine().complete_turn(r.into_inner()).await.map_err(status)?;
         Ok(Response::new(CompleteTaskResponse {}))
     }
 

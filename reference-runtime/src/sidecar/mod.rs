@@ -20,6 +20,7 @@ mod secrets_routes;
 mod state_routes;
 pub mod subscriptions;
 pub(crate) mod trace;
+mod workflow_routes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -242,6 +243,7 @@ impl Sidecar {
             None => Arc::new(crate::actors::NoApp),
         };
         let actors = crate::actors::Engine::new(&config.app_id, host, actor_state_store(&components));
+        let workflows = workflows_of(&components, &config.app_id);
         Arc::new(Self {
             components,
             key_schemes,
@@ -260,7 +262,7 @@ impl Sidecar {
             stopping: tokio::sync::watch::Sender::new(false),
             jobs,
             actors,
-            workflows: crate::workflows::Engine::new(),
+            workflows,
             metrics: crate::metrics::Metrics::new(&config.app_id),
             config,
         })
@@ -277,6 +279,7 @@ impl Sidecar {
             .merge(lock_routes::routes())
             .merge(jobs_routes::routes())
             .merge(actors_routes::routes())
+            .merge(workflow_routes::routes())
             .merge(meta_routes::routes())
             .merge(invoke_routes::routes())
             .fallback(invoke_routes::fallback)
@@ -345,6 +348,12 @@ impl Sidecar {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "jobs kept from an earlier run taken up"),
             Err(why) => tracing::error!(%why, "the jobs kept from an earlier run cannot be taken up"),
+        }
+        // Kept workflows too: their work waits for a worker to connect.
+        match self.workflows.restore().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(workflows = n, "workflows kept from an earlier run taken up"),
+            Err(why) => tracing::error!(%why, "the workflows kept from an earlier run cannot be taken up"),
         }
         if self.config.app_port.is_some() {
             let this = Arc::clone(&self);
@@ -576,6 +585,19 @@ fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Sched
 }
 
 /// The state store flagged `actorStateStore: "true"`, else a served `actors.*` component's.
+/// The workflow engine: its instances kept in the actor state store, under
+/// `dapr-workflows||<NAMESPACE>||<app id>`, when there is one (daprd keeps them there too);
+/// else in memory.
+fn workflows_of(components: &Components, app_id: &str) -> Arc<crate::workflows::Engine> {
+    match actor_state_store(components) {
+        Some(store) => {
+            let namespace = std::env::var("NAMESPACE").unwrap_or_default();
+            crate::workflows::Engine::durable(store, format!("dapr-workflows||{namespace}||{app_id}"))
+        }
+        None => crate::workflows::Engine::new(),
+    }
+}
+
 fn actor_state_store(components: &Components) -> Option<Arc<dyn contract::StateStore>> {
     let flagged = |c: &&contract::registry::LoadedComponent| {
         c.manifest.metadata.iter().any(|m| {

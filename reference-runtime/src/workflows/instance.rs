@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use runtime_api::durabletask::history_event::EventType;
+
+use super::store::Snapshot;
 use runtime_api::durabletask::{
     ActivityRequest, HistoryEvent, OrchestrationStatus, ParentInstanceInfo, TaskFailureDetails, WorkflowInstance,
     WorkflowState,
@@ -133,5 +135,77 @@ impl Instance {
             tags: self.tags.clone(),
             ..WorkflowState::default()
         }
+    }
+}
+
+impl Instance {
+    /// Its kept form: a turn in flight counts as not yet committed.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut inbox: Vec<HistoryEvent> =
+            self.turn.iter().flat_map(|t| t.new_events.iter().skip(1).cloned()).collect();
+        inbox.extend(self.inbox.iter().cloned());
+        Snapshot {
+            state: Some(self.state(true)),
+            history: self.history.clone(),
+            inbox,
+            deferred: self.deferred.clone(),
+            activities: self.activities.values().map(|a| a.request.clone()).collect(),
+            parent: self.parent.clone(),
+        }
+    }
+
+    /// An instance taken up from its kept form: nothing dispatched, nothing queued.
+    pub fn restored(snapshot: Snapshot) -> Option<Self> {
+        let state = snapshot.state?;
+        let time = |t: Option<prost_types::Timestamp>| t.and_then(|t| SystemTime::try_from(t).ok());
+        let now = SystemTime::now();
+        Some(Self {
+            id: state.instance_id,
+            name: state.name,
+            execution_id: state.execution_id.unwrap_or_default(),
+            status: OrchestrationStatus::try_from(state.workflow_status).unwrap_or_default(),
+            created: time(state.created_timestamp).unwrap_or(now),
+            updated: time(state.last_updated_timestamp).unwrap_or(now),
+            completed: time(state.completed_timestamp),
+            scheduled_start: time(state.scheduled_start_timestamp),
+            input: state.input,
+            output: state.output,
+            custom_status: state.custom_status,
+            failure: state.failure_details,
+            parent: snapshot.parent,
+            tags: state.tags,
+            history: snapshot.history,
+            inbox: snapshot.inbox,
+            deferred: snapshot.deferred,
+            turn: None,
+            activities: snapshot
+                .activities
+                .into_iter()
+                .map(|request| (request.task_id, Activity { request, dispatch: None }))
+                .collect(),
+            queued: false,
+        })
+    }
+
+    /// Durable timers created and not yet fired: (id, due).
+    pub fn pending_timers(&self) -> Vec<(i32, SystemTime)> {
+        let fired: Vec<i32> = self
+            .history
+            .iter()
+            .chain(&self.inbox)
+            .filter_map(|e| match &e.event_type {
+                Some(EventType::TimerFired(f)) => Some(f.timer_id),
+                _ => None,
+            })
+            .collect();
+        self.history
+            .iter()
+            .filter_map(|e| match &e.event_type {
+                Some(EventType::TimerCreated(t)) if !fired.contains(&e.event_id) => {
+                    Some((e.event_id, t.fire_at.and_then(|t| SystemTime::try_from(t).ok())?))
+                }
+                _ => None,
+            })
+            .collect()
     }
 }

@@ -4,12 +4,15 @@
 //! committed at once, history and effects together; an answer with a stale token is dropped.
 //! Work a worker held when its stream ends goes to the next worker. Timers are tasks that put
 //! `timerFired` into the inbox no earlier than due. The engine never runs workflow code: the
-//! SDKs replay it.
+//! SDKs replay it. Over a state store ([`Engine::durable`]) every change is written before the
+//! call that made it answers, and [`Engine::restore`] takes the instances up after a restart:
+//! pending timers re-armed, unanswered activities and uncommitted events sent again.
 
 mod instance;
+mod store;
 mod turn;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::SystemTime;
 
@@ -18,7 +21,9 @@ use runtime_api::durabletask::work_item::Request as Work;
 use runtime_api::durabletask::*;
 use tokio::sync::{mpsc, watch};
 
+use contract::StateStore;
 use instance::{Instance, WorkerId, event, is_terminal};
+use store::WorkflowStore;
 use turn::Effect;
 
 pub use instance::is_terminal as status_is_terminal;
@@ -38,6 +43,9 @@ pub enum WorkflowError {
     /// A request the protocol rules out.
     #[error("{0}")]
     Invalid(String),
+    /// The change is made but could not be kept in the state store.
+    #[error("{0}")]
+    Store(String),
 }
 
 /// A work item on its way to a worker.
@@ -56,6 +64,9 @@ struct Inner {
     round_robin: usize,
     queue: VecDeque<Queued>,
     tokens: u64,
+    /// Instances changed since the last write, and whether the set of ids changed.
+    dirty: BTreeSet<String>,
+    index_dirty: bool,
 }
 
 /// The workflows of one runtime.
@@ -64,6 +75,9 @@ pub struct Engine {
     inner: Mutex<Inner>,
     /// Bumped on every change, for the calls that wait on a status.
     changed: watch::Sender<u64>,
+    store: Option<WorkflowStore>,
+    /// Held while a batch of changes is written, so batches land in order.
+    writer: tokio::sync::Mutex<()>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,9 +85,94 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Engine {
-    /// An engine with no instances and no workers.
+    /// An engine keeping its instances in memory only.
     pub fn new() -> Arc<Self> {
-        Arc::new_cyclic(|me| Self { me: me.clone(), inner: Mutex::default(), changed: watch::Sender::new(0) })
+        Self::with_store(None)
+    }
+
+    /// An engine keeping its instances in `store` under keys starting `prefix`; call
+    /// [`Engine::restore`] to take up those kept by an earlier run.
+    pub fn durable(store: Arc<dyn StateStore>, prefix: String) -> Arc<Self> {
+        Self::with_store(Some(WorkflowStore::new(store, prefix)))
+    }
+
+    fn with_store(store: Option<WorkflowStore>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            inner: Mutex::default(),
+            changed: watch::Sender::new(0),
+            store,
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Takes up the instances kept by an earlier run: how many. Timers still due are armed
+    /// again, activities not answered and events not committed go to the next worker.
+    pub async fn restore(&self) -> Result<usize, String> {
+        let Some(store) = &self.store else { return Ok(0) };
+        let snapshots = store.load().await?;
+        let count = snapshots.len();
+        self.mutate(|inner| {
+            for snapshot in snapshots {
+                let Some(inst) = Instance::restored(snapshot) else { continue };
+                let id = inst.id.clone();
+                if !inst.terminal() {
+                    for (timer, at) in inst.pending_timers() {
+                        let execution = inst.execution_id.clone();
+                        self.arm(at, id.clone(), move |engine, id| {
+                            engine.mutate(|inner| fire(inner, &id, &execution, timer, at));
+                        });
+                    }
+                    if let Some(at) = inst.deferred.as_ref().and(inst.scheduled_start) {
+                        self.arm(at, id.clone(), move |engine, id| engine.mutate(|inner| release(inner, &id)));
+                    }
+                    for task in inst.activities.keys() {
+                        inner.queue.push_back(Queued::Activity(id.clone(), *task));
+                    }
+                }
+                inner.instances.insert(id.clone(), inst);
+                enqueue_turn(inner, &id);
+            }
+        });
+        Ok(count)
+    }
+
+    /// Writes what changed since the last write (nothing without a store).
+    async fn flush(&self) -> Result<(), WorkflowError> {
+        let Some(store) = &self.store else { return Ok(()) };
+        let _turn = self.writer.lock().await;
+        let (batch, index) = {
+            let mut inner = locked(&self.inner);
+            let dirty = std::mem::take(&mut inner.dirty);
+            let batch: Vec<_> = dirty
+                .into_iter()
+                .map(|id| {
+                    let snapshot = inner.instances.get(&id).map(Instance::snapshot);
+                    (id, snapshot)
+                })
+                .collect();
+            let index =
+                std::mem::take(&mut inner.index_dirty).then(|| inner.instances.keys().cloned().collect::<Vec<_>>());
+            (batch, index)
+        };
+        let mut failed = None;
+        for (id, snapshot) in batch {
+            if let Err(e) = store.put(&id, snapshot).await {
+                failed = Some(e);
+            }
+        }
+        if let Some(ids) = index
+            && let Err(e) = store.put_index(&ids).await
+        {
+            failed = Some(e);
+        }
+        match failed {
+            Some(e) => {
+                tracing::error!(error = %e, "workflow changes not kept");
+                Err(WorkflowError::Store(e))
+            }
+            None => Ok(()),
+        }
     }
 
     fn mutate<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -88,11 +187,13 @@ impl Engine {
     }
 
     /// Starts an instance; its id (generated when empty).
-    pub fn start(&self, request: CreateInstanceRequest) -> Result<String, WorkflowError> {
+    pub async fn start(&self, request: CreateInstanceRequest) -> Result<String, WorkflowError> {
         if request.name.is_empty() {
             return Err(WorkflowError::Invalid("a workflow name is required".into()));
         }
-        self.mutate(|inner| self.create(inner, request, None, false))
+        let id = self.mutate(|inner| self.create(inner, request, None, false))?;
+        self.flush().await?;
+        Ok(id)
     }
 
     fn create(
@@ -161,6 +262,8 @@ impl Engine {
             None => inst.inbox.push(started),
         }
         inner.instances.insert(id.clone(), inst);
+        inner.index_dirty = true;
+        inner.dirty.insert(id.clone());
         enqueue_turn(inner, &id);
         Ok(id)
     }
@@ -177,6 +280,7 @@ impl Engine {
             }
             if let Some(engine) = me.upgrade() {
                 then(&engine, id);
+                let _ = engine.flush().await;
             }
         });
     }
@@ -213,18 +317,20 @@ impl Engine {
     }
 
     /// Puts `eventRaised` into the instance's inbox; dropped if it has ended.
-    pub fn raise(&self, id: &str, name: &str, input: Option<String>) -> Result<(), WorkflowError> {
-        self.mutate(|inner| raise(inner, id, name, input))
+    pub async fn raise(&self, id: &str, name: &str, input: Option<String>) -> Result<(), WorkflowError> {
+        self.mutate(|inner| raise(inner, id, name, input))?;
+        self.flush().await
     }
 
     /// Asks the instance to end as TERMINATED with `output`; its children too if `recurse`.
     /// Ended instances are left as they are.
-    pub fn terminate(&self, id: &str, output: Option<String>, recurse: bool) -> Result<(), WorkflowError> {
-        self.mutate(|inner| terminate(inner, id, output, recurse))
+    pub async fn terminate(&self, id: &str, output: Option<String>, recurse: bool) -> Result<(), WorkflowError> {
+        self.mutate(|inner| terminate(inner, id, output, recurse))?;
+        self.flush().await
     }
 
     /// Suspends a running instance: its events wait until it resumes.
-    pub fn suspend(&self, id: &str, reason: Option<String>) -> Result<(), WorkflowError> {
+    pub async fn suspend(&self, id: &str, reason: Option<String>) -> Result<(), WorkflowError> {
         self.mutate(|inner| {
             let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
             if !inst.terminal() {
@@ -232,11 +338,12 @@ impl Engine {
                 enqueue_turn(inner, id);
             }
             Ok(())
-        })
+        })?;
+        self.flush().await
     }
 
     /// Resumes a suspended instance.
-    pub fn resume(&self, id: &str, reason: Option<String>) -> Result<(), WorkflowError> {
+    pub async fn resume(&self, id: &str, reason: Option<String>) -> Result<(), WorkflowError> {
         self.mutate(|inner| {
             let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
             if !inst.terminal() {
@@ -244,12 +351,15 @@ impl Engine {
                 enqueue_turn(inner, id);
             }
             Ok(())
-        })
+        })?;
+        self.flush().await
     }
 
     /// Deletes an ended instance (and its children if `recurse`): how many were deleted.
-    pub fn purge(&self, id: &str, recurse: bool) -> Result<i32, WorkflowError> {
-        self.mutate(|inner| purge(inner, id, recurse))
+    pub async fn purge(&self, id: &str, recurse: bool) -> Result<i32, WorkflowError> {
+        let count = self.mutate(|inner| purge(inner, id, recurse))?;
+        self.flush().await?;
+        Ok(count)
     }
 
     /// A worker connects: the work items it is to run arrive on the receiver. Call
@@ -276,7 +386,7 @@ impl Engine {
 
     /// A worker's answer to a turn. An answer with another turn's token, or for no turn, is
     /// stale and dropped.
-    pub fn complete_turn(&self, response: WorkflowResponse) -> Result<(), WorkflowError> {
+    pub async fn complete_turn(&self, response: WorkflowResponse) -> Result<(), WorkflowError> {
         self.mutate(|inner| {
             let id = response.instance_id.clone();
             let inst = inner.instances.get_mut(&id).ok_or_else(|| WorkflowError::NotFound(id.clone()))?;
@@ -290,13 +400,15 @@ impl Engine {
             for effect in effects {
                 self.apply(inner, effect);
             }
+            inner.dirty.insert(id.clone());
             enqueue_turn(inner, &id);
             Ok(())
-        })
+        })?;
+        self.flush().await
     }
 
     /// A worker's answer to an activity; one for a task no longer pending is dropped.
-    pub fn complete_activity(&self, response: ActivityResponse) -> Result<(), WorkflowError> {
+    pub async fn complete_activity(&self, response: ActivityResponse) -> Result<(), WorkflowError> {
         self.mutate(|inner| {
             let id = response.instance_id.clone();
             let Some(inst) = inner.instances.get_mut(&id) else { return Ok(()) };
@@ -327,7 +439,8 @@ impl Engine {
             inst.inbox.push(event(-1, kind));
             enqueue_turn(inner, &id);
             Ok(())
-        })
+        })?;
+        self.flush().await
     }
 
     fn apply(&self, inner: &mut Inner, effect: Effect) {
@@ -403,7 +516,9 @@ fn take_work(inner: &mut Inner, work: &Queued, worker: WorkerId, token: &str) ->
     }
 }
 
+/// Queues a turn for the instance if it can take one, and marks it changed.
 fn enqueue_turn(inner: &mut Inner, id: &str) {
+    inner.dirty.insert(id.to_owned());
     if let Some(inst) = inner.instances.get_mut(id)
         && inst.runnable()
         && !inst.queued
@@ -480,6 +595,7 @@ fn terminate(inner: &mut Inner, id: &str, output: Option<String>, recurse: bool)
         inst.output = output;
         inst.completed = Some(SystemTime::now());
         inst.updated = SystemTime::now();
+        inner.dirty.insert(id.to_owned());
         return Ok(());
     }
     let ended = ExecutionTerminatedEvent { input: output.clone(), recurse };
@@ -499,6 +615,8 @@ fn purge(inner: &mut Inner, id: &str, recurse: bool) -> Result<i32, WorkflowErro
     }
     let children = if recurse { inst.children() } else { Vec::new() };
     inner.instances.remove(id);
+    inner.dirty.insert(id.to_owned());
+    inner.index_dirty = true;
     let mut count = 1;
     for child in children {
         count += purge(inner, &child, true).unwrap_or(0);
