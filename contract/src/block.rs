@@ -32,6 +32,9 @@ impl Block {
     /// Virtual actors: the runtime's actor engine over the actor state store, with the app
     /// hosting the actors (certify, when it certifies).
     pub const ACTORS: Block = Block("actors");
+    /// Workflows: the runtime's durable workflow engine over the actor state store, with a
+    /// durabletask worker running the workflows (certify's, when it certifies).
+    pub const WORKFLOWS: Block = Block("workflows");
 
     /// A block named by `prefix`.
     pub const fn new(prefix: &'static str) -> Block {

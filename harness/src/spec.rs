@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn the_builtin_spec_is_valid() {
         let spec = Spec::builtin().expect("valid");
-        assert_eq!(spec.entries.len(), 8);
+        assert_eq!(spec.entries.len(), 9);
         let state_claims = Claim::ALL.iter().filter(|c| c.blocks().contains(&contract::Block::STATE)).count();
         assert_eq!(spec.entries[0].claims.len(), state_claims);
     }

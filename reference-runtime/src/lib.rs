@@ -25,7 +25,34 @@ pub fn builtin_registry() -> Registry {
     in_memory::register(&mut registry);
     ::components::register(&mut registry);
     actors::register_over_state_stores(&mut registry);
+    workflows::register_over_state_stores(&mut registry);
     registry
+}
+
+/// Registers `<block>.<store>` for every `state.<store>` of `registry`: a runtime feature kept
+/// in that store, built with the store's own metadata (`actors.redis` is actors kept in
+/// Redis). `part` makes the component from the store, or says why the store cannot back it.
+pub fn register_over_state_stores(
+    registry: &mut Registry,
+    block: contract::Block,
+    part: fn(&str, Arc<dyn contract::StateStore>) -> Result<contract::Component, String>,
+) {
+    let states: Vec<String> = registry.types().filter(|t| t.starts_with("state.")).map(str::to_owned).collect();
+    let inner = registry.clone();
+    for state_type in states {
+        let own_type = format!("{}.{}", block.prefix(), &state_type["state.".len()..]);
+        let (inner, state_type) = (inner.clone(), state_type.clone());
+        registry.register(&own_type, move |ctx: contract::ComponentContext| {
+            let (inner, state_type) = (inner.clone(), state_type.clone());
+            async move {
+                let built = inner.build_as(&state_type, ctx).await?;
+                let backend = |why: String| contract::FactoryError::Init(contract::Error::Backend(why));
+                let store =
+                    built.as_state().cloned().ok_or_else(|| backend(format!("`{state_type}` built no state store")))?;
+                part(&state_type, store).map_err(backend)
+            }
+        });
+    }
 }
 
 /// The builtin registry plus a component type for each block of each pluggable component

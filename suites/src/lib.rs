@@ -20,6 +20,7 @@ pub mod pubsub;
 pub mod secrets;
 pub mod state;
 pub mod suite;
+pub mod workflows;
 
 pub use case::{
     Case, CaseResult, Claim, Ctx, DriverCapability, DriverInfo, Evidence, Finding, Reach, Requirement, Settings, Skip,
@@ -39,6 +40,7 @@ pub fn suites() -> Vec<Suite> {
         jobs::SUITE,
         observability::SUITE,
         actors::SUITE,
+        workflows::SUITE,
         faults::STATE_SUITE,
         faults::PUBSUB_SUITE,
         faults::BINDINGS_SUITE,

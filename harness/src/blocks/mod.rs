@@ -14,6 +14,7 @@ mod observability;
 mod pubsub;
 mod secrets;
 mod state;
+mod workflows;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -162,6 +163,7 @@ impl Catalogue {
             Arc::new(observability::Observability),
             Arc::new(jobs::Jobs),
             Arc::new(actors::Actors),
+            Arc::new(workflows::Workflows),
         ];
         Catalogue { blocks, suites: suites::suites() }
     }

@@ -80,6 +80,10 @@ pub(super) struct RunArgs {
     /// state, reminders and timers through the sidecar.
     #[arg(long, requires_all = ["sidecar", "app_port"])]
     actors: bool,
+    /// Certify the sidecar's workflow runtime (gRPC, `grpc://` only): certify connects a
+    /// durabletask worker to its `TaskHubSidecarService` and runs its own workflows on it.
+    #[arg(long, requires = "sidecar")]
+    workflows: bool,
     /// Certify the sidecar's observability: the trace context on its answers (and `baggage`),
     /// and, with --metrics, that its Prometheus metrics count the calls certify makes.
     #[arg(long, requires = "sidecar")]
@@ -215,10 +219,11 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
             && !args.invoke
             && !args.jobs_api
             && !args.actors
+            && !args.workflows
             && !args.observability
         {
             return Err(fail(
-                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT, --actors --app-port PORT, --observability",
+                "--sidecar needs something to certify: --state NAME, --pubsub NAME (--app-port PORT over HTTP), --secrets NAME, --lock NAME, --binding NAME, --configuration NAME --app-port PORT, --invoke --app-port PORT, --jobs-api --app-port PORT, --actors --app-port PORT, --workflows (grpc://), --observability",
             ));
         }
         let claims = match args.features.as_deref().map(parse_claims).transpose() {
@@ -228,6 +233,11 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         if args.pubsub.is_some() && args.app_port.is_none() && !url.starts_with("grpc://") {
             return Err(fail(
                 "--pubsub over HTTP needs --app-port PORT: the sidecar's app port, where certify receives deliveries (over grpc:// it uses streaming subscriptions)",
+            ));
+        }
+        if args.workflows && !url.starts_with("grpc://") {
+            return Err(fail(
+                "--workflows needs a gRPC sidecar (--sidecar grpc://HOST:PORT): workflow workers speak TaskHubSidecarService on the Dapr gRPC port",
             ));
         }
         if args.configuration.is_some() && args.app_protocol == AppProtocolArg::Grpc && !url.starts_with("grpc://") {
@@ -254,9 +264,14 @@ fn source_of(args: &RunArgs) -> Result<(Source, usize), ExitCode> {
         ];
         let mut components: Vec<(Block, String)> =
             named.iter().filter_map(|(block, name)| (*name).clone().map(|n| (*block, n))).collect();
-        // Invocation's, jobs' and actors' component is the sidecar's own app (named by its id,
+        // Invocation's, jobs', actors' and workflows' component is the sidecar's own app (named by its id,
         // which they need); observability's is the sidecar itself.
-        let own_app = [(args.invoke, Block::INVOCATION), (args.jobs_api, Block::JOBS), (args.actors, Block::ACTORS)];
+        let own_app = [
+            (args.invoke, Block::INVOCATION),
+            (args.jobs_api, Block::JOBS),
+            (args.actors, Block::ACTORS),
+            (args.workflows, Block::WORKFLOWS),
+        ];
         for (wanted, block) in own_app {
             if wanted {
                 components.push((block, String::new()));
@@ -341,6 +356,7 @@ fn rerun_prefix(args: &RunArgs, claims: Option<&BTreeSet<Claim>>) -> String {
     flag("invoke", args.invoke.then(String::new));
     flag("jobs-api", args.jobs_api.then(String::new));
     flag("actors", args.actors.then(String::new));
+    flag("workflows", args.workflows.then(String::new));
     flag("observability", args.observability.then(String::new));
     flag("metrics", args.metrics.clone());
     let black_box = args.sidecar.is_some() || args.pluggable.is_some();

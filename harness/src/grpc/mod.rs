@@ -13,6 +13,7 @@ mod pubsub;
 mod secrets;
 mod state;
 pub(crate) mod streaming;
+mod workflows;
 
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ pub(crate) use observability::trace_metadata;
 pub use pubsub::GrpcPubSub;
 pub use secrets::GrpcSecretStore;
 pub use state::GrpcStateStore;
+pub use workflows::GrpcTaskHub;
 
 use crate::http::ConnectError;
 
@@ -40,6 +42,7 @@ use crate::http::ConnectError;
 #[derive(Debug, Clone)]
 pub struct GrpcSidecar {
     client: DaprClient<Channel>,
+    channel: Channel,
     url: String,
     token: Option<MetadataValue<Ascii>>,
 }
@@ -67,7 +70,7 @@ impl GrpcSidecar {
             None => None,
             Some(t) => Some(t.parse().map_err(|_| unreachable("the API token is not valid ASCII metadata".into()))?),
         };
-        let sidecar = GrpcSidecar { client: DaprClient::new(channel), url: url.to_owned(), token };
+        let sidecar = GrpcSidecar { client: DaprClient::new(channel.clone()), channel, url: url.to_owned(), token };
         sidecar.metadata().await?;
         Ok(sidecar)
     }
@@ -75,6 +78,11 @@ impl GrpcSidecar {
     /// The generated client, to call with [`GrpcSidecar::request`]s.
     pub fn client(&self) -> DaprClient<Channel> {
         self.client.clone()
+    }
+
+    /// The channel to it, for the other services on its port (`TaskHubSidecarService`).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// `message` with the API token and the caller's trace context, if any.

@@ -34,32 +34,17 @@ pub struct ActorStore(pub Arc<dyn StateStore>);
 /// that store, with the store's own metadata (`actors.redis` is actors kept in Redis). A store
 /// without ETags and transactions cannot back actors, and is refused as daprd refuses it.
 pub fn register_over_state_stores(registry: &mut contract::Registry) {
-    let states: Vec<String> = registry.types().filter(|t| t.starts_with("state.")).map(str::to_owned).collect();
-    let inner = registry.clone();
-    for state_type in states {
-        let actors_type = format!("actors.{}", &state_type["state.".len()..]);
-        let (inner, state_type) = (inner.clone(), state_type.clone());
-        registry.register(&actors_type, move |ctx: contract::ComponentContext| {
-            let (inner, state_type) = (inner.clone(), state_type.clone());
-            async move {
-                let built = inner.build_as(&state_type, ctx).await?;
-                let store = built.as_state().cloned().ok_or_else(|| {
-                    contract::FactoryError::Init(contract::Error::Backend(format!(
-                        "`{state_type}` built no state store"
-                    )))
-                })?;
-                let features = store.features();
-                if !features.contains(&contract::StateFeature::Etag)
-                    || !features.contains(&contract::StateFeature::Transactional)
-                {
-                    return Err(contract::FactoryError::Init(contract::Error::Backend(format!(
-                        "`{state_type}` cannot back actors: an actor state store needs ETags and transactions"
-                    ))));
-                }
-                Ok(contract::Component::new(contract::Block::ACTORS).with(Arc::new(ActorStore(store))))
-            }
-        });
-    }
+    crate::register_over_state_stores(registry, contract::Block::ACTORS, |state_type, store| {
+        let features = store.features();
+        if !features.contains(&contract::StateFeature::Etag)
+            || !features.contains(&contract::StateFeature::Transactional)
+        {
+            return Err(format!(
+                "`{state_type}` cannot back actors: an actor state store needs ETags and transactions"
+            ));
+        }
+        Ok(contract::Component::new(contract::Block::ACTORS).with(Arc::new(ActorStore(store))))
+    });
 }
 
 /// The actor runtime as metadata shows it.

@@ -120,13 +120,7 @@ impl TaskHubSidecarService for TaskHub {
     }
 
     async fn get_work_items(&self, _: Request<GetWorkItemsRequest>) -> Answer<Stream<WorkItem>> {
-        let engine = Arc::clone(self.engine());
-        let (worker, rx) = engine.connect();
-        let gone = Disconnect { engine, worker };
-        let items = futures::StreamExt::map(tokio_stream::wrappers::UnboundedReceiverStream::new(rx), move |item| {
-            let _held = &gone;
-            Ok(item)
-        });
+        let items = futures::StreamExt::map(self.engine().work_items(), Ok);
         Ok(Response::new(Box::pin(futures::StreamExt::take_until(items, self.sc.stopped()))))
     }
 
@@ -149,17 +143,5 @@ impl TaskHubSidecarService for TaskHub {
         let id = r.into_inner().instance_id;
         let events = self.engine().history(&id).ok_or_else(|| status(WorkflowError::NotFound(id)))?;
         Ok(Response::new(GetInstanceHistoryResponse { events }))
-    }
-}
-
-/// Tells the engine when a worker's stream is dropped, so what it held is handed on.
-struct Disconnect {
-    engine: Arc<Engine>,
-    worker: u64,
-}
-
-impl Drop for Disconnect {
-    fn drop(&mut self) {
-        self.engine.disconnect(self.worker);
     }
 }

@@ -585,11 +585,15 @@ fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Sched
 }
 
 /// The state store flagged `actorStateStore: "true"`, else a served `actors.*` component's.
-/// The workflow engine: its instances kept in the actor state store, under
-/// `dapr-workflows||<NAMESPACE>||<app id>`, when there is one (daprd keeps them there too);
-/// else in memory.
+/// The workflow engine: its instances kept in a served `workflows.*` component's store, else
+/// in the actor state store (daprd keeps them there), under
+/// `dapr-workflows||<NAMESPACE>||<app id>`; else in memory.
 fn workflows_of(components: &Components, app_id: &str) -> Arc<crate::workflows::Engine> {
-    match actor_state_store(components) {
+    let served = components
+        .by_name
+        .values()
+        .find_map(|c| c.component.parts().get::<crate::workflows::WorkflowStateStore>().map(|s| Arc::clone(&s.0)));
+    match served.or_else(|| actor_state_store(components)) {
         Some(store) => {
             let namespace = std::env::var("NAMESPACE").unwrap_or_default();
             crate::workflows::Engine::durable(store, format!("dapr-workflows||{namespace}||{app_id}"))

@@ -28,6 +28,18 @@ use turn::Effect;
 
 pub use instance::is_terminal as status_is_terminal;
 
+/// The state store a `workflows.*` component keeps workflows in: an engine certify runs
+/// in-process is built over it ([`Engine::durable`]).
+pub struct WorkflowStateStore(pub Arc<dyn StateStore>);
+
+/// Registers `workflows.<store>` for every `state.<store>` of `registry`: workflows kept in
+/// that store (`workflows.redis` keeps them in Redis). Plain gets and sets suffice.
+pub fn register_over_state_stores(registry: &mut contract::Registry) {
+    crate::register_over_state_stores(registry, contract::Block::WORKFLOWS, |_, store| {
+        Ok(contract::Component::new(contract::Block::WORKFLOWS).with(Arc::new(WorkflowStateStore(store))))
+    });
+}
+
 /// What a workflow call fails with, by the status daprd answers.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WorkflowError {
@@ -78,6 +90,8 @@ pub struct Engine {
     store: Option<WorkflowStore>,
     /// Held while a batch of changes is written, so batches land in order.
     writer: tokio::sync::Mutex<()>,
+    /// Stopped: nothing more is written, and its timers do nothing.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,7 +117,18 @@ impl Engine {
             changed: watch::Sender::new(0),
             store,
             writer: tokio::sync::Mutex::new(()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Stops it, as a runtime going down: from now on it writes nothing and its timers do
+    /// nothing, so an engine restarted over the same store is the only writer.
+    pub fn stop(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Takes up the instances kept by an earlier run: how many. Timers still due are armed
@@ -141,6 +166,9 @@ impl Engine {
     async fn flush(&self) -> Result<(), WorkflowError> {
         let Some(store) = &self.store else { return Ok(()) };
         let _turn = self.writer.lock().await;
+        if self.is_stopped() {
+            return Ok(());
+        }
         let (batch, index) = {
             let mut inner = locked(&self.inner);
             let dirty = std::mem::take(&mut inner.dirty);
@@ -278,7 +306,7 @@ impl Engine {
                 }
                 tokio::time::sleep(left).await;
             }
-            if let Some(engine) = me.upgrade() {
+            if let Some(engine) = me.upgrade().filter(|e| !e.is_stopped()) {
                 then(&engine, id);
                 let _ = engine.flush().await;
             }
@@ -362,9 +390,18 @@ impl Engine {
         Ok(count)
     }
 
-    /// A worker connects: the work items it is to run arrive on the receiver. Call
-    /// [`Engine::disconnect`] with the id when its stream ends.
-    pub fn connect(&self) -> (WorkerId, mpsc::UnboundedReceiver<WorkItem>) {
+    /// A worker connects: the work items it is to run, until the stream is dropped (then what
+    /// it held goes to the next worker).
+    pub fn work_items(self: &Arc<Self>) -> impl futures::Stream<Item = WorkItem> + Send + 'static {
+        let (worker, rx) = self.connect();
+        let gone = Disconnect { engine: Arc::clone(self), worker };
+        futures::StreamExt::map(tokio_stream::wrappers::UnboundedReceiverStream::new(rx), move |item| {
+            let _held = &gone;
+            item
+        })
+    }
+
+    fn connect(&self) -> (WorkerId, mpsc::UnboundedReceiver<WorkItem>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = self.mutate(|inner| {
             inner.next_worker += 1;
@@ -375,7 +412,7 @@ impl Engine {
     }
 
     /// A worker's stream ended: what it held goes to the queue again.
-    pub fn disconnect(&self, worker: WorkerId) {
+    fn disconnect(&self, worker: WorkerId) {
         self.mutate(|inner| orphan(inner, worker));
     }
 
@@ -484,6 +521,18 @@ impl Engine {
                 orphan(inner, worker);
             }
         }
+    }
+}
+
+/// Tells the engine when a worker's stream is dropped.
+struct Disconnect {
+    engine: Arc<Engine>,
+    worker: WorkerId,
+}
+
+impl Drop for Disconnect {
+    fn drop(&mut self) {
+        self.engine.disconnect(self.worker);
     }
 }
 
