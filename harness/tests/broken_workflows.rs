@@ -157,10 +157,11 @@ async fn certify(lie: Lie, only: &str) -> reports::Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_workflow_runtime_passes_every_case() {
     let report = certify(Lie::Honest, "workflows.").await;
-    assert_eq!(report.cases.len(), 15, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 17, "{:?}", report.cases);
     for case in &report.cases {
-        // Only a runtime certify runs can be restarted.
-        let expected = if case.id == "workflows.recovery.restart" { Verdict::Skipped } else { Verdict::Pass };
+        // Only a runtime certify runs can be restarted; the facade's cases are HTTP's.
+        let elsewhere = case.id == "workflows.recovery.restart" || case.id.starts_with("workflows.http-api");
+        let expected = if elsewhere { Verdict::Skipped } else { Verdict::Pass };
         assert_eq!(case.verdict, expected, "{case:?}");
     }
 }
@@ -232,4 +233,46 @@ components:
     let report = common::certify(&registry, spec, &filter).await;
     common::expect_fail(&report, "amnesiac::workflows.recovery.restart", "forgot the running instance");
     assert_eq!(common::record(&report, "honest::workflows.recovery.restart").verdict, Verdict::Pass);
+}
+
+/// The reference sidecar's HTTP API behind a proxy that answers a missing instance's 404 as
+/// daprd's generic 500: the facade's error case must catch it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facade_that_answers_a_missing_instance_500_is_caught() {
+    use axum::extract::{Request as HttpRequest, State};
+    use axum::response::IntoResponse;
+
+    async fn forward(State(upstream): State<String>, request: HttpRequest) -> axum::response::Response {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let mut headers = parts.headers.clone();
+        headers.remove("content-length");
+        let sent = reqwest::Client::new()
+            .request(parts.method, format!("{upstream}{path}"))
+            .headers(headers)
+            .body(body)
+            .send();
+        let Ok(answer) = sent.await else { return axum::http::StatusCode::BAD_GATEWAY.into_response() };
+        if answer.status() == 404 && path.contains("/workflows/") {
+            let lie = r#"{"errorCode":"ERR_GET_WORKFLOW","message":"error while getting workflow info"}"#;
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, lie).into_response();
+        }
+        let status = answer.status();
+        let mut headers = answer.headers().clone();
+        headers.remove("content-length");
+        (status, headers, answer.bytes().await.unwrap_or_default()).into_response()
+    }
+
+    let app_port = common::free_port();
+    let sidecar = common::liar_sidecar(app_port).await;
+    let (upstream, _) = sidecar.serve_on_loopback().await.expect("serve the sidecar");
+    let router = axum::Router::new().fallback(forward).with_state(upstream);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let filter = Filter { patterns: vec!["workflows.http-api".into()], ..Filter::default() };
+    let report = common::certify_sidecar(url, &[(Block::WORKFLOWS, "")], app_port, &filter).await;
+    assert_eq!(common::record(&report, "liar@http::workflows.http-api.start-and-get").verdict, Verdict::Pass);
+    common::expect_fail(&report, "liar@http::workflows.http-api.errors", "expected status 404, got 500");
 }

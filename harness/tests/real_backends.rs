@@ -112,14 +112,18 @@ fn every_claimed_case_passes(provider: &str) {
         // Actors over each store, reminders surviving a restart of the engine included.
         ("redis-actors", "in-process", 14),
         ("postgres-actors", "in-process", 14),
+        // Workflows over each store, recovery across a restart of the engine included.
+        ("redis-workflows", "in-process", 15),
+        ("postgres-workflows", "in-process", 15),
     ]);
-    for component in ["redis-actors", "postgres-actors"] {
-        let durable = report.cases.iter().find(|c| c.component == component && c.id == "actors.reminders.durable");
-        assert_eq!(
-            durable.map(|c| c.verdict),
-            Some(Verdict::Pass),
-            "{component}: reminders across a restart: {durable:?}"
-        );
+    for (component, id) in [
+        ("redis-actors", "actors.reminders.durable"),
+        ("postgres-actors", "actors.reminders.durable"),
+        ("redis-workflows", "workflows.recovery.restart"),
+        ("postgres-workflows", "workflows.recovery.restart"),
+    ] {
+        let durable = report.cases.iter().find(|c| c.component == component && c.id == id);
+        assert_eq!(durable.map(|c| c.verdict), Some(Verdict::Pass), "{component}: {id}: {durable:?}");
     }
     for (component, driver, least) in at_least {
         let passed = count(component, driver, Verdict::Pass);

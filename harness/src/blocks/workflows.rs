@@ -1,6 +1,7 @@
 //! Workflows: in-process, the reference runtime's engine over a `workflows.*` component's state
 //! store; through a sidecar, its `TaskHubSidecarService` on the gRPC port. Either way certify's
-//! own worker connects and runs the catalogue's workflows.
+//! own worker connects and runs the catalogue's workflows. Over HTTP only the facade's cases
+//! run: a worker needs the gRPC port.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,6 +42,16 @@ impl BlockDriver for Workflows {
         let worker = Worker::start(Arc::new(LocalHub(engine)));
         let restarts = OwnEngines { store: Arc::clone(&store.0), prefix, opened: AtomicU64::new(0) };
         Ok(Parts::default().with(worker).with(Arc::new(restarts) as Arc<dyn HubRestarts>))
+    }
+
+    /// Over HTTP: the facade's cases only, which need no worker (the session adds the wire).
+    async fn http(
+        &self,
+        _: &super::HttpLink<'_>,
+        _: &str,
+        _: Option<&Component>,
+    ) -> Option<Result<Parts, ConnectError>> {
+        Some(Ok(Parts::default()))
     }
 
     async fn dapr_grpc(

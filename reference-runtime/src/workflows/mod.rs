@@ -433,6 +433,14 @@ impl Engine {
                 tracing::debug!(instance = %id, "a stale workflow answer, dropped");
                 return Ok(());
             };
+            if let Err(why) = turn::check(inst, &response) {
+                // Nothing is committed: the turn's events wait for the next one.
+                let mut events: Vec<HistoryEvent> = turn.new_events.into_iter().skip(1).collect();
+                events.append(&mut inst.inbox);
+                inst.inbox = events;
+                enqueue_turn(inner, &id);
+                return Err(WorkflowError::Invalid(format!("a malformed answer to a turn of `{id}`: {why}")));
+            }
             let effects = turn::commit(inst, turn.new_events, response);
             for effect in effects {
                 self.apply(inner, effect);
@@ -672,3 +680,6 @@ fn purge(inner: &mut Inner, id: &str, recurse: bool) -> Result<i32, WorkflowErro
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests;

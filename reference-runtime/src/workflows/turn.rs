@@ -26,6 +26,49 @@ pub(crate) enum Effect {
     Dispatch { instance: String, task: i32 },
 }
 
+/// Why a worker's answer cannot be committed: an action without a kind, two actions with
+/// one id, an id the history already gave a scheduled event, or a completion with a status
+/// that does not end a workflow.
+pub(crate) fn check(inst: &Instance, response: &WorkflowResponse) -> Result<(), String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for action in &response.actions {
+        let Some(kind) = &action.workflow_action_type else {
+            return Err(format!("action {} has no kind", action.id));
+        };
+        if !ids.insert(action.id) {
+            return Err(format!("two actions have id {}", action.id));
+        }
+        let completes = matches!(kind, Action::CompleteWorkflow(_) | Action::TerminateWorkflow(_));
+        if !completes && inst.history.iter().any(|e| e.event_id == action.id && e.event_id >= 0 && scheduled(e)) {
+            return Err(format!("action {} reuses an id the history already has", action.id));
+        }
+        if let Action::CompleteWorkflow(done) = kind {
+            use OrchestrationStatus as S;
+            let status = OrchestrationStatus::try_from(done.workflow_status);
+            if !matches!(status, Ok(S::Completed | S::Failed | S::Terminated | S::Canceled | S::ContinuedAsNew)) {
+                return Err(format!(
+                    "action {} completes the workflow with status {}",
+                    action.id, done.workflow_status
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scheduled(e: &HistoryEvent) -> bool {
+    matches!(
+        e.event_type,
+        Some(
+            EventType::TaskScheduled(_)
+                | EventType::TimerCreated(_)
+                | EventType::ChildWorkflowInstanceCreated(_)
+                | EventType::EventSent(_)
+                | EventType::DetachedWorkflowInstanceCreated(_)
+        )
+    )
+}
+
 /// Commits `turn_events` and `response` into `inst`, returning the effects.
 pub(crate) fn commit(inst: &mut Instance, turn_events: Vec<HistoryEvent>, response: WorkflowResponse) -> Vec<Effect> {
     inst.status_after(&turn_events);

@@ -21,6 +21,7 @@ pub(crate) mod lock;
 pub(crate) mod pubsub;
 pub(crate) mod secrets;
 pub(crate) mod state;
+pub(crate) mod workflows;
 
 /// The requirement of every case here: the driver speaks the HTTP API.
 pub const HTTP_API: Requirement = Requirement::Driver(DriverCapability::HttpApi);

@@ -76,7 +76,8 @@ pub trait TaskHub: Send + Sync {
 
 /// The worker the cases' instances run on (it holds the hub).
 pub const WORKER: Reach = Reach::of::<Worker>("workflow runtime with certify's worker connected")
-    .hinted("give --workflows with a gRPC sidecar (grpc://HOST:PORT)");
+    .hinted("a worker speaks the gRPC port: certify the sidecar as grpc://HOST:PORT with --workflows")
+    .inherent();
 
 /// A workflow runtime of the case's own, which it may restart.
 #[async_trait::async_trait]
@@ -100,5 +101,5 @@ pub const RESTARTS: Reach = Reach::of::<dyn HubRestarts>("workflow runtime certi
     .hinted("certify restarts only a workflow engine it runs in-process")
     .inherent();
 
-/// The workflows suite.
-pub const SUITE: Suite = Suite { block: BLOCK, needs: &[WORKER], cases: rules::cases, prepare: None };
+/// The workflows suite. Its cases need certify's worker, but for the HTTP facade's.
+pub const SUITE: Suite = Suite { block: BLOCK, needs: &[], cases: rules::cases, prepare: None };

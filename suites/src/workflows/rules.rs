@@ -11,6 +11,9 @@ use super::replay::kind_name;
 use super::worker::Turn;
 use super::{BLOCK, HubResult, RESTARTS, TaskHub, WORKER, Worker};
 use crate::case::{Case, CaseResult, Ctx, Finding, Requirement};
+
+/// Every case but the HTTP facade's runs its workflows on certify's worker.
+const ON_WORKER: Requirement = Requirement::Reach(WORKER);
 use crate::{case, ensure, ensure_eq};
 
 /// How long an instance may take to reach a status the case waits for.
@@ -23,7 +26,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.activities.recorded-once",
             "W5",
             "Each scheduled activity MUST yield exactly one completion in history, and its result MUST reach the workflow: three chained activities complete the workflow with their result.",
-            [],
+            [ON_WORKER],
             [],
             30,
             activities_recorded_once
@@ -33,7 +36,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.replay.history",
             "W2",
             "Each turn MUST show the committed history as `pastEvents` and start its `newEvents` with `workflowStarted`; the events a turn's actions write MUST carry the actions' ids.",
-            [],
+            [ON_WORKER],
             [],
             30,
             replay_history
@@ -43,7 +46,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.timer.not-early",
             "W3",
             "A durable timer MUST fire no earlier than its time, and once.",
-            [],
+            [ON_WORKER],
             [],
             30,
             timer_not_early
@@ -53,7 +56,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.events.buffered",
             "W4",
             "An event raised before the workflow waits for it MUST be buffered and delivered once; event names are case-insensitive.",
-            [],
+            [ON_WORKER],
             [],
             30,
             events_buffered
@@ -63,7 +66,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.events.in-order",
             "W4",
             "Events of one name MUST reach the workflow once each, in the order raised.",
-            [],
+            [ON_WORKER],
             [],
             30,
             events_in_order
@@ -73,7 +76,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.events.unknown-instance",
             "W4",
             "Raising an event on an instance that does not exist MUST fail.",
-            [],
+            [ON_WORKER],
             [],
             10,
             events_unknown_instance
@@ -83,7 +86,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.activities.no-sidecar-retries",
             "W6",
             "A failed activity MUST reach the workflow as one `taskFailed`: retries are the workflow's, the sidecar adds none.",
-            [],
+            [ON_WORKER],
             [],
             30,
             no_sidecar_retries
@@ -93,7 +96,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.child.result",
             "W7",
             "A child workflow MUST start with its parent named, and its result MUST reach the parent.",
-            [],
+            [ON_WORKER],
             [],
             30,
             child_result
@@ -103,7 +106,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.continue-as-new",
             "W8",
             "Continue-as-new MUST keep the instance id, start a new execution id and reset the history.",
-            [],
+            [ON_WORKER],
             [],
             30,
             continue_as_new
@@ -113,7 +116,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.terminate",
             "W9",
             "Terminate MUST end a running instance as TERMINATED with the given output, and leave an ended one as it is.",
-            [],
+            [ON_WORKER],
             [],
             30,
             terminate
@@ -123,7 +126,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.suspend-resume",
             "W10",
             "A suspended instance MUST not progress, and its events MUST wait; resumed, it MUST take them and go on.",
-            [],
+            [ON_WORKER],
             [],
             30,
             suspend_resume
@@ -133,7 +136,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.purge",
             "W11",
             "Purge MUST refuse a running instance, delete an ended one entirely, and leave its id free for a new one.",
-            [],
+            [ON_WORKER],
             [],
             30,
             purge
@@ -143,7 +146,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.status.failure-kept",
             "W12",
             "A workflow the worker fails (an unregistered name) MUST end FAILED with the worker's failure details, and `createdAt` MUST not be after `lastUpdatedAt`.",
-            [],
+            [ON_WORKER],
             [],
             30,
             failure_kept
@@ -153,7 +156,7 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.start.duplicate-id",
             "W12",
             "Starting an instance with the id of a running one MUST fail with ALREADY_EXISTS.",
-            [],
+            [ON_WORKER],
             [],
             30,
             duplicate_id
@@ -163,12 +166,15 @@ pub(super) fn cases() -> Vec<Case> {
             "workflows.recovery.restart",
             "W13",
             "After the runtime restarts mid-workflow, the instance MUST end as it would have: its activity result and timer kept, nothing recorded twice.",
-            [Requirement::Reach(RESTARTS)],
+            [ON_WORKER, Requirement::Reach(RESTARTS)],
             [],
             40,
             recovery_restart
         ),
     ]
+    .into_iter()
+    .chain(crate::http_api::workflows::cases())
+    .collect()
 }
 
 fn worker(ctx: &Ctx) -> Result<&Arc<Worker>, Finding> {

@@ -1,0 +1,78 @@
+//! The engine's own rules for what a worker sends: malformed and stale answers change nothing.
+
+use futures::StreamExt;
+use runtime_api::durabletask::workflow_action::WorkflowActionType as Action;
+
+use super::*;
+
+async fn next_turn(items: &mut (impl futures::Stream<Item = WorkItem> + Unpin)) -> (WorkflowRequest, String) {
+    let item =
+        tokio::time::timeout(std::time::Duration::from_secs(5), items.next()).await.expect("a work item in time");
+    match item.expect("the stream is open") {
+        WorkItem { request: Some(Work::WorkflowRequest(request)), completion_token } => (request, completion_token),
+        other => panic!("expected a turn, got {other:?}"),
+    }
+}
+
+fn completing(id: &str, token: &str, action_id: i32) -> WorkflowResponse {
+    let done = CompleteWorkflowAction {
+        workflow_status: OrchestrationStatus::Completed as i32,
+        result: Some("\"done\"".into()),
+        ..Default::default()
+    };
+    WorkflowResponse {
+        instance_id: id.into(),
+        actions: vec![WorkflowAction {
+            id: action_id,
+            router: None,
+            workflow_action_type: Some(Action::CompleteWorkflow(done)),
+        }],
+        completion_token: token.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_answer_is_refused_and_the_turn_comes_again_unchanged() {
+    let engine = Engine::new();
+    let mut items = Box::pin(engine.work_items());
+    let id =
+        engine.start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() }).await;
+    assert_eq!(id, Ok("w".into()));
+    let (first, token) = next_turn(&mut items).await;
+    let kindless = WorkflowResponse {
+        instance_id: "w".into(),
+        actions: vec![WorkflowAction { id: 0, router: None, workflow_action_type: None }],
+        completion_token: token,
+        ..Default::default()
+    };
+    let refused = engine.complete_turn(kindless).await;
+    assert!(matches!(refused, Err(WorkflowError::Invalid(ref why)) if why.contains("no kind")), "{refused:?}");
+    assert_eq!(engine.history("w"), Some(Vec::new()), "nothing committed");
+    let (again, token) = next_turn(&mut items).await;
+    assert_eq!(again.past_events, first.past_events);
+    assert_eq!(again.new_events[1..], first.new_events[1..], "the same events, after a new workflowStarted");
+    // An answer with another turn's token is stale: dropped, and the turn still waits.
+    assert_eq!(engine.complete_turn(completing("w", "not-the-token", 0)).await, Ok(()));
+    assert_eq!(engine.history("w"), Some(Vec::new()));
+    assert_eq!(engine.complete_turn(completing("w", &token, 0)).await, Ok(()));
+    let state = engine.get("w", true).expect("the instance");
+    assert_eq!(state.workflow_status, OrchestrationStatus::Completed as i32);
+    assert_eq!(state.output.as_deref(), Some("\"done\""));
+}
+
+#[tokio::test]
+async fn two_actions_with_one_id_are_refused() {
+    let engine = Engine::new();
+    let mut items = Box::pin(engine.work_items());
+    engine
+        .start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() })
+        .await
+        .expect("start");
+    let (_, token) = next_turn(&mut items).await;
+    let mut response = completing("w", &token, 3);
+    response.actions.push(response.actions[0].clone());
+    let refused = engine.complete_turn(response).await;
+    assert!(matches!(refused, Err(WorkflowError::Invalid(ref why)) if why.contains("two actions")), "{refused:?}");
+    assert_eq!(engine.history("w"), Some(Vec::new()));
+}
