@@ -50,12 +50,12 @@ async fn start_and_get(ctx: Ctx) -> CaseResult {
     let id = ctx.key("facade");
     let started = ctx.exchange(start("v1.0-beta1", FOREVER, &id)).await?;
     started.status(202)?;
-    started.check(started.json()?["instanceID"] == Value::from(id.as_str()), "the body names the instance id")?;
+    started.check(started.json()?["instanceID"] == id.as_str(), "the body names the instance id")?;
     for prefix in PREFIXES {
         let got = ctx.exchange(Request::new("GET", format!("{}/{}", base(prefix), segment(&id)))).await?;
         got.status(200).map_err(trying(prefix))?;
         let body = got.json()?;
-        got.check(body["instanceID"] == Value::from(id.as_str()), &format!("{prefix}: `instanceID`"))?;
+        got.check(body["instanceID"] == id.as_str(), &format!("{prefix}: `instanceID`"))?;
         got.check(body["workflowName"] == FOREVER, &format!("{prefix}: `workflowName`"))?;
         let status = body["runtimeStatus"].as_str().unwrap_or_default();
         got.check(["PENDING", "RUNNING"].contains(&status), &format!("{prefix}: `runtimeStatus` PENDING or RUNNING"))?;
