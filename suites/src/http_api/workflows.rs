@@ -3,7 +3,6 @@
 //! codes. None of it needs a worker: an instance started here may stay PENDING.
 
 use contract::Block;
-use serde_json::Value;
 
 use super::{HTTP_API, Request, segment, trying};
 use crate::case;
