@@ -7,6 +7,7 @@ mod floor;
 pub mod load;
 pub mod memory;
 pub mod profile;
+mod workflows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -179,7 +180,7 @@ async fn measure_state(
             })
             .await
         }
-        Operation::LockUnlock | Operation::PublishToDelivery | Operation::ActorCall => {
+        Operation::LockUnlock | Operation::PublishToDelivery | Operation::ActorCall | Operation::WorkflowChain => {
             return Err("not a state operation".into());
         }
     })
@@ -406,6 +407,7 @@ pub async fn run(
         let (state, lock, broker) =
             (handles.get::<dyn StateStore>(), handles.get::<dyn LockStore>(), handles.get::<dyn PubSub>());
         let actors = handles.get::<dyn contract::Actors>();
+        let worker = handles.get::<suites::workflows::Worker>();
         let component_budgets = budgets.get(&target.component);
         let ops: Vec<Operation> = if state.is_some() {
             state_ops.clone()
@@ -415,6 +417,8 @@ pub async fn run(
             vec![Operation::PublishToDelivery]
         } else if actors.is_some() && profile.operations.contains(&Operation::ActorCall) {
             vec![Operation::ActorCall]
+        } else if worker.is_some() && profile.operations.contains(&Operation::WorkflowChain) {
+            vec![Operation::WorkflowChain]
         } else {
             Vec::new()
         };
@@ -425,7 +429,15 @@ pub async fn run(
             }
             let budget = component_budgets.and_then(|b| b.get(op.name()));
             let prefix = format!("bench-{seed}-{n}-{}", op.name());
+            let load = match op {
+                Operation::WorkflowChain => workflows::load(&profile.load),
+                _ => profile.load,
+            };
             let measured = match (op, state, lock) {
+                (Operation::WorkflowChain, _, _) => match worker {
+                    Some(worker) => Ok(workflows::measure(Arc::clone(worker), load, &prefix).await),
+                    None => continue,
+                },
                 (Operation::ActorCall, _, _) => match actors {
                     Some(actors) => Ok(measure_actor(Arc::clone(actors), profile, &prefix).await),
                     None => continue,
@@ -442,7 +454,7 @@ pub async fn run(
                 _ => continue,
             };
             let r = match measured {
-                Ok(m) => record(&target.component, target.driver.as_str(), op.name(), &profile.load, &m, budget),
+                Ok(m) => record(&target.component, target.driver.as_str(), op.name(), &load, &m, budget),
                 Err(e) => {
                     let empty = Measured {
                         histogram: hdrhistogram::Histogram::new(3).expect("valid"),
@@ -450,7 +462,7 @@ pub async fn run(
                         first_error: Some(e),
                         throughput: 0.0,
                     };
-                    record(&target.component, target.driver.as_str(), op.name(), &profile.load, &empty, budget)
+                    record(&target.component, target.driver.as_str(), op.name(), &load, &empty, budget)
                 }
             };
             push(r, &mut records);

@@ -22,6 +22,8 @@ pub enum Operation {
     PublishToDelivery,
     /// Call an actor's method (its turn included) and take its answer.
     ActorCall,
+    /// Start a workflow of three chained activities and wait for it to complete.
+    WorkflowChain,
 }
 
 impl Operation {
@@ -34,6 +36,7 @@ impl Operation {
         Operation::LockUnlock,
         Operation::PublishToDelivery,
         Operation::ActorCall,
+        Operation::WorkflowChain,
     ];
 
     /// Its name in specs and reports.
@@ -46,6 +49,7 @@ impl Operation {
             Operation::LockUnlock => "lock.lock-unlock",
             Operation::PublishToDelivery => "pubsub.publish-to-delivery",
             Operation::ActorCall => "actor.call",
+            Operation::WorkflowChain => "workflow.chain-of-3",
         }
     }
 

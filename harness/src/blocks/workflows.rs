@@ -87,6 +87,9 @@ impl TaskHub for LocalHub {
     async fn get(&self, id: &str) -> HubResult<Option<WorkflowState>> {
         Ok(self.0.get(id, true))
     }
+    async fn wait(&self, id: &str) -> HubResult<Option<WorkflowState>> {
+        Ok(self.0.wait(id, true, reference_runtime::workflows::status_is_terminal).await)
+    }
     async fn raise(&self, id: &str, name: &str, input: Option<String>) -> HubResult<()> {
         self.0.raise(id, name, input).await.map_err(hub_error)
     }

@@ -55,6 +55,13 @@ impl TaskHub for GrpcTaskHub {
         Ok(answer.workflow_state.filter(|_| answer.exists))
     }
 
+    async fn wait(&self, id: &str) -> HubResult<Option<WorkflowState>> {
+        let call = GetInstanceRequest { instance_id: id.into(), get_inputs_and_outputs: true };
+        let answer = self.client().wait_for_instance_completion(self.sidecar.request(call)).await;
+        let answer = answer.map_err(hub_error)?.into_inner();
+        Ok(answer.workflow_state.filter(|_| answer.exists))
+    }
+
     async fn raise(&self, id: &str, name: &str, input: Option<String>) -> HubResult<()> {
         let call = RaiseEventRequest { instance_id: id.into(), name: name.into(), input };
         self.client().raise_event(self.sidecar.request(call)).await.map(drop).map_err(hub_error)

@@ -54,6 +54,9 @@ pub trait TaskHub: Send + Sync {
     async fn start(&self, request: CreateInstanceRequest) -> HubResult<String>;
     /// The instance's state with its payloads; `None` when there is no such instance.
     async fn get(&self, id: &str) -> HubResult<Option<WorkflowState>>;
+    /// Waits until the instance ends (COMPLETED, FAILED, TERMINATED or CANCELED): its state
+    /// then, with its payloads; `None` when there is no such instance.
+    async fn wait(&self, id: &str) -> HubResult<Option<WorkflowState>>;
     /// Raises event `name` on the instance.
     async fn raise(&self, id: &str, name: &str, input: Option<String>) -> HubResult<()>;
     /// Terminates the instance with `output`.
