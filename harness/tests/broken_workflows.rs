@@ -36,6 +36,8 @@ enum Lie {
     LosesBufferedEvents,
     /// Every `taskCompleted` is in the history twice, in work items and in `GetInstanceHistory`.
     RecordsCompletionsTwice,
+    /// `CompleteOrchestratorTask`, the older name SDKs still call, is `UNIMPLEMENTED`.
+    KnowsOnlyTheNewName,
 }
 
 #[derive(Clone)]
@@ -130,6 +132,14 @@ impl TaskHubSidecarService for Liar {
         }
         self.hub.clone().complete_workflow_task(response).await
     }
+    async fn complete_orchestrator_task(&self, r: Request<WorkflowResponse>) -> Answer<CompleteTaskResponse> {
+        if self.lie == Lie::KnowsOnlyTheNewName {
+            return Err(Status::unimplemented("CompleteOrchestratorTask is not served"));
+        }
+        #[allow(deprecated)]
+        let answer = self.hub.clone().complete_orchestrator_task(r.into_inner()).await;
+        answer
+    }
     async fn complete_activity_task(&self, r: Request<ActivityResponse>) -> Answer<CompleteTaskResponse> {
         self.hub.clone().complete_activity_task(r.into_inner()).await
     }
@@ -157,7 +167,7 @@ async fn certify(lie: Lie, only: &str) -> reports::Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_workflow_runtime_passes_every_case() {
     let report = certify(Lie::Honest, "workflows.").await;
-    assert_eq!(report.cases.len(), 17, "{:?}", report.cases);
+    assert_eq!(report.cases.len(), 19, "{:?}", report.cases);
     for case in &report.cases {
         // Only a runtime certify runs can be restarted; the facade's cases are HTTP's.
         let elsewhere = case.id == "workflows.recovery.restart" || case.id.starts_with("workflows.http-api");
@@ -182,6 +192,12 @@ async fn a_runtime_that_loses_an_event_raised_before_the_wait_is_caught() {
 async fn a_runtime_that_records_an_activity_completion_twice_is_caught() {
     let report = certify(Lie::RecordsCompletionsTwice, "workflows.activities.recorded-once").await;
     common::expect_fail(&report, "liar@grpc::workflows.activities.recorded-once", "completions of activity");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_without_the_older_completion_name_is_caught() {
+    let report = certify(Lie::KnowsOnlyTheNewName, "workflows.protocol").await;
+    common::expect_fail(&report, "liar@grpc::workflows.protocol.old-completion-name", "UNIMPLEMENTED");
 }
 
 /// A store that takes every write but keeps nothing of the workflows (their keys).

@@ -50,3 +50,4 @@ pub const DAPR_SERVICE: &str = "dapr.proto.runtime.v1.Dapr";
 
 pub use prost_types;
 pub use tonic;
+pub use tonic_prost;

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use reference_runtime::workflows::{Engine, WorkflowError, WorkflowStateStore};
 use runtime_api::durabletask::*;
-use suites::workflows::{HubError, HubRestarts, HubResult, RestartableHub, TaskHub, Worker};
+use suites::workflows::{HubError, HubRestarts, HubResult, RestartableHub, TaskHub, Wire, Worker};
 
 use super::{BlockDriver, GrpcLink};
 use crate::grpc::GrpcTaskHub;
@@ -61,7 +61,7 @@ impl BlockDriver for Workflows {
         _: Option<&Component>,
     ) -> Option<Result<Parts, ConnectError>> {
         let hub: Arc<dyn TaskHub> = Arc::new(GrpcTaskHub::new(link.sidecar));
-        Some(Ok(Parts::default().with(Worker::start(hub))))
+        Some(Ok(Parts::default().with(Worker::start(hub)).with(Arc::new(Wire))))
     }
 }
 
@@ -153,7 +153,8 @@ impl RestartableHub for Restarting {
 
     async fn restart(&self) -> HubResult<()> {
         // The old engine stops first, so the new one is the store's only writer.
-        self.current.lock().unwrap_or_else(PoisonError::into_inner).0.stop();
+        let old = Arc::clone(&self.current.lock().unwrap_or_else(PoisonError::into_inner).0);
+        old.stop().await;
         let engine = Engine::durable(Arc::clone(&self.store), self.prefix.clone());
         engine.restore().await.map_err(|e| HubError::new("INTERNAL", e))?;
         let worker = Worker::start(Arc::new(LocalHub(Arc::clone(&engine))));

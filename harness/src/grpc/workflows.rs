@@ -114,6 +114,21 @@ impl TaskHub for GrpcTaskHub {
         }
     }
 
+    async fn complete_turn_by_old_name(&self, response: WorkflowResponse) -> HubResult<()> {
+        #[allow(deprecated)]
+        let answer = self.client().complete_orchestrator_task(self.sidecar.request(response)).await;
+        answer.map(drop).map_err(hub_error)
+    }
+
+    async fn call_dropped_rpc(&self) -> HubResult<()> {
+        use runtime_api::tonic::codegen::http::uri::PathAndQuery;
+        let mut grpc = runtime_api::tonic::client::Grpc::new(self.sidecar.channel());
+        grpc.ready().await.map_err(|e| HubError::new("UNAVAILABLE", e.to_string()))?;
+        let path = PathAndQuery::from_static("/TaskHubSidecarService/AbandonTaskOrchestratorWorkItem");
+        let codec = runtime_api::tonic_prost::ProstCodec::<(), ()>::default();
+        grpc.unary(self.sidecar.request(()), path, codec).await.map(drop).map_err(hub_error)
+    }
+
     async fn complete_activity(&self, response: ActivityResponse) -> HubResult<()> {
         self.client().complete_activity_task(self.sidecar.request(response)).await.map(drop).map_err(hub_error)
     }

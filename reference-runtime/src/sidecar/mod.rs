@@ -584,7 +584,6 @@ fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Sched
     }
 }
 
-/// The state store flagged `actorStateStore: "true"`, else a served `actors.*` component's.
 /// The workflow engine: its instances kept in a served `workflows.*` component's store, else
 /// in the actor state store (daprd keeps them there), under
 /// `dapr-workflows||<NAMESPACE>||<app id>`; else in memory.
@@ -602,6 +601,7 @@ fn workflows_of(components: &Components, app_id: &str) -> Arc<crate::workflows::
     }
 }
 
+/// The state store flagged `actorStateStore: "true"`, else a served `actors.*` component's.
 fn actor_state_store(components: &Components) -> Option<Arc<dyn contract::StateStore>> {
     let flagged = |c: &&contract::registry::LoadedComponent| {
         c.manifest.metadata.iter().any(|m| {

@@ -41,17 +41,17 @@ fn bad_request(code: &'static str, message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-/// daprd's instance id rules: never empty; when creating, at most 64 letters, digits, `-`
-/// and `_`.
+/// daprd's instance id rules: never empty; when creating, at most 64 bytes of ASCII letters,
+/// digits, `-` and `_`.
 fn valid_id(id: &str, creating: bool) -> ApiResult<()> {
     if id.is_empty() {
         return Err(bad_request("ERR_INSTANCE_ID_PROVIDED_MISSING", "no instance ID was provided".into()));
     }
-    if creating && id.chars().count() > 64 {
+    if creating && id.len() > 64 {
         let message = "workflow instance ID exceeds the max length of 64 characters".into();
         return Err(bad_request("ERR_INSTANCE_ID_TOO_LONG", message));
     }
-    if creating && !id.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+    if creating && !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
         let message =
             format!("workflow instance ID '{id}' is invalid: only alphanumeric and underscore characters are allowed");
         return Err(bad_request("ERR_INSTANCE_ID_INVALID", message));
@@ -139,14 +139,17 @@ async fn fetch(State(sc): State<Arc<Sidecar>>, Path((_, id)): Path<(String, Stri
         put("dapr.workflow.failure.error_message", Some(f.error_message));
         put("dapr.workflow.failure.stack_trace", f.stack_trace);
     }
-    let body = json!({
+    let mut body = json!({
         "instanceID": id,
         "workflowName": state.name,
         "createdAt": rfc3339(state.created_timestamp),
         "lastUpdatedAt": rfc3339(state.last_updated_timestamp),
         "runtimeStatus": status_name(state.workflow_status),
-        "properties": properties,
     });
+    // protojson leaves an empty map out.
+    if !properties.is_empty() {
+        body["properties"] = Value::Object(properties);
+    }
     Ok(axum::Json(body).into_response())
 }
 

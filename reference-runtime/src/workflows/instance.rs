@@ -53,6 +53,8 @@ pub(crate) struct Instance {
     pub activities: BTreeMap<i32, Activity>,
     /// A turn for it is queued for a worker.
     pub queued: bool,
+    /// Answers to its current turn refused as malformed, in a row.
+    pub refusals: u32,
 }
 
 /// An event of the given type, stamped now.
@@ -76,9 +78,10 @@ impl Instance {
     }
 
     /// A turn can start: events wait, none is in flight, and the instance takes them (a
-    /// suspended one only for a resume or a terminate; a finished one never).
+    /// suspended one only for a resume or a terminate; a finished one, or one whose scheduled
+    /// start has not come, never).
     pub fn runnable(&self) -> bool {
-        if self.turn.is_some() || self.inbox.is_empty() || self.terminal() {
+        if self.turn.is_some() || self.inbox.is_empty() || self.terminal() || self.deferred.is_some() {
             return false;
         }
         self.status != OrchestrationStatus::Suspended
@@ -184,6 +187,7 @@ impl Instance {
                 .map(|request| (request.task_id, Activity { request, dispatch: None }))
                 .collect(),
             queued: false,
+            refusals: 0,
         })
     }
 

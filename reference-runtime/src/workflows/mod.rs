@@ -60,6 +60,9 @@ pub enum WorkflowError {
     Store(String),
 }
 
+/// Malformed answers in a row after which an instance fails instead of being offered again.
+const MAX_REFUSALS: u32 = 3;
+
 /// A work item on its way to a worker.
 pub type WorkItemSender = mpsc::UnboundedSender<WorkItem>;
 
@@ -75,6 +78,9 @@ struct Inner {
     next_worker: WorkerId,
     round_robin: usize,
     queue: VecDeque<Queued>,
+    /// Completion tokens: a prefix of this engine's own and a counter, so an answer meant for
+    /// an engine before a restart never matches.
+    token_prefix: String,
     tokens: u64,
     /// Instances changed since the last write, and whether the set of ids changed.
     dirty: BTreeSet<String>,
@@ -92,6 +98,9 @@ pub struct Engine {
     writer: tokio::sync::Mutex<()>,
     /// Stopped: nothing more is written, and its timers do nothing.
     stopped: std::sync::atomic::AtomicBool,
+    /// Why the kept instances could not be taken up: then nothing is written (it would
+    /// overwrite them) and no instance starts.
+    unusable: std::sync::OnceLock<String>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -111,20 +120,25 @@ impl Engine {
     }
 
     fn with_store(store: Option<WorkflowStore>) -> Arc<Self> {
+        let inner =
+            Inner { token_prefix: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(), ..Inner::default() };
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
-            inner: Mutex::default(),
+            inner: Mutex::new(inner),
             changed: watch::Sender::new(0),
             store,
             writer: tokio::sync::Mutex::new(()),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            unusable: std::sync::OnceLock::new(),
         })
     }
 
-    /// Stops it, as a runtime going down: from now on it writes nothing and its timers do
-    /// nothing, so an engine restarted over the same store is the only writer.
-    pub fn stop(&self) {
+    /// Stops it, as a runtime going down: once a write in progress has landed it writes
+    /// nothing more and its timers do nothing, so an engine restarted over the same store is the
+    /// only writer.
+    pub async fn stop(&self) {
         self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(self.writer.lock().await);
     }
 
     fn is_stopped(&self) -> bool {
@@ -135,7 +149,13 @@ impl Engine {
     /// again, activities not answered and events not committed go to the next worker.
     pub async fn restore(&self) -> Result<usize, String> {
         let Some(store) = &self.store else { return Ok(0) };
-        let snapshots = store.load().await?;
+        let snapshots = match store.load().await {
+            Ok(snapshots) => snapshots,
+            Err(why) => {
+                let _ = self.unusable.set(why.clone());
+                return Err(why);
+            }
+        };
         let count = snapshots.len();
         self.mutate(|inner| {
             for snapshot in snapshots {
@@ -149,7 +169,10 @@ impl Engine {
                         });
                     }
                     if let Some(at) = inst.deferred.as_ref().and(inst.scheduled_start) {
-                        self.arm(at, id.clone(), move |engine, id| engine.mutate(|inner| release(inner, &id)));
+                        let execution = inst.execution_id.clone();
+                        self.arm(at, id.clone(), move |engine, id| {
+                            engine.mutate(|inner| release(inner, &id, &execution))
+                        });
                     }
                     for task in inst.activities.keys() {
                         inner.queue.push_back(Queued::Activity(id.clone(), *task));
@@ -158,8 +181,62 @@ impl Engine {
                 inner.instances.insert(id.clone(), inst);
                 enqueue_turn(inner, &id);
             }
+            self.repair(inner);
         });
+        self.flush().await.map_err(|e| e.to_string())?;
         Ok(count)
+    }
+
+    /// What a runtime that went down between writing a parent and its child left undone:
+    /// a child created in the parent's history but never kept is started; a child that ended
+    /// without its parent learning it tells the parent again.
+    fn repair(&self, inner: &mut Inner) {
+        let mut effects = Vec::new();
+        for parent in inner.instances.values().filter(|i| !i.terminal()) {
+            let answered: Vec<i32> = parent
+                .history
+                .iter()
+                .chain(&parent.inbox)
+                .filter_map(|e| match &e.event_type {
+                    Some(EventType::ChildWorkflowInstanceCompleted(c)) => Some(c.task_scheduled_id),
+                    Some(EventType::ChildWorkflowInstanceFailed(f)) => Some(f.task_scheduled_id),
+                    _ => None,
+                })
+                .collect();
+            for e in &parent.history {
+                let Some(EventType::ChildWorkflowInstanceCreated(c)) = &e.event_type else { continue };
+                if answered.contains(&e.event_id) {
+                    continue;
+                }
+                match inner.instances.get(&c.instance_id) {
+                    None => {
+                        let request = CreateInstanceRequest {
+                            instance_id: c.instance_id.clone(),
+                            name: c.name.clone(),
+                            version: c.version.clone(),
+                            input: c.input.clone(),
+                            ..Default::default()
+                        };
+                        let info = ParentInstanceInfo {
+                            task_scheduled_id: e.event_id,
+                            name: Some(parent.name.clone()),
+                            workflow_instance: Some(parent.workflow_instance()),
+                            ..Default::default()
+                        };
+                        effects.push(Effect::Start(request, Some(info)));
+                    }
+                    Some(child) if child.terminal() => {
+                        let ended =
+                            turn::child_ended(e.event_id, child.status, child.output.clone(), child.failure.clone());
+                        effects.push(Effect::Parent { parent: parent.id.clone(), event: ended });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for effect in effects {
+            self.apply(inner, effect);
+        }
     }
 
     /// Writes what changed since the last write (nothing without a store).
@@ -168,6 +245,9 @@ impl Engine {
         let _turn = self.writer.lock().await;
         if self.is_stopped() {
             return Ok(());
+        }
+        if let Some(why) = self.unusable.get() {
+            return Err(WorkflowError::Store(format!("workflows are not kept: {why}")));
         }
         let (batch, index) = {
             let mut inner = locked(&self.inner);
@@ -183,15 +263,18 @@ impl Engine {
                 std::mem::take(&mut inner.index_dirty).then(|| inner.instances.keys().cloned().collect::<Vec<_>>());
             (batch, index)
         };
+        // What fails to be written is marked changed again, for the next write to retry.
         let mut failed = None;
         for (id, snapshot) in batch {
             if let Err(e) = store.put(&id, snapshot).await {
+                locked(&self.inner).dirty.insert(id);
                 failed = Some(e);
             }
         }
         if let Some(ids) = index
             && let Err(e) = store.put_index(&ids).await
         {
+            locked(&self.inner).index_dirty = true;
             failed = Some(e);
         }
         match failed {
@@ -218,6 +301,9 @@ impl Engine {
     pub async fn start(&self, request: CreateInstanceRequest) -> Result<String, WorkflowError> {
         if request.name.is_empty() {
             return Err(WorkflowError::Invalid("a workflow name is required".into()));
+        }
+        if let Some(why) = self.unusable.get() {
+            return Err(WorkflowError::Store(format!("workflows are not kept: {why}")));
         }
         let id = self.mutate(|inner| self.create(inner, request, None, false))?;
         self.flush().await?;
@@ -281,11 +367,13 @@ impl Engine {
             turn: None,
             activities: Default::default(),
             queued: false,
+            refusals: 0,
         };
         match later {
             Some(at) => {
                 inst.deferred = Some(started);
-                self.arm(at, id.clone(), move |engine, id| engine.mutate(|inner| release(inner, &id)));
+                let execution = inst.execution_id.clone();
+                self.arm(at, id.clone(), move |engine, id| engine.mutate(|inner| release(inner, &id, &execution)));
             }
             None => inst.inbox.push(started),
         }
@@ -433,14 +521,23 @@ impl Engine {
                 tracing::debug!(instance = %id, "a stale workflow answer, dropped");
                 return Ok(());
             };
-            if let Err(why) = turn::check(inst, &response) {
-                // Nothing is committed: the turn's events wait for the next one.
-                let mut events: Vec<HistoryEvent> = turn.new_events.into_iter().skip(1).collect();
-                events.append(&mut inst.inbox);
-                inst.inbox = events;
-                enqueue_turn(inner, &id);
-                return Err(WorkflowError::Invalid(format!("a malformed answer to a turn of `{id}`: {why}")));
-            }
+            let response = match turn::check(inst, &response) {
+                Ok(()) => {
+                    inst.refusals = 0;
+                    response
+                }
+                Err(why) if inst.refusals + 1 < MAX_REFUSALS => {
+                    // Nothing is committed: the turn's events wait for the next one.
+                    inst.refusals += 1;
+                    let mut events: Vec<HistoryEvent> = turn.new_events.into_iter().skip(1).collect();
+                    events.append(&mut inst.inbox);
+                    inst.inbox = events;
+                    enqueue_turn(inner, &id);
+                    return Err(WorkflowError::Invalid(format!("a malformed answer to a turn of `{id}`: {why}")));
+                }
+                // A worker that keeps answering wrong would loop forever: the instance fails.
+                Err(why) => turn::failing(&id, &format!("{MAX_REFUSALS} malformed answers in a row, the last: {why}")),
+            };
             let effects = turn::commit(inst, turn.new_events, response);
             for effect in effects {
                 self.apply(inner, effect);
@@ -523,7 +620,7 @@ impl Engine {
             inner.round_robin = (inner.round_robin + 1) % inner.workers.len();
             let (worker, tx) = inner.workers[inner.round_robin].clone();
             inner.tokens += 1;
-            let token = inner.tokens.to_string();
+            let token = format!("{}-{}", inner.token_prefix, inner.tokens);
             let Some(item) = take_work(inner, &work, worker, &token) else { continue };
             if tx.send(WorkItem { request: Some(item), completion_token: token }).is_err() {
                 orphan(inner, worker);
@@ -612,8 +709,8 @@ fn orphan(inner: &mut Inner, worker: WorkerId) {
     }
 }
 
-fn release(inner: &mut Inner, id: &str) {
-    if let Some(inst) = inner.instances.get_mut(id)
+fn release(inner: &mut Inner, id: &str, execution: &str) {
+    if let Some(inst) = inner.instances.get_mut(id).filter(|i| i.execution_id == execution)
         && let Some(started) = inst.deferred.take()
     {
         inst.inbox.insert(0, started);

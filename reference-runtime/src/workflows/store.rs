@@ -1,6 +1,7 @@
 //! Where the workflows outlive the runtime: the actor state store. Each instance is one key,
-//! `<prefix>||<instance id>`, holding its snapshot as protobuf (state, history, inbox, pending
-//! activities); `<prefix>||index` lists the instance ids. Plain gets and sets, so any state
+//! `<prefix>||instance||<instance id>`, holding its snapshot as protobuf (state, history,
+//! inbox, pending activities); `<prefix>||index` lists the instance ids (no instance key can be
+//! it, whatever the id). Plain gets and sets, so any state
 //! store will do. One writer at a time, and it always writes the latest snapshot, so an
 //! earlier one never overwrites a later one.
 
@@ -41,7 +42,7 @@ impl WorkflowStore {
     }
 
     fn key(&self, id: &str) -> String {
-        format!("{}||{id}", self.prefix)
+        format!("{}||instance||{id}", self.prefix)
     }
 
     /// Writes an instance, or deletes it (`None`).

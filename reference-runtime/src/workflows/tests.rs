@@ -76,3 +76,65 @@ async fn two_actions_with_one_id_are_refused() {
     assert!(matches!(refused, Err(WorkflowError::Invalid(ref why)) if why.contains("two actions")), "{refused:?}");
     assert_eq!(engine.history("w"), Some(Vec::new()));
 }
+
+#[tokio::test]
+async fn a_turn_held_by_a_worker_that_goes_is_handed_to_the_next() {
+    let engine = Engine::new();
+    let mut first = Box::pin(engine.work_items());
+    engine
+        .start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() })
+        .await
+        .expect("start");
+    let (held, _) = next_turn(&mut first).await;
+    drop(first);
+    let mut second = Box::pin(engine.work_items());
+    let (again, token) = next_turn(&mut second).await;
+    assert_eq!(again.new_events[1..], held.new_events[1..], "the same events, after a new workflowStarted");
+    assert_eq!(engine.complete_turn(completing("w", &token, 0)).await, Ok(()));
+    assert_eq!(engine.history("w").map(|h| h.len()), Some(3), "workflowStarted, executionStarted, executionCompleted");
+}
+
+#[tokio::test]
+async fn a_worker_that_keeps_answering_wrong_fails_the_instance_instead_of_looping() {
+    let engine = Engine::new();
+    let mut items = Box::pin(engine.work_items());
+    engine
+        .start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() })
+        .await
+        .expect("start");
+    for attempt in 1..=MAX_REFUSALS {
+        let (_, token) = next_turn(&mut items).await;
+        let kindless = WorkflowResponse {
+            instance_id: "w".into(),
+            actions: vec![WorkflowAction { id: 0, router: None, workflow_action_type: None }],
+            completion_token: token,
+            ..Default::default()
+        };
+        let answer = engine.complete_turn(kindless).await;
+        assert_eq!(answer.is_err(), attempt < MAX_REFUSALS, "attempt {attempt}: {answer:?}");
+    }
+    let state = engine.get("w", true).expect("the instance");
+    assert_eq!(state.workflow_status, OrchestrationStatus::Failed as i32);
+    let failure = state.failure_details.expect("failure details");
+    assert_eq!(failure.error_type, "MalformedWorkerAnswer");
+}
+
+#[tokio::test]
+async fn instances_outlive_the_engine_and_an_instance_named_index_is_only_an_instance() {
+    let store: Arc<dyn StateStore> =
+        Arc::new(crate::in_memory::state_memory::InMemoryStateStore::new(contract::system_clock()));
+    let engine = Engine::durable(Arc::clone(&store), "p".into());
+    for id in ["index", "other"] {
+        engine
+            .start(CreateInstanceRequest { instance_id: id.into(), name: "n".into(), ..Default::default() })
+            .await
+            .expect("start");
+    }
+    engine.stop().await;
+    let again = Engine::durable(store, "p".into());
+    assert_eq!(again.restore().await, Ok(2));
+    for id in ["index", "other"] {
+        let state = again.get(id, true).expect("kept");
+        assert_eq!(state.workflow_status, OrchestrationStatus::Pending as i32, "{id}");
+    }
+}

@@ -26,6 +26,23 @@ pub(crate) enum Effect {
     Dispatch { instance: String, task: i32 },
 }
 
+/// The answer the engine commits for a worker whose answers keep being malformed: the
+/// workflow fails with `why`.
+pub(crate) fn failing(id: &str, why: &str) -> WorkflowResponse {
+    let failure = TaskFailureDetails {
+        error_type: "MalformedWorkerAnswer".into(),
+        error_message: why.into(),
+        ..Default::default()
+    };
+    let done = CompleteWorkflowAction {
+        workflow_status: OrchestrationStatus::Failed as i32,
+        failure_details: Some(failure),
+        ..Default::default()
+    };
+    let action = WorkflowAction { id: -1, router: None, workflow_action_type: Some(Action::CompleteWorkflow(done)) };
+    WorkflowResponse { instance_id: id.into(), actions: vec![action], ..Default::default() }
+}
+
 /// Why a worker's answer cannot be committed: an action without a kind, two actions with
 /// one id, an id the history already gave a scheduled event, or a completion with a status
 /// that does not end a workflow.
@@ -258,15 +275,25 @@ fn complete(inst: &mut Instance, id: i32, done: CompleteWorkflowAction, effects:
     inst.inbox.clear();
     let Some(parent) = &inst.parent else { return };
     let Some(parent_id) = parent.workflow_instance.as_ref().map(|w| w.instance_id.clone()) else { return };
-    let task_scheduled_id = parent.task_scheduled_id;
+    let event = child_ended(parent.task_scheduled_id, status, done.result, done.failure_details);
+    effects.push(Effect::Parent { parent: parent_id, event });
+}
+
+/// The event a parent gets when its child (scheduled as `task_scheduled_id`) ends.
+pub(crate) fn child_ended(
+    task_scheduled_id: i32,
+    status: OrchestrationStatus,
+    result: Option<String>,
+    failure: Option<TaskFailureDetails>,
+) -> HistoryEvent {
     let kind = if status == OrchestrationStatus::Completed {
         EventType::ChildWorkflowInstanceCompleted(ChildWorkflowInstanceCompletedEvent {
             task_scheduled_id,
-            result: done.result,
+            result,
             ..Default::default()
         })
     } else {
-        let failure = done.failure_details.unwrap_or_else(|| TaskFailureDetails {
+        let failure = failure.unwrap_or_else(|| TaskFailureDetails {
             error_type: "WorkflowEnded".into(),
             error_message: format!("the child workflow ended {}", status.as_str_name()),
             ..Default::default()
@@ -277,5 +304,5 @@ fn complete(inst: &mut Instance, id: i32, done: CompleteWorkflowAction, effects:
             ..Default::default()
         })
     };
-    effects.push(Effect::Parent { parent: parent_id, event: event(-1, kind) });
+    event(-1, kind)
 }

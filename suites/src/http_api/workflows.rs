@@ -1,6 +1,9 @@
 //! The workflow HTTP facade on the wire (actors-workflows-jobs.md §2.2, W14): start answers 202
 //! with the instance id, get answers daprd's body on every prefix, and bad requests get daprd's
-//! codes. None of it needs a worker: an instance started here may stay PENDING.
+//! codes. The cases need no worker of their own: an instance started here may stay PENDING.
+//! daprd takes a start only while some worker is connected (§2.1): certify's is, through the
+//! gRPC port, when a run certifies the sidecar over both; over HTTP alone, against daprd, the
+//! starts fail with daprd's `ERR_START_WORKFLOW`.
 
 use contract::Block;
 

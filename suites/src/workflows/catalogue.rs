@@ -30,6 +30,8 @@ pub const CHILD: &str = "certify.child";
 pub const COUNT: &str = "certify.count";
 /// Waits for event `never`.
 pub const FOREVER: &str = "certify.forever";
+/// A timer of the input's milliseconds, then [`CHAIN`] on 1: outputs 8.
+pub const SLEEP_THEN_CHAIN: &str = "certify.sleep-then-chain";
 
 /// Doubles an integer.
 pub const DOUBLE: &str = "certify.double";
@@ -48,6 +50,7 @@ pub fn workflow(name: &str) -> Option<Workflow> {
         CHILD => child,
         COUNT => count,
         FOREVER => forever,
+        SLEEP_THEN_CHAIN => sleep_then_chain,
         _ => return None,
     })
 }
@@ -73,6 +76,18 @@ fn done(output: impl ToString) -> Step<Outcome> {
 
 fn chain(r: &mut Replay<'_>) -> Step<Outcome> {
     let mut value = r.input.clone();
+    for _ in 0..3 {
+        match r.activity(DOUBLE, value)? {
+            Ok(v) => value = v,
+            Err(e) => return Ok(Outcome::Done(Err(e))),
+        }
+    }
+    Ok(Outcome::Done(Ok(value)))
+}
+
+fn sleep_then_chain(r: &mut Replay<'_>) -> Step<Outcome> {
+    r.timer(Duration::from_millis(millis(r)))?;
+    let mut value = Some("1".to_owned());
     for _ in 0..3 {
         match r.activity(DOUBLE, value)? {
             Ok(v) => value = v,

@@ -75,7 +75,29 @@ pub trait TaskHub: Send + Sync {
     async fn complete_turn(&self, response: WorkflowResponse) -> HubResult<()>;
     /// A worker's answer to an activity.
     async fn complete_activity(&self, response: ActivityResponse) -> HubResult<()>;
+    /// A worker's answer to a turn under the RPC's older name, `CompleteOrchestratorTask`,
+    /// which SDKs still call. Only a hub on the wire has names.
+    async fn complete_turn_by_old_name(&self, response: WorkflowResponse) -> HubResult<()> {
+        let _ = response;
+        Err(HubError::new("UNIMPLEMENTED", "this hub is not on the wire: its calls have no names"))
+    }
+    /// Calls `AbandonTaskOrchestratorWorkItem`, an RPC the protocol dropped: a runtime must
+    /// answer `UNIMPLEMENTED`. Only a hub on the wire has it.
+    async fn call_dropped_rpc(&self) -> HubResult<()> {
+        Err(HubError::new("UNIMPLEMENTED", "this hub is not on the wire: its calls have no names"))
+    }
 }
+
+/// The mark of a hub reached on the wire (`TaskHubSidecarService` over gRPC), where RPC names
+/// matter (W1).
+#[derive(Debug, Default)]
+pub struct Wire;
+
+/// Cases about the protocol's names need the hub on the wire.
+pub const WIRE: Reach = Reach::of::<Wire>("TaskHubSidecarService on the wire").inherent();
+
+/// Instances whose id contains this get their turns answered with `CompleteOrchestratorTask`.
+pub const OLD_NAME_MARK: &str = "old-rpc-name";
 
 /// The worker the cases' instances run on (it holds the hub).
 pub const WORKER: Reach = Reach::of::<Worker>("workflow runtime with certify's worker connected")

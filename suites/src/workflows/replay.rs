@@ -124,10 +124,12 @@ impl<'h> Replay<'h> {
 
     /// Runs activity `name` with `input`: its result, or its failure.
     pub fn activity(&mut self, name: &str, input: Option<String>) -> Step<Result<Option<String>, TaskFailureDetails>> {
+        // Derived, not random: a turn sent again yields the same id.
+        let task_execution_id = format!("{}:{}", self.instance_id, self.next_id);
         let action = Action::ScheduleTask(ScheduleTaskAction {
             name: name.into(),
             input,
-            task_execution_id: uuid::Uuid::new_v4().to_string(),
+            task_execution_id,
             ..Default::default()
         });
         let (id, scheduled) = self.claim(
@@ -150,7 +152,7 @@ impl<'h> Replay<'h> {
 
     /// Waits `delay` on a durable timer.
     pub fn timer(&mut self, delay: Duration) -> Step<()> {
-        let fire_at = self.now + delay;
+        let fire_at = self.now.checked_add(delay).unwrap_or(self.now);
         let action = Action::CreateTimer(CreateTimerAction {
             fire_at: Some(fire_at.into()),
             name: None,
@@ -203,7 +205,7 @@ impl<'h> Replay<'h> {
             .events
             .iter()
             .filter_map(|e| match &e.event_type {
-                Some(EventType::EventRaised(r)) if r.name.eq_ignore_ascii_case(name) => Some(r.input.clone()),
+                Some(EventType::EventRaised(r)) if r.name.to_lowercase() == key => Some(r.input.clone()),
                 _ => None,
             })
             .nth(taken);

@@ -9,7 +9,7 @@ use runtime_api::durabletask::{CreateInstanceRequest, HistoryEvent, Orchestratio
 use super::catalogue::*;
 use super::replay::kind_name;
 use super::worker::Turn;
-use super::{BLOCK, HubResult, RESTARTS, TaskHub, WORKER, Worker};
+use super::{BLOCK, HubResult, OLD_NAME_MARK, RESTARTS, TaskHub, WIRE, WORKER, Worker};
 use crate::case::{Case, CaseResult, Ctx, Finding, Requirement};
 
 /// Every case but the HTTP facade's runs its workflows on certify's worker.
@@ -21,6 +21,26 @@ const SETTLE: Duration = Duration::from_secs(15);
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
+        case!(
+            BLOCK,
+            "workflows.protocol.old-completion-name",
+            "W1",
+            "`CompleteOrchestratorTask`, the older name of `CompleteWorkflowTask` that SDKs still call, MUST commit a turn the same way.",
+            [ON_WORKER, Requirement::Reach(WIRE)],
+            [],
+            30,
+            old_completion_name
+        ),
+        case!(
+            BLOCK,
+            "workflows.protocol.dropped-rpcs",
+            "W1",
+            "An RPC the protocol dropped (`AbandonTaskOrchestratorWorkItem`) MUST answer `UNIMPLEMENTED`.",
+            [ON_WORKER, Requirement::Reach(WIRE)],
+            [],
+            10,
+            dropped_rpcs
+        ),
         case!(
             BLOCK,
             "workflows.activities.recorded-once",
@@ -55,7 +75,7 @@ pub(super) fn cases() -> Vec<Case> {
             BLOCK,
             "workflows.events.buffered",
             "W4",
-            "An event raised before the workflow waits for it MUST be buffered and delivered once; event names are case-insensitive.",
+            "An event raised before the workflow waits for it MUST be buffered and delivered once (its name as raised: matching names case-insensitively is the worker's part).",
             [ON_WORKER],
             [],
             30,
@@ -165,7 +185,7 @@ pub(super) fn cases() -> Vec<Case> {
             BLOCK,
             "workflows.recovery.restart",
             "W13",
-            "After the runtime restarts mid-workflow, the instance MUST end as it would have: its activity result and timer kept, nothing recorded twice.",
+            "After the runtime restarts mid-workflow (during a timer, with three activities after it), the instance MUST end as it would have: the timer fired once, each activity's result recorded once.",
             [ON_WORKER, Requirement::Reach(RESTARTS)],
             [],
             40,
@@ -251,6 +271,44 @@ async fn completes(hub: &dyn TaskHub, id: &str, output: &str) -> Result<Workflow
 
 fn count(history: &[HistoryEvent], pick: impl Fn(&EventType) -> bool) -> usize {
     history.iter().filter(|e| e.event_type.as_ref().is_some_and(&pick)).count()
+}
+
+async fn old_completion_name(ctx: Ctx) -> CaseResult {
+    let (w, id) = (worker(&ctx)?, ctx.key(OLD_NAME_MARK));
+    let hub = w.hub().as_ref();
+    // A refused answer leaves the instance waiting (over gRPC, its start too): the worker's log
+    // tells, while the calls wait.
+    let refusal = async {
+        loop {
+            if let Some(refused) = w.errors().into_iter().find(|e| e.contains(id.as_str())) {
+                return refused;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let run = async {
+        start(hub, &id, CHAIN, Some("1")).await?;
+        completes(hub, &id, "8").await.map(drop)
+    };
+    tokio::select! {
+        done = run => done,
+        refused = refusal => Err(Finding::Fail(format!("an answer under the older name was refused: {refused}"))),
+    }
+}
+
+async fn dropped_rpcs(ctx: Ctx) -> CaseResult {
+    match worker(&ctx)?.hub().call_dropped_rpc().await {
+        Ok(()) => Err(Finding::Fail("`AbandonTaskOrchestratorWorkItem` answered OK".into())),
+        Err(e) => {
+            ensure_eq!(
+                e.code.as_str(),
+                "UNIMPLEMENTED",
+                "status code of `AbandonTaskOrchestratorWorkItem` ({})",
+                e.message
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn activities_recorded_once(ctx: Ctx) -> CaseResult {
@@ -368,10 +426,14 @@ async fn timer_not_early(ctx: Ctx) -> CaseResult {
         .iter()
         .find(|t| t.request.new_events.iter().any(|e| matches!(e.event_type, Some(EventType::TimerFired(_)))));
     let turn = turn.ok_or_else(|| Finding::Fail("no turn showed the timer fired".into()))?;
+    // The turn's own time (its `workflowStarted`), on the runtime's clock as the timer is.
+    let turn_time =
+        turn.request.new_events.first().and_then(|e| e.timestamp).and_then(|t| SystemTime::try_from(t).ok());
+    let turn_time = turn_time.ok_or_else(|| Finding::Fail("the timer's turn has no workflowStarted time".into()))?;
     ensure!(
-        turn.at >= asked,
+        turn_time >= asked,
         "the timer's turn came {:?} before the time the worker asked for",
-        asked.duration_since(turn.at).unwrap_or_default()
+        asked.duration_since(turn_time).unwrap_or_default()
     );
     let waited = began.elapsed();
     ensure!(waited >= Duration::from_millis(1500), "a 1.5 s timer's workflow ended after {waited:?}");
@@ -402,7 +464,19 @@ async fn events_in_order(ctx: Ctx) -> CaseResult {
 async fn events_unknown_instance(ctx: Ctx) -> CaseResult {
     let hub = worker(&ctx)?.hub();
     let outcome = hub.raise(&ctx.key("nobody"), "go", None).await;
-    ensure!(outcome.is_err(), "raising an event on an instance that does not exist succeeded");
+    match outcome {
+        Ok(()) => Err(Finding::Fail("raising an event on an instance that does not exist succeeded".into())),
+        Err(e) => refused(&e, "raising an event on an instance that does not exist"),
+    }
+}
+
+/// A refusal, not a call the runtime could not take: `UNIMPLEMENTED` or `UNAVAILABLE` says
+/// nothing about the rule.
+fn refused(e: &super::HubError, what: &str) -> CaseResult {
+    ensure!(
+        !["UNIMPLEMENTED", "UNAVAILABLE", "UNKNOWN"].contains(&e.code.as_str()),
+        "{what} failed with {e}, which is not a refusal"
+    );
     Ok(())
 }
 
@@ -501,6 +575,19 @@ async fn suspend_resume(ctx: Ctx) -> CaseResult {
     );
     hub.resume(&id).await.called("resuming")?;
     completes(hub, &id, "\"later\"").await?;
+    // The event waited: no turn showed it before the turn that showed the resume.
+    let turns = w.turns(&id);
+    let shows = |t: &Turn, pick: fn(&EventType) -> bool| {
+        t.request.new_events.iter().any(|e| e.event_type.as_ref().is_some_and(pick))
+    };
+    let raised = turns.iter().position(|t| shows(t, |e| matches!(e, EventType::EventRaised(_))));
+    let resumed = turns.iter().position(|t| shows(t, |e| matches!(e, EventType::ExecutionResumed(_))));
+    match (raised, resumed) {
+        (Some(r), Some(s)) => {
+            ensure!(r >= s, "turn {r} showed the event raised while suspended, before turn {s} showed the resume")
+        }
+        _ => return Err(Finding::Fail(format!("no turn showed the event ({raised:?}) or the resume ({resumed:?})"))),
+    }
     Ok(())
 }
 
@@ -509,7 +596,10 @@ async fn purge(ctx: Ctx) -> CaseResult {
     let hub = w.hub().as_ref();
     start(hub, &running, FOREVER, None).await?;
     settle(hub, &running, "RUNNING", |s| s == OrchestrationStatus::Running).await?;
-    ensure!(hub.purge(&running, false).await.is_err(), "purging a running instance succeeded");
+    match hub.purge(&running, false).await {
+        Ok(_) => return Err(Finding::Fail("purging a running instance succeeded".into())),
+        Err(e) => refused(&e, "purging a running instance")?,
+    }
     ensure!(
         hub.get(&running).await.called("getting the running instance")?.is_some(),
         "a refused purge deleted the instance"
@@ -560,17 +650,26 @@ async fn recovery_restart(ctx: Ctx) -> CaseResult {
     let own = restarts.own().await.called("starting a runtime of the case's own")?;
     let id = ctx.key("survivor");
     let hub = own.worker().hub().clone();
-    // A timer long enough to restart under, then an activity after it.
-    start(hub.as_ref(), &id, AWAIT, Some("1500")).await?;
+    // A timer long enough to restart under, then three activities after it.
+    start(hub.as_ref(), &id, SLEEP_THEN_CHAIN, Some("1500")).await?;
     settle(hub.as_ref(), &id, "RUNNING", |s| s == OrchestrationStatus::Running).await?;
+    drop(hub);
     own.restart().await.called("restarting the runtime")?;
     let hub = own.worker().hub().clone();
     let state = hub.get(&id).await.called("getting the instance after the restart")?;
     ensure!(state.is_some(), "the restarted runtime forgot the running instance");
-    hub.raise(&id, "go", Some("\"after\"".into())).await.called("raising `go` after the restart")?;
-    completes(hub.as_ref(), &id, "\"after\"").await?;
+    completes(hub.as_ref(), &id, "8").await?;
     let history = hub.history(&id).await.called("reading the history")?;
     ensure_eq!(fired_at(&history).len(), 1, "timerFired events in history");
-    ensure_eq!(count(&history, |e| matches!(e, EventType::EventRaised(_))), 1, "eventRaised events in history");
+    let scheduled: Vec<i32> = history
+        .iter()
+        .filter(|e| matches!(e.event_type, Some(EventType::TaskScheduled(_))))
+        .map(|e| e.event_id)
+        .collect();
+    ensure_eq!(scheduled.len(), 3, "activities scheduled in history");
+    for task in scheduled {
+        let done = count(&history, |e| matches!(e, EventType::TaskCompleted(c) if c.task_scheduled_id == task));
+        ensure_eq!(done, 1, "completions of activity {task} in history");
+    }
     Ok(())
 }

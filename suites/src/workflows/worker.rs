@@ -97,7 +97,11 @@ impl Worker {
                 let id = request.instance_id.clone();
                 let turn = Turn { request, actions: response.actions.clone(), at: SystemTime::now() };
                 self.log().turns.entry(id.clone()).or_default().push(turn);
-                if let Err(e) = self.hub.complete_turn(response).await {
+                let answered = match id.contains(super::OLD_NAME_MARK) {
+                    true => self.hub.complete_turn_by_old_name(response).await,
+                    false => self.hub.complete_turn(response).await,
+                };
+                if let Err(e) = answered {
                     self.log().errors.push(format!("completing a turn of `{id}`: {e}"));
                 }
             }
