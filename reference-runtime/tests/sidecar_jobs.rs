@@ -159,22 +159,7 @@ async fn runtime_over(
     app_id: &str,
     app_port: u16,
 ) -> (String, std::sync::Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>) {
-    use std::sync::Arc;
-    let mut registry = reference_runtime::builtin_registry();
-    registry.register("state.shared", move |_: contract::ComponentContext| {
-        let store = Arc::clone(&store);
-        async move { Ok(contract::Component::state(store)) }
-    });
-    let yaml = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: actors}\nspec:\n  type: state.shared\n  version: v1\n  metadata:\n  - {name: actorStateStore, value: \"true\"}\n";
-    let resources = contract::Resources::parse(std::path::Path::new("r.yaml"), yaml).expect("resources");
-    let components = registry.build_all(&resources.components, Arc::new(contract::SystemClock)).await.expect("built");
-    let config = reference_runtime::sidecar::SidecarConfig {
-        app_id: app_id.into(),
-        app_port: Some(app_port),
-        ..Default::default()
-    };
-    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-    let (base, _, server) = Arc::clone(&sidecar).serve_both_on_loopback().await.expect("serve");
+    let (base, _, sidecar, server) = common::sidecar_env::runtime_over(store, app_id, Some(app_port)).await;
     (base, sidecar, server)
 }
 

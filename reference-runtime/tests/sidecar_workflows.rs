@@ -12,23 +12,13 @@ use runtime_api::durabletask::workflow_action::WorkflowActionType as Action;
 use runtime_api::durabletask::*;
 use serde_json::Value;
 
-type Served = (String, String, Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>);
+mod common;
 
-/// A runtime without an app whose actor state store is `store`.
 async fn runtime_over(store: Arc<reference_runtime::in_memory::state_memory::InMemoryStateStore>) -> Served {
-    let mut registry = reference_runtime::builtin_registry();
-    registry.register("state.shared", move |_: contract::ComponentContext| {
-        let store = Arc::clone(&store);
-        async move { Ok(contract::Component::state(store)) }
-    });
-    let yaml = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: actors}\nspec:\n  type: state.shared\n  version: v1\n  metadata:\n  - {name: actorStateStore, value: \"true\"}\n";
-    let resources = contract::Resources::parse(std::path::Path::new("r.yaml"), yaml).expect("resources");
-    let components = registry.build_all(&resources.components, Arc::new(contract::SystemClock)).await.expect("built");
-    let config = reference_runtime::sidecar::SidecarConfig { app_id: "wfapp".into(), ..Default::default() };
-    let sidecar = reference_runtime::sidecar::Sidecar::new(config, components, Vec::new());
-    let (http, grpc, server) = Arc::clone(&sidecar).serve_both_on_loopback().await.expect("serve");
-    (http, grpc, sidecar, server)
+    common::sidecar_env::runtime_over(store, "wfapp", None).await
 }
+
+type Served = (String, String, Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>);
 
 async fn get(http: &reqwest::Client, base: &str, id: &str) -> (u16, Value) {
     let r = http.get(format!("{base}/v1.0/workflows/dapr/{id}")).send().await.expect("get");

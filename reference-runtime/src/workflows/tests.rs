@@ -14,6 +14,21 @@ async fn next_turn(items: &mut (impl futures::Stream<Item = WorkItem> + Unpin)) 
     }
 }
 
+/// An answer whose only action has no kind: malformed.
+fn kindless(id: &str, token: String) -> WorkflowResponse {
+    WorkflowResponse {
+        instance_id: id.into(),
+        actions: vec![WorkflowAction { id: 0, router: None, workflow_action_type: None }],
+        completion_token: token,
+        ..Default::default()
+    }
+}
+
+async fn start(engine: &Engine, id: &str) {
+    let request = CreateInstanceRequest { instance_id: id.into(), name: "n".into(), ..Default::default() };
+    assert_eq!(engine.start(request).await, Ok(id.to_owned()));
+}
+
 fn completing(id: &str, token: &str, action_id: i32) -> WorkflowResponse {
     let done = CompleteWorkflowAction {
         workflow_status: OrchestrationStatus::Completed as i32,
@@ -36,17 +51,9 @@ fn completing(id: &str, token: &str, action_id: i32) -> WorkflowResponse {
 async fn a_malformed_answer_is_refused_and_the_turn_comes_again_unchanged() {
     let engine = Engine::new();
     let mut items = Box::pin(engine.work_items());
-    let id =
-        engine.start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() }).await;
-    assert_eq!(id, Ok("w".into()));
+    start(&engine, "w").await;
     let (first, token) = next_turn(&mut items).await;
-    let kindless = WorkflowResponse {
-        instance_id: "w".into(),
-        actions: vec![WorkflowAction { id: 0, router: None, workflow_action_type: None }],
-        completion_token: token,
-        ..Default::default()
-    };
-    let refused = engine.complete_turn(kindless).await;
+    let refused = engine.complete_turn(kindless("w", token)).await;
     assert!(matches!(refused, Err(WorkflowError::Invalid(ref why)) if why.contains("no kind")), "{refused:?}");
     assert_eq!(engine.history("w"), Some(Vec::new()), "nothing committed");
     let (again, token) = next_turn(&mut items).await;
@@ -65,10 +72,7 @@ async fn a_malformed_answer_is_refused_and_the_turn_comes_again_unchanged() {
 async fn two_actions_with_one_id_are_refused() {
     let engine = Engine::new();
     let mut items = Box::pin(engine.work_items());
-    engine
-        .start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() })
-        .await
-        .expect("start");
+    start(&engine, "w").await;
     let (_, token) = next_turn(&mut items).await;
     let mut response = completing("w", &token, 3);
     response.actions.push(response.actions[0].clone());
@@ -81,10 +85,7 @@ async fn two_actions_with_one_id_are_refused() {
 async fn a_turn_held_by_a_worker_that_goes_is_handed_to_the_next() {
     let engine = Engine::new();
     let mut first = Box::pin(engine.work_items());
-    engine
-        .start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() })
-        .await
-        .expect("start");
+    start(&engine, "w").await;
     let (held, _) = next_turn(&mut first).await;
     drop(first);
     let mut second = Box::pin(engine.work_items());
@@ -98,19 +99,10 @@ async fn a_turn_held_by_a_worker_that_goes_is_handed_to_the_next() {
 async fn a_worker_that_keeps_answering_wrong_fails_the_instance_instead_of_looping() {
     let engine = Engine::new();
     let mut items = Box::pin(engine.work_items());
-    engine
-        .start(CreateInstanceRequest { instance_id: "w".into(), name: "n".into(), ..Default::default() })
-        .await
-        .expect("start");
+    start(&engine, "w").await;
     for attempt in 1..=MAX_REFUSALS {
         let (_, token) = next_turn(&mut items).await;
-        let kindless = WorkflowResponse {
-            instance_id: "w".into(),
-            actions: vec![WorkflowAction { id: 0, router: None, workflow_action_type: None }],
-            completion_token: token,
-            ..Default::default()
-        };
-        let answer = engine.complete_turn(kindless).await;
+        let answer = engine.complete_turn(kindless("w", token)).await;
         assert_eq!(answer.is_err(), attempt < MAX_REFUSALS, "attempt {attempt}: {answer:?}");
     }
     let state = engine.get("w", true).expect("the instance");
@@ -125,10 +117,7 @@ async fn instances_outlive_the_engine_and_an_instance_named_index_is_only_an_ins
         Arc::new(crate::in_memory::state_memory::InMemoryStateStore::new(contract::system_clock()));
     let engine = Engine::durable(Arc::clone(&store), "p".into());
     for id in ["index", "other"] {
-        engine
-            .start(CreateInstanceRequest { instance_id: id.into(), name: "n".into(), ..Default::default() })
-            .await
-            .expect("start");
+        start(&engine, id).await;
     }
     engine.stop().await;
     let again = Engine::durable(store, "p".into());

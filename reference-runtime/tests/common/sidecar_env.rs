@@ -207,3 +207,25 @@ impl Env {
         self.app.as_ref().expect("an app")
     }
 }
+
+/// A runtime of app `app_id` whose actor state store is `store` (so jobs, reminders and
+/// workflows are kept there), delivering to the app on `app_port` if any: its HTTP and gRPC
+/// base URLs, the sidecar and its serving task.
+pub async fn runtime_over(
+    store: Arc<reference_runtime::in_memory::state_memory::InMemoryStateStore>,
+    app_id: &str,
+    app_port: Option<u16>,
+) -> (String, String, Arc<Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let mut registry = reference_runtime::builtin_registry();
+    registry.register("state.shared", move |_: contract::ComponentContext| {
+        let store = Arc::clone(&store);
+        async move { Ok(contract::Component::state(store)) }
+    });
+    let yaml = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: actors}\nspec:\n  type: state.shared\n  version: v1\n  metadata:\n  - {name: actorStateStore, value: \"true\"}\n";
+    let resources = Resources::parse(Path::new("r.yaml"), yaml).expect("resources");
+    let components = registry.build_all(&resources.components, Arc::new(SystemClock)).await.expect("built");
+    let config = SidecarConfig { app_id: app_id.into(), app_port, ..Default::default() };
+    let sidecar = Sidecar::new(config, components, Vec::new());
+    let (http, grpc, server) = Arc::clone(&sidecar).serve_both_on_loopback().await.expect("serve");
+    (http, grpc, sidecar, server)
+}

@@ -311,21 +311,29 @@ async fn dropped_rpcs(ctx: Ctx) -> CaseResult {
     }
 }
 
+/// Checks that `history` scheduled `n` activities and recorded one completion for each: their
+/// task ids.
+fn recorded_once(history: &[HistoryEvent], n: usize) -> Result<Vec<i32>, Finding> {
+    let scheduled: Vec<i32> = history
+        .iter()
+        .filter(|e| matches!(e.event_type, Some(EventType::TaskScheduled(_))))
+        .map(|e| e.event_id)
+        .collect();
+    ensure_eq!(scheduled.len(), n, "activities scheduled in history");
+    for &task in &scheduled {
+        let done = count(history, |e| matches!(e, EventType::TaskCompleted(c) if c.task_scheduled_id == task));
+        ensure_eq!(done, 1, "completions of activity {task} in history");
+    }
+    Ok(scheduled)
+}
+
 async fn activities_recorded_once(ctx: Ctx) -> CaseResult {
     let (w, id) = (worker(&ctx)?, ctx.key("chain"));
     let hub = w.hub().as_ref();
     start(hub, &id, CHAIN, Some("1")).await?;
     completes(hub, &id, "8").await?;
     let history = hub.history(&id).await.called("reading the history")?;
-    let scheduled: Vec<i32> = history
-        .iter()
-        .filter(|e| matches!(e.event_type, Some(EventType::TaskScheduled(_))))
-        .map(|e| e.event_id)
-        .collect();
-    ensure_eq!(scheduled.len(), 3, "activities scheduled in history");
-    for task in scheduled {
-        let done = count(&history, |e| matches!(e, EventType::TaskCompleted(c) if c.task_scheduled_id == task));
-        ensure_eq!(done, 1, "completions of activity {task} in history");
+    for task in recorded_once(&history, 3)? {
         ensure!(w.executions(&id, task) >= 1, "activity {task} completed without the worker running it");
     }
     Ok(())
@@ -661,15 +669,5 @@ async fn recovery_restart(ctx: Ctx) -> CaseResult {
     completes(hub.as_ref(), &id, "8").await?;
     let history = hub.history(&id).await.called("reading the history")?;
     ensure_eq!(fired_at(&history).len(), 1, "timerFired events in history");
-    let scheduled: Vec<i32> = history
-        .iter()
-        .filter(|e| matches!(e.event_type, Some(EventType::TaskScheduled(_))))
-        .map(|e| e.event_id)
-        .collect();
-    ensure_eq!(scheduled.len(), 3, "activities scheduled in history");
-    for task in scheduled {
-        let done = count(&history, |e| matches!(e, EventType::TaskCompleted(c) if c.task_scheduled_id == task));
-        ensure_eq!(done, 1, "completions of activity {task} in history");
-    }
-    Ok(())
+    recorded_once(&history, 3).map(drop)
 }
