@@ -18,6 +18,7 @@ pub(crate) mod pubsub_routes;
 pub mod request;
 mod secrets_routes;
 mod state_routes;
+mod stores;
 pub mod subscriptions;
 pub(crate) mod trace;
 mod workflow_routes;
@@ -32,6 +33,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use contract::pubsub::Subscription;
 use contract::{Block, Components};
+use stores::{actor_state_store, scheduler_of, workflows_of};
 use tokio::sync::Notify;
 
 pub use app_channel::AppChannel;
@@ -561,58 +563,6 @@ async fn termination() {
         () = ctrl_c => {}
         () = term => {}
     }
-}
-
-/// The Jobs API's scheduler: a served `jobs.*` component's; else one keeping its jobs in the
-/// state store flagged `actorStateStore` (so they survive a restart, as reminders do), under a
-/// key of the app's in its namespace (`NAMESPACE`), so apps sharing the store never see each
-/// other's jobs (J8); else one in memory.
-fn scheduler_of(components: &Components, app_id: &str) -> Arc<crate::jobs::Scheduler> {
-    let by_name = components.by_name.values();
-    if let Some(served) = by_name.clone().find_map(|c| c.component.parts().get::<crate::jobs::Scheduler>().cloned()) {
-        return served;
-    }
-    match actor_state_store(components) {
-        Some(store) => {
-            let namespace = std::env::var("NAMESPACE").unwrap_or_default();
-            crate::jobs::Scheduler::durable(crate::jobs::JobStore::new(
-                store,
-                format!("dapr-jobs||{namespace}||{app_id}"),
-            ))
-        }
-        None => Arc::default(),
-    }
-}
-
-/// The workflow engine: its instances kept in a served `workflows.*` component's store, else
-/// in the actor state store (daprd keeps them there), under
-/// `dapr-workflows||<NAMESPACE>||<app id>`; else in memory.
-fn workflows_of(components: &Components, app_id: &str) -> Arc<crate::workflows::Engine> {
-    let served = components
-        .by_name
-        .values()
-        .find_map(|c| c.component.parts().get::<crate::workflows::WorkflowStateStore>().map(|s| Arc::clone(&s.0)));
-    match served.or_else(|| actor_state_store(components)) {
-        Some(store) => {
-            let namespace = std::env::var("NAMESPACE").unwrap_or_default();
-            crate::workflows::Engine::durable(store, format!("dapr-workflows||{namespace}||{app_id}"))
-        }
-        None => crate::workflows::Engine::new(),
-    }
-}
-
-/// The state store flagged `actorStateStore: "true"`, else a served `actors.*` component's.
-fn actor_state_store(components: &Components) -> Option<Arc<dyn contract::StateStore>> {
-    let flagged = |c: &&contract::registry::LoadedComponent| {
-        c.manifest.metadata.iter().any(|m| {
-            m.name.eq_ignore_ascii_case("actorStateStore")
-                && matches!(&m.value, contract::manifest::MetadataValue::Plain(v) if v.eq_ignore_ascii_case("true"))
-        })
-    };
-    let by_name = components.by_name.values();
-    by_name.clone().filter(flagged).find_map(|c| c.component.as_state().cloned()).or_else(|| {
-        by_name.clone().find_map(|c| c.component.parts().get::<crate::actors::ActorStore>().map(|s| Arc::clone(&s.0)))
-    })
 }
 
 /// Counts every HTTP API request by verb and status, with its latency.

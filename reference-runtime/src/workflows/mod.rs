@@ -8,7 +8,9 @@
 //! call that made it answers, and [`Engine::restore`] takes the instances up after a restart:
 //! pending timers re-armed, unanswered activities and uncommitted events sent again.
 
+mod durable;
 mod instance;
+mod ops;
 mod store;
 mod turn;
 
@@ -17,12 +19,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::SystemTime;
 
 use runtime_api::durabletask::history_event::EventType;
-use runtime_api::durabletask::work_item::Request as Work;
+
 use runtime_api::durabletask::*;
 use tokio::sync::{mpsc, watch};
 
 use contract::StateStore;
-use instance::{Instance, WorkerId, event, is_terminal};
+use instance::{Instance, WorkerId, event};
+use ops::{Disconnect, enqueue_turn, fire, orphan, purge, raise, release, take_work, terminate};
 use store::WorkflowStore;
 use turn::Effect;
 
@@ -131,159 +134,6 @@ impl Engine {
             stopped: std::sync::atomic::AtomicBool::new(false),
             unusable: std::sync::OnceLock::new(),
         })
-    }
-
-    /// Stops it, as a runtime going down: once a write in progress has landed it writes
-    /// nothing more and its timers do nothing, so an engine restarted over the same store is the
-    /// only writer.
-    pub async fn stop(&self) {
-        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-        drop(self.writer.lock().await);
-    }
-
-    fn is_stopped(&self) -> bool {
-        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Takes up the instances kept by an earlier run: how many. Timers still due are armed
-    /// again, activities not answered and events not committed go to the next worker.
-    pub async fn restore(&self) -> Result<usize, String> {
-        let Some(store) = &self.store else { return Ok(0) };
-        let snapshots = match store.load().await {
-            Ok(snapshots) => snapshots,
-            Err(why) => {
-                let _ = self.unusable.set(why.clone());
-                return Err(why);
-            }
-        };
-        let count = snapshots.len();
-        self.mutate(|inner| {
-            for snapshot in snapshots {
-                let Some(inst) = Instance::restored(snapshot) else { continue };
-                let id = inst.id.clone();
-                if !inst.terminal() {
-                    for (timer, at) in inst.pending_timers() {
-                        let execution = inst.execution_id.clone();
-                        self.arm(at, id.clone(), move |engine, id| {
-                            engine.mutate(|inner| fire(inner, &id, &execution, timer, at));
-                        });
-                    }
-                    if let Some(at) = inst.deferred.as_ref().and(inst.scheduled_start) {
-                        let execution = inst.execution_id.clone();
-                        self.arm(at, id.clone(), move |engine, id| {
-                            engine.mutate(|inner| release(inner, &id, &execution))
-                        });
-                    }
-                    for task in inst.activities.keys() {
-                        inner.queue.push_back(Queued::Activity(id.clone(), *task));
-                    }
-                }
-                inner.instances.insert(id.clone(), inst);
-                enqueue_turn(inner, &id);
-            }
-            self.repair(inner);
-        });
-        self.flush().await.map_err(|e| e.to_string())?;
-        Ok(count)
-    }
-
-    /// What a runtime that went down between writing a parent and its child left undone:
-    /// a child created in the parent's history but never kept is started; a child that ended
-    /// without its parent learning it tells the parent again.
-    fn repair(&self, inner: &mut Inner) {
-        let mut effects = Vec::new();
-        for parent in inner.instances.values().filter(|i| !i.terminal()) {
-            let answered: Vec<i32> = parent
-                .history
-                .iter()
-                .chain(&parent.inbox)
-                .filter_map(|e| match &e.event_type {
-                    Some(EventType::ChildWorkflowInstanceCompleted(c)) => Some(c.task_scheduled_id),
-                    Some(EventType::ChildWorkflowInstanceFailed(f)) => Some(f.task_scheduled_id),
-                    _ => None,
-                })
-                .collect();
-            for e in &parent.history {
-                let Some(EventType::ChildWorkflowInstanceCreated(c)) = &e.event_type else { continue };
-                if answered.contains(&e.event_id) {
-                    continue;
-                }
-                match inner.instances.get(&c.instance_id) {
-                    None => {
-                        let request = CreateInstanceRequest {
-                            instance_id: c.instance_id.clone(),
-                            name: c.name.clone(),
-                            version: c.version.clone(),
-                            input: c.input.clone(),
-                            ..Default::default()
-                        };
-                        let info = ParentInstanceInfo {
-                            task_scheduled_id: e.event_id,
-                            name: Some(parent.name.clone()),
-                            workflow_instance: Some(parent.workflow_instance()),
-                            ..Default::default()
-                        };
-                        effects.push(Effect::Start(request, Some(info)));
-                    }
-                    Some(child) if child.terminal() => {
-                        let ended =
-                            turn::child_ended(e.event_id, child.status, child.output.clone(), child.failure.clone());
-                        effects.push(Effect::Parent { parent: parent.id.clone(), event: ended });
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        for effect in effects {
-            self.apply(inner, effect);
-        }
-    }
-
-    /// Writes what changed since the last write (nothing without a store).
-    async fn flush(&self) -> Result<(), WorkflowError> {
-        let Some(store) = &self.store else { return Ok(()) };
-        let _turn = self.writer.lock().await;
-        if self.is_stopped() {
-            return Ok(());
-        }
-        if let Some(why) = self.unusable.get() {
-            return Err(WorkflowError::Store(format!("workflows are not kept: {why}")));
-        }
-        let (batch, index) = {
-            let mut inner = locked(&self.inner);
-            let dirty = std::mem::take(&mut inner.dirty);
-            let batch: Vec<_> = dirty
-                .into_iter()
-                .map(|id| {
-                    let snapshot = inner.instances.get(&id).map(Instance::snapshot);
-                    (id, snapshot)
-                })
-                .collect();
-            let index =
-                std::mem::take(&mut inner.index_dirty).then(|| inner.instances.keys().cloned().collect::<Vec<_>>());
-            (batch, index)
-        };
-        // What fails to be written is marked changed again, for the next write to retry.
-        let mut failed = None;
-        for (id, snapshot) in batch {
-            if let Err(e) = store.put(&id, snapshot).await {
-                locked(&self.inner).dirty.insert(id);
-                failed = Some(e);
-            }
-        }
-        if let Some(ids) = index
-            && let Err(e) = store.put_index(&ids).await
-        {
-            locked(&self.inner).index_dirty = true;
-            failed = Some(e);
-        }
-        match failed {
-            Some(e) => {
-                tracing::error!(error = %e, "workflow changes not kept");
-                Err(WorkflowError::Store(e))
-            }
-            None => Ok(()),
-        }
     }
 
     fn mutate<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -627,155 +477,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// Tells the engine when a worker's stream is dropped.
-struct Disconnect {
-    engine: Arc<Engine>,
-    worker: WorkerId,
-}
-
-impl Drop for Disconnect {
-    fn drop(&mut self) {
-        self.engine.disconnect(self.worker);
-    }
-}
-
-/// Marks the work as held by `worker` and builds its request; `None` if it is no longer due.
-fn take_work(inner: &mut Inner, work: &Queued, worker: WorkerId, token: &str) -> Option<Work> {
-    match work {
-        Queued::Turn(id) => {
-            let inst = inner.instances.get_mut(id)?;
-            inst.queued = false;
-            if !inst.runnable() {
-                return None;
-            }
-            let mut new_events = vec![event(-1, EventType::WorkflowStarted(WorkflowStartedEvent { version: None }))];
-            new_events.append(&mut inst.inbox);
-            let request = WorkflowRequest {
-                instance_id: id.clone(),
-                execution_id: Some(inst.execution_id.clone()),
-                past_events: inst.history.clone(),
-                new_events: new_events.clone(),
-                ..Default::default()
-            };
-            inst.turn = Some(instance::Turn { token: token.to_owned(), worker, new_events });
-            Some(Work::WorkflowRequest(request))
-        }
-        Queued::Activity(id, task) => {
-            let activity = inner.instances.get_mut(id)?.activities.get_mut(task)?;
-            activity.dispatch = Some((token.to_owned(), worker));
-            Some(Work::ActivityRequest(activity.request.clone()))
-        }
-    }
-}
-
-/// Queues a turn for the instance if it can take one, and marks it changed.
-fn enqueue_turn(inner: &mut Inner, id: &str) {
-    inner.dirty.insert(id.to_owned());
-    if let Some(inst) = inner.instances.get_mut(id)
-        && inst.runnable()
-        && !inst.queued
-    {
-        inst.queued = true;
-        inner.queue.push_back(Queued::Turn(id.to_owned()));
-    }
-}
-
-/// Takes back what `worker` held: a turn's events return to the front of the inbox (less
-/// its `workflowStarted`), activities to the queue.
-fn orphan(inner: &mut Inner, worker: WorkerId) {
-    inner.workers.retain(|(w, _)| *w != worker);
-    let mut again = Vec::new();
-    for inst in inner.instances.values_mut() {
-        if let Some(turn) = inst.turn.take_if(|t| t.worker == worker) {
-            let mut events: Vec<HistoryEvent> = turn.new_events.into_iter().skip(1).collect();
-            events.append(&mut inst.inbox);
-            inst.inbox = events;
-            again.push(Queued::Turn(inst.id.clone()));
-        }
-        for (task, activity) in &mut inst.activities {
-            if activity.dispatch.as_ref().is_some_and(|(_, w)| *w == worker) {
-                activity.dispatch = None;
-                again.push(Queued::Activity(inst.id.clone(), *task));
-            }
-        }
-    }
-    for work in again {
-        match work {
-            Queued::Turn(id) => enqueue_turn(inner, &id),
-            activity => inner.queue.push_back(activity),
-        }
-    }
-}
-
-fn release(inner: &mut Inner, id: &str, execution: &str) {
-    if let Some(inst) = inner.instances.get_mut(id).filter(|i| i.execution_id == execution)
-        && let Some(started) = inst.deferred.take()
-    {
-        inst.inbox.insert(0, started);
-        enqueue_turn(inner, id);
-    }
-}
-
-fn fire(inner: &mut Inner, id: &str, execution: &str, timer: i32, fire_at: SystemTime) {
-    let Some(inst) = inner.instances.get_mut(id) else { return };
-    if inst.execution_id != execution || inst.terminal() {
-        return;
-    }
-    let fired = TimerFiredEvent { fire_at: Some(fire_at.into()), timer_id: timer };
-    inst.inbox.push(event(-1, EventType::TimerFired(fired)));
-    enqueue_turn(inner, id);
-}
-
-fn raise(inner: &mut Inner, id: &str, name: &str, input: Option<String>) -> Result<(), WorkflowError> {
-    let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
-    if inst.terminal() {
-        return Ok(());
-    }
-    inst.inbox.push(event(-1, EventType::EventRaised(EventRaisedEvent { name: name.into(), input })));
-    enqueue_turn(inner, id);
-    Ok(())
-}
-
-fn terminate(inner: &mut Inner, id: &str, output: Option<String>, recurse: bool) -> Result<(), WorkflowError> {
-    let inst = inner.instances.get_mut(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
-    if inst.terminal() {
-        return Ok(());
-    }
-    if inst.deferred.take().is_some() {
-        // Never started: nothing to replay, so it ends here.
-        inst.status = OrchestrationStatus::Terminated;
-        inst.output = output;
-        inst.completed = Some(SystemTime::now());
-        inst.updated = SystemTime::now();
-        inner.dirty.insert(id.to_owned());
-        return Ok(());
-    }
-    let ended = ExecutionTerminatedEvent { input: output.clone(), recurse };
-    inst.inbox.push(event(-1, EventType::ExecutionTerminated(ended)));
-    let children = if recurse { inst.children() } else { Vec::new() };
-    enqueue_turn(inner, id);
-    for child in children {
-        let _ = terminate(inner, &child, output.clone(), true);
-    }
-    Ok(())
-}
-
-fn purge(inner: &mut Inner, id: &str, recurse: bool) -> Result<i32, WorkflowError> {
-    let inst = inner.instances.get(id).ok_or_else(|| WorkflowError::NotFound(id.into()))?;
-    if !is_terminal(inst.status) {
-        return Err(WorkflowError::NotCompleted(id.into()));
-    }
-    let children = if recurse { inst.children() } else { Vec::new() };
-    inner.instances.remove(id);
-    inner.dirty.insert(id.to_owned());
-    inner.index_dirty = true;
-    let mut count = 1;
-    for child in children {
-        count += purge(inner, &child, true).unwrap_or(0);
-    }
-    Ok(count)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The engine's own rules for what a worker sends: malformed and stale answers change nothing.
 
 use futures::StreamExt;
+use runtime_api::durabletask::work_item::Request as Work;
 use runtime_api::durabletask::workflow_action::WorkflowActionType as Action;
 
 use super::*;

@@ -10,6 +10,7 @@
 //! trial names its instances after its namespace.
 
 pub mod catalogue;
+mod checks;
 pub mod replay;
 mod rules;
 pub mod worker;

@@ -1,23 +1,20 @@
 //! The workflows cases, one rule each (actors-workflows-jobs.md §2.6).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use runtime_api::durabletask::history_event::EventType;
-use runtime_api::durabletask::{CreateInstanceRequest, HistoryEvent, OrchestrationStatus, WorkflowState};
+use runtime_api::durabletask::{CreateInstanceRequest, OrchestrationStatus};
 
 use super::catalogue::*;
+use super::checks::*;
 use super::replay::kind_name;
 use super::worker::Turn;
-use super::{BLOCK, HubResult, OLD_NAME_MARK, RESTARTS, TaskHub, WIRE, WORKER, Worker};
+use super::{BLOCK, OLD_NAME_MARK, RESTARTS, WIRE, WORKER};
 use crate::case::{Case, CaseResult, Ctx, Finding, Requirement};
 
 /// Every case but the HTTP facade's runs its workflows on certify's worker.
 const ON_WORKER: Requirement = Requirement::Reach(WORKER);
 use crate::{case, ensure, ensure_eq};
-
-/// How long an instance may take to reach a status the case waits for.
-const SETTLE: Duration = Duration::from_secs(15);
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -197,82 +194,6 @@ pub(super) fn cases() -> Vec<Case> {
     .collect()
 }
 
-fn worker(ctx: &Ctx) -> Result<&Arc<Worker>, Finding> {
-    ctx.reach(WORKER)
-}
-
-trait Called<T> {
-    fn called(self, what: &str) -> Result<T, Finding>;
-}
-
-impl<T> Called<T> for HubResult<T> {
-    fn called(self, what: &str) -> Result<T, Finding> {
-        self.map_err(|e| Finding::Fail(format!("{what} failed: {e}")))
-    }
-}
-
-fn status_of(state: &WorkflowState) -> OrchestrationStatus {
-    OrchestrationStatus::try_from(state.workflow_status).unwrap_or_default()
-}
-
-fn status_name(state: &WorkflowState) -> &'static str {
-    status_of(state).as_str_name().trim_start_matches("ORCHESTRATION_STATUS_")
-}
-
-/// Starts `name` as instance `id` with `input`.
-async fn start(hub: &dyn TaskHub, id: &str, name: &str, input: Option<&str>) -> Result<(), Finding> {
-    let request = CreateInstanceRequest {
-        instance_id: id.into(),
-        name: name.into(),
-        input: input.map(str::to_owned),
-        ..Default::default()
-    };
-    let started = hub.start(request).await.called(&format!("starting `{name}`"))?;
-    ensure_eq!(started, id, "the instance id the start answered");
-    Ok(())
-}
-
-/// Polls the instance until `until` holds of its status, for [`SETTLE`] at most.
-async fn settle(
-    hub: &dyn TaskHub,
-    id: &str,
-    what: &str,
-    until: impl Fn(OrchestrationStatus) -> bool,
-) -> Result<WorkflowState, Finding> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let state = hub.get(id).await.called("getting the instance")?;
-        match state {
-            Some(state) if until(status_of(&state)) => return Ok(state),
-            Some(state) if Instant::now() >= deadline => {
-                return Err(Finding::Fail(format!("{what}: still {} after {SETTLE:?}", status_name(&state))));
-            }
-            None if Instant::now() >= deadline => {
-                return Err(Finding::Fail(format!("{what}: the instance is gone")));
-            }
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-}
-
-fn ended(s: OrchestrationStatus) -> bool {
-    use OrchestrationStatus as S;
-    matches!(s, S::Completed | S::Failed | S::Terminated | S::Canceled)
-}
-
-/// Waits for the instance to end and checks it COMPLETED with `output`.
-async fn completes(hub: &dyn TaskHub, id: &str, output: &str) -> Result<WorkflowState, Finding> {
-    let state = settle(hub, id, "the workflow's end", ended).await?;
-    let failure = state.failure_details.as_ref().map(|f| f.error_message.clone()).unwrap_or_default();
-    ensure_eq!(status_name(&state), "COMPLETED", "status (failure: {failure:?})");
-    ensure_eq!(state.output.as_deref(), Some(output), "output");
-    Ok(state)
-}
-
-fn count(history: &[HistoryEvent], pick: impl Fn(&EventType) -> bool) -> usize {
-    history.iter().filter(|e| e.event_type.as_ref().is_some_and(&pick)).count()
-}
-
 async fn old_completion_name(ctx: Ctx) -> CaseResult {
     let (w, id) = (worker(&ctx)?, ctx.key(OLD_NAME_MARK));
     let hub = w.hub().as_ref();
@@ -311,22 +232,6 @@ async fn dropped_rpcs(ctx: Ctx) -> CaseResult {
     }
 }
 
-/// Checks that `history` scheduled `n` activities and recorded one completion for each: their
-/// task ids.
-fn recorded_once(history: &[HistoryEvent], n: usize) -> Result<Vec<i32>, Finding> {
-    let scheduled: Vec<i32> = history
-        .iter()
-        .filter(|e| matches!(e.event_type, Some(EventType::TaskScheduled(_))))
-        .map(|e| e.event_id)
-        .collect();
-    ensure_eq!(scheduled.len(), n, "activities scheduled in history");
-    for &task in &scheduled {
-        let done = count(history, |e| matches!(e, EventType::TaskCompleted(c) if c.task_scheduled_id == task));
-        ensure_eq!(done, 1, "completions of activity {task} in history");
-    }
-    Ok(scheduled)
-}
-
 async fn activities_recorded_once(ctx: Ctx) -> CaseResult {
     let (w, id) = (worker(&ctx)?, ctx.key("chain"));
     let hub = w.hub().as_ref();
@@ -336,44 +241,6 @@ async fn activities_recorded_once(ctx: Ctx) -> CaseResult {
     for task in recorded_once(&history, 3)? {
         ensure!(w.executions(&id, task) >= 1, "activity {task} completed without the worker running it");
     }
-    Ok(())
-}
-
-/// The (id, kind) of the event an action writes.
-fn written(action: &runtime_api::durabletask::WorkflowAction) -> Option<(i32, &'static str)> {
-    use runtime_api::durabletask::workflow_action::WorkflowActionType as A;
-    let kind = match action.workflow_action_type.as_ref()? {
-        A::ScheduleTask(_) => "taskScheduled",
-        A::CreateTimer(_) => "timerCreated",
-        A::CreateChildWorkflow(_) => "childWorkflowInstanceCreated",
-        A::SendEvent(_) => "eventSent",
-        A::CompleteWorkflow(_) => "executionCompleted",
-        _ => return None,
-    };
-    Some((action.id, kind))
-}
-
-fn kinds(events: &[HistoryEvent]) -> Vec<(i32, &'static str)> {
-    events.iter().filter_map(|e| Some((e.event_id, kind_name(e.event_type.as_ref()?)))).collect()
-}
-
-/// Checks turn `next` against turn `prev`: its past is `prev`'s past and new events, then the
-/// events `prev`'s actions wrote, ids and kinds.
-fn follows(prev: &Turn, next: &Turn, n: usize) -> CaseResult {
-    let (p, q) = (&prev.request, &next.request);
-    let carried = p.past_events.len() + p.new_events.len();
-    ensure!(q.past_events.len() >= carried, "turn {n}'s pastEvents lost events of turn {}", n - 1);
-    let expected: Vec<&HistoryEvent> = p.past_events.iter().chain(&p.new_events).collect();
-    for (i, (seen, want)) in q.past_events.iter().zip(expected).enumerate() {
-        ensure!(seen == want, "turn {n}'s pastEvents[{i}] is not what turn {} committed", n - 1);
-    }
-    let wrote: Vec<(i32, &str)> = prev.actions.iter().filter_map(written).collect();
-    ensure_eq!(
-        kinds(&q.past_events[carried..]),
-        wrote,
-        "turn {n}: the events turn {}'s actions wrote (id, kind)",
-        n - 1
-    );
     Ok(())
 }
 
@@ -399,16 +266,6 @@ async fn replay_history(ctx: Ctx) -> CaseResult {
         at: SystemTime::now(),
     };
     follows(last, &closing, turns.len())
-}
-
-fn fired_at(history: &[HistoryEvent]) -> Vec<(i32, Option<SystemTime>)> {
-    history
-        .iter()
-        .filter_map(|e| match &e.event_type {
-            Some(EventType::TimerFired(f)) => Some((f.timer_id, f.fire_at.and_then(|t| SystemTime::try_from(t).ok()))),
-            _ => None,
-        })
-        .collect()
 }
 
 async fn timer_not_early(ctx: Ctx) -> CaseResult {
@@ -476,16 +333,6 @@ async fn events_unknown_instance(ctx: Ctx) -> CaseResult {
         Ok(()) => Err(Finding::Fail("raising an event on an instance that does not exist succeeded".into())),
         Err(e) => refused(&e, "raising an event on an instance that does not exist"),
     }
-}
-
-/// A refusal, not a call the runtime could not take: `UNIMPLEMENTED` or `UNAVAILABLE` says
-/// nothing about the rule.
-fn refused(e: &super::HubError, what: &str) -> CaseResult {
-    ensure!(
-        !["UNIMPLEMENTED", "UNAVAILABLE", "UNKNOWN"].contains(&e.code.as_str()),
-        "{what} failed with {e}, which is not a refusal"
-    );
-    Ok(())
 }
 
 async fn no_sidecar_retries(ctx: Ctx) -> CaseResult {
