@@ -13,6 +13,7 @@ pub mod http;
 pub mod json_lines;
 pub mod plan;
 pub mod runner;
+pub mod server_runtime;
 pub mod session;
 pub mod spec;
 pub mod supervise;

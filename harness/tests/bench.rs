@@ -43,7 +43,7 @@ components:
     budgets:
       state.get: {p50: 1ms, p99: 2ms}
   - component: {apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: fast}, spec: {type: state.in-memory, version: v1}}
-    drivers: [in-process, http]
+    drivers: [in-process, http, grpc]
     budgets:
       state.get: {p99: 500ms}
 bench:
@@ -74,8 +74,15 @@ async fn a_slowed_component_breaks_its_budget_with_the_figure() {
     assert_eq!(fast.verdict, Verdict::Pass, "{fast:?}");
     assert!(report.records.iter().any(|r| r.component.starts_with("no-op")), "the harness baseline is measured");
     // Beside an HTTP sidecar, the floor: an empty handler through the same client.
-    let floor = report.records.iter().find(|r| r.component.starts_with("loopback HTTP echo")).expect("the HTTP floor");
-    assert!(floor.samples > 0 && floor.errors == 0, "{floor:?}");
+    // Beside each sidecar, its protocol's floor: an empty handler through the same client, and
+    // the sidecar's added latency as a multiple of it.
+    for (floor, driver) in [("loopback HTTP echo", "http"), ("loopback gRPC echo", "grpc")] {
+        let measured = report.records.iter().find(|r| r.component.starts_with(floor)).expect(floor);
+        assert!(measured.samples > 0 && measured.errors == 0, "{measured:?}");
+        let overhead = report.overheads.iter().find(|o| o.what.contains(&format!("{driver} (sidecar)")));
+        let overhead = overhead.unwrap_or_else(|| panic!("{driver} overhead in {:?}", report.overheads));
+        assert!(overhead.floor_ratio_p50.is_some_and(f64::is_finite), "{overhead:?}");
+    }
     assert!(!report.ok());
     let dir = tempfile::tempdir().expect("tempdir");
     reports::write_bench(&report, dir.path()).expect("write");

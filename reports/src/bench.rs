@@ -101,7 +101,8 @@ impl BenchRecord {
     }
 }
 
-/// What a component's HTTP driver adds over its in-process driver for one operation.
+/// What a component's sidecar driver (HTTP, gRPC) adds over its in-process driver for one
+/// operation, and that as a multiple of the loopback floor of the driver's protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overhead {
     /// What is compared, e.g. `statestore state.get: http over in-process`.
@@ -110,6 +111,13 @@ pub struct Overhead {
     pub added_p50_us: f64,
     /// Added 99th percentile, µs.
     pub added_p99_us: f64,
+    /// Added median over the floor's median (an empty handler called the same way), when the
+    /// floor was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_ratio_p50: Option<f64>,
+    /// Added 99th percentile over the floor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_ratio_p99: Option<f64>,
 }
 
 /// A process's resident set, idle and after a load of state items.
@@ -193,9 +201,14 @@ pub fn bench_table(report: &BenchReport) -> String {
         );
     }
     if !report.overheads.is_empty() {
-        let _ = writeln!(out, "\n| overhead | added p50 µs | added p99 µs |\n|---|---:|---:|");
+        let _ = writeln!(
+            out,
+            "\n| overhead | added p50 µs | added p99 µs | × floor p50 | × floor p99 |\n|---|---:|---:|---:|---:|"
+        );
+        let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}")).unwrap_or_else(|| "–".into());
         for o in &report.overheads {
-            let _ = writeln!(out, "| {} | {:.1} | {:.1} |", o.what, o.added_p50_us, o.added_p99_us);
+            let (p50, p99) = (ratio(o.floor_ratio_p50), ratio(o.floor_ratio_p99));
+            let _ = writeln!(out, "| {} | {:.1} | {:.1} | {p50} | {p99} |", o.what, o.added_p50_us, o.added_p99_us);
         }
     }
     if !report.memory.is_empty() {

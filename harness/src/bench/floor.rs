@@ -1,29 +1,35 @@
-//! The loopback floor: an empty axum handler on 127.0.0.1, called by the client the HTTP
-//! sidecar driver uses, under the same load. What any HTTP sidecar pays before it does
-//! anything; the sidecar's added latency is read against it.
+//! The loopback floors: what any sidecar pays before it does anything, measured beside it.
+//!
+//! - HTTP: an empty axum handler on 127.0.0.1, called by the client the HTTP sidecar driver
+//!   uses.
+//! - gRPC: a `Dapr` service whose `GetState` answers an empty response at once, called by the
+//!   gRPC driver's client (its channel, its request metadata).
+//!
+//! Each is served on a [`ServerRuntime`], as the reference sidecar is, so that a call crosses
+//! threads exactly as a call to the sidecar does; the sidecar's added latency is read against
+//! these.
 
 use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::serve::ListenerExt;
+use runtime_api::runtime::dapr_server::{Dapr, DaprServer};
+use runtime_api::runtime::{GetStateRequest, GetStateResponse};
+use runtime_api::tonic;
 
 use super::load::{Measured, drive};
 use super::profile::BenchProfile;
+use crate::grpc::GrpcSidecar;
 use crate::http::SidecarClient;
+use crate::server_runtime::ServerRuntime;
 
-/// Serves the echo on loopback and drives `profile`'s load at it.
-pub(super) async fn measure_echo(profile: &BenchProfile) -> Result<Measured, String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-    // As the reference sidecar serves: TCP_NODELAY on every accepted connection.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let router = axum::Router::new().route("/echo", axum::routing::get(|| async { StatusCode::NO_CONTENT }));
-    let server = tokio::spawn(axum::serve(listener, router).into_future());
+/// Serves the HTTP echo on loopback and drives `profile`'s load at it.
+pub(super) async fn measure_http_echo(profile: &BenchProfile) -> Result<Measured, String> {
+    let servers = ServerRuntime::new("certify-floor").map_err(|e| e.to_string())?;
+    let base = servers.spawn(serve_http_echo()).await.map_err(|e| e.to_string())??;
     let client = Arc::new(SidecarClient::new(&base, None).map_err(|e| e.to_string())?);
-    let measured = drive(profile.load, move |_| {
+    Ok(drive(profile.load, move |_| {
         let client = Arc::clone(&client);
         async move {
             let answer = client.send(client.get("/echo")).await.map_err(|e| e.to_string())?;
@@ -33,7 +39,58 @@ pub(super) async fn measure_echo(profile: &BenchProfile) -> Result<Measured, Str
             }
         }
     })
-    .await;
-    server.abort();
-    Ok(measured)
+    .await)
+}
+
+/// Binds the HTTP echo and serves it in the background on the runtime this runs on.
+async fn serve_http_echo() -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    // As the reference sidecar serves: TCP_NODELAY on every accepted connection.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let router = axum::Router::new().route("/echo", axum::routing::get(|| async { StatusCode::NO_CONTENT }));
+    tokio::spawn(axum::serve(listener, router).into_future());
+    Ok(base)
+}
+
+/// Answers `GetState` with nothing, at once; every other method is unimplemented.
+struct GrpcEcho;
+
+#[tonic::async_trait]
+impl Dapr for GrpcEcho {
+    async fn get_state(
+        &self,
+        _: tonic::Request<GetStateRequest>,
+    ) -> Result<tonic::Response<GetStateResponse>, tonic::Status> {
+        Ok(tonic::Response::new(GetStateResponse::default()))
+    }
+}
+
+/// Serves the gRPC echo on loopback and drives `profile`'s load at it.
+pub(super) async fn measure_grpc_echo(profile: &BenchProfile) -> Result<Measured, String> {
+    let servers = ServerRuntime::new("certify-floor").map_err(|e| e.to_string())?;
+    let url = servers.spawn(serve_grpc_echo()).await.map_err(|e| e.to_string())??;
+    // Not `GrpcSidecar::connect`: it reads the sidecar's metadata, which the echo has not.
+    let sidecar = GrpcSidecar::dial(&url, None).await.map_err(|e| e.to_string())?;
+    Ok(drive(profile.load, move |_| {
+        let sidecar = sidecar.clone();
+        async move {
+            let request = sidecar.request(GetStateRequest { key: "k".into(), ..Default::default() });
+            sidecar.client().get_state(request).await.map(drop).map_err(|s| format!("the echo answered {s}"))
+        }
+    })
+    .await)
+}
+
+/// Binds the gRPC echo and serves it in the background on the runtime this runs on.
+async fn serve_grpc_echo() -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    // As the reference sidecar serves: TCP_NODELAY on every accepted connection.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder().add_service(DaprServer::new(GrpcEcho));
+    tokio::spawn(server.serve_with_incoming(incoming));
+    Ok(url)
 }

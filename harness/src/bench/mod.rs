@@ -384,14 +384,25 @@ pub async fn run(
             push(record("no-op (harness overhead)", "in-process", "state.get", &profile.load, &m, None), &mut records);
         }
     }
-    // The HTTP floor beside HTTP sidecars: an empty handler through the same client.
-    let over_http = session.targets.iter().any(|t| t.driver == DriverKind::Http);
-    if over_http && profile.operations.contains(&Operation::StateGet) && filter.keeps("loopback HTTP echo") {
-        match floor::measure_echo(profile).await {
+    // The floors beside sidecars: an empty handler through the same client.
+    let beside = |driver| {
+        profile.operations.contains(&Operation::StateGet) && session.targets.iter().any(|t| t.driver == driver)
+    };
+    if beside(DriverKind::Http) && filter.keeps("loopback HTTP echo") {
+        match floor::measure_http_echo(profile).await {
             Ok(m) => {
                 push(record("loopback HTTP echo (floor)", "raw", "http.get", &profile.load, &m, None), &mut records)
             }
             Err(e) => tracing::warn!(error = %e, "the loopback HTTP echo could not be measured"),
+        }
+    }
+    if beside(DriverKind::Grpc) && filter.keeps("loopback gRPC echo") {
+        match floor::measure_grpc_echo(profile).await {
+            Ok(m) => push(
+                record("loopback gRPC echo (floor)", "raw", "grpc.GetState", &profile.load, &m, None),
+                &mut records,
+            ),
+            Err(e) => tracing::warn!(error = %e, "the loopback gRPC echo could not be measured"),
         }
     }
     for (n, target) in session.targets.iter().enumerate() {
@@ -501,8 +512,15 @@ pub async fn run(
 }
 
 /// Each sidecar driver's (HTTP, gRPC) added latency over the in-process one, per component and
-/// operation.
+/// operation, and as a multiple of its protocol's loopback floor when that was measured.
 fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
+    let floor_of = |driver: &str| {
+        let name = match driver {
+            "http" => "loopback HTTP echo (floor)",
+            _ => "loopback gRPC echo (floor)",
+        };
+        records.iter().find(|r| r.component == name && r.samples > 0)
+    };
     let sidecar = [DriverKind::Http.as_str(), DriverKind::Grpc.as_str()];
     records
         .iter()
@@ -514,10 +532,14 @@ fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
                     && r.driver == "in-process"
                     && r.samples > 0
             })?;
+            let (added_p50_us, added_p99_us) = (remote.p50_us - local.p50_us, remote.p99_us - local.p99_us);
+            let floor = floor_of(&remote.driver);
             Some(Overhead {
                 what: format!("{} {}: {} (sidecar) over in-process", remote.component, remote.operation, remote.driver),
-                added_p50_us: remote.p50_us - local.p50_us,
-                added_p99_us: remote.p99_us - local.p99_us,
+                added_p50_us,
+                added_p99_us,
+                floor_ratio_p50: floor.map(|f| added_p50_us / f.p50_us.max(f64::MIN_POSITIVE)),
+                floor_ratio_p99: floor.map(|f| added_p99_us / f.p99_us.max(f64::MIN_POSITIVE)),
             })
         })
         .collect()

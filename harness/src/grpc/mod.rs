@@ -59,6 +59,13 @@ impl GrpcSidecar {
     /// Connects to the sidecar at `url` (`grpc://HOST:PORT`) and reads its metadata; fails
     /// within seconds when nothing listens or what listens is not a Dapr sidecar.
     pub async fn connect(url: &str, token: Option<String>) -> Result<GrpcSidecar, ConnectError> {
+        let sidecar = GrpcSidecar::dial(url, token).await?;
+        sidecar.metadata().await?;
+        Ok(sidecar)
+    }
+
+    /// Connects to whatever serves gRPC at `url`, without asking it anything.
+    pub async fn dial(url: &str, token: Option<String>) -> Result<GrpcSidecar, ConnectError> {
         let unreachable = |reason: String| ConnectError::Unreachable { url: url.to_owned(), reason };
         let endpoint = Endpoint::from_shared(dial_url(url))
             .map_err(|e| unreachable(format!("not a gRPC address: {e}")))?
@@ -70,9 +77,7 @@ impl GrpcSidecar {
             None => None,
             Some(t) => Some(t.parse().map_err(|_| unreachable("the API token is not valid ASCII metadata".into()))?),
         };
-        let sidecar = GrpcSidecar { client: DaprClient::new(channel.clone()), channel, url: url.to_owned(), token };
-        sidecar.metadata().await?;
-        Ok(sidecar)
+        Ok(GrpcSidecar { client: DaprClient::new(channel.clone()), channel, url: url.to_owned(), token })
     }
 
     /// The generated client, to call with [`GrpcSidecar::request`]s.

@@ -192,8 +192,7 @@ impl Default for SessionOptions {
     }
 }
 
-/// The reference runtime serving the HTTP driver, and its serving task.
-type Reference = (Arc<reference_runtime::sidecar::Sidecar>, tokio::task::JoinHandle<std::io::Result<()>>);
+use reference::Reference;
 
 /// A run's targets (component × driver, each with its handles) and what keeps them alive.
 pub struct Session {
@@ -280,10 +279,11 @@ impl Session {
     /// then the backends, so no client sees its server vanish. Dropping a session does the
     /// same without the waiting.
     pub async fn close(mut self) {
-        if let Some((sidecar, task)) = self.reference.take() {
+        if let Some(Reference { sidecar, serving, runtime }) = self.reference.take() {
             sidecar.shutdown();
             drop(sidecar);
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
+            drop(runtime);
         }
         self.targets.clear();
         // Clients close their connections on drop; give their IO tasks a moment to do so.
@@ -293,8 +293,8 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some((sidecar, _)) = &self.reference {
-            sidecar.shutdown();
+        if let Some(reference) = &self.reference {
+            reference.sidecar.shutdown();
         }
     }
 }

@@ -11,14 +11,24 @@ use contract::Component;
 use reference_runtime::sidecar::{Sidecar, SidecarConfig};
 use suites::http_api::SidecarHttp;
 
+use super::SetupError;
 use super::in_process::Built;
-use super::{Reference, SetupError};
 use crate::app::App;
 use crate::blocks::{Catalogue, GrpcLink, HttpLink};
 use crate::driver::DriverKind;
 use crate::grpc::GrpcSidecar;
 use crate::http::SidecarClient;
+use crate::server_runtime::ServerRuntime;
 use crate::spec::Spec;
+
+/// The reference runtime serving the sidecar drivers, on a runtime of its own.
+pub(super) struct Reference {
+    pub sidecar: Arc<Sidecar>,
+    /// Ends once the APIs stopped and the deliveries in flight were waited for.
+    pub serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Declared last: dropped once the sidecar was asked to stop.
+    pub runtime: ServerRuntime,
+}
 
 /// Starts the reference runtime for the spec's components that name a sidecar driver, and
 /// gives each its handles through it; `None` when none names one.
@@ -50,11 +60,11 @@ pub(super) async fn start(
         true => Some(app.serve().await.map_err(SetupError::Sidecar)?.port()),
     };
     let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
-    let runtime = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
-    let (url, grpc_url, serving) = Arc::clone(&runtime).serve_both_on_loopback().await.map_err(SetupError::Sidecar)?;
-    let metrics_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(SetupError::Sidecar)?;
-    let metrics = format!("http://{}/metrics", metrics_listener.local_addr().map_err(SetupError::Sidecar)?);
-    runtime.serve_metrics(metrics_listener);
+    let sidecar = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
+    let runtime = ServerRuntime::new("certify-sidecar").map_err(SetupError::Sidecar)?;
+    let (url, grpc_url, metrics, serving) =
+        runtime.spawn(serve(Arc::clone(&sidecar))).await.map_err(|e| SetupError::Sidecar(e.into()))??;
+    let reference = Reference { sidecar, serving, runtime };
     if app_port.is_some() {
         wait_for_app_subscriptions(&url).await?;
     }
@@ -75,7 +85,19 @@ pub(super) async fn start(
             }
         }
     }
-    Ok(Some((runtime, serving)))
+    Ok(Some(reference))
+}
+
+/// Binds and serves the sidecar's HTTP, gRPC and metrics endpoints on the runtime this runs
+/// on; answers their URLs and the serving task.
+async fn serve(
+    sidecar: Arc<Sidecar>,
+) -> Result<(String, String, String, tokio::task::JoinHandle<std::io::Result<()>>), SetupError> {
+    let (url, grpc_url, serving) = Arc::clone(&sidecar).serve_both_on_loopback().await.map_err(SetupError::Sidecar)?;
+    let metrics_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(SetupError::Sidecar)?;
+    let metrics = format!("http://{}/metrics", metrics_listener.local_addr().map_err(SetupError::Sidecar)?);
+    sidecar.serve_metrics(metrics_listener);
+    Ok((url, grpc_url, metrics, serving))
 }
 
 /// Waits until the sidecar at `url` has read the app's subscriptions (its health check answers
