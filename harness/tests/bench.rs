@@ -73,7 +73,6 @@ async fn a_slowed_component_breaks_its_budget_with_the_figure() {
     let fast = report.records.iter().find(|r| r.component == "fast").expect("fast measured");
     assert_eq!(fast.verdict, Verdict::Pass, "{fast:?}");
     assert!(report.records.iter().any(|r| r.component.starts_with("no-op")), "the harness baseline is measured");
-    // Beside an HTTP sidecar, the floor: an empty handler through the same client.
     // Beside each sidecar, its protocol's floor: an empty handler through the same client, and
     // the sidecar's added latency as a multiple of it.
     for (floor, driver) in [("loopback HTTP echo", "http"), ("loopback gRPC echo", "grpc")] {

@@ -24,6 +24,12 @@ use crate::grpc::GrpcSidecar;
 use crate::http::SidecarClient;
 use crate::server_runtime::ServerRuntime;
 
+/// The HTTP floor's name in the report.
+pub(super) const HTTP: &str = "loopback HTTP echo (floor)";
+
+/// The gRPC floor's name in the report.
+pub(super) const GRPC: &str = "loopback gRPC echo (floor)";
+
 /// Serves the HTTP echo on loopback and drives `profile`'s load at it.
 pub(super) async fn measure_http_echo(profile: &BenchProfile) -> Result<Measured, String> {
     let servers = ServerRuntime::new("certify-floor").map_err(|e| e.to_string())?;

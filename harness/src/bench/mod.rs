@@ -388,20 +388,15 @@ pub async fn run(
     let beside = |driver| {
         profile.operations.contains(&Operation::StateGet) && session.targets.iter().any(|t| t.driver == driver)
     };
-    if beside(DriverKind::Http) && filter.keeps("loopback HTTP echo") {
+    if beside(DriverKind::Http) && filter.keeps(floor::HTTP) {
         match floor::measure_http_echo(profile).await {
-            Ok(m) => {
-                push(record("loopback HTTP echo (floor)", "raw", "http.get", &profile.load, &m, None), &mut records)
-            }
+            Ok(m) => push(record(floor::HTTP, "raw", "http.get", &profile.load, &m, None), &mut records),
             Err(e) => tracing::warn!(error = %e, "the loopback HTTP echo could not be measured"),
         }
     }
-    if beside(DriverKind::Grpc) && filter.keeps("loopback gRPC echo") {
+    if beside(DriverKind::Grpc) && filter.keeps(floor::GRPC) {
         match floor::measure_grpc_echo(profile).await {
-            Ok(m) => push(
-                record("loopback gRPC echo (floor)", "raw", "grpc.GetState", &profile.load, &m, None),
-                &mut records,
-            ),
+            Ok(m) => push(record(floor::GRPC, "raw", "grpc.GetState", &profile.load, &m, None), &mut records),
             Err(e) => tracing::warn!(error = %e, "the loopback gRPC echo could not be measured"),
         }
     }
@@ -512,14 +507,14 @@ pub async fn run(
 }
 
 /// Each sidecar driver's (HTTP, gRPC) added latency over the in-process one, per component and
-/// operation, and as a multiple of its protocol's loopback floor when that was measured.
+/// operation; for the state operations (one call each, as the floors are) also as a multiple of
+/// the protocol's loopback floor, when that was measured without errors.
 fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
     let floor_of = |driver: &str| {
-        let name = match driver {
-            "http" => "loopback HTTP echo (floor)",
-            _ => "loopback gRPC echo (floor)",
-        };
-        records.iter().find(|r| r.component == name && r.samples > 0)
+        let name = if driver == DriverKind::Http.as_str() { floor::HTTP } else { floor::GRPC };
+        records
+            .iter()
+            .find(|r| r.component == name && r.samples > 0 && r.errors == 0 && r.p50_us > 0.0 && r.p99_us > 0.0)
     };
     let sidecar = [DriverKind::Http.as_str(), DriverKind::Grpc.as_str()];
     records
@@ -533,13 +528,13 @@ fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
                     && r.samples > 0
             })?;
             let (added_p50_us, added_p99_us) = (remote.p50_us - local.p50_us, remote.p99_us - local.p99_us);
-            let floor = floor_of(&remote.driver);
+            let floor = floor_of(&remote.driver).filter(|_| remote.operation.starts_with("state."));
             Some(Overhead {
                 what: format!("{} {}: {} (sidecar) over in-process", remote.component, remote.operation, remote.driver),
                 added_p50_us,
                 added_p99_us,
-                floor_ratio_p50: floor.map(|f| added_p50_us / f.p50_us.max(f64::MIN_POSITIVE)),
-                floor_ratio_p99: floor.map(|f| added_p99_us / f.p99_us.max(f64::MIN_POSITIVE)),
+                floor_ratio_p50: floor.map(|f| added_p50_us / f.p50_us),
+                floor_ratio_p99: floor.map(|f| added_p99_us / f.p99_us),
             })
         })
         .collect()

@@ -13,6 +13,7 @@ use super::provision::Backends;
 use crate::blocks::Catalogue;
 use crate::driver::DriverKind;
 use crate::plan::{Blocked, Target};
+use crate::server_runtime::ServerRuntime;
 use crate::spec::{Spec, SpecEntry};
 
 /// What the build gives each component, by driver, and what it could not build.
@@ -25,23 +26,25 @@ pub(super) struct Built {
     pub(super) blocked: BTreeMap<String, Blocked>,
     /// The instances the reference runtime serves.
     pub(super) served: Components,
+    /// The reference runtime's own tokio runtime, where its instances are built, so that their
+    /// connections and tasks live with the sidecar, as in a sidecar process; `None` when no
+    /// component names a sidecar driver.
+    pub(super) sidecar_runtime: Option<ServerRuntime>,
 }
 
 impl Built {
     /// Builds `manifest` alone, with the spec's secret stores.
     pub(super) async fn build(&self, manifest: ComponentManifest) -> Result<Component, contract::LoadError> {
-        let mut set: Vec<ComponentManifest> =
-            self.secret_stores.iter().filter(|s| s.name != manifest.name).cloned().collect();
-        let name = manifest.name.clone();
-        set.push(manifest);
-        let mut built = self.registry.build_all(&set, Arc::new(SystemClock)).await?;
-        // `build_all` fails rather than leave the component out, unless it may be skipped.
-        built.by_name.remove(&name).map(|c| c.component).ok_or_else(|| contract::LoadError::Init {
-            path: Default::default(),
-            component: name.clone(),
-            type_name: String::new(),
-            cause: contract::Error::Backend(format!("`{name}` was skipped (ignoreErrors)")),
-        })
+        build_alone(&self.registry, &self.secret_stores, manifest).await
+    }
+
+    /// [`Built::build`] on the reference runtime's own runtime, for the instance it serves.
+    async fn build_served(&self, manifest: ComponentManifest) -> Result<Component, contract::LoadError> {
+        let Some(runtime) = &self.sidecar_runtime else { return self.build(manifest).await };
+        let (registry, secret_stores, name) =
+            (self.registry.clone(), self.secret_stores.clone(), manifest.name.clone());
+        let building = runtime.spawn(async move { build_alone(&registry, &secret_stores, manifest).await });
+        building.await.unwrap_or_else(|e| Err(init_error(&name, format!("building it panicked: {e}"))))
     }
 
     /// Blocks component `name` for `reason` (its cases fail with it).
@@ -60,6 +63,33 @@ impl Built {
     }
 }
 
+/// Builds `manifest` alone, with `secret_stores`.
+async fn build_alone(
+    registry: &Registry,
+    secret_stores: &[ComponentManifest],
+    manifest: ComponentManifest,
+) -> Result<Component, contract::LoadError> {
+    let mut set: Vec<ComponentManifest> = secret_stores.iter().filter(|s| s.name != manifest.name).cloned().collect();
+    let name = manifest.name.clone();
+    set.push(manifest);
+    let mut built = registry.build_all(&set, Arc::new(SystemClock)).await?;
+    // `build_all` fails rather than leave the component out, unless it may be skipped.
+    built
+        .by_name
+        .remove(&name)
+        .map(|c| c.component)
+        .ok_or_else(|| init_error(&name, format!("`{name}` was skipped (ignoreErrors)")))
+}
+
+fn init_error(name: &str, cause: String) -> contract::LoadError {
+    contract::LoadError::Init {
+        path: Default::default(),
+        component: name.to_owned(),
+        type_name: String::new(),
+        cause: contract::Error::Backend(cause),
+    }
+}
+
 /// Builds every component of `spec` whose backends are up.
 pub(super) async fn build(
     spec: &Spec,
@@ -73,6 +103,7 @@ pub(super) async fn build(
         handles: BTreeMap::new(),
         blocked: BTreeMap::new(),
         served: Components::default(),
+        sidecar_runtime: None,
     };
     for entry in &spec.entries {
         if catalogue.block_of(&entry.manifest.type_name).is_none() {
@@ -101,6 +132,9 @@ pub(super) async fn build(
         }
     }
     let wants_http = spec.entries.iter().any(|e| e.drivers.iter().any(|d| d.through_sidecar()));
+    if wants_http {
+        built.sidecar_runtime = Some(ServerRuntime::new("certify-sidecar").map_err(SetupError::Sidecar)?);
+    }
     for entry in &spec.entries {
         if !built.blocked.contains_key(&entry.manifest.name) {
             build_one(entry, catalogue, backends, wants_http, &mut built).await?;
@@ -148,7 +182,7 @@ async fn build_one(
     }
     if wants_http && entry.drivers.iter().any(|d| d.through_sidecar()) {
         // The reference runtime serves its own instance, as a sidecar would.
-        match built.build(manifest.clone()).await {
+        match built.build_served(manifest.clone()).await {
             Ok(served) => {
                 let loaded = contract::registry::LoadedComponent { manifest, component: served };
                 built.served.by_name.insert(name.clone(), loaded);

@@ -276,8 +276,9 @@ impl Session {
     }
 
     /// Stops in order: the reference runtime (waiting for its deliveries), then the clients,
-    /// then the backends, so no client sees its server vanish. Dropping a session does the
-    /// same without the waiting.
+    /// then the backends, so no client sees its server vanish. Dropping a session asks the
+    /// reference runtime to stop and then ends its runtime's tasks at once: deliveries in
+    /// flight are cut, not waited for.
     pub async fn close(mut self) {
         if let Some(Reference { sidecar, serving, runtime }) = self.reference.take() {
             sidecar.shutdown();

@@ -61,7 +61,10 @@ pub(super) async fn start(
     };
     let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
     let sidecar = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
-    let runtime = ServerRuntime::new("certify-sidecar").map_err(SetupError::Sidecar)?;
+    let runtime = match built.sidecar_runtime.take() {
+        Some(runtime) => runtime,
+        None => ServerRuntime::new("certify-sidecar").map_err(SetupError::Sidecar)?,
+    };
     let (url, grpc_url, metrics, serving) =
         runtime.spawn(serve(Arc::clone(&sidecar))).await.map_err(|e| SetupError::Sidecar(e.into()))??;
     let reference = Reference { sidecar, serving, runtime };
