@@ -32,8 +32,7 @@ pub(super) const GRPC: &str = "loopback gRPC echo (floor)";
 
 /// Serves the HTTP echo on loopback and drives `profile`'s load at it.
 pub(super) async fn measure_http_echo(profile: &BenchProfile) -> Result<Measured, String> {
-    let servers = ServerRuntime::new("certify-floor").map_err(|e| e.to_string())?;
-    let base = servers.spawn(serve_http_echo()).await.map_err(|e| e.to_string())??;
+    let (_servers, base) = on_own_runtime(serve_http_echo()).await?;
     let client = Arc::new(SidecarClient::new(&base, None).map_err(|e| e.to_string())?);
     Ok(drive(profile.load, move |_| {
         let client = Arc::clone(&client);
@@ -46,6 +45,16 @@ pub(super) async fn measure_http_echo(profile: &BenchProfile) -> Result<Measured
         }
     })
     .await)
+}
+
+/// Runs `serve` (a floor's bind-and-serve) on a [`ServerRuntime`] of its own; answers the
+/// runtime, which serves until dropped, and the floor's URL.
+async fn on_own_runtime(
+    serve: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
+) -> Result<(ServerRuntime, String), String> {
+    let servers = ServerRuntime::new("certify-floor").map_err(|e| e.to_string())?;
+    let url = servers.spawn(serve).await.map_err(|e| e.to_string())??;
+    Ok((servers, url))
 }
 
 /// Binds the HTTP echo and serves it in the background on the runtime this runs on.
@@ -76,8 +85,7 @@ impl Dapr for GrpcEcho {
 
 /// Serves the gRPC echo on loopback and drives `profile`'s load at it.
 pub(super) async fn measure_grpc_echo(profile: &BenchProfile) -> Result<Measured, String> {
-    let servers = ServerRuntime::new("certify-floor").map_err(|e| e.to_string())?;
-    let url = servers.spawn(serve_grpc_echo()).await.map_err(|e| e.to_string())??;
+    let (_servers, url) = on_own_runtime(serve_grpc_echo()).await?;
     // Not `GrpcSidecar::connect`: it reads the sidecar's metadata, which the echo has not.
     let sidecar = GrpcSidecar::dial(&url, None).await.map_err(|e| e.to_string())?;
     Ok(drive(profile.load, move |_| {

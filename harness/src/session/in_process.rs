@@ -38,9 +38,12 @@ impl Built {
         build_alone(&self.registry, &self.secret_stores, manifest).await
     }
 
-    /// [`Built::build`] on the reference runtime's own runtime, for the instance it serves.
-    async fn build_served(&self, manifest: ComponentManifest) -> Result<Component, contract::LoadError> {
-        let Some(runtime) = &self.sidecar_runtime else { return self.build(manifest).await };
+    /// [`Built::build`] on `runtime`, the reference runtime's own, for the instance it serves.
+    async fn build_on(
+        &self,
+        runtime: &ServerRuntime,
+        manifest: ComponentManifest,
+    ) -> Result<Component, contract::LoadError> {
         let (registry, secret_stores, name) =
             (self.registry.clone(), self.secret_stores.clone(), manifest.name.clone());
         let building = runtime.spawn(async move { build_alone(&registry, &secret_stores, manifest).await });
@@ -131,13 +134,12 @@ pub(super) async fn build(
             built.fail(&entry.manifest.name, e.to_string());
         }
     }
-    let wants_http = spec.entries.iter().any(|e| e.drivers.iter().any(|d| d.through_sidecar()));
-    if wants_http {
+    if spec.entries.iter().any(|e| e.drivers.iter().any(|d| d.through_sidecar())) {
         built.sidecar_runtime = Some(ServerRuntime::new("certify-sidecar").map_err(SetupError::Sidecar)?);
     }
     for entry in &spec.entries {
         if !built.blocked.contains_key(&entry.manifest.name) {
-            build_one(entry, catalogue, backends, wants_http, &mut built).await?;
+            build_one(entry, catalogue, backends, &mut built).await?;
         }
     }
     Ok(built)
@@ -149,7 +151,6 @@ async fn build_one(
     entry: &SpecEntry,
     catalogue: &Catalogue,
     backends: &Backends,
-    wants_http: bool,
     built: &mut Built,
 ) -> Result<(), SetupError> {
     let name = &entry.manifest.name;
@@ -180,15 +181,17 @@ async fn build_one(
             return Ok(());
         }
     }
-    if wants_http && entry.drivers.iter().any(|d| d.through_sidecar()) {
-        // The reference runtime serves its own instance, as a sidecar would.
-        match built.build_served(manifest.clone()).await {
-            Ok(served) => {
-                let loaded = contract::registry::LoadedComponent { manifest, component: served };
-                built.served.by_name.insert(name.clone(), loaded);
-            }
-            Err(e) => built.fail(name, format!("the component could not start: {e}")),
+    let Some(runtime) = built.sidecar_runtime.as_ref().filter(|_| entry.drivers.iter().any(|d| d.through_sidecar()))
+    else {
+        return Ok(());
+    };
+    // The reference runtime serves its own instance, as a sidecar would.
+    match built.build_on(runtime, manifest.clone()).await {
+        Ok(served) => {
+            let loaded = contract::registry::LoadedComponent { manifest, component: served };
+            built.served.by_name.insert(name.clone(), loaded);
         }
+        Err(e) => built.fail(name, format!("the component could not start: {e}")),
     }
     Ok(())
 }

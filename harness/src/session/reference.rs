@@ -37,9 +37,9 @@ pub(super) async fn start(
     catalogue: &Catalogue,
     built: &mut Built,
 ) -> Result<Option<Reference>, SetupError> {
-    if !spec.entries.iter().any(|e| e.drivers.iter().any(|d| d.through_sidecar())) {
-        return Ok(None);
-    }
+    // The build made the sidecar's runtime (and the instances it serves on it) only if some
+    // component names a sidecar driver.
+    let Some(runtime) = built.sidecar_runtime.take() else { return Ok(None) };
     let entries: Vec<_> = spec
         .entries
         .iter()
@@ -61,10 +61,6 @@ pub(super) async fn start(
     };
     let config = SidecarConfig { app_id: "certify".into(), app_port, ..SidecarConfig::default() };
     let sidecar = Sidecar::new(config, std::mem::take(&mut built.served), Vec::new());
-    let runtime = match built.sidecar_runtime.take() {
-        Some(runtime) => runtime,
-        None => ServerRuntime::new("certify-sidecar").map_err(SetupError::Sidecar)?,
-    };
     let (url, grpc_url, metrics, serving) =
         runtime.spawn(serve(Arc::clone(&sidecar))).await.map_err(|e| SetupError::Sidecar(e.into()))??;
     let reference = Reference { sidecar, serving, runtime };
