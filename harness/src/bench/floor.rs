@@ -7,19 +7,20 @@
 //!
 //! Each is served on a [`ServerRuntime`], as the reference sidecar is, so that a call crosses
 //! threads exactly as a call to the sidecar does; the sidecar's added latency is read against
-//! these.
+//! these, measured in alternating slices with the sidecar's state get where the run has one.
 
 use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::serve::ListenerExt;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use runtime_api::runtime::dapr_server::{Dapr, DaprServer};
 use runtime_api::runtime::{GetStateRequest, GetStateResponse};
 use runtime_api::tonic;
 
-use super::load::{Measured, drive};
-use super::profile::BenchProfile;
+use crate::driver::DriverKind;
 use crate::grpc::GrpcSidecar;
 use crate::http::SidecarClient;
 use crate::server_runtime::ServerRuntime;
@@ -30,11 +31,50 @@ pub(super) const HTTP: &str = "loopback HTTP echo (floor)";
 /// The gRPC floor's name in the report.
 pub(super) const GRPC: &str = "loopback gRPC echo (floor)";
 
-/// Serves the HTTP echo on loopback and drives `profile`'s load at it.
-pub(super) async fn measure_http_echo(profile: &BenchProfile) -> Result<Measured, String> {
-    let (_servers, base) = on_own_runtime(serve_http_echo()).await?;
+/// One call of a floor.
+type Call = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A floor, serving until dropped, and a client of it.
+pub(super) struct Floor {
+    /// The sidecar driver it is the floor of.
+    pub(super) driver: DriverKind,
+    _servers: ServerRuntime,
+    call: Call,
+}
+
+impl Floor {
+    /// The floor of sidecar driver `driver` (HTTP or gRPC), serving on loopback.
+    pub(super) async fn start(driver: DriverKind) -> Result<Floor, String> {
+        let (servers, call) = match driver {
+            DriverKind::Http => http_echo().await?,
+            DriverKind::Grpc => grpc_echo().await?,
+            other => return Err(format!("no loopback floor for the {} driver", other.as_str())),
+        };
+        Ok(Floor { driver, _servers: servers, call })
+    }
+
+    /// Its name in the report.
+    pub(super) fn name(&self) -> &'static str {
+        if self.driver == DriverKind::Http { HTTP } else { GRPC }
+    }
+
+    /// The operation it measures, in the report.
+    pub(super) fn operation(&self) -> &'static str {
+        if self.driver == DriverKind::Http { "http.get" } else { "grpc.GetState" }
+    }
+
+    /// The operation as the load generator takes it.
+    pub(super) fn op(&self) -> impl Fn(u64) -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+        let call = Arc::clone(&self.call);
+        move |_| call()
+    }
+}
+
+/// Serves the HTTP echo and answers a call of it through the HTTP driver's client.
+async fn http_echo() -> Result<(ServerRuntime, Call), String> {
+    let (servers, base) = on_own_runtime(serve_http_echo()).await?;
     let client = Arc::new(SidecarClient::new(&base, None).map_err(|e| e.to_string())?);
-    Ok(drive(profile.load, move |_| {
+    let call: Call = Arc::new(move || {
         let client = Arc::clone(&client);
         async move {
             let answer = client.send(client.get("/echo")).await.map_err(|e| e.to_string())?;
@@ -43,8 +83,9 @@ pub(super) async fn measure_http_echo(profile: &BenchProfile) -> Result<Measured
                 false => Err(format!("the echo answered {}", answer.status())),
             }
         }
-    })
-    .await)
+        .boxed()
+    });
+    Ok((servers, call))
 }
 
 /// Runs `serve` (a floor's bind-and-serve) on a [`ServerRuntime`] of its own; answers the
@@ -83,19 +124,20 @@ impl Dapr for GrpcEcho {
     }
 }
 
-/// Serves the gRPC echo on loopback and drives `profile`'s load at it.
-pub(super) async fn measure_grpc_echo(profile: &BenchProfile) -> Result<Measured, String> {
-    let (_servers, url) = on_own_runtime(serve_grpc_echo()).await?;
+/// Serves the gRPC echo and answers a call of it through the gRPC driver's client.
+async fn grpc_echo() -> Result<(ServerRuntime, Call), String> {
+    let (servers, url) = on_own_runtime(serve_grpc_echo()).await?;
     // Not `GrpcSidecar::connect`: it reads the sidecar's metadata, which the echo has not.
     let sidecar = GrpcSidecar::dial(&url, None).await.map_err(|e| e.to_string())?;
-    Ok(drive(profile.load, move |_| {
+    let call: Call = Arc::new(move || {
         let sidecar = sidecar.clone();
         async move {
             let request = sidecar.request(GetStateRequest { key: "k".into(), ..Default::default() });
             sidecar.client().get_state(request).await.map(drop).map_err(|s| format!("the echo answered {s}"))
         }
-    })
-    .await)
+        .boxed()
+    });
+    Ok((servers, call))
 }
 
 /// Binds the gRPC echo and serves it in the background on the runtime this runs on.

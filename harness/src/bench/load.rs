@@ -203,6 +203,54 @@ where
     Measured { histogram: total.histogram, errors: total.errors, first_error: total.first_error, throughput }
 }
 
+/// How many slices [`drive_alternating`] cuts a load into: enough that drift over seconds (CPU
+/// frequency, a neighbour's burst) falls on both operations alike.
+const SLICES: u32 = 10;
+
+/// What each slice after the first warms up: the other operation ran in between.
+const SLICE_WARMUP: Duration = Duration::from_millis(50);
+
+/// Applies `load` to `a` and to `b` in alternating slices (`a`, `b`, `a`, …), each at the
+/// load's rate and concurrency, and answers what each measured over its slices together: a
+/// comparison of the two that the machine's drift between separate runs cannot skew.
+pub async fn drive_alternating<A, FutA, B, FutB>(load: Load, a: A, b: B) -> (Measured, Measured)
+where
+    A: Fn(u64) -> FutA + Send + Sync + 'static,
+    FutA: Future<Output = Result<(), String>> + Send,
+    B: Fn(u64) -> FutB + Send + Sync + 'static,
+    FutB: Future<Output = Result<(), String>> + Send,
+{
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
+    for n in 0..SLICES {
+        let slice =
+            Load { warmup: if n == 0 { load.warmup } else { SLICE_WARMUP }, duration: load.duration / SLICES, ..load };
+        let a = Arc::clone(&a);
+        of_a.push(drive(slice, move |i| a(i)).await);
+        let b = Arc::clone(&b);
+        of_b.push(drive(slice, move |i| b(i)).await);
+        let max_us = |m: &[Measured]| m.last().map_or(0, |m| m.histogram.max() / 1000);
+        tracing::debug!(slice = n, a_max_us = max_us(&of_a), b_max_us = max_us(&of_b), "alternating slice measured");
+    }
+    (Measured::merged(of_a), Measured::merged(of_b))
+}
+
+impl Measured {
+    /// The slices of one measurement as one: their latencies and errors together, and their
+    /// mean throughput (the slices are of equal length).
+    fn merged(slices: Vec<Measured>) -> Measured {
+        let count = slices.len().max(1) as f64;
+        let mut all = Measured { histogram: new_histogram(), errors: 0, first_error: None, throughput: 0.0 };
+        for slice in slices {
+            let _ = all.histogram.add(&slice.histogram);
+            all.errors += slice.errors;
+            all.first_error = all.first_error.or(slice.first_error);
+            all.throughput += slice.throughput / count;
+        }
+        all
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +296,31 @@ mod tests {
         assert!(m.histogram.len() > 100 && m.errors > 0, "{} samples, {} errors", m.histogram.len(), m.errors);
         assert!(m.first_error.is_some_and(|e| e.contains("failed")));
         assert!(m.throughput > 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alternating_slices_measure_each_operation_on_its_own() {
+        // `a` answers at once, `b` after 20 ms: each histogram holds only its own operation,
+        // and both ran for the whole window, slice by slice.
+        let load = Load {
+            mode: Mode::FixedRate(500.0),
+            concurrency: 8,
+            warmup: Duration::ZERO,
+            duration: Duration::from_millis(400),
+        };
+        let (a, b) = drive_alternating(
+            load,
+            |_| async { Ok(()) },
+            |i| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if i == 3 { Err("b failed".into()) } else { Ok(()) }
+            },
+        )
+        .await;
+        assert!(a.histogram.max() < 20_000_000 && b.histogram.min() >= 20_000_000, "{a:?} {b:?}");
+        assert!(a.histogram.len() > 100 && b.histogram.len() > 100, "{} and {}", a.histogram.len(), b.histogram.len());
+        assert_eq!((a.errors, b.errors > 0), (0, true));
+        assert!(b.first_error.is_some_and(|e| e.contains("b failed")));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,27 +129,54 @@ fn blocked_record(target: &crate::plan::Target, blocked: &crate::plan::Blocked, 
     r
 }
 
+/// Writes the keys a state operation reads and writes, with `profile`'s payload.
+async fn prepare_state(
+    store: &dyn StateStore,
+    profile: &BenchProfile,
+    prefix: &str,
+) -> Result<(Arc<Vec<String>>, Arc<String>), String> {
+    let value = format!("\"{}\"", "x".repeat(profile.payload_bytes.saturating_sub(2)));
+    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("{prefix}-{i}")).collect());
+    for key in keys.iter() {
+        store.set(SetRequest::new(key.clone(), value.clone())).await.map_err(|e| format!("preparing `{key}`: {e}"))?;
+    }
+    Ok((keys, Arc::new(value)))
+}
+
+/// A get of key `i` of `keys`, as the load generator takes it.
+fn state_get(
+    store: Arc<dyn StateStore>,
+    keys: Arc<Vec<String>>,
+) -> impl Fn(u64) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+    use futures::FutureExt;
+    move |i| {
+        let (store, k) = (Arc::clone(&store), keys[(i % KEYS) as usize].clone());
+        async move { store.get(GetRequest::new(k)).await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+    }
+}
+
+/// A sidecar's state get and its protocol's floor, measured in alternating slices: the floor's
+/// figures first.
+async fn measure_state_get_beside(
+    store: Arc<dyn StateStore>,
+    floor: &floor::Floor,
+    profile: &BenchProfile,
+    prefix: &str,
+) -> Result<(Measured, Measured), String> {
+    let (keys, _) = prepare_state(store.as_ref(), profile, prefix).await?;
+    Ok(load::drive_alternating(profile.load, floor.op(), state_get(store, keys)).await)
+}
+
 async fn measure_state(
     store: Arc<dyn StateStore>,
     op: Operation,
     profile: &BenchProfile,
     prefix: &str,
 ) -> Result<Measured, String> {
-    let value = format!("\"{}\"", "x".repeat(profile.payload_bytes.saturating_sub(2)));
-    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("{prefix}-{i}")).collect());
-    for key in keys.iter() {
-        store.set(SetRequest::new(key.clone(), value.clone())).await.map_err(|e| format!("preparing `{key}`: {e}"))?;
-    }
-    let value = Arc::new(value);
+    let (keys, value) = prepare_state(store.as_ref(), profile, prefix).await?;
     let key = move |i: u64, keys: &Arc<Vec<String>>| keys[(i % KEYS) as usize].clone();
     Ok(match op {
-        Operation::StateGet => {
-            drive(profile.load, move |i| {
-                let (store, k) = (Arc::clone(&store), key(i, &keys));
-                async move { store.get(GetRequest::new(k)).await.map(|_| ()).map_err(|e| e.to_string()) }
-            })
-            .await
-        }
+        Operation::StateGet => drive(profile.load, state_get(store, keys)).await,
         Operation::StateSet => {
             drive(profile.load, move |i| {
                 let (store, k, v) = (Arc::clone(&store), key(i, &keys), Arc::clone(&value));
@@ -384,22 +411,23 @@ pub async fn run(
             push(record("no-op (harness overhead)", "in-process", "state.get", &profile.load, &m, None), &mut records);
         }
     }
-    // The floors beside sidecars: an empty handler through the same client.
-    let beside = |driver| {
-        profile.operations.contains(&Operation::StateGet) && session.targets.iter().any(|t| t.driver == driver)
-    };
-    if beside(DriverKind::Http) && filter.keeps(floor::HTTP) {
-        match floor::measure_http_echo(profile).await {
-            Ok(m) => push(record(floor::HTTP, "raw", "http.get", &profile.load, &m, None), &mut records),
-            Err(e) => tracing::warn!(error = %e, "the loopback HTTP echo could not be measured"),
+    // The floors beside sidecars: an empty handler through the same client, measured in
+    // alternating slices with the first state get over that driver (or alone, after the
+    // targets, when the run has none).
+    let mut floors = Vec::new();
+    for driver in [DriverKind::Http, DriverKind::Grpc] {
+        let beside = profile.operations.contains(&Operation::StateGet)
+            && session.targets.iter().any(|t| t.driver == driver && t.blocked.is_none());
+        if !beside || !filter.keeps(if driver == DriverKind::Http { floor::HTTP } else { floor::GRPC }) {
+            continue;
+        }
+        match floor::Floor::start(driver).await {
+            Ok(floor) => floors.push(floor),
+            Err(e) => tracing::warn!(error = %e, driver = driver.as_str(), "the loopback floor could not start"),
         }
     }
-    if beside(DriverKind::Grpc) && filter.keeps(floor::GRPC) {
-        match floor::measure_grpc_echo(profile).await {
-            Ok(m) => push(record(floor::GRPC, "raw", "grpc.GetState", &profile.load, &m, None), &mut records),
-            Err(e) => tracing::warn!(error = %e, "the loopback gRPC echo could not be measured"),
-        }
-    }
+    let floor_record =
+        |floor: &floor::Floor, m: &Measured| record(floor.name(), "raw", floor.operation(), &profile.load, m, None);
     for (n, target) in session.targets.iter().enumerate() {
         if let Some(blocked) = &target.blocked {
             // Never drop a component silently: its backend is missing (skipped) or broken (failed).
@@ -456,6 +484,21 @@ pub async fn run(
                     None => continue,
                 },
                 (Operation::LockUnlock, _, Some(lock)) => Ok(measure_lock(Arc::clone(lock), profile, &prefix).await),
+                (Operation::StateGet, Some(state), _)
+                    if let Some(at) = floors.iter().position(|f| f.driver == target.driver) =>
+                {
+                    let floor = floors.swap_remove(at);
+                    match measure_state_get_beside(Arc::clone(state), &floor, profile, &prefix).await {
+                        Ok((at_floor, m)) => {
+                            push(floor_record(&floor, &at_floor), &mut records);
+                            Ok(m)
+                        }
+                        Err(e) => {
+                            floors.push(floor); // measured alone, after the targets
+                            Err(e)
+                        }
+                    }
+                }
                 (_, Some(state), _) => measure_state(Arc::clone(state), op, profile, &prefix).await,
                 _ => continue,
             };
@@ -473,6 +516,10 @@ pub async fn run(
             };
             push(r, &mut records);
         }
+    }
+    for floor in floors {
+        let m = drive(profile.load, floor.op()).await;
+        push(floor_record(&floor, &m), &mut records);
     }
     if records.iter().any(|r| r.operation == Operation::ActorCall.name() && r.samples > 0) {
         push(published_actor_figure(), &mut records);
