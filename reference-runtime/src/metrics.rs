@@ -84,12 +84,11 @@ impl Metrics {
     }
 
     /// One HTTP API request answered with `status` after `elapsed`.
-    pub fn http_served(&self, method: &str, status: u16, elapsed: Duration) {
+    pub fn http_served(&self, method: &str, status: axum::http::StatusCode, elapsed: Duration) {
         // A label per verb a caller invents would grow without bound.
         const VERBS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
         let method = VERBS.iter().find(|v| **v == method).copied().unwrap_or("OTHER");
-        let status = status.to_string();
-        let labels = [self.app_id.as_str(), method, &status];
+        let labels = [self.app_id.as_str(), method, status.as_str()];
         self.http_requests.with_label_values(&labels).inc();
         self.http_latency.with_label_values(&labels).observe(elapsed.as_secs_f64() * 1e3);
     }
@@ -183,7 +182,7 @@ mod tests {
     #[test]
     fn counts_appear_under_daprds_names() {
         let metrics = Metrics::new("app");
-        metrics.http_served("GET", 200, Duration::from_micros(300));
+        metrics.http_served("GET", axum::http::StatusCode::OK, Duration::from_micros(300));
         metrics.grpc_served("/dapr.proto.runtime.v1.Dapr/GetState", tonic::Code::NotFound, Duration::ZERO);
         metrics.published("pubsub", "orders", true, 2);
         metrics.delivered("pubsub", "orders", &Outcome::Retry("busy".into()));

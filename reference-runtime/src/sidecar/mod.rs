@@ -574,6 +574,6 @@ async fn count_http(
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let response = next.run(request).await;
-    metrics.http_served(method.as_str(), response.status().as_u16(), started.elapsed());
+    metrics.http_served(method.as_str(), response.status(), started.elapsed());
     response
 }

@@ -195,8 +195,9 @@ fn consistency(q: &[(String, String)]) -> ApiResult<Consistency> {
 }
 
 async fn get_state(State(sc): State<Arc<Sidecar>>, uri: Uri, Query(q): Params) -> ApiResult {
-    let store = store(&sc, RawSegments::of(&uri).get(3)?)?;
-    let key = RawSegments::of(&uri).get(4)?;
+    let segments = RawSegments::of(&uri);
+    let store = store(&sc, segments.get(3)?)?;
+    let key = segments.get(4)?;
     let request = GetRequest { key: store.key(&key)?, metadata: query_metadata(&q), consistency: consistency(&q)? };
     let item = store.store.get(request).await.map_err(|e| {
         let status = if matches!(e, Error::InvalidArgument(_)) {

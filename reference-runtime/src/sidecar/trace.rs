@@ -30,7 +30,8 @@ pub(super) async fn trace_context(
         Some(Some(b)) => Some(b.to_owned()),
         None => None,
     };
-    let name = span_name(request.method().as_str(), request.uri().path());
+    // The span's name, only when there is a span to name: this runs on every call.
+    let name = tracer.as_ref().map(|_| span_name(request.method().as_str(), request.uri().path()));
     let headers = request.headers_mut();
     let incoming =
         headers.get("traceparent").and_then(|v| v.to_str().ok()).filter(|t| valid_traceparent(t)).map(str::to_owned);
@@ -41,7 +42,8 @@ pub(super) async fn trace_context(
     let tracestate = headers.get("tracestate").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (_span, traceparent) = match (&tracer, incoming) {
         (Some(tracer), incoming) => {
-            let (span, ours) = tracer.span(name, incoming.as_deref().map(|t| (t, tracestate.as_deref())));
+            let (span, ours) =
+                tracer.span(name.unwrap_or_default(), incoming.as_deref().map(|t| (t, tracestate.as_deref())));
             // What leaves (the app's call, a CloudEvent) carries this span.
             if let Ok(value) = HeaderValue::from_str(&ours) {
                 headers.insert("traceparent", value);
@@ -111,11 +113,13 @@ pub(crate) fn valid_traceparent(text: &str) -> bool {
         && span.bytes().any(|b| b != b'0')
 }
 
-/// A new trace: random ids, not sampled.
+/// A new trace: random ids (never all zeros, which W3C reserves), not sampled. From a
+/// thread-local generator: trace ids need to be unique, not secret, and this runs on every
+/// untraced call (two `getrandom` calls each, with UUIDs).
 pub(crate) fn new_traceparent() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let span = uuid::Uuid::new_v4().simple().to_string();
-    format!("00-{id}-{}-00", &span[..16])
+    let trace = fastrand::u128(1..);
+    let span = fastrand::u64(1..);
+    format!("00-{trace:032x}-{span:016x}-00")
 }
 
 /// W3C baggage: comma-separated `key=value` members (optional `;property` parts), keys are
