@@ -3,55 +3,35 @@
 //! for the harness's own cost, each backend's raw client, and each sidecar driver's (HTTP,
 //! gRPC) cost over the in-process one).
 
+mod actors;
 mod floor;
 pub mod load;
 pub mod memory;
 pub mod profile;
+mod pubsub;
+mod raw;
+mod stores;
 mod workflows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use async_trait::async_trait;
-use contract::actors::{ActorId, Invocation};
-use contract::lock::{TryLockRequest, UnlockRequest};
-use contract::state::{GetRequest, Item, SetRequest, TransactionOperation, TransactionRequest};
-use contract::{FeatureSet, LockStore, PubSub, StateFeature, StateStore};
-use fixtures::BackendKind;
+use contract::{LockStore, PubSub, StateStore};
 use reports::{BenchRecord, BenchReport, Budget, Environment, Overhead, Verdict};
-use suites::actors::PLAIN;
 use suites::pubsub::TopicSource;
 
 use crate::driver::DriverKind;
 use crate::plan::Filter;
 use crate::session::Session;
+use actors::{measure_actor, published_actor_figure};
 use load::{Load, Measured, Mode, drive};
 pub use profile::{BenchProfile, Operation};
+use pubsub::measure_pubsub;
+use raw::measure_raw;
+use stores::{NoOp, measure_lock, measure_state, measure_state_get_beside};
 
-/// A component that does nothing: what is left is the harness's own cost per operation.
-#[derive(Debug)]
-struct NoOp;
-
-#[async_trait]
-impl StateStore for NoOp {
-    fn features(&self) -> FeatureSet<StateFeature> {
-        FeatureSet::new()
-    }
-
-    async fn get(&self, _: GetRequest) -> contract::Result<Option<Item>> {
-        Ok(None)
-    }
-
-    async fn set(&self, _: SetRequest) -> contract::Result<()> {
-        Ok(())
-    }
-
-    async fn delete(&self, _: contract::state::DeleteRequest) -> contract::Result<()> {
-        Ok(())
-    }
-}
-
+/// Keys (state, lock resources, actors) each measurement cycles through.
 const KEYS: u64 = 256;
 
 fn us(ns: u64) -> f64 {
@@ -127,263 +107,6 @@ fn blocked_record(target: &crate::plan::Target, blocked: &crate::plan::Blocked, 
         crate::plan::Blocked::SetupFailed(why) => (Verdict::Fail, Some(why.clone())),
     };
     r
-}
-
-/// Writes the keys a state operation reads and writes, with `profile`'s payload.
-async fn prepare_state(
-    store: &dyn StateStore,
-    profile: &BenchProfile,
-    prefix: &str,
-) -> Result<(Arc<Vec<String>>, Arc<String>), String> {
-    let value = format!("\"{}\"", "x".repeat(profile.payload_bytes.saturating_sub(2)));
-    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("{prefix}-{i}")).collect());
-    for key in keys.iter() {
-        store.set(SetRequest::new(key.clone(), value.clone())).await.map_err(|e| format!("preparing `{key}`: {e}"))?;
-    }
-    Ok((keys, Arc::new(value)))
-}
-
-/// A get of key `i` of `keys`, as the load generator takes it.
-fn state_get(
-    store: Arc<dyn StateStore>,
-    keys: Arc<Vec<String>>,
-) -> impl Fn(u64) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
-    use futures::FutureExt;
-    move |i| {
-        let (store, k) = (Arc::clone(&store), keys[(i % KEYS) as usize].clone());
-        async move { store.get(GetRequest::new(k)).await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
-    }
-}
-
-/// A sidecar's state get and its protocol's floor, measured in alternating slices: the floor's
-/// figures first.
-async fn measure_state_get_beside(
-    store: Arc<dyn StateStore>,
-    floor: &floor::Floor,
-    profile: &BenchProfile,
-    prefix: &str,
-) -> Result<(Measured, Measured), String> {
-    let (keys, _) = prepare_state(store.as_ref(), profile, prefix).await?;
-    Ok(load::drive_alternating(profile.load, floor.op(), state_get(store, keys)).await)
-}
-
-async fn measure_state(
-    store: Arc<dyn StateStore>,
-    op: Operation,
-    profile: &BenchProfile,
-    prefix: &str,
-) -> Result<Measured, String> {
-    let (keys, value) = prepare_state(store.as_ref(), profile, prefix).await?;
-    let key = move |i: u64, keys: &Arc<Vec<String>>| keys[(i % KEYS) as usize].clone();
-    Ok(match op {
-        Operation::StateGet => drive(profile.load, state_get(store, keys)).await,
-        Operation::StateSet => {
-            drive(profile.load, move |i| {
-                let (store, k, v) = (Arc::clone(&store), key(i, &keys), Arc::clone(&value));
-                async move { store.set(SetRequest::new(k, v.as_str())).await.map_err(|e| e.to_string()) }
-            })
-            .await
-        }
-        Operation::StateBulkGet => {
-            drive(profile.load, move |i| {
-                let store = Arc::clone(&store);
-                let batch: Vec<GetRequest> = (0..10).map(|j| GetRequest::new(key(i + j, &keys))).collect();
-                async move { store.bulk_get(batch).await.map(|_| ()).map_err(|e| e.to_string()) }
-            })
-            .await
-        }
-        Operation::StateTransaction => {
-            drive(profile.load, move |i| {
-                let (store, v) = (Arc::clone(&store), Arc::clone(&value));
-                let operations = (0..2)
-                    .map(|j| TransactionOperation::Set(SetRequest::new(key(i * 2 + j, &keys), v.as_str())))
-                    .collect();
-                async move {
-                    store
-                        .transact(TransactionRequest { operations, metadata: Default::default() })
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await
-        }
-        Operation::LockUnlock | Operation::PublishToDelivery | Operation::ActorCall | Operation::WorkflowChain => {
-            return Err("not a state operation".into());
-        }
-    })
-}
-
-async fn measure_lock(store: Arc<dyn LockStore>, profile: &BenchProfile, prefix: &str) -> Measured {
-    let prefix = prefix.to_owned();
-    drive(profile.load, move |i| {
-        let (store, resource) = (Arc::clone(&store), format!("{prefix}-lock-{}", i % KEYS));
-        async move {
-            let owner = format!("owner-{i}");
-            if !store
-                .try_lock(TryLockRequest {
-                    resource_id: resource.clone(),
-                    lock_owner: owner.clone(),
-                    expiry_in_seconds: 10,
-                })
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Err(format!("`{resource}` was not granted"));
-            }
-            store
-                .unlock(UnlockRequest { resource_id: resource, lock_owner: owner })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await
-}
-
-/// Publishes message `i` and waits for the subscriber to see it: the end-to-end latency.
-/// Publish-to-delivery on `topic` in a consumer group of its own, or, over HTTP (where topics
-/// come from `topics`, as the sidecar was told them), on a leased topic with the app as the
-/// subscriber.
-async fn measure_pubsub(
-    broker: Arc<dyn contract::PubSub>,
-    topics: Option<Arc<dyn suites::pubsub::TopicSource>>,
-    profile: &BenchProfile,
-    topic: &str,
-) -> Result<Measured, String> {
-    use contract::pubsub::{Handler, Message, Outcome, PublishRequest, SubscribeRequest};
-    type Waiting = std::sync::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>;
-    let waiting: Arc<Waiting> = Arc::new(Default::default());
-    let w = Arc::clone(&waiting);
-    let handler: Handler = Arc::new(move |m: Message| {
-        let id = String::from_utf8_lossy(&m.data).split(':').next().unwrap_or_default().to_owned();
-        if let Some(tx) = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id) {
-            let _ = tx.send(());
-        }
-        Box::pin(async { Outcome::Success })
-    });
-    let (request, _lease) = match topics {
-        Some(source) => {
-            let set = source.lease(topic).await?;
-            (SubscribeRequest::new(set.main.clone()), Some(set))
-        }
-        None => (SubscribeRequest::new(topic).in_group(format!("{topic}-bench")), None),
-    };
-    let topic = request.topic.clone();
-    let subscription = broker.subscribe(request, handler).await.map_err(|e| e.to_string())?;
-    let padding = "x".repeat(profile.payload_bytes);
-    let measured = drive(profile.load, move |i| {
-        let (broker, waiting, topic, padding) =
-            (Arc::clone(&broker), Arc::clone(&waiting), topic.clone(), padding.clone());
-        async move {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(i.to_string(), tx);
-            broker.publish(PublishRequest::new(topic, format!("{i}:{padding}"))).await.map_err(|e| e.to_string())?;
-            tokio::time::timeout(Duration::from_secs(10), rx)
-                .await
-                .map_err(|_| format!("message {i} not delivered within 10 s"))?
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    subscription.close();
-    Ok(measured)
-}
-
-/// Calls method `echo` of actors `<prefix>-0…255` in turn (each call a turn of its actor).
-async fn measure_actor(actors: Arc<dyn contract::Actors>, profile: &BenchProfile, prefix: &str) -> Measured {
-    let ids: Arc<Vec<ActorId>> = Arc::new((0..KEYS).map(|i| ActorId::new(PLAIN, format!("{prefix}-{i}"))).collect());
-    let body = Arc::new(vec![b'x'; profile.payload_bytes.min(64)]);
-    drive(profile.load, move |i| {
-        let (actors, ids, body) = (Arc::clone(&actors), Arc::clone(&ids), Arc::clone(&body));
-        async move {
-            let call = Invocation { method: "echo".into(), body: body.to_vec(), reentrancy_id: None };
-            let answer = actors.invoke(&ids[(i % KEYS) as usize], call).await.map_err(|e| e.to_string())?;
-            match answer.status {
-                200 => Ok(()),
-                status => Err(format!("the actor answered {status}")),
-            }
-        }
-    })
-    .await
-}
-
-/// Dapr's published figure for an actor call, beside the measured ones
-/// (conformance-rules.md: daprd's perf tests, actor activation at 500 QPS).
-fn published_actor_figure() -> BenchRecord {
-    BenchRecord {
-        component: "daprd (published: actor activation at 500 QPS)".into(),
-        driver: "published".into(),
-        operation: Operation::ActorCall.name().into(),
-        mode: "fixed-rate".into(),
-        rate: Some(500.0),
-        concurrency: 0,
-        samples: 0,
-        errors: 0,
-        first_error: None,
-        throughput: 500.0,
-        mean_us: 0.0,
-        p50_us: 2300.0,
-        p90_us: 2980.0,
-        p99_us: 6890.0,
-        p999_us: 0.0,
-        max_us: 0.0,
-        budget: None,
-        verdict: Verdict::Skipped,
-        reason: Some("Dapr's published figure, not measured in this run".into()),
-    }
-}
-
-/// Measures each backend's own client on the same load: the floor a component builds on.
-async fn measure_raw(kind: BackendKind, url: &str, profile: &BenchProfile, prefix: &str) -> Result<Measured, String> {
-    let value = vec![b'x'; profile.payload_bytes];
-    match kind {
-        BackendKind::Redis => {
-            let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-            let mut conn = client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
-            let key = format!("{prefix}-raw");
-            redis::cmd("SET").arg(&key).arg(&value).query_async::<()>(&mut conn).await.map_err(|e| e.to_string())?;
-            Ok(drive(profile.load, move |_| {
-                let (mut conn, key) = (conn.clone(), key.clone());
-                async move {
-                    redis::cmd("GET")
-                        .arg(&key)
-                        .query_async::<Vec<u8>>(&mut conn)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await)
-        }
-        BackendKind::Postgres => {
-            let (client, connection) =
-                tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
-            tokio::spawn(connection);
-            client
-                .batch_execute(
-                    "CREATE TABLE IF NOT EXISTS certify_raw_bench (key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let key = format!("{prefix}-raw");
-            client
-                .execute("INSERT INTO certify_raw_bench VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", &[&key, &value])
-                .await
-                .map_err(|e| e.to_string())?;
-            let statement = client
-                .prepare("SELECT value FROM certify_raw_bench WHERE key = $1")
-                .await
-                .map_err(|e| e.to_string())?;
-            let client = Arc::new(client);
-            Ok(drive(profile.load, move |_| {
-                let (client, statement, key) = (Arc::clone(&client), statement.clone(), key.clone());
-                async move { client.query_opt(&statement, &[&key]).await.map(|_| ()).map_err(|e| e.to_string()) }
-            })
-            .await)
-        }
-        // Brokers have no key-value read to compare with; their baseline is publish-to-delivery.
-        BackendKind::RabbitMq | BackendKind::Kafka => Err(format!("no raw-client baseline for {kind}")),
-    }
 }
 
 /// Runs the profile against every target `filter` keeps, calling `on_record` as each
