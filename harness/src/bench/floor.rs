@@ -26,10 +26,15 @@ use crate::http::SidecarClient;
 use crate::server_runtime::ServerRuntime;
 
 /// The HTTP floor's name in the report.
-pub(super) const HTTP: &str = "loopback HTTP echo (floor)";
+const HTTP: &str = "loopback HTTP echo (floor)";
 
 /// The gRPC floor's name in the report.
-pub(super) const GRPC: &str = "loopback gRPC echo (floor)";
+const GRPC: &str = "loopback gRPC echo (floor)";
+
+/// The name in the report of sidecar driver `driver`'s floor (gRPC's for any but HTTP).
+pub(super) fn name_of(driver: DriverKind) -> &'static str {
+    if driver == DriverKind::Http { HTTP } else { GRPC }
+}
 
 /// One call of a floor.
 type Call = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -55,7 +60,7 @@ impl Floor {
 
     /// Its name in the report.
     pub(super) fn name(&self) -> &'static str {
-        if self.driver == DriverKind::Http { HTTP } else { GRPC }
+        name_of(self.driver)
     }
 
     /// The operation it measures, in the report.

@@ -141,7 +141,7 @@ pub async fn run(
     for driver in [DriverKind::Http, DriverKind::Grpc] {
         let beside = profile.operations.contains(&Operation::StateGet)
             && session.targets.iter().any(|t| t.driver == driver && t.blocked.is_none());
-        if !beside || !filter.keeps(if driver == DriverKind::Http { floor::HTTP } else { floor::GRPC }) {
+        if !beside || !filter.keeps(floor::name_of(driver)) {
             continue;
         }
         match floor::Floor::start(driver).await {
@@ -281,7 +281,8 @@ pub async fn run(
 /// the protocol's loopback floor, when that was measured without errors.
 fn overheads(records: &[BenchRecord]) -> Vec<Overhead> {
     let floor_of = |driver: &str| {
-        let name = if driver == DriverKind::Http.as_str() { floor::HTTP } else { floor::GRPC };
+        let name =
+            floor::name_of(if driver == DriverKind::Http.as_str() { DriverKind::Http } else { DriverKind::Grpc });
         records
             .iter()
             .find(|r| r.component == name && r.samples > 0 && r.errors == 0 && r.p50_us > 0.0 && r.p99_us > 0.0)
